@@ -1,0 +1,240 @@
+"""Configuration: the commented `bot.config.yaml` plus secrets from the environment.
+
+Everything is read once, validated as a whole, and frozen. A broken configuration is
+reported with every problem at once, so an operator fixes it in one pass instead of one
+restart per mistake. Secret values never appear in `repr()` or in error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+DEFAULT_CONFIG_PATH = Path("bot.config.yaml")
+KNOWN_RINGSENSE_DOMAINS = frozenset({"pbx", "rcv", "rcx", "ms-teams", "nice-incontact"})
+
+# Environment variables that carry secrets or per-deployment addresses.
+ENV_SERVER_URL = "RC_SERVER_URL"
+ENV_CLIENT_ID = "RC_CLIENT_ID"
+ENV_CLIENT_SECRET = "RC_CLIENT_SECRET"  # noqa: S105 - a variable name, not a secret
+ENV_JWT = "RC_JWT"
+ENV_BOT_TOKEN = "RC_BOT_TOKEN"  # noqa: S105
+ENV_VERIFICATION_TOKEN = "RC_VERIFICATION_TOKEN"  # noqa: S105
+ENV_SHARED_SECRET = "RC_SHARED_SECRET"  # noqa: S105
+ENV_PUBLIC_URL = "BOT_PUBLIC_URL"
+ENV_DATABASE = "BOT_DATABASE"
+
+_PLACEHOLDER_MARKERS = ("changeme", "change-me", "replace-me", "your-", "<", "xxx", "todo")
+
+
+class ConfigError(Exception):
+    """Every problem found in the configuration, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class RingCentralConfig:
+    server_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    jwt: str = field(repr=False)
+    bot_token: str = field(repr=False)
+    ringsense_domains: tuple[str, ...] = ("pbx",)
+
+
+@dataclass(frozen=True)
+class Config:
+    ringcentral: RingCentralConfig
+    public_url: str
+    host: str
+    port: int
+    database_path: Path
+    verification_token: str = field(repr=False)
+    shared_secret: str = field(repr=False)
+    admins: frozenset[str] = frozenset()
+    default_timezone: str = "UTC"
+    webhook_max_body_bytes: int = 1_048_576
+    workers: int = 4
+    delivery_max_attempts: int = 6
+
+    @property
+    def webhook_address(self) -> str:
+        """Where RingCentral delivers subscription notifications."""
+        return self.public_url.rstrip("/") + "/webhooks/ringcentral"
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.default_timezone)
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    return any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+
+
+def _check_url(name: str, value: str, problems: list[str]) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(f"{name} must be an http(s) URL, got {value!r}")
+
+
+def load_config(
+    path: Path | str | None = DEFAULT_CONFIG_PATH,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read the YAML file (if any), apply `overrides` and the environment, validate, freeze.
+
+    `overrides` is for programmatic callers such as `demo` and tests: the same keys as the
+    YAML file, nested the same way.
+    """
+    env = os.environ if environ is None else environ
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if path is not None:
+        config_path = Path(path)
+        try:
+            loaded = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(f"config file {config_path} does not exist")
+            loaded = {}
+        except yaml.YAMLError as err:
+            problems.append(f"config file {config_path} is not valid YAML: {err}")
+            loaded = {}
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            problems.append(f"config file {config_path} must hold a mapping at the top level")
+            loaded = {}
+        raw = loaded
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+
+    rc_section = _section(raw, "ringcentral", problems)
+    bot_section = _section(raw, "bot", problems)
+
+    def secret(env_name: str) -> str:
+        value = env.get(env_name, "").strip()
+        if not value:
+            problems.append(f"environment variable {env_name} is not set")
+        elif _looks_like_placeholder(value):
+            problems.append(f"environment variable {env_name} still holds a placeholder value")
+        return value
+
+    server_url = env.get(ENV_SERVER_URL) or str(rc_section.get("server_url", ""))
+    _check_url(f"ringcentral.server_url (or {ENV_SERVER_URL})", server_url, problems)
+    domains_raw = rc_section.get("ringsense_domains", ["pbx"])
+    domains: tuple[str, ...] = ()
+    if not isinstance(domains_raw, list) or not domains_raw:
+        problems.append("ringcentral.ringsense_domains must be a non-empty list")
+    else:
+        unknown = [d for d in domains_raw if d not in KNOWN_RINGSENSE_DOMAINS]
+        if unknown:
+            problems.append(
+                f"ringcentral.ringsense_domains has unknown domains {unknown}; "
+                f"known: {sorted(KNOWN_RINGSENSE_DOMAINS)}"
+            )
+        domains = tuple(str(d) for d in domains_raw)
+
+    ringcentral = RingCentralConfig(
+        server_url=server_url.rstrip("/"),
+        client_id=secret(ENV_CLIENT_ID),
+        client_secret=secret(ENV_CLIENT_SECRET),
+        jwt=secret(ENV_JWT),
+        bot_token=secret(ENV_BOT_TOKEN),
+        ringsense_domains=domains,
+    )
+
+    public_url = env.get(ENV_PUBLIC_URL) or str(bot_section.get("public_url", ""))
+    _check_url(f"bot.public_url (or {ENV_PUBLIC_URL})", public_url, problems)
+
+    host = str(bot_section.get("host", "127.0.0.1"))
+    port = _int(bot_section, "port", 8080, problems, minimum=0, maximum=65535)
+    database = env.get(ENV_DATABASE) or str(bot_section.get("database", "data/bot.sqlite3"))
+
+    admins_raw = bot_section.get("admins", []) or []
+    if not isinstance(admins_raw, list):
+        problems.append("bot.admins must be a list of extension ids")
+        admins_raw = []
+    admins = frozenset(str(a) for a in admins_raw)
+
+    tz_name = str(bot_section.get("default_timezone", "UTC"))
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"bot.default_timezone {tz_name!r} is not a known IANA time zone")
+
+    max_body = _int(bot_section, "webhook_max_body_bytes", 1_048_576, problems, minimum=1024)
+    workers = _int(bot_section, "workers", 4, problems, minimum=1, maximum=64)
+    attempts = _int(bot_section, "delivery_max_attempts", 6, problems, minimum=1, maximum=50)
+
+    verification_token = secret(ENV_VERIFICATION_TOKEN)
+    if verification_token and len(verification_token) > 64:
+        problems.append(f"{ENV_VERIFICATION_TOKEN} must be at most 64 characters")
+    shared_secret = secret(ENV_SHARED_SECRET)
+
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        ringcentral=ringcentral,
+        public_url=public_url.rstrip("/"),
+        host=host,
+        port=port,
+        database_path=Path(database),
+        verification_token=verification_token,
+        shared_secret=shared_secret,
+        admins=admins,
+        default_timezone=tz_name,
+        webhook_max_body_bytes=max_body,
+        workers=workers,
+        delivery_max_attempts=attempts,
+    )
+
+
+def _section(raw: Mapping[str, Any], name: str, problems: list[str]) -> Mapping[str, Any]:
+    value = raw.get(name, {})
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(f"{name} must be a mapping")
+        return {}
+    return value
+
+
+def _int(
+    section: Mapping[str, Any],
+    key: str,
+    default: int,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(f"bot.{key} must be an integer, got {value!r}")
+        return default
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        problems.append(f"bot.{key} must be between {minimum} and {maximum}, got {value}")
+        return default
+    return value
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,152 @@
+"""Typed views of what RingCentral sends: the notification envelope and its kinds.
+
+The edge parses a body into a `Notification` before storing it, so a malformed body is
+refused with a 400 at the door and everything behind the inbox can trust the shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Kinds a notification is dispatched by (the router's `@router.event(kind)`).
+RINGSENSE_INSIGHTS = "ringsense.insights"
+POST_ADDED = "post.added"
+POST_CHANGED = "post.changed"
+POST_REMOVED = "post.removed"
+CHAT_JOINED = "chat.joined"
+CHAT_LEFT = "chat.left"
+CHAT_CHANGED = "chat.changed"
+EXTENSION_CREATED = "extension.created"
+EXTENSION_DELETED = "extension.deleted"
+EXTENSION_UPDATED = "extension.updated"
+SUBSCRIPTION_RENEWAL = "subscription.renewal"
+OTHER = "other"
+
+_RINGSENSE_EVENT = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/[^/]+/insights$")
+_POSTS_EVENTS = ("/team-messaging/v1/posts", "/restapi/v1.0/glip/posts")
+_CHATS_EVENTS = ("/team-messaging/v1/chats", "/team-messaging/v1/groups", "/restapi/v1.0/glip/groups")
+_EXTENSION_EVENT = re.compile(r"^/restapi/v1\.0/account/[^/]+/extension/[^/?]+$")
+_SUBSCRIPTION_EVENT = re.compile(r"^/restapi/v1\.0/subscription/")
+
+_POST_KINDS = {"PostAdded": POST_ADDED, "PostChanged": POST_CHANGED, "PostRemoved": POST_REMOVED}
+_CHAT_KINDS = {"GroupJoined": CHAT_JOINED, "GroupLeft": CHAT_LEFT}
+_EXTENSION_KINDS = {
+    "Create": EXTENSION_CREATED,
+    "Delete": EXTENSION_DELETED,
+    "Update": EXTENSION_UPDATED,
+}
+
+
+class MalformedNotification(ValueError):
+    """The body is not a RingCentral notification; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    uuid: str
+    event: str
+    timestamp: str | None
+    subscription_id: str | None
+    owner_id: str | None
+    body: Mapping[str, Any]
+    kind: str
+
+    @classmethod
+    def parse(cls, payload: Any) -> Notification:
+        if not isinstance(payload, Mapping):
+            raise MalformedNotification("the body must be a JSON object")
+        uuid = payload.get("uuid")
+        event = payload.get("event")
+        body = payload.get("body")
+        if not isinstance(uuid, str) or not uuid or len(uuid) > 200:
+            raise MalformedNotification("uuid must be a non-empty string")
+        if not isinstance(event, str) or not event:
+            raise MalformedNotification("event must be a non-empty string")
+        if not isinstance(body, Mapping):
+            raise MalformedNotification("body must be an object")
+        return cls(
+            uuid=uuid,
+            event=event,
+            timestamp=_optional_str(payload.get("timestamp")),
+            subscription_id=_optional_str(payload.get("subscriptionId")),
+            owner_id=_optional_str(payload.get("ownerId")),
+            body=body,
+            kind=classify(event, body),
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """The envelope as RingCentral sent it (what the inbox stores)."""
+        return {
+            "uuid": self.uuid,
+            "event": self.event,
+            "timestamp": self.timestamp,
+            "subscriptionId": self.subscription_id,
+            "ownerId": self.owner_id,
+            "body": dict(self.body),
+        }
+
+
+def classify(event: str, body: Mapping[str, Any]) -> str:
+    """The dispatch kind of a notification, from its event path and `eventType`."""
+    path = event.split("?", 1)[0]
+    event_type = body.get("eventType")
+    if _RINGSENSE_EVENT.match(path):
+        return RINGSENSE_INSIGHTS
+    if path in _POSTS_EVENTS:
+        return _POST_KINDS.get(str(event_type), OTHER)
+    if path in _CHATS_EVENTS:
+        return _CHAT_KINDS.get(str(event_type), CHAT_CHANGED)
+    if _SUBSCRIPTION_EVENT.match(event):
+        return SUBSCRIPTION_RENEWAL
+    if _EXTENSION_EVENT.match(path):
+        return _EXTENSION_KINDS.get(str(event_type), OTHER)
+    return OTHER
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value)
+
+
+# -- team messaging posts -------------------------------------------------------------
+
+_MENTION = re.compile(r"!\[:(?:Person|Team)\]\(([^)\s]+)\)")
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A PostAdded body, reduced to what command handling needs."""
+
+    post_id: str
+    chat_id: str
+    creator_id: str
+    text: str
+    mentioned_ids: frozenset[str]
+
+    @classmethod
+    def from_post(cls, body: Mapping[str, Any]) -> ChatMessage | None:
+        """None for posts that carry no text to act on (joins, cards, files)."""
+        if body.get("type", "TextMessage") != "TextMessage":
+            return None
+        text = body.get("text")
+        chat_id = body.get("groupId")
+        creator = body.get("creatorId")
+        post_id = body.get("id")
+        if not isinstance(text, str) or chat_id is None or creator is None or post_id is None:
+            return None
+        mentions = body.get("mentions") or []
+        mentioned = frozenset(
+            str(m["id"])
+            for m in mentions
+            if isinstance(m, Mapping) and m.get("type") == "Person" and m.get("id") is not None
+        )
+        return cls(str(post_id), str(chat_id), str(creator), text, mentioned)
+
+    def text_without_mention_of(self, extension_id: str) -> str:
+        """The message with `![:Person](botId)` removed, whitespace collapsed."""
+        stripped = _MENTION.sub(lambda m: "" if m.group(1) == extension_id else m.group(0), self.text)
+        return " ".join(stripped.split())

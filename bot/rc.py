@@ -1,0 +1,478 @@
+"""The one RingCentral client: API traffic over the app's aiohttp session, typed errors.
+
+Two identities use it (see DESIGN.md): the bot, whose token comes from the install and
+never expires, and the service user, who logs in with a JWT through the official
+`ringcentral` SDK. The SDK is synchronous and puts bearer tokens into its exception
+messages, so it is used only for the token exchange, in a thread, and its errors are
+re-raised without their text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+# Refresh the service user's token this long before it expires.
+TOKEN_REFRESH_MARGIN_S = 120
+
+
+class RingCentralError(Exception):
+    """A failed RingCentral call: HTTP status (None when no answer came) and error code.
+
+    `str()` is safe to log: it never holds a token, a header or the request body.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        status: int | None,
+        error_code: str | None,
+        message: str,
+        *,
+        parameter_name: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.parameter_name = parameter_name
+        self.method = method
+        self.path = path
+        where = f"{method} {path} " if method else ""
+        code = f" {error_code}" if error_code else ""
+        super().__init__(f"{where}-> {status if status is not None else 'no answer'}{code}: {message}")
+
+
+class RingCentralAuthError(RingCentralError):
+    """401: the token is missing, expired, revoked or unknown."""
+
+
+class RingCentralPermissionError(RingCentralError):
+    """403: the app or the user lacks a permission."""
+
+
+class RingCentralNotFound(RingCentralError):
+    """404 (or CMN-102): the resource does not exist, or is not visible to this identity."""
+
+
+class RingCentralBadRequest(RingCentralError):
+    """400: RingCentral refused what we sent; retrying the same request will not help."""
+
+
+class RingCentralRateLimited(RingCentralError):
+    """429: wait `retry_after` seconds; every request during the penalty restarts it."""
+
+    retryable = True
+
+    def __init__(self, *args: Any, retry_after: float, group: str | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_after = retry_after
+        self.group = group
+
+
+class RingCentralServerError(RingCentralError):
+    """5xx: RingCentral failed; worth retrying later."""
+
+    retryable = True
+
+
+class RingCentralUnavailable(RingCentralError):
+    """No answer at all: connection refused or reset, DNS, timeout."""
+
+    retryable = True
+
+
+def describe_error(err: RingCentralError) -> str:
+    """What to tell a person in chat when RingCentral refused or failed."""
+    if isinstance(err, RingCentralRateLimited):
+        return "RingCentral asked me to slow down. I'll try again in a moment."
+    if isinstance(err, RingCentralUnavailable | RingCentralServerError):
+        return "RingCentral is not answering right now. I'll keep trying."
+    if isinstance(err, RingCentralAuthError):
+        return "I could not sign in to RingCentral. An administrator needs to check my setup."
+    if isinstance(err, RingCentralPermissionError):
+        return "RingCentral did not allow me to do that: a permission is missing."
+    if isinstance(err, RingCentralNotFound):
+        return "RingCentral could not find that."
+    if err.parameter_name:
+        return f"RingCentral refused the request: the value of {err.parameter_name} is not valid."
+    return "RingCentral refused the request."
+
+
+class TokenSource(Protocol):
+    """Where a client gets its bearer token, and how it gets a new one after a 401."""
+
+    async def access_token(self) -> str: ...
+
+    async def recover_from_401(self) -> bool:
+        """Try to obtain a working token; True if retrying the request makes sense."""
+        ...
+
+
+class StaticToken:
+    """The bot's token: issued at install, permanent, nothing to refresh."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def access_token(self) -> str:
+        return self._token
+
+    async def recover_from_401(self) -> bool:
+        return False
+
+
+class ServiceUserTokens:
+    """The service user's tokens, obtained and refreshed with the official SDK (JWT grant).
+
+    One lock serialises logins and refreshes (the SDK has none), and a 401 leads to one
+    fresh login, after which the caller reports the failure instead of looping.
+    """
+
+    def __init__(self, server_url: str, client_id: str, client_secret: str, jwt: str) -> None:
+        self._server_url = server_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._jwt = jwt
+        self._lock = asyncio.Lock()
+        self._platform: Any = None
+        self._expires_at = 0.0
+        self.owner_id: str | None = None
+
+    async def access_token(self) -> str:
+        async with self._lock:
+            if self._platform is None:
+                await self._login()
+            elif time.monotonic() >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
+                await self._refresh_or_login()
+            return str(self._platform.auth().access_token())
+
+    async def recover_from_401(self) -> bool:
+        async with self._lock:
+            await self._login()
+        return True
+
+    async def _login(self) -> None:
+        def login() -> tuple[Any, Mapping[str, Any]]:
+            from ringcentral import SDK
+
+            sdk = SDK(self._client_id, self._client_secret, self._server_url)
+            platform = sdk.platform()
+            platform.login(jwt=self._jwt)
+            return platform, platform.auth().data()
+
+        try:
+            platform, data = await asyncio.to_thread(login)
+        except Exception as err:
+            raise _sdk_error(err, "service user login (JWT grant)") from None
+        self._platform = platform
+        self._remember(data)
+
+    async def _refresh_or_login(self) -> None:
+        platform = self._platform
+
+        def refresh() -> Mapping[str, Any]:
+            platform.refresh()
+            data: Mapping[str, Any] = platform.auth().data()
+            return data
+
+        try:
+            self._remember(await asyncio.to_thread(refresh))
+        except Exception:
+            log.info("service user token refresh failed; logging in again")
+            await self._login()
+
+    def _remember(self, data: Mapping[str, Any]) -> None:
+        expires_in = data.get("expires_in") or 3600
+        self._expires_at = time.monotonic() + float(expires_in)
+        owner = data.get("owner_id")
+        self.owner_id = str(owner) if owner else None
+
+
+def _sdk_error(err: Exception, what: str) -> RingCentralError:
+    """Turn an SDK exception into ours without its message (it may hold the bearer token)."""
+    response = getattr(err, "api_response", None)
+    status: int | None = None
+    code: str | None = None
+    if response is not None:
+        try:
+            raw = response.response()
+            status = int(raw.status_code)
+            body = raw.json()
+            code = _error_code(body)
+        except Exception:  # noqa: S110 - best effort: the body may not be JSON
+            pass
+    cls = RingCentralAuthError if status in (400, 401, 403) else RingCentralUnavailable
+    if status is not None and status >= 500:
+        cls = RingCentralServerError
+    return cls(status, code, f"{what} failed")
+
+
+def _error_code(body: Any) -> str | None:
+    if not isinstance(body, Mapping):
+        return None
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+        nested = errors[0].get("errorCode")
+        if isinstance(nested, str):
+            return nested
+    top = body.get("errorCode") or body.get("error")
+    return top if isinstance(top, str) else None
+
+
+def _error_details(body: Any) -> tuple[str | None, str, str | None]:
+    code = _error_code(body)
+    message = ""
+    parameter: str | None = None
+    if isinstance(body, Mapping):
+        errors = body.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        if isinstance(first, Mapping):
+            message = str(first.get("message") or "")
+            param = first.get("parameterName")
+            parameter = str(param) if param else None
+        message = message or str(body.get("message") or body.get("error_description") or "")
+        if not message and body.get("error"):
+            message = str(body.get("error"))
+        if parameter is None and body.get("parameterName"):
+            parameter = str(body["parameterName"])
+        if isinstance(body.get("validation"), list):
+            message = "; ".join([message, *map(str, body["validation"])]).strip("; ")
+    return code, message or "no details", parameter
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """What the `X-Rate-Limit-*` headers of the last answer said."""
+
+    group: str | None
+    limit: int | None
+    remaining: int | None
+    window_s: int | None
+
+
+class RingCentralClient:
+    """API calls for one identity. Paths are relative to the platform's server URL."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, server_url: str, tokens: TokenSource
+    ) -> None:
+        self._session = session
+        self._server_url = server_url.rstrip("/")
+        self._tokens = tokens
+        self.last_rate_limit: RateLimitInfo | None = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one request; return the parsed JSON body (None when empty); raise on failure."""
+        for attempt in (1, 2):
+            token = await self._tokens.access_token()
+            try:
+                async with self._session.request(
+                    method,
+                    self._server_url + path,
+                    json=json,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                    timeout=REQUEST_TIMEOUT,
+                ) as response:
+                    self.last_rate_limit = _rate_limit_info(response.headers)
+                    body = await _read_body(response)
+                    if response.status < 400:
+                        return body
+                    if response.status == 401 and attempt == 1:
+                        if await self._tokens.recover_from_401():
+                            continue
+                    raise _http_error(method, path, response, body)
+            except aiohttp.ClientError as err:
+                raise RingCentralUnavailable(
+                    None, None, type(err).__name__, method=method, path=path
+                ) from None
+            except TimeoutError:
+                raise RingCentralUnavailable(
+                    None, None, "timed out", method=method, path=path
+                ) from None
+        raise AssertionError("unreachable")
+
+    # -- identity -----------------------------------------------------------------------
+
+    async def get_own_extension(self) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", "/restapi/v1.0/account/~/extension/~"
+        )
+        return result
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    async def create_subscription(
+        self, event_filters: Sequence[str], address: str, verification_token: str
+    ) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "POST",
+            "/restapi/v1.0/subscription",
+            json={
+                "eventFilters": list(event_filters),
+                "deliveryMode": {
+                    "transportType": "WebHook",
+                    "address": address,
+                    "verificationToken": verification_token,
+                },
+                "expiresIn": SUBSCRIPTION_TTL_S,
+            },
+        )
+        return result
+
+    async def list_subscriptions(self) -> list[Mapping[str, Any]]:
+        result = await self.request("GET", "/restapi/v1.0/subscription")
+        records = result.get("records", []) if isinstance(result, Mapping) else []
+        return [r for r in records if isinstance(r, Mapping)]
+
+    async def get_subscription(self, subscription_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}"
+        )
+        return result
+
+    async def renew_subscription(self, subscription_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "POST", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}/renew"
+        )
+        return result
+
+    async def delete_subscription(self, subscription_id: str) -> None:
+        await self.request("DELETE", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}")
+
+    # -- RingSense ----------------------------------------------------------------------
+
+    async def get_record_insights(self, domain: str, source_record_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET",
+            f"/ai/ringsense/v1/public/accounts/~/domains/{quote(domain, safe='')}"
+            f"/records/{quote(source_record_id, safe='')}/insights",
+        )
+        return result
+
+    async def get_session_insights(
+        self, domain: str, source_session_id: str
+    ) -> list[Mapping[str, Any]]:
+        result = await self.request(
+            "GET",
+            f"/ai/ringsense/v1/public/accounts/~/domains/{quote(domain, safe='')}"
+            f"/sessions/{quote(source_session_id, safe='')}/insights",
+        )
+        records = result.get("records", []) if isinstance(result, Mapping) else []
+        return [r for r in records if isinstance(r, Mapping)]
+
+    # -- team messaging -----------------------------------------------------------------
+
+    async def open_direct_chat(self, extension_id: str) -> str:
+        """The id of the direct conversation between this identity and a person."""
+        result = await self.request(
+            "POST", "/team-messaging/v1/conversations", json={"members": [{"id": extension_id}]}
+        )
+        return str(result["id"])
+
+    async def get_chat(self, chat_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}"
+        )
+        return result
+
+    async def post_text(self, chat_id: str, text: str) -> str:
+        result = await self.request(
+            "POST", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/posts", json={"text": text}
+        )
+        return str(result["id"])
+
+    async def create_card(self, chat_id: str, card: Mapping[str, Any]) -> str:
+        result = await self.request(
+            "POST", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/adaptive-cards", json=card
+        )
+        return str(result["id"])
+
+    async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
+        await self.request(
+            "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
+        )
+
+
+# A week is what RingCentral gives when expiresIn is left out; we ask for it explicitly and
+# renew well before it runs out.
+SUBSCRIPTION_TTL_S = 604_800
+
+
+def _rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    group = headers.get("X-Rate-Limit-Group")
+    if group is None:
+        return None
+
+    def number(name: str) -> int | None:
+        try:
+            return int(headers[name])
+        except (KeyError, ValueError):
+            return None
+
+    return RateLimitInfo(
+        group=group,
+        limit=number("X-Rate-Limit-Limit"),
+        remaining=number("X-Rate-Limit-Remaining"),
+        window_s=number("X-Rate-Limit-Window"),
+    )
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> Any:
+    raw = await response.read()
+    if not raw:
+        return None
+    try:
+        return await response.json(content_type=None)
+    except ValueError:
+        return raw.decode("utf-8", "replace")
+
+
+def _http_error(
+    method: str, path: str, response: aiohttp.ClientResponse, body: Any
+) -> RingCentralError:
+    code, message, parameter = _error_details(body)
+    status = response.status
+    common: dict[str, Any] = {"parameter_name": parameter, "method": method, "path": path}
+    if status == 429:
+        try:
+            retry_after = float(response.headers.get("Retry-After", "60"))
+        except ValueError:
+            retry_after = 60.0
+        return RingCentralRateLimited(
+            status,
+            code,
+            message,
+            retry_after=retry_after,
+            group=response.headers.get("X-Rate-Limit-Group"),
+            **common,
+        )
+    if status == 401:
+        return RingCentralAuthError(status, code, message, **common)
+    if status == 403:
+        return RingCentralPermissionError(status, code, message, **common)
+    if status == 404 or code == "CMN-102":
+        return RingCentralNotFound(status, code, message, **common)
+    if status >= 500:
+        return RingCentralServerError(status, code, message, **common)
+    return RingCentralBadRequest(status, code, message, **common)

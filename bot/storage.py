@@ -1,0 +1,493 @@
+"""SQLite storage: inbox, outbox, settings, calls and the cards already posted.
+
+One aiosqlite connection (its own thread, so nothing blocks the event loop), WAL journal,
+numbered migrations each applied in a transaction and recorded in a version table. Every
+write that must be atomic runs under one lock, because statements from concurrent tasks
+would otherwise interleave inside one connection's transaction. All SQL is parameterised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+MIGRATIONS: Sequence[str] = (
+    # 1: the first schema
+    """
+    CREATE TABLE inbox (
+        id INTEGER PRIMARY KEY,
+        uuid TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    CREATE INDEX inbox_due ON inbox(status, next_attempt_at, id);
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        destination TEXT NOT NULL,
+        message TEXT NOT NULL,
+        card_key TEXT,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at, id);
+
+    CREATE TABLE posted_cards (
+        card_key TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        card_id TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (card_key, destination)
+    );
+
+    CREATE TABLE direct_chats (
+        extension_id TEXT PRIMARY KEY,
+        chat_id TEXT NOT NULL
+    );
+
+    CREATE TABLE user_settings (
+        extension_id TEXT PRIMARY KEY,
+        opted_in INTEGER NOT NULL DEFAULT 0,
+        timezone TEXT,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE calls (
+        call_key TEXT PRIMARY KEY,
+        domain TEXT NOT NULL,
+        source_record_id TEXT NOT NULL,
+        source_session_id TEXT,
+        owner_extension_id TEXT NOT NULL,
+        recording_start_time TEXT,
+        insights TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX calls_owner ON calls(owner_extension_id, recording_start_time);
+    CREATE INDEX calls_session ON calls(source_session_id);
+
+    CREATE TABLE subscriptions (
+        id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,
+        address TEXT NOT NULL,
+        event_filters TEXT NOT NULL,
+        token_fingerprint TEXT NOT NULL,
+        expiration_time TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
+)
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    uuid: str
+    kind: str
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    dedupe_key: str
+    destination: Mapping[str, str]
+    message: Mapping[str, Any]
+    card_key: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    extension_id: str
+    opted_in: bool = False
+    timezone: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    chat_id: str
+    card_id: str
+
+
+@dataclass(frozen=True)
+class StoredSubscription:
+    id: str
+    identity: str
+    address: str
+    event_filters: tuple[str, ...]
+    token_fingerprint: str
+    expiration_time: str | None
+
+
+def destination_key(destination: Mapping[str, str]) -> str:
+    """A stable text key for a destination: `direct:<extensionId>` or `chat:<chatId>`."""
+    if destination.get("kind") == "direct":
+        return f"direct:{destination['extensionId']}"
+    return f"chat:{destination['chatId']}"
+
+
+class Storage:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Storage:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        for pragma in PRAGMAS:
+            await db.execute(pragma)
+        storage = cls(db)
+        await storage._migrate()
+        return storage
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            else:
+                await self._db.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+        )
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        current = row[0] if row and row[0] is not None else 0
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if number <= current:
+                continue
+            async with self._transaction() as db:
+                for statement in _split_statements(script):
+                    await db.execute(statement)
+                await db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    # -- inbox --------------------------------------------------------------------------
+
+    async def add_to_inbox(self, uuid: str, kind: str, payload: Mapping[str, Any]) -> bool:
+        """Store a notification; False when one with this uuid was already stored."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO inbox (uuid, kind, payload, received_at) VALUES (?, ?, ?, ?)",
+                (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time()),
+            )
+            return cursor.rowcount == 1
+
+    async def due_inbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[InboxItem]:
+        placeholders = ",".join("?" for _ in exclude_ids)
+        exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
+        query = (
+            "SELECT id, uuid, kind, payload, attempts FROM inbox "
+            f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
+            "ORDER BY id LIMIT ?"
+        )
+        async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            InboxItem(r["id"], r["uuid"], r["kind"], json.loads(r["payload"]), r["attempts"])
+            for r in rows
+        ]
+
+    async def finish_inbox(self, item_id: int, status: str, error: str | None = None) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET status = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
+                (status, error, item_id),
+            )
+
+    async def retry_inbox_later(self, item_id: int, delay_s: float, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+                "WHERE id = ?",
+                (time.time() + delay_s, error, item_id),
+            )
+
+    async def inbox_counts(self) -> dict[str, int]:
+        async with self._db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status") as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def next_inbox_due_at(self) -> float | None:
+        async with self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM inbox WHERE status = 'pending'"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    # -- outbox -------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        dedupe_key: str,
+        destination: Mapping[str, str],
+        message: Mapping[str, Any],
+        card_key: str | None = None,
+    ) -> bool:
+        """Queue a delivery; False when this exact delivery was queued before."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
+                "created_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    dedupe_key,
+                    json.dumps(destination, separators=(",", ":")),
+                    json.dumps(message, separators=(",", ":")),
+                    card_key,
+                    time.time(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+    async def due_outbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[OutboxItem]:
+        placeholders = ",".join("?" for _ in exclude_ids)
+        exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
+        query = (
+            "SELECT id, dedupe_key, destination, message, card_key, attempts FROM outbox "
+            f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
+            "ORDER BY id LIMIT ?"
+        )
+        async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            OutboxItem(
+                r["id"],
+                r["dedupe_key"],
+                json.loads(r["destination"]),
+                json.loads(r["message"]),
+                r["card_key"],
+                r["attempts"],
+            )
+            for r in rows
+        ]
+
+    async def mark_sent(self, item_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE id = ?",
+                (time.time(), item_id),
+            )
+
+    async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
+                "WHERE id = ?",
+                (time.time() + delay_s, error, item_id),
+            )
+
+    async def mark_failed(self, item_id: int, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
+                "WHERE id = ?",
+                (error, item_id),
+            )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        async with self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status") as cur:
+            return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def next_outbox_due_at(self) -> float | None:
+        async with self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    # -- cards already posted -----------------------------------------------------------
+
+    async def posted_card(self, card_key: str, destination: str) -> StoredCard | None:
+        async with self._db.execute(
+            "SELECT chat_id, card_id FROM posted_cards WHERE card_key = ? AND destination = ?",
+            (card_key, destination),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return StoredCard(row["chat_id"], row["card_id"]) if row else None
+
+    async def remember_card(
+        self, card_key: str, destination: str, chat_id: str, card_id: str
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (card_key, destination) DO UPDATE SET "
+                "chat_id = excluded.chat_id, card_id = excluded.card_id, "
+                "updated_at = excluded.updated_at",
+                (card_key, destination, chat_id, card_id, time.time()),
+            )
+
+    async def forget_card(self, card_key: str, destination: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM posted_cards WHERE card_key = ? AND destination = ?",
+                (card_key, destination),
+            )
+
+    # -- direct chats -------------------------------------------------------------------
+
+    async def direct_chat(self, extension_id: str) -> str | None:
+        async with self._db.execute(
+            "SELECT chat_id FROM direct_chats WHERE extension_id = ?", (extension_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def remember_direct_chat(self, extension_id: str, chat_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO direct_chats (extension_id, chat_id) VALUES (?, ?) "
+                "ON CONFLICT (extension_id) DO UPDATE SET chat_id = excluded.chat_id",
+                (extension_id, chat_id),
+            )
+
+    # -- settings -----------------------------------------------------------------------
+
+    async def user_settings(self, extension_id: str) -> UserSettings:
+        async with self._db.execute(
+            "SELECT opted_in, timezone FROM user_settings WHERE extension_id = ?", (extension_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return UserSettings(extension_id)
+        return UserSettings(extension_id, bool(row["opted_in"]), row["timezone"])
+
+    async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO user_settings (extension_id, opted_in, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (extension_id) DO UPDATE SET opted_in = excluded.opted_in, "
+                "updated_at = excluded.updated_at",
+                (extension_id, int(opted_in), time.time()),
+            )
+
+    # -- calls --------------------------------------------------------------------------
+
+    async def save_call(
+        self,
+        call_key: str,
+        *,
+        domain: str,
+        source_record_id: str,
+        source_session_id: str | None,
+        owner_extension_id: str,
+        recording_start_time: str | None,
+        insights: Mapping[str, Any],
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
+                "owner_extension_id, recording_start_time, insights, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key) DO UPDATE SET "
+                "source_session_id = excluded.source_session_id, "
+                "owner_extension_id = excluded.owner_extension_id, "
+                "recording_start_time = excluded.recording_start_time, "
+                "insights = excluded.insights, updated_at = excluded.updated_at",
+                (
+                    call_key,
+                    domain,
+                    source_record_id,
+                    source_session_id,
+                    owner_extension_id,
+                    recording_start_time,
+                    json.dumps(insights, separators=(",", ":")),
+                    time.time(),
+                ),
+            )
+
+    async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
+        async with self._db.execute(
+            "SELECT insights FROM calls WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    async def subscriptions(self, identity: str) -> list[StoredSubscription]:
+        async with self._db.execute(
+            "SELECT id, identity, address, event_filters, token_fingerprint, expiration_time "
+            "FROM subscriptions WHERE identity = ?",
+            (identity,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            StoredSubscription(
+                r["id"],
+                r["identity"],
+                r["address"],
+                tuple(json.loads(r["event_filters"])),
+                r["token_fingerprint"],
+                r["expiration_time"],
+            )
+            for r in rows
+        ]
+
+    async def save_subscription(self, subscription: StoredSubscription) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO subscriptions (id, identity, address, event_filters, "
+                "token_fingerprint, expiration_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET expiration_time = excluded.expiration_time",
+                (
+                    subscription.id,
+                    subscription.identity,
+                    subscription.address,
+                    json.dumps(list(subscription.event_filters)),
+                    subscription.token_fingerprint,
+                    subscription.expiration_time,
+                    time.time(),
+                ),
+            )
+
+    async def forget_subscription(self, subscription_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+
+def _split_statements(script: str) -> list[str]:
+    """Our migrations hold no `;` inside literals, so splitting on it is exact."""
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,161 @@
+"""Keeping the bot's webhook subscriptions alive, for each identity.
+
+A subscription is reused only when we created it with the current address, filters and
+verification token (the token is write-only at RingCentral, so we remember a fingerprint
+of it). Anything else pointing at our address is stale, from an earlier deployment or a
+changed token, and is deleted: it would otherwise deliver notifications we must refuse,
+and RingCentral blacklists webhooks that refuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
+from bot.storage import Storage, StoredSubscription
+from bot.workers import backoff_delay
+
+log = logging.getLogger(__name__)
+
+RENEW_WHEN_LEFT = timedelta(days=2)
+CHECK_INTERVAL_S = 3600.0
+
+
+def token_fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class SubscriptionKeeper:
+    def __init__(
+        self,
+        storage: Storage,
+        identity: str,
+        api: RingCentralClient,
+        event_filters: Sequence[str],
+        address: str,
+        verification_token: str,
+    ) -> None:
+        self.identity = identity
+        self._storage = storage
+        self._api = api
+        self._filters = tuple(event_filters)
+        self._address = address
+        self._token = verification_token
+        self.current: StoredSubscription | None = None
+        self.last_error: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self.current is not None and self.last_error is None
+
+    async def ensure(self) -> StoredSubscription:
+        """Make sure exactly one good subscription of ours exists; return it."""
+        fingerprint = token_fingerprint(self._token)
+        live = {str(s.get("id")): s for s in await self._api.list_subscriptions()}
+        keep: StoredSubscription | None = None
+        for known in await self._storage.subscriptions(self.identity):
+            remote = live.get(known.id)
+            reusable = (
+                keep is None
+                and remote is not None
+                and remote.get("status") == "Active"
+                and known.address == self._address
+                and known.token_fingerprint == fingerprint
+                and set(known.event_filters) == set(self._filters)
+            )
+            if reusable:
+                keep = known
+                continue
+            if remote is not None:
+                await self._delete(known.id)
+            await self._storage.forget_subscription(known.id)
+        for subscription_id, remote in live.items():
+            if keep is not None and subscription_id == keep.id:
+                continue
+            if _address_of(remote) == self._address:
+                log.info("%s: deleting stale subscription %s at our address", self.identity,
+                         subscription_id)
+                await self._delete(subscription_id)
+        if keep is None:
+            keep = await self._create(fingerprint)
+        elif _expires_soon(keep.expiration_time):
+            keep = await self._renew(keep)
+        self.current = keep
+        self.last_error = None
+        return keep
+
+    async def keep_alive(self, interval_s: float = CHECK_INTERVAL_S) -> None:
+        """Run forever: ensure now (retrying with backoff), then re-check every interval."""
+        attempt = 0
+        while True:
+            try:
+                await self.ensure()
+                attempt = 0
+                await asyncio.sleep(interval_s)
+            except RingCentralError as err:
+                attempt += 1
+                self.last_error = str(err)
+                delay = backoff_delay(attempt, base_s=2.0, cap_s=120.0)
+                log.warning("%s subscription not ready: %s; retrying in %.0fs", self.identity,
+                            err, delay)
+                await asyncio.sleep(delay)
+
+    async def _create(self, fingerprint: str) -> StoredSubscription:
+        created = await self._api.create_subscription(self._filters, self._address, self._token)
+        stored = StoredSubscription(
+            id=str(created["id"]),
+            identity=self.identity,
+            address=self._address,
+            event_filters=self._filters,
+            token_fingerprint=fingerprint,
+            expiration_time=_optional_str(created.get("expirationTime")),
+        )
+        await self._storage.save_subscription(stored)
+        log.info("%s: subscribed (%s) to %s", self.identity, stored.id, ", ".join(self._filters))
+        return stored
+
+    async def _renew(self, known: StoredSubscription) -> StoredSubscription:
+        renewed = await self._api.renew_subscription(known.id)
+        stored = StoredSubscription(
+            known.id,
+            known.identity,
+            known.address,
+            known.event_filters,
+            known.token_fingerprint,
+            _optional_str(renewed.get("expirationTime")),
+        )
+        await self._storage.save_subscription(stored)
+        return stored
+
+    async def _delete(self, subscription_id: str) -> None:
+        try:
+            await self._api.delete_subscription(subscription_id)
+        except RingCentralNotFound:
+            pass
+
+
+def _address_of(subscription: Mapping[str, Any]) -> str | None:
+    delivery = subscription.get("deliveryMode")
+    if isinstance(delivery, Mapping):
+        address = delivery.get("address")
+        return str(address) if address else None
+    return None
+
+
+def _expires_soon(expiration_time: str | None) -> bool:
+    if not expiration_time:
+        return False
+    try:
+        expires = datetime.fromisoformat(expiration_time.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return expires - datetime.now(UTC) < RENEW_WHEN_LEFT
+
+
+def _optional_str(value: Any) -> str | None:
+    return str(value) if value is not None else None

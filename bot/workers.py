@@ -1,0 +1,181 @@
+"""Background workers that drain a SQLite queue with bounded concurrency.
+
+The inbox worker dispatches stored notifications; the delivery worker (bot/outbox.py)
+sends queued cards and messages. Both share this loop: take due rows, run each in a
+tracked task, sleep until woken or until the next retry is due, and on shutdown stop
+taking work and let what is in flight finish within a bound. Rows that were in flight
+when the process died are still `pending` in SQLite, so a restart simply picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
+
+from bot.events import Notification
+from bot.rc import RingCentralError, RingCentralRateLimited
+from bot.router import Dispatcher
+from bot.services import Services
+from bot.storage import InboxItem
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+
+IDLE_POLL_S = 5.0
+
+
+def backoff_delay(attempt: int, base_s: float = 1.0, cap_s: float = 300.0) -> float:
+    """Exponential backoff with full jitter: attempt 1 waits up to base, then doubling."""
+    ceiling = min(cap_s, base_s * (2 ** max(0, attempt - 1)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class QueueWorker(ABC, Generic[Item]):
+    name = "worker"
+
+    def __init__(self, concurrency: int) -> None:
+        self._concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Stop taking work; give in-flight items `drain_timeout_s` to finish."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        if self._in_flight:
+            _, pending = await asyncio.wait(
+                list(self._in_flight.values()), timeout=drain_timeout_s
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("%s: %d items cut off at shutdown; they stay queued", self.name,
+                            len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until nothing is due or in flight (tests and the demo use this)."""
+        while True:
+            if not self._in_flight and not await self._has_due():
+                return
+            await asyncio.sleep(0.02)
+
+    @abstractmethod
+    async def _fetch(self, limit: int, exclude: list[int]) -> list[Item]: ...
+
+    @abstractmethod
+    def _item_id(self, item: Item) -> int: ...
+
+    @abstractmethod
+    async def _process(self, item: Item) -> None: ...
+
+    @abstractmethod
+    async def _next_due_at(self) -> float | None: ...
+
+    async def _has_due(self) -> bool:
+        due_at = await self._next_due_at()
+        return due_at is not None and due_at <= time.time()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            free = self._concurrency - len(self._in_flight)
+            items: list[Item] = []
+            if free > 0:
+                try:
+                    items = await self._fetch(free, list(self._in_flight))
+                except Exception:
+                    log.exception("%s: could not read the queue", self.name)
+            for item in items:
+                item_id = self._item_id(item)
+                task = asyncio.create_task(self._guarded(item))
+                self._in_flight[item_id] = task
+                task.add_done_callback(lambda _t, i=item_id: self._finished(i))
+            if items and len(self._in_flight) < self._concurrency:
+                continue
+            await self._sleep_until_work()
+
+    def _finished(self, item_id: int) -> None:
+        self._in_flight.pop(item_id, None)
+        self._wake.set()
+
+    async def _sleep_until_work(self) -> None:
+        timeout = IDLE_POLL_S
+        if len(self._in_flight) < self._concurrency:
+            due_at = await self._next_due_at()
+            if due_at is not None:
+                timeout = max(0.0, min(timeout, due_at - time.time()))
+        self._wake.clear()
+        if timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _guarded(self, item: Item) -> None:
+        try:
+            await self._process(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: unexpected failure on item %s", self.name, self._item_id(item))
+
+
+class InboxWorker(QueueWorker[InboxItem]):
+    """Dispatches stored notifications to handlers, retrying when RingCentral is unwell."""
+
+    name = "inbox"
+    max_attempts = 8
+
+    def __init__(self, services: Services, dispatcher: Dispatcher, concurrency: int) -> None:
+        super().__init__(concurrency)
+        self._services = services
+        self._dispatcher = dispatcher
+
+    async def _fetch(self, limit: int, exclude: list[int]) -> list[InboxItem]:
+        return await self._services.storage.due_inbox(limit, exclude)
+
+    def _item_id(self, item: InboxItem) -> int:
+        return item.id
+
+    async def _next_due_at(self) -> float | None:
+        return await self._services.storage.next_inbox_due_at()
+
+    async def _process(self, item: InboxItem) -> None:
+        storage = self._services.storage
+        try:
+            notification = Notification.parse(item.payload)
+            handled = await self._dispatcher.dispatch(self._services, notification)
+        except RingCentralError as err:
+            attempts = item.attempts + 1
+            if err.retryable and attempts < self.max_attempts:
+                delay = (
+                    err.retry_after
+                    if isinstance(err, RingCentralRateLimited)
+                    else backoff_delay(attempts)
+                )
+                log.info("inbox %s (%s): %s; retry in %.1fs", item.id, item.kind, err, delay)
+                await storage.retry_inbox_later(item.id, delay, str(err))
+            else:
+                log.error("inbox %s (%s) failed: %s", item.id, item.kind, err)
+                await storage.finish_inbox(item.id, "failed", str(err))
+            return
+        except Exception as err:
+            log.exception("inbox %s (%s) failed", item.id, item.kind)
+            await storage.finish_inbox(item.id, "failed", f"{type(err).__name__}: {err}")
+            return
+        await storage.finish_inbox(item.id, "done" if handled else "ignored")

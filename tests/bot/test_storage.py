@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.storage import MIGRATIONS, Storage
+
+
+async def test_migrations_run_once_and_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    storage = await Storage.open(path)
+    assert await storage.schema_version() == len(MIGRATIONS)
+    await storage.set_opted_in("101", True)
+    await storage.close()
+    reopened = await Storage.open(path)
+    assert await reopened.schema_version() == len(MIGRATIONS)
+    assert (await reopened.user_settings("101")).opted_in
+    await reopened.close()
+
+
+async def test_inbox_keeps_one_row_per_uuid(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    assert await storage.add_to_inbox("u-1", "post.added", {"a": 1})
+    assert not await storage.add_to_inbox("u-1", "post.added", {"a": 2})
+    due = await storage.due_inbox(10)
+    assert [(i.uuid, i.payload) for i in due] == [("u-1", {"a": 1})]
+    await storage.finish_inbox(due[0].id, "done")
+    assert await storage.due_inbox(10) == []
+    assert await storage.inbox_counts() == {"done": 1}
+    await storage.close()
+
+
+async def test_outbox_dedupes_and_tracks_failures(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    destination = {"kind": "direct", "extensionId": "7"}
+    assert await storage.enqueue("k1", destination, {"kind": "text", "text": "hi"})
+    assert not await storage.enqueue("k1", destination, {"kind": "text", "text": "hi again"})
+    [item] = await storage.due_outbox(10)
+    await storage.retry_outbox_later(item.id, 3600, "500 from RingCentral")
+    assert await storage.due_outbox(10) == []
+    await storage.mark_failed(item.id, "gave up")
+    assert await storage.outbox_counts() == {"failed": 1}
+    await storage.close()
+
+
+async def test_text_with_sql_and_quotes_is_stored_verbatim(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    nasty = "'); DROP TABLE inbox; -- \" \\ ${x} {{y}}"
+    await storage.add_to_inbox(nasty, "other", {"text": nasty})
+    [item] = await storage.due_inbox(10)
+    assert item.uuid == nasty and item.payload == {"text": nasty}
+    await storage.close()
