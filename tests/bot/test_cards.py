@@ -1,0 +1,331 @@
+"""bot.cards: the renderer's guarantees, the runtime card check, the digest view, plain text."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.cards import (
+    TEMPLATES_DIR,
+    CardError,
+    CardRenderer,
+    SubmitAction,
+    card_as_text,
+    check_card,
+    digest_view,
+    format_duration,
+    format_offset,
+    format_start_time,
+    render_digest,
+)
+from bot.ringsense import CallInsights
+from tests.templates.samples import (
+    NEW_YORK,
+    RINGSENSE_URL,
+    event_body,
+    full_body,
+    merged_insights,
+)
+
+MINIMAL_CARD: dict[str, Any] = {
+    "type": "AdaptiveCard",
+    "version": "1.3",
+    "fallbackText": "A call digest",
+    "body": [{"type": "TextBlock", "text": "Hello"}],
+}
+
+
+def card_with(**changes: Any) -> dict[str, Any]:
+    card = copy.deepcopy(MINIMAL_CARD)
+    card.update(changes)
+    return card
+
+
+# --- card_as_text ---------------------------------------------------------------------------
+
+
+def test_card_as_text_reads_like_the_digest() -> None:
+    text = card_as_text(render_digest(CardRenderer(), merged_insights(), NEW_YORK))
+    lines = text.splitlines()
+
+    assert lines[0] == "Call from John Smith to Tracy Debolah"
+    assert lines[1] == "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2:05"
+    assert "Participants: John Smith, Tracy Debolah (external)" in lines
+    assert "AI score: 8/10" in lines
+    assert "Sentiment: Positive" in lines
+    summary = lines.index("Summary")
+    assert lines[summary - 1] == "", "a section starts a new paragraph"
+    assert lines[summary + 1] == (
+        "The call is about discussing the tasks and timeline for completing a project."
+    )
+    assert "• Write a developer guide for the API. — Tracy Debolah" in lines
+    assert "• Complete the test with own code for the API. — John Smith" in lines
+    notes = lines.index("Call notes")
+    assert lines[notes + 1 : notes + 3] == [
+        "Call notes.",
+        "Agent expressed frustration over internal communication issues and ...",
+    ]
+    assert lines.index("Summary") < lines.index("Key points") < lines.index("Next steps")
+
+
+def test_card_as_text_shows_highlights_with_timestamps_and_the_link() -> None:
+    card = render_digest(CardRenderer(), CallInsights.from_api(full_body()), NEW_YORK)
+    lines = card_as_text(card).splitlines()
+
+    assert "• 01:15 Tracy Debolah: The guide ships after review." in lines
+    assert "• 1:02:05 John Smith: Test first, then publish." in lines
+    assert lines[-1] == f"[Open in RingSense] {RINGSENSE_URL}"
+
+
+def test_card_as_text_walks_columns_containers_and_buttons() -> None:
+    run = {"type": "TextRun", "text": "run"}
+    card = card_with(
+        body=[
+            {
+                "type": "ColumnSet",
+                "columns": [
+                    {"type": "Column", "items": [{"type": "TextBlock", "text": "Left"}]},
+                    {"type": "Column", "items": [{"type": "TextBlock", "text": "Right"}]},
+                ],
+            },
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    {"type": "RichTextBlock", "inlines": ["plain ", run]},
+                    {"type": "TextBlock", "text": "hidden", "isVisible": False},
+                ],
+            },
+        ],
+        actions=[{"type": "Action.Submit", "title": "Save", "data": {"action": "settings.save"}}],
+    )  # fmt: skip
+
+    assert card_as_text(card) == "Left  Right\n\nplain run\n\n[Save]\n"
+
+
+def test_card_as_text_cannot_drive_the_terminal() -> None:
+    body = event_body()
+    body["title"] = "Evil \x1b[2J\x1b]0;pwned\x07 call \u202e"
+    text = card_as_text(render_digest(CardRenderer(), CallInsights.from_api(body), NEW_YORK))
+
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert text.splitlines()[0] == "Evil \\x1b[2J\\x1b]0;pwned\\x07 call \\u202e"
+
+
+# --- check_card -----------------------------------------------------------------------------
+
+
+def test_check_card_accepts_links_and_buttons() -> None:
+    check_card(
+        card_with(
+            actions=[
+                {"type": "Action.OpenUrl", "title": "Open", "url": "https://example.com/x"},
+                {"type": "Action.Submit", "title": "Go", "data": {"action": "digest.transcript"}},
+            ]
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("card", "refusal"),
+    [
+        pytest.param(
+            card_with(actions=[{"type": "Action.ShowCard", "title": "More", "card": {}}]),
+            "Action.ShowCard is not allowed",
+            id="show-card",
+        ),
+        pytest.param(
+            card_with(
+                body=[
+                    {
+                        "type": "Container",
+                        "items": [],
+                        "selectAction": {"type": "Action.ToggleVisibility", "targetElements": []},
+                    }
+                ]
+            ),
+            "Action.ToggleVisibility is not allowed",
+            id="toggle-visibility-as-select-action",
+        ),
+        pytest.param(
+            card_with(
+                body=[{"type": "ActionSet", "actions": [{"type": "Action.ShowCard", "card": {}}]}]
+            ),
+            "Action.ShowCard is not allowed",
+            id="show-card-in-an-action-set",
+        ),
+        pytest.param(
+            card_with(actions=[{"type": "Action.OpenUrl", "url": "javascript:alert(1)"}]),
+            "needs an http",
+            id="javascript-link",
+        ),
+        pytest.param(
+            card_with(actions=[{"type": "Action.Submit", "title": "Go", "data": {"x": "1"}}]),
+            "'action' id",
+            id="submit-without-action-id",
+        ),
+        pytest.param(
+            card_with(actions=[{"type": "Action.Execute"}]),
+            "Action.Execute is not allowed",
+            id="universal-action",
+        ),
+    ],
+)
+def test_check_card_refuses_actions_we_do_not_post(card: dict[str, Any], refusal: str) -> None:
+    with pytest.raises(CardError, match=refusal):
+        check_card(card)
+
+
+def test_check_card_ignores_action_like_text_in_submit_data() -> None:
+    data = {"action": "digest.feedback", "type": "Action.ShowCard"}
+    check_card(card_with(actions=[{"type": "Action.Submit", "data": data}]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"fallbackText": None}, "fallbackText"),
+        ({"fallbackText": "  "}, "fallbackText"),
+        ({"version": "1.5"}, "version"),
+        ({"type": "MessageCard"}, "AdaptiveCard"),
+        ({"body": {"type": "TextBlock"}}, "body"),
+    ],
+)
+def test_check_card_refuses_a_card_without_the_basics(change: dict[str, Any], message: str) -> None:
+    card = card_with(**change)
+    if change.get("fallbackText") is None and "fallbackText" in change:
+        del card["fallbackText"]
+    with pytest.raises(CardError, match=message):
+        check_card(card)
+
+
+# --- the renderer ---------------------------------------------------------------------------
+
+
+def test_the_default_templates_are_the_repository_templates() -> None:
+    assert TEMPLATES_DIR == Path(__file__).resolve().parents[2] / "templates"
+    assert "digest.card.json.j2" in CardRenderer().template_names()
+
+
+def write_template(directory: Path, name: str, text: str) -> CardRenderer:
+    (directory / name).write_text(text, encoding="utf-8")
+    return CardRenderer(directory)
+
+
+CARD_TEMPLATE = (
+    '{"type": "AdaptiveCard", "version": "1.3", "fallbackText": {{ fallback | tojson }},'
+    ' "body": [{"type": "TextBlock", "text": {{ text | tojson }}}]}'
+)
+
+
+def test_render_parses_and_checks_the_output(tmp_path: Path) -> None:
+    renderer = write_template(tmp_path, "hello.card.json.j2", CARD_TEMPLATE)
+
+    card = renderer.render("hello.card.json.j2", fallback="Hi", text='say "{{ x }}"\n')
+
+    assert card["body"][0]["text"] == 'say "{{ x }}"\n'
+    assert renderer.template_names() == ("hello.card.json.j2",)
+
+
+def test_a_value_missing_from_the_view_fails_loudly(tmp_path: Path) -> None:
+    renderer = write_template(tmp_path, "hello.card.json.j2", CARD_TEMPLATE)
+    with pytest.raises(CardError, match="'text' is undefined"):
+        renderer.render("hello.card.json.j2", fallback="Hi")
+
+
+def test_a_template_that_writes_broken_json_fails_where_it_renders(tmp_path: Path) -> None:
+    renderer = write_template(tmp_path, "raw.card.json.j2", CARD_TEMPLATE.replace(" | tojson", ""))
+    with pytest.raises(CardError, match=r"raw\.card\.json\.j2 rendered invalid JSON"):
+        renderer.render("raw.card.json.j2", fallback="Hi", text="x")
+
+
+def test_a_rendered_card_that_fails_the_check_is_refused(tmp_path: Path) -> None:
+    renderer = write_template(tmp_path, "old.card.json.j2", CARD_TEMPLATE.replace("1.3", "1.0"))
+    with pytest.raises(CardError, match=r"old\.card\.json\.j2: card version"):
+        renderer.render("old.card.json.j2", fallback="Hi", text="x")
+
+
+def test_an_unknown_template_is_a_card_error() -> None:
+    with pytest.raises(CardError, match="nope"):
+        CardRenderer().render("nope.card.json.j2")
+
+
+# --- the digest view ------------------------------------------------------------------------
+
+
+def test_digest_view_formats_for_the_readers_time_zone() -> None:
+    view = digest_view(merged_insights(), ZoneInfo("Europe/Oslo"))
+
+    assert view["started"] == "Wed 4 Sep 2024, 22:44 CEST"
+    assert view["direction"] == "Outbound call"
+    assert view["duration"] == "2:05"
+
+
+def test_digest_view_marks_only_outsiders_as_external() -> None:
+    body = event_body()
+    body["speakerInfo"].append(
+        {"speakerId": "p-3", "name": "", "accountId": "809646XXX", "extensionId": "101"}
+    )
+    view = digest_view(CallInsights.from_api(body), NEW_YORK)
+
+    assert view["participants"] == [
+        {"name": "John Smith", "external": False},
+        {"name": "Tracy Debolah", "external": True},
+        {"name": "Unknown participant", "external": False},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sentiment", "shown"),
+    [("Positive", "Positive"), ("very negative", "very negative"), ("**Great**", None),
+     ("[x](javascript:1)", None), ("x" * 40, None)],
+)  # fmt: skip
+def test_a_sentiment_that_is_not_a_plain_word_is_left_out(
+    sentiment: str, shown: str | None
+) -> None:
+    body = event_body()
+    body["insights"]["Sentiment"] = [{"value": sentiment}]
+    view = digest_view(CallInsights.from_api(body), NEW_YORK)
+
+    assert [f["value"] for f in view["facts"] if f["title"] == "Sentiment"] == (
+        [shown] if shown else []
+    )
+
+
+def test_an_inbound_call_without_start_or_score() -> None:
+    body = event_body()
+    body.update(callDirection="Inbound", recordingStartTime=None, recordingDurationMs=3725000)
+    view = digest_view(CallInsights.from_api(body), NEW_YORK)
+
+    assert (view["direction"], view["started"], view["duration"]) == (
+        "Inbound call",
+        None,
+        "1:02:05",
+    )
+    assert view["fallback_text"] == "Call from John Smith to Tracy Debolah, 1:02:05"
+
+
+def test_a_submit_action_needs_an_id() -> None:
+    with pytest.raises(CardError, match="action id"):
+        digest_view(merged_insights(), NEW_YORK, actions=[SubmitAction("Go", " ")])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "duration", "offset"),
+    [(0, "0:00", "00:00"), (9.99, "0:09", "00:09"), (125.963, "2:05", "02:05"),
+     (3599, "59:59", "59:59"), (3725, "1:02:05", "1:02:05"), (-3, "0:00", "00:00")],
+)  # fmt: skip
+def test_durations_and_offsets(seconds: float, duration: str, offset: str) -> None:
+    assert format_duration(seconds) == duration
+    assert format_offset(seconds) == offset
+
+
+def test_start_time_names_its_zone() -> None:
+    moment = datetime(2024, 1, 15, 9, 5, tzinfo=UTC)
+    assert format_start_time(moment, ZoneInfo("America/New_York")) == "Mon 15 Jan 2024, 04:05 EST"
+    assert format_start_time(moment, ZoneInfo("Asia/Kolkata")) == "Mon 15 Jan 2024, 14:35 IST"

@@ -1,0 +1,394 @@
+"""The digest card: valid Adaptive Cards 1.3, what a reader sees, and call text kept literal."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.cards import (
+    DIGEST_TEMPLATE,
+    CardRenderer,
+    SubmitAction,
+    digest_view,
+    render_digest,
+)
+from bot.ringsense import CallInsights
+from tests.templates.adaptive_cards import (
+    actions_of_type,
+    assert_valid_card,
+    card_validator,
+    elements,
+    headings,
+    markdown_texts,
+    schema_problems,
+    text_runs,
+)
+from tests.templates.samples import (
+    NEW_YORK,
+    RINGSENSE_URL,
+    TRACY,
+    event_body,
+    full_body,
+    merged_insights,
+    record_body,
+)
+
+GOLDEN = Path(__file__).parent / "golden" / "digest.card.json"
+
+
+@cache
+def shared_renderer() -> CardRenderer:
+    """One renderer for property tests (hypothesis does not mix with function fixtures)."""
+    return CardRenderer()
+
+
+@pytest.fixture(scope="module")
+def renderer() -> CardRenderer:
+    return CardRenderer()
+
+
+def digest(renderer: CardRenderer, body: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return render_digest(renderer, CallInsights.from_api(body), NEW_YORK, **options)
+
+
+def blocks_with_run(card: dict[str, Any], text: str) -> list[dict[str, Any]]:
+    """The RichTextBlocks of the body that contain a run with exactly this text."""
+    return [
+        block
+        for block in card["body"]
+        if block["type"] == "RichTextBlock"
+        and any(run.get("text") == text for run in block["inlines"])
+    ]
+
+
+def run_texts(block: dict[str, Any]) -> list[str]:
+    return [run["text"] for run in block["inlines"]]
+
+
+# --- the schema harness itself --------------------------------------------------------------
+
+
+def test_the_repaired_schema_rejects_what_upstream_lets_through() -> None:
+    def card_with(**text_block: Any) -> dict[str, Any]:
+        block = {"type": "TextBlock", "text": "x", **text_block}
+        return {"type": "AdaptiveCard", "version": "1.3", "body": [block]}
+
+    assert not schema_problems(card_with(size="Medium", weight="bolder"))
+    assert schema_problems(card_with(size="notmediumatall"))
+    assert schema_problems(card_with(size=5))
+    assert schema_problems(card_with(weight="|"))
+    assert schema_problems({"type": "AdaptiveCard", "body": [{"type": "Carousel"}]})
+    card_validator()  # check_schema passed when it was built
+
+
+# --- the real payloads ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "insights",
+    [
+        pytest.param(lambda: CallInsights.from_api(event_body()), id="notification"),
+        pytest.param(lambda: CallInsights.from_api(record_body()), id="rest-record"),
+        pytest.param(merged_insights, id="merged"),
+        pytest.param(lambda: CallInsights.from_api(full_body()), id="every-section"),
+    ],
+)
+def test_digest_of_real_payloads_is_a_valid_card(
+    renderer: CardRenderer, insights: Callable[[], CallInsights]
+) -> None:
+    card = render_digest(renderer, insights(), NEW_YORK)
+
+    assert_valid_card(card)
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+
+
+def test_digest_matches_the_golden_file(renderer: CardRenderer) -> None:
+    """The whole card for the merged real payloads; `UPDATE_GOLDEN=1` rewrites the file."""
+    card = render_digest(renderer, merged_insights(), NEW_YORK)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    assert card == json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def test_header_shows_title_direction_start_and_duration(renderer: CardRenderer) -> None:
+    card = render_digest(renderer, merged_insights(), NEW_YORK)
+    title, meta = card["body"][0], card["body"][1]
+
+    assert run_texts(title) == ["Call from John Smith to Tracy Debolah"]
+    assert title["inlines"][0]["weight"] == "Bolder"
+    assert meta["text"] == "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2:05"
+    assert meta["isSubtle"] is True
+
+
+def test_facts_show_participants_score_and_sentiment(renderer: CardRenderer) -> None:
+    card = render_digest(renderer, merged_insights(), NEW_YORK)
+
+    (participants,) = blocks_with_run(card, "Participants: ")
+    assert "".join(run_texts(participants)) == (
+        "Participants: John Smith, Tracy Debolah (external)"
+    )
+    (fact_set,) = [e for e in card["body"] if e["type"] == "FactSet"]
+    assert fact_set["facts"] == [
+        {"title": "AI score", "value": "8/10"},
+        {"title": "Sentiment", "value": "Positive"},
+    ]
+
+
+def test_fallback_text_is_a_short_line_with_title_duration_and_score(
+    renderer: CardRenderer,
+) -> None:
+    card = render_digest(renderer, merged_insights(), NEW_YORK)
+    assert card["fallbackText"] == "Call from John Smith to Tracy Debolah, 2:05, AI score 8/10"
+
+    body = event_body()
+    body["title"] = "A very long title\nover two lines " + "x" * 300
+    card = digest(renderer, body)
+    assert "\n" not in card["fallbackText"]
+    assert len(card["fallbackText"]) < 140
+    assert card["fallbackText"].endswith("…, 2:05")
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def test_missing_sections_are_left_out_not_shown_empty(renderer: CardRenderer) -> None:
+    card = digest(renderer, event_body())  # no BulletedSummary, Highlights, CallNotes, AIScore
+
+    assert headings(card) == ["Summary", "Next steps"]
+    assert [f["title"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]] == [
+        "Sentiment"
+    ]
+    body = card["body"]
+    for index, block in enumerate(body):
+        if block["type"] == "TextBlock" and block.get("separator"):
+            assert index + 1 < len(body), "a heading ends the card"
+            assert body[index + 1]["type"] == "RichTextBlock", "a heading without content"
+
+
+def test_the_merged_digest_shows_every_section_it_has_in_default_order(
+    renderer: CardRenderer,
+) -> None:
+    card = digest(renderer, full_body())
+    assert headings(card) == ["Summary", "Key points", "Next steps", "Highlights", "Call notes"]
+
+
+def test_sections_can_be_chosen_and_reordered(renderer: CardRenderer) -> None:
+    card = digest(renderer, full_body(), sections=["next_steps", "summary"])
+
+    assert headings(card) == ["Next steps", "Summary"]
+    assert not blocks_with_run(card, "Agent confirmed they were recording the call for "
+                                     "sentiment analysis purposes.")  # fmt: skip
+
+    assert headings(digest(renderer, full_body(), sections=[])) == []
+    with pytest.raises(ValueError, match="unknown digest sections"):
+        digest_view(CallInsights.from_api(full_body()), NEW_YORK, sections=["transcript"])
+
+
+def test_a_call_with_no_insights_is_still_a_valid_card(renderer: CardRenderer) -> None:
+    card = digest(renderer, {"domain": "rcv", "sourceRecordId": "r", "ownerExtensionId": "e"})
+
+    assert_valid_card(card)
+    assert headings(card) == []
+    assert run_texts(card["body"][0]) == ["RingSense call"]
+    assert card["body"][1]["text"] == "Call"
+    assert "actions" not in card
+
+
+def test_next_steps_name_their_owners(renderer: CardRenderer) -> None:
+    body = event_body()
+    body["insights"]["NextSteps"].append({"value": "Nobody's job", "speakerId": "p-ghost"})
+    card = digest(renderer, body)
+
+    (step,) = blocks_with_run(card, "Write a developer guide for the API.")
+    assert run_texts(step) == ["• ", "Write a developer guide for the API.", " — ", "Tracy Debolah"]
+    (orphan,) = blocks_with_run(card, "Nobody's job")
+    assert run_texts(orphan)[-1] == "Unassigned"
+
+
+def test_highlights_have_timestamps_and_speakers(renderer: CardRenderer) -> None:
+    card = digest(renderer, full_body())
+
+    (first,) = blocks_with_run(card, "The guide ships after review.")
+    assert run_texts(first) == [
+        "• ",
+        "01:15 ",
+        "Tracy Debolah",
+        ": ",
+        "The guide ships after review.",
+    ]
+    (late,) = blocks_with_run(card, "Test first, then publish.")
+    assert run_texts(late)[1] == "1:02:05 "
+    (anonymous,) = blocks_with_run(card, "Nobody said who said this.")
+    assert run_texts(anonymous) == ["• ", "00:09 ", "Nobody said who said this."]
+
+
+def test_bulleted_summary_is_one_bullet_per_item(renderer: CardRenderer) -> None:
+    body = record_body()
+    body["insights"]["BulletedSummary"].append({"value": "Second point", "section": "Wrap-up"})
+    card = digest(renderer, body)
+
+    assert run_texts(blocks_with_run(card, "Second point")[0]) == ["• ", "Second point"]
+
+
+def test_call_notes_keep_their_lines(renderer: CardRenderer) -> None:
+    card = digest(renderer, record_body())
+
+    index = [b.get("text") for b in card["body"]].index("Call notes")
+    notes = card["body"][index + 1 :]
+    assert [run_texts(b) for b in notes] == [
+        ["Call notes."],
+        ["Agent expressed frustration over internal communication issues and ..."],
+    ]
+
+
+# --- actions --------------------------------------------------------------------------------
+
+
+def test_open_in_ringsense_only_when_there_is_a_link(renderer: CardRenderer) -> None:
+    with_link = digest(renderer, full_body())
+    assert actions_of_type(with_link, "Action.OpenUrl") == [
+        {"type": "Action.OpenUrl", "title": "Open in RingSense", "url": RINGSENSE_URL}
+    ]
+    assert "actions" not in digest(renderer, record_body())
+
+
+@pytest.mark.parametrize(
+    "uri", ["javascript:alert(document.cookie)", "data:text/html,<b>x</b>", "ringsense://x"]
+)
+def test_a_link_that_is_not_http_is_dropped(renderer: CardRenderer, uri: str) -> None:
+    body = record_body()
+    body["rsRecordUri"] = uri
+    card = digest(renderer, body)
+
+    assert "actions" not in card
+    assert uri not in json.dumps(card)
+
+
+def test_submit_buttons_from_the_caller_carry_an_action_id(renderer: CardRenderer) -> None:
+    view = digest_view(
+        CallInsights.from_api(full_body()),
+        NEW_YORK,
+        actions=[SubmitAction("Show transcript", "digest.transcript", {"record": "2728084995017"})],
+    )
+    card = renderer.render(DIGEST_TEMPLATE, **view)
+
+    assert_valid_card(card)
+    assert [a["type"] for a in card["actions"]] == ["Action.OpenUrl", "Action.Submit"]
+    assert card["actions"][1]["data"] == {"action": "digest.transcript", "record": "2728084995017"}
+
+    view = digest_view(
+        CallInsights.from_api(record_body()), NEW_YORK, actions=[SubmitAction("Yes", "a.b")]
+    )
+    assert renderer.render(DIGEST_TEMPLATE, **view)["actions"] == [
+        {"type": "Action.Submit", "title": "Yes", "data": {"action": "a.b"}}
+    ]
+
+
+def test_the_digest_uses_no_action_types_but_link_and_submit(renderer: CardRenderer) -> None:
+    card = digest(renderer, full_body())
+    kinds = {e["type"] for e in elements(card) if e["type"].startswith("Action.")}
+    assert kinds <= {"Action.OpenUrl", "Action.Submit"}
+
+
+# --- call text stays literal ----------------------------------------------------------------
+
+NASTY = [
+    'He said "stop" \\ then left',
+    "line one\nline two\r\nline three\ttab",
+    "{{ title }} {% if x %}{% endif %} {# c #} ${x} $(y)",
+    "**bold** _it_ [link](javascript:alert(1)) `code` # heading\n- item\n1. one",
+    "<b>html</b> <script>alert('x')</script> &amp; &lt;",
+    "emoji 😀👩‍💻🇳🇴 and ünïcödé 中文 עברית",
+    "\u2028\u2029 separators \u202e reversed",
+    '}]}, {"type": "Action.ShowCard"',
+]
+
+
+def digest_with_call_text(text: str) -> CallInsights:
+    """A real payload with `text` as title, speaker name and in every section."""
+    body = copy.deepcopy(event_body())
+    body["title"] = text
+    body["insights"]["Summary"] = [{"value": text, "start": 0, "end": 1}]
+    body["insights"]["BulletedSummary"] = [{"value": text}]
+    body["speakerInfo"][1]["name"] = text
+    body["insights"]["NextSteps"] = [{"value": text, "speakerId": TRACY, "start": 1.0}]
+    body["insights"]["Highlights"] = [{"value": text, "speakerId": TRACY, "start": 2.0}]
+    body["insights"]["CallNotes"] = [{"value": text}]
+    return CallInsights.from_api(body)
+
+
+@cache
+def markdown_texts_without_call_text() -> list[str]:
+    card = render_digest(shared_renderer(), digest_with_call_text("Plain words"), NEW_YORK)
+    return markdown_texts(card)
+
+
+def assert_shown_literally(card: dict[str, Any], text: str) -> None:
+    assert_valid_card(card)
+    runs = text_runs(card)
+    # title, participant, summary, bullet, next step, its owner, highlight, its speaker
+    assert runs.count(text) >= 8, runs
+    # nothing said on the call reaches a TextBlock or a fact, where markdown renders
+    assert markdown_texts(card) == markdown_texts_without_call_text()
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_call_text_is_shown_exactly_as_said(renderer: CardRenderer, text: str) -> None:
+    card = render_digest(renderer, digest_with_call_text(text), NEW_YORK)
+
+    assert_shown_literally(card, text)
+    assert [a["type"] for a in card.get("actions", [])] == []
+
+
+call_text = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(["\"", "\\", "\n", "{{", "}}", "{%", "%}", "${x}", "**md**",
+                             "<b>html</b>", "😀", "'", "&", "\t", "`", "#", "-", "\u2028"]),
+            st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+    .map("".join)
+    .filter(lambda text: bool(text.strip()))
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=call_text)
+def test_any_call_text_renders_to_a_valid_card_and_survives_unchanged(text: str) -> None:
+    card = render_digest(shared_renderer(), digest_with_call_text(text), NEW_YORK)
+    assert_shown_literally(card, text)
+
+
+# --- every template -------------------------------------------------------------------------
+
+SAMPLE_VIEWS: dict[str, Callable[[], dict[str, Any]]] = {
+    DIGEST_TEMPLATE: lambda: digest_view(
+        CallInsights.from_api(full_body()),
+        NEW_YORK,
+        actions=[SubmitAction("Show transcript", "digest.transcript")],
+    ),
+}
+
+
+def test_every_template_has_a_sample_view() -> None:
+    assert set(CardRenderer().template_names()) == set(SAMPLE_VIEWS)
+
+
+@pytest.mark.parametrize("template_name", CardRenderer().template_names())
+def test_every_template_renders_a_valid_card(renderer: CardRenderer, template_name: str) -> None:
+    card = renderer.render(template_name, **SAMPLE_VIEWS[template_name]())
+    assert_valid_card(card)
