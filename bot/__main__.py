@@ -59,8 +59,10 @@ def _check_config(path: Path) -> int:
     except ConfigError as err:
         print(err, file=sys.stderr)
         return 2
-    print(f"configuration OK: RingCentral at {config.ringcentral.server_url}, "
-          f"webhooks at {config.webhook_address}, database {config.database_path}")
+    print(
+        f"configuration OK: RingCentral at {config.ringcentral.server_url}, "
+        f"webhooks at {config.webhook_address}, database {config.database_path}"
+    )
     return 0
 
 
@@ -73,8 +75,13 @@ def _run(path: Path, log_level: str) -> int:
     rc = config.ringcentral
     configure_logging(
         log_level,
-        secrets=(rc.client_secret, rc.jwt, rc.bot_token, config.verification_token,
-                 config.shared_secret),
+        secrets=(
+            rc.client_secret,
+            rc.jwt,
+            rc.bot_token,
+            config.verification_token,
+            config.shared_secret,
+        ),
     )
     return asyncio.run(_serve(config))
 

@@ -85,12 +85,20 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[SUBSCRIPTION_KEEPERS] = [
             SubscriptionKeeper(
-                storage, "bot", bot_api, BOT_EVENT_FILTERS, config.webhook_address,
+                storage,
+                "bot",
+                bot_api,
+                BOT_EVENT_FILTERS,
+                config.webhook_address,
                 config.verification_token,
             ),
             SubscriptionKeeper(
-                storage, "service", service_api, ringsense_event_filters(rc.ringsense_domains),
-                config.webhook_address, config.verification_token,
+                storage,
+                "service",
+                service_api,
+                ringsense_event_filters(rc.ringsense_domains),
+                config.webhook_address,
+                config.verification_token,
             ),
         ]
         inbox.start()
@@ -137,8 +145,11 @@ async def healthz(request: web.Request) -> web.Response:
     services = app[SERVICES]
     keepers = app[SUBSCRIPTION_KEEPERS]
     subscriptions = {
-        k.identity: {"healthy": k.healthy, "id": k.current.id if k.current else None,
-                     "error": k.last_error}
+        k.identity: {
+            "healthy": k.healthy,
+            "id": k.current.id if k.current else None,
+            "error": k.last_error,
+        }
         for k in keepers
     }
     inbox = await services.storage.inbox_counts()

@@ -30,6 +30,8 @@ ENV_VERIFICATION_TOKEN = "RC_VERIFICATION_TOKEN"  # noqa: S105
 ENV_SHARED_SECRET = "RC_SHARED_SECRET"  # noqa: S105
 ENV_PUBLIC_URL = "BOT_PUBLIC_URL"
 ENV_DATABASE = "BOT_DATABASE"
+ENV_HOST = "BOT_HOST"
+ENV_PORT = "BOT_PORT"
 
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "replace-me", "your-", "<", "xxx", "todo")
 
@@ -158,8 +160,14 @@ def load_config(
     public_url = env.get(ENV_PUBLIC_URL) or str(bot_section.get("public_url", ""))
     _check_url(f"bot.public_url (or {ENV_PUBLIC_URL})", public_url, problems)
 
-    host = str(bot_section.get("host", "127.0.0.1"))
-    port = _int(bot_section, "port", 8080, problems, minimum=0, maximum=65535)
+    host = env.get(ENV_HOST) or str(bot_section.get("host", "127.0.0.1"))
+    port_section = dict(bot_section)
+    if env.get(ENV_PORT):
+        try:
+            port_section["port"] = int(env[ENV_PORT])
+        except ValueError:
+            problems.append(f"{ENV_PORT} must be a port number, got {env[ENV_PORT]!r}")
+    port = _int(port_section, "port", 8080, problems, minimum=0, maximum=65535)
     database = env.get(ENV_DATABASE) or str(bot_section.get("database", "data/bot.sqlite3"))
 
     admins_raw = bot_section.get("admins", []) or []

@@ -142,14 +142,23 @@ async def _simulate(
     chat_id = str(chat["id"])
 
     print(f"> {owner_id} to the bot: optin", flush=True)
-    await control.call("POST", "/posts", {"chatId": chat_id, "creatorId": owner_id, "text": "optin"})
-    reply = await _wait_for(lambda: _bot_text(control, chat_id, bot_id), timeout_s, "the opt-in reply")
+    await control.call(
+        "POST", "/posts", {"chatId": chat_id, "creatorId": owner_id, "text": "optin"}
+    )
+    reply = await _wait_for(
+        lambda: _bot_text(control, chat_id, bot_id), timeout_s, "the opt-in reply"
+    )
     print(f"< bot: {reply}\n", flush=True)
 
-    call_request = {"event": event} if event is not None else {"ownerExtensionId": owner_id, **DEMO_CALL}
+    call_request = (
+        {"event": event} if event is not None else {"ownerExtensionId": owner_id, **DEMO_CALL}
+    )
     call = await control.call("POST", "/calls", call_request)
-    print(f"simulated call: recording {call.get('sourceRecordId')}, "
-          f"session {call.get('sourceSessionId')}\n", flush=True)
+    print(
+        f"simulated call: recording {call.get('sourceRecordId')}, "
+        f"session {call.get('sourceSessionId')}\n",
+        flush=True,
+    )
     try:
         await asyncio.wait_for(card_arrived.wait(), timeout_s)
     except TimeoutError:
@@ -212,8 +221,10 @@ def _show(cards: list[tuple[str, str, Mapping[str, Any]]]) -> None:
         return
     chat_id, card_id, card = cards[-1]
     updates = len(cards) - 1
-    print(f"digest posted in direct chat {chat_id} (card {card_id}"
-          f"{f', updated {updates} time(s)' if updates else ''}):\n")
+    print(
+        f"digest posted in direct chat {chat_id} (card {card_id}"
+        f"{f', updated {updates} time(s)' if updates else ''}):\n"
+    )
     print(card_as_text(card))
     print()
 

@@ -27,7 +27,11 @@ OTHER = "other"
 
 _RINGSENSE_EVENT = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/[^/]+/insights$")
 _POSTS_EVENTS = ("/team-messaging/v1/posts", "/restapi/v1.0/glip/posts")
-_CHATS_EVENTS = ("/team-messaging/v1/chats", "/team-messaging/v1/groups", "/restapi/v1.0/glip/groups")
+_CHATS_EVENTS = (
+    "/team-messaging/v1/chats",
+    "/team-messaging/v1/groups",
+    "/restapi/v1.0/glip/groups",
+)
 _EXTENSION_EVENT = re.compile(r"^/restapi/v1\.0/account/[^/]+/extension/[^/?]+$")
 _SUBSCRIPTION_EVENT = re.compile(r"^/restapi/v1\.0/subscription/")
 
@@ -148,5 +152,7 @@ class ChatMessage:
 
     def text_without_mention_of(self, extension_id: str) -> str:
         """The message with `![:Person](botId)` removed, whitespace collapsed."""
-        stripped = _MENTION.sub(lambda m: "" if m.group(1) == extension_id else m.group(0), self.text)
+        stripped = _MENTION.sub(
+            lambda m: "" if m.group(1) == extension_id else m.group(0), self.text
+        )
         return " ".join(stripped.split())

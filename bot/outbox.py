@@ -59,7 +59,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         attempts = item.attempts + 1
         if err.retryable and attempts < self._max_attempts:
             delay = (
-                err.retry_after if isinstance(err, RingCentralRateLimited) else backoff_delay(attempts)
+                err.retry_after
+                if isinstance(err, RingCentralRateLimited)
+                else backoff_delay(attempts)
             )
             log.info("delivery %s: %s; attempt %d, retry in %.1fs", item.id, err, attempts, delay)
             await storage.retry_outbox_later(item.id, delay, str(err))

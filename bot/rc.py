@@ -52,7 +52,9 @@ class RingCentralError(Exception):
         self.path = path
         where = f"{method} {path} " if method else ""
         code = f" {error_code}" if error_code else ""
-        super().__init__(f"{where}-> {status if status is not None else 'no answer'}{code}: {message}")
+        super().__init__(
+            f"{where}-> {status if status is not None else 'no answer'}{code}: {message}"
+        )
 
 
 class RingCentralAuthError(RingCentralError):
@@ -214,8 +216,10 @@ def _sdk_error(err: Exception, what: str) -> RingCentralError:
             code = _error_code(body)
         except Exception:  # noqa: S110 - best effort: the body may not be JSON
             pass
-    cls = RingCentralAuthError if status in (400, 401, 403) else RingCentralUnavailable
-    if status is not None and status >= 500:
+    cls: type[RingCentralError] = RingCentralUnavailable
+    if status in (400, 401, 403):
+        cls = RingCentralAuthError
+    elif status is not None and status >= 500:
         cls = RingCentralServerError
     return cls(status, code, f"{what} failed")
 
@@ -315,9 +319,7 @@ class RingCentralClient:
     # -- identity -----------------------------------------------------------------------
 
     async def get_own_extension(self) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
-            "GET", "/restapi/v1.0/account/~/extension/~"
-        )
+        result: Mapping[str, Any] = await self.request("GET", "/restapi/v1.0/account/~/extension/~")
         return result
 
     # -- subscriptions ------------------------------------------------------------------
@@ -358,7 +360,9 @@ class RingCentralClient:
         return result
 
     async def delete_subscription(self, subscription_id: str) -> None:
-        await self.request("DELETE", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}")
+        await self.request(
+            "DELETE", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}"
+        )
 
     # -- RingSense ----------------------------------------------------------------------
 

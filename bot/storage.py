@@ -211,7 +211,8 @@ class Storage:
         """Store a notification; False when one with this uuid was already stored."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO inbox (uuid, kind, payload, received_at) VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO inbox (uuid, kind, payload, received_at) "
+                "VALUES (?, ?, ?, ?)",
                 (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time()),
             )
             return cursor.rowcount == 1
@@ -219,8 +220,9 @@ class Storage:
     async def due_inbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[InboxItem]:
         placeholders = ",".join("?" for _ in exclude_ids)
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
+        # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, uuid, kind, payload, attempts FROM inbox "
+            "SELECT id, uuid, kind, payload, attempts FROM inbox "  # noqa: S608
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
             "ORDER BY id LIMIT ?"
         )
@@ -284,8 +286,9 @@ class Storage:
     async def due_outbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[OutboxItem]:
         placeholders = ",".join("?" for _ in exclude_ids)
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
+        # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, dedupe_key, destination, message, card_key, attempts FROM outbox "
+            "SELECT id, dedupe_key, destination, message, card_key, attempts FROM outbox "  # noqa: S608
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
             "ORDER BY id LIMIT ?"
         )

@@ -78,8 +78,11 @@ class SubscriptionKeeper:
             if keep is not None and subscription_id == keep.id:
                 continue
             if _address_of(remote) == self._address:
-                log.info("%s: deleting stale subscription %s at our address", self.identity,
-                         subscription_id)
+                log.info(
+                    "%s: deleting stale subscription %s at our address",
+                    self.identity,
+                    subscription_id,
+                )
                 await self._delete(subscription_id)
         if keep is None:
             keep = await self._create(fingerprint)
@@ -101,8 +104,9 @@ class SubscriptionKeeper:
                 attempt += 1
                 self.last_error = str(err)
                 delay = backoff_delay(attempt, base_s=2.0, cap_s=120.0)
-                log.warning("%s subscription not ready: %s; retrying in %.0fs", self.identity,
-                            err, delay)
+                log.warning(
+                    "%s subscription not ready: %s; retrying in %.0fs", self.identity, err, delay
+                )
                 await asyncio.sleep(delay)
 
     async def _create(self, fingerprint: str) -> StoredSubscription:

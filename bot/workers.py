@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -60,14 +61,13 @@ class QueueWorker(ABC, Generic[Item]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         if self._in_flight:
-            _, pending = await asyncio.wait(
-                list(self._in_flight.values()), timeout=drain_timeout_s
-            )
+            _, pending = await asyncio.wait(list(self._in_flight.values()), timeout=drain_timeout_s)
             for task in pending:
                 task.cancel()
             if pending:
-                log.warning("%s: %d items cut off at shutdown; they stay queued", self.name,
-                            len(pending))
+                log.warning(
+                    "%s: %d items cut off at shutdown; they stay queued", self.name, len(pending)
+                )
                 await asyncio.gather(*pending, return_exceptions=True)
 
     async def idle(self) -> None:
@@ -106,12 +106,12 @@ class QueueWorker(ABC, Generic[Item]):
                 item_id = self._item_id(item)
                 task = asyncio.create_task(self._guarded(item))
                 self._in_flight[item_id] = task
-                task.add_done_callback(lambda _t, i=item_id: self._finished(i))
+                task.add_done_callback(functools.partial(self._finished, item_id))
             if items and len(self._in_flight) < self._concurrency:
                 continue
             await self._sleep_until_work()
 
-    def _finished(self, item_id: int) -> None:
+    def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
         self._wake.set()
 

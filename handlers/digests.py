@@ -93,7 +93,11 @@ async def _fill_from_record(
             insights.domain, insights.source_record_id
         )
     except (RingCentralNotFound, RingCentralPermissionError) as err:
-        log.info("insights record for %s not readable (%s); using the notification", call_key(insights), err)
+        log.info(
+            "insights record for %s not readable (%s); using the notification",
+            call_key(insights),
+            err,
+        )
         return body
     return merge_call_bodies(*_in_time_order(record, body))
 

@@ -55,3 +55,26 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> Any:
+    """The sandbox and the bot, both on loopback, the bot subscribed and ready."""
+    import aiohttp
+
+    from bot.runner import start_bot
+    from sandbox.runner import start_sandbox
+    from tests.e2e import Control, Stack, bot_config
+
+    sandbox = await start_sandbox()
+    config = bot_config(sandbox.url, tmp_path / "bot.sqlite3")
+    bot = await start_bot(config)
+    session = aiohttp.ClientSession()
+    control = Control(session, sandbox.url)
+    stack = Stack(sandbox, bot, control, config, await control.bot_id())
+    try:
+        yield stack
+    finally:
+        await stack.bot.stop()
+        await session.close()
+        await sandbox.close()

@@ -25,8 +25,11 @@ def test_the_shipped_config_file_loads_with_secrets_from_the_environment() -> No
 
 
 def test_environment_overrides_addresses() -> None:
-    env = {**GOOD_ENV, "RC_SERVER_URL": "https://platform.ringcentral.com",
-           "BOT_PUBLIC_URL": "https://bot.example.com/"}
+    env = {
+        **GOOD_ENV,
+        "RC_SERVER_URL": "https://platform.ringcentral.com",
+        "BOT_PUBLIC_URL": "https://bot.example.com/",
+    }
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=env)
     assert config.ringcentral.server_url == "https://platform.ringcentral.com"
     assert config.webhook_address == "https://bot.example.com/webhooks/ringcentral"
@@ -41,8 +44,17 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={"RC_CLIENT_ID": "changeme"})
     text = str(caught.value)
-    for expected in ("server_url", "mars", "bot.port", "Mars/Olympus", "RC_CLIENT_SECRET",
-                     "RC_JWT", "RC_BOT_TOKEN", "RC_VERIFICATION_TOKEN", "placeholder"):
+    for expected in (
+        "server_url",
+        "mars",
+        "bot.port",
+        "Mars/Olympus",
+        "RC_CLIENT_SECRET",
+        "RC_JWT",
+        "RC_BOT_TOKEN",
+        "RC_VERIFICATION_TOKEN",
+        "placeholder",
+    ):
         assert expected in text
     assert len(caught.value.problems) >= 8
 
@@ -50,8 +62,13 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 def test_secrets_never_show_in_repr() -> None:
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     shown = repr(config)
-    for name in ("RC_CLIENT_SECRET", "RC_JWT", "RC_BOT_TOKEN", "RC_VERIFICATION_TOKEN",
-                 "RC_SHARED_SECRET"):
+    for name in (
+        "RC_CLIENT_SECRET",
+        "RC_JWT",
+        "RC_BOT_TOKEN",
+        "RC_VERIFICATION_TOKEN",
+        "RC_SHARED_SECRET",
+    ):
         assert GOOD_ENV[name] not in shown
 
 
@@ -60,8 +77,9 @@ def test_missing_file_is_a_clear_problem(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml", environ=GOOD_ENV)
 
 
-def test_check_config_command(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                              tmp_path: Path) -> None:
+def test_check_config_command(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from bot.__main__ import main
 
     for key, value in GOOD_ENV.items():

@@ -28,8 +28,14 @@ def test_real_notifications_are_classified(fixture: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [[], "text", {"uuid": "", "event": "/x", "body": {}}, {"uuid": "1", "body": {}},
-     {"uuid": "1", "event": "/x", "body": []}, {"uuid": 5, "event": "/x", "body": {}}],
+    [
+        [],
+        "text",
+        {"uuid": "", "event": "/x", "body": {}},
+        {"uuid": "1", "body": {}},
+        {"uuid": "1", "event": "/x", "body": []},
+        {"uuid": 5, "event": "/x", "body": {}},
+    ],
 )
 def test_malformed_envelopes_are_refused(payload: object) -> None:
     with pytest.raises(MalformedNotification):
@@ -37,20 +43,29 @@ def test_malformed_envelopes_are_refused(payload: object) -> None:
 
 
 def test_extension_delete_and_renewal_reminder() -> None:
-    delete = Notification.parse({"uuid": "1", "event": "/restapi/v1.0/account/1/extension/2",
-                                 "body": {"extensionId": "2", "eventType": "Delete"}})
+    delete = Notification.parse(
+        {
+            "uuid": "1",
+            "event": "/restapi/v1.0/account/1/extension/2",
+            "body": {"extensionId": "2", "eventType": "Delete"},
+        }
+    )
     assert delete.kind == events.EXTENSION_DELETED
-    reminder = Notification.parse({"uuid": "2",
-                                   "event": "/restapi/v1.0/subscription/~?threshold=60&interval=15",
-                                   "body": {}})
+    reminder = Notification.parse(
+        {"uuid": "2", "event": "/restapi/v1.0/subscription/~?threshold=60&interval=15", "body": {}}
+    )
     assert reminder.kind == events.SUBSCRIPTION_RENEWAL
 
 
 def test_a_mention_of_the_bot_is_stripped_and_others_kept() -> None:
     body = dict(load_fixture("webhook-post-added.json")["body"])
-    body.update(text="![:Person](900) insights ![:Person](42)  now",
-                mentions=[{"id": "900", "type": "Person", "name": "Bot"},
-                          {"id": "42", "type": "Person", "name": "Kim"}])
+    body.update(
+        text="![:Person](900) insights ![:Person](42)  now",
+        mentions=[
+            {"id": "900", "type": "Person", "name": "Bot"},
+            {"id": "42", "type": "Person", "name": "Kim"},
+        ],
+    )
     message = ChatMessage.from_post(body)
     assert message is not None
     assert message.mentioned_ids == {"900", "42"}

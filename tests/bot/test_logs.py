@@ -8,8 +8,10 @@ from bot.logs import RedactSecrets, redact
 
 
 def test_known_secrets_and_token_shapes_are_masked() -> None:
-    text = ("login failed: Authorization: Bearer abc.DEF-123 body access_token=xyz789&x=1 "
-            "secret my-client-secret")
+    text = (
+        "login failed: Authorization: Bearer abc.DEF-123 body access_token=xyz789&x=1 "
+        "secret my-client-secret"
+    )
     cleaned = redact(text, ["my-client-secret"])
     assert "abc.DEF-123" not in cleaned
     assert "xyz789" not in cleaned

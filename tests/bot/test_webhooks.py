@@ -41,8 +41,10 @@ async def client(aiohttp_client: Any, storage: Storage) -> TestClient[Any, Any]:
 async def test_handshake_echoes_the_validation_token(client: TestClient[Any, Any]) -> None:
     response = await client.post(
         "/webhooks/ringcentral",
-        headers={"Validation-Token": "wtdwi2y88489yr34iwegsekshwekfhsdfh",
-                 "Verification-Token": TOKEN},
+        headers={
+            "Validation-Token": "wtdwi2y88489yr34iwegsekshwekfhsdfh",
+            "Verification-Token": TOKEN,
+        },
     )
     assert response.status == 200
     assert response.headers["Validation-Token"] == "wtdwi2y88489yr34iwegsekshwekfhsdfh"
@@ -87,9 +89,15 @@ async def test_a_duplicate_notification_changes_nothing(
     assert len(await storage.due_inbox(10)) == 1
 
 
-@pytest.mark.parametrize("headers", [{}, {"Verification-Token": "wrong"},
-                                     {"Verification-Token": TOKEN[:-1]},
-                                     {"Verification-Token": ""}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Verification-Token": "wrong"},
+        {"Verification-Token": TOKEN[:-1]},
+        {"Verification-Token": ""},
+    ],
+)
 async def test_forged_notifications_get_403_and_nothing_is_stored(
     client: TestClient[Any, Any], storage: Storage, headers: dict[str, str]
 ) -> None:
@@ -102,14 +110,22 @@ async def test_forged_notifications_get_403_and_nothing_is_stored(
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[1, 2]", b'{"uuid": "1"}', b'{"uuid":"1","event":"/x","body":"s"}',
-     b"\xff\xfe\x00", b"[" * 100_00],
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"uuid": "1"}',
+        b'{"uuid":"1","event":"/x","body":"s"}',
+        b"\xff\xfe\x00",
+        b"[" * 100_00,
+    ],
 )
 async def test_malformed_bodies_get_400_and_nothing_is_stored(
     client: TestClient[Any, Any], storage: Storage, body: bytes
 ) -> None:
     response = await client.post(
-        "/webhooks/ringcentral", data=body,
+        "/webhooks/ringcentral",
+        data=body,
         headers={"Verification-Token": TOKEN, "Content-Type": "application/json"},
     )
     assert response.status == 400
@@ -120,7 +136,8 @@ async def test_oversized_bodies_get_413(client: TestClient[Any, Any], storage: S
     event = load_fixture("webhook-post-added.json")
     event["body"]["text"] = "x" * (MAX_BODY + 1)
     response = await client.post(
-        "/webhooks/ringcentral", data=json.dumps(event),
+        "/webhooks/ringcentral",
+        data=json.dumps(event),
         headers={"Verification-Token": TOKEN, "Content-Type": "application/json"},
     )
     assert response.status == 413
@@ -129,15 +146,21 @@ async def test_oversized_bodies_get_413(client: TestClient[Any, Any], storage: S
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(["uuid", "event", "body", "x"]) | st.text(max_size=5),
-                      children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["uuid", "event", "body", "x"]) | st.text(max_size=5),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(payload=json_values, token=st.sampled_from([None, "", "wrong", TOKEN]))
 async def test_arbitrary_bodies_never_cause_a_server_error(
     client: TestClient[Any, Any], payload: Any, token: str | None

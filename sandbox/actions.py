@@ -1,0 +1,218 @@
+"""Platform behaviour shared by the REST API and the control API: posting, creating
+chats, simulating a RingSense-analysed call. Each returns the state it created and
+the `PlatformEvent`s it causes; the caller decides whether to wait for delivery."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sandbox import insights as insight_builder
+from sandbox.delivery import PlatformEvent
+from sandbox.render import chat_event_body, post_event_body
+from sandbox.world import (
+    JSON,
+    CallLogEntry,
+    Chat,
+    ChatType,
+    Extension,
+    Post,
+    World,
+    iso,
+    parse_iso,
+)
+
+MENTION = re.compile(r"!\[:(Person|Team)\]\(([^)\s]+)\)")
+
+
+def mentions_in(world: World, text: str) -> list[JSON] | None:
+    """`![:Person](id)` / `![:Team](id)` in a post's text, as the platform lists them."""
+    found: list[JSON] = []
+    for kind, target in MENTION.findall(text):
+        if kind == "Person":
+            person = world.extensions.get(target)
+            name = person.name if person else target
+        else:
+            chat = world.chats.get(target)
+            name = (chat.name if chat else None) or target
+        entry = {"id": target, "type": kind, "name": name}
+        if entry not in found:
+            found.append(entry)
+    return found or None
+
+
+def post_text(world: World, chat: Chat, creator_id: str, text: str) -> tuple[Post, PlatformEvent]:
+    post = world.add_post(chat, creator_id, text=text, mentions=mentions_in(world, text))
+    event = PlatformEvent(
+        kind="post",
+        body=post_event_body(post, "PostAdded"),
+        audience=frozenset(chat.members),
+    )
+    return post, event
+
+
+def joined_events(chat: Chat, joining: list[str]) -> list[PlatformEvent]:
+    """GroupJoined goes only to the member who joined (API-FACTS D.2)."""
+    return [
+        PlatformEvent(
+            kind="chat",
+            body=chat_event_body(chat, "GroupJoined"),
+            audience=frozenset({member}),
+        )
+        for member in joining
+    ]
+
+
+def create_chat(
+    world: World, type_: ChatType, members: list[str], *, name: str | None = None
+) -> tuple[Chat, list[PlatformEvent]]:
+    chat = world.add_chat(type_, members, name=name, public=False if type_ == "Team" else None)
+    return chat, joined_events(chat, chat.members)
+
+
+@dataclass(frozen=True)
+class ExternalParty:
+    name: str
+    phone_number: str
+
+
+Participant = Extension | ExternalParty
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    record: JSON
+    call_log: CallLogEntry | None
+
+
+def _party(participant: Participant) -> JSON:
+    if isinstance(participant, Extension):
+        return {
+            "phoneNumber": participant.phone_number,
+            "extensionNumber": participant.extension_number,
+            "extensionId": participant.id,
+            "name": participant.name,
+        }
+    return {"phoneNumber": participant.phone_number, "name": participant.name}
+
+
+def _speaker(world: World, participant: Participant) -> insight_builder.Speaker:
+    if isinstance(participant, Extension):
+        return insight_builder.Speaker(participant.name, participant.id, world.account_id, None)
+    return insight_builder.Speaker(participant.name, None, None, participant.phone_number)
+
+
+def simulate_call(
+    world: World,
+    owner: Extension,
+    participants: list[Participant],
+    *,
+    direction: Literal["Inbound", "Outbound"],
+    duration_sec: int,
+    insight_overrides: dict[str, Any] | None = None,
+    source_session_id: str | None = None,
+) -> SimulatedCall:
+    """A finished, recorded, analysed call: call-log entry plus RingSense record."""
+    now = world.now()
+    session_id = source_session_id or world.new_telephony_session_id()
+    recording_id = world.random_digits(13)
+    start = now - duration_sec - 120
+    record = insight_builder.build_recording_insights(
+        world.random,
+        owner=_speaker(world, owner),
+        participants=[_speaker(world, p) for p in participants],
+        direction=direction,
+        duration_sec=duration_sec,
+        source_session_id=session_id,
+        source_record_id=recording_id,
+        recording_start_time=iso(start),
+        creation_time=iso(now),
+    )
+    for key, value in (insight_overrides or {}).items():
+        if value is None:
+            record["insights"].pop(key, None)
+        else:
+            record["insights"][key] = value
+    world.store_ringsense_record(record)
+    counterpart = (
+        _party(participants[0])
+        if participants
+        else {"phoneNumber": "+14155550100", "name": "Unknown"}
+    )
+    own = _party(owner)
+    entry = CallLogEntry(
+        id=world.new_call_log_id(),
+        owner_id=owner.id,
+        session_id=world.random_digits(11),
+        telephony_session_id=session_id,
+        party_id=f"p-{session_id.removeprefix('s-')}-1",
+        start_time=start,
+        duration_ms=duration_sec * 1000,
+        direction=direction,
+        from_party=own if direction == "Outbound" else counterpart,
+        to_party=counterpart if direction == "Outbound" else own,
+        recording_id=recording_id,
+        recording_type="Automatic",
+        last_modified_time=now,
+    )
+    world.call_log.append(entry)
+    return SimulatedCall(record, entry)
+
+
+def record_event_call(world: World, record: JSON) -> CallLogEntry | None:
+    """The call-log entry behind a given (pbx) RingSense event body."""
+    if record.get("domain", "pbx") != "pbx":
+        return None
+    owner_id = str(record.get("ownerExtensionId"))
+    parties: list[tuple[str | None, JSON]] = []
+    for speaker in record.get("speakerInfo") or []:
+        if not isinstance(speaker, dict):
+            continue
+        party: JSON = {"name": speaker.get("name") or "Unknown"}
+        if speaker.get("phoneNumber"):
+            party["phoneNumber"] = speaker["phoneNumber"]
+        extension_id = speaker.get("extensionId")
+        if extension_id:
+            party["extensionId"] = str(extension_id)
+        parties.append((str(extension_id) if extension_id else None, party))
+    owner = world.extensions.get(owner_id)
+    owner_party = next(
+        (party for ext_id, party in parties if ext_id == owner_id), {"extensionId": owner_id}
+    )
+    if owner is not None:
+        owner_party = _party(owner)
+    other_party = next(
+        (party for ext_id, party in parties if ext_id != owner_id), {"name": "Unknown"}
+    )
+    direction: Literal["Inbound", "Outbound"] = (
+        "Inbound" if record.get("callDirection") == "Inbound" else "Outbound"
+    )
+    duration_ms = int(record.get("recordingDurationMs") or 0)
+    try:
+        start = parse_iso(str(record.get("recordingStartTime")))
+    except ValueError:
+        start = world.now() - duration_ms / 1000
+    session_id = str(record.get("sourceSessionId"))
+    entry = CallLogEntry(
+        id=world.new_call_log_id(),
+        owner_id=owner_id,
+        session_id=world.random_digits(11),
+        telephony_session_id=session_id,
+        party_id=f"p-{session_id.removeprefix('s-')}-1",
+        start_time=start,
+        duration_ms=duration_ms,
+        direction=direction,
+        from_party=owner_party if direction == "Outbound" else other_party,
+        to_party=other_party if direction == "Outbound" else owner_party,
+        recording_id=str(record.get("sourceRecordId")),
+        recording_type="Automatic",
+        last_modified_time=world.now(),
+    )
+    world.call_log.append(entry)
+    return entry
+
+
+def ringsense_event(record: JSON, keys: list[str] | tuple[str, ...] | None) -> PlatformEvent:
+    body = record if keys is None else insight_builder.only_insights(record, keys)
+    return PlatformEvent(kind="ringsense", body=body, domain=str(record.get("domain", "pbx")))

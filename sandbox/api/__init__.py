@@ -1,0 +1,1 @@
+"""The emulated platform REST API, one module per area."""

@@ -1,0 +1,194 @@
+"""`/restapi/v1.0/subscription` (API-FACTS B.1, B.2, B.4): WebHook subscriptions only.
+
+Creation runs the validation handshake against the address first, as the platform
+does, so a bot whose webhook edge does not echo `Validation-Token` fails here too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.delivery import expand_filter, is_known_filter
+from sandbox.errors import api_error, invalid_parameter, not_found
+from sandbox.keys import NOTIFIER_KEY
+from sandbox.platform import (
+    base_url,
+    caller_of,
+    endpoint,
+    json_body,
+    json_response,
+    session_of,
+    world_of,
+)
+from sandbox.ratelimit import RateGroup
+from sandbox.render import subscription_info
+from sandbox.world import JSON, Extension, Subscription, World
+
+routes = web.RouteTableDef()
+
+DEFAULT_EXPIRES_IN = 604800
+MAX_EXPIRES_IN = 315360000
+RINGSENSE_PERMISSION = "ReadRingSenseInsights"
+
+
+def _expires_in(body: dict[str, Any]) -> int:
+    if "expiresIn" not in body or body["expiresIn"] is None:
+        return DEFAULT_EXPIRES_IN
+    value = body["expiresIn"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid_parameter("expiresIn", str(value))
+    return min(value, MAX_EXPIRES_IN)
+
+
+def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str], list[JSON]]:
+    """Validated, `~`-expanded filters plus those disabled for lack of permission."""
+    if not isinstance(raw, list) or not raw:
+        raise invalid_parameter("eventFilters")
+    if not all(isinstance(item, str) and item for item in raw):
+        raise invalid_parameter("eventFilters")
+    unknown = [item for item in raw if not is_known_filter(item)]
+    if unknown:
+        message = f"Invalid event filters: [{', '.join(unknown)}]"
+        raise api_error(400, "SUB-508", message)
+    expanded = [expand_filter(item, account_id=world.account_id, owner_id=owner.id) for item in raw]
+    disabled: list[JSON] = []
+    for item in expanded:
+        if item.startswith("/ai/ringsense/") and RINGSENSE_PERMISSION not in owner.permissions:
+            disabled.append(
+                {
+                    "filter": item,
+                    "reason": "PermissionDenied",
+                    "message": f"User needs to have [{RINGSENSE_PERMISSION}] permission",
+                }
+            )
+    return list(dict.fromkeys(expanded)), disabled
+
+
+def _own_subscription(request: web.Request) -> Subscription:
+    world = world_of(request)
+    subscription_id = request.match_info["subscriptionId"]
+    subscription = world.live_subscription(subscription_id)
+    session = session_of(request)
+    if (
+        subscription is None
+        or subscription.owner_id != session.owner_id
+        or subscription.client_id != session.client_id
+    ):
+        raise not_found("subscriptionId", subscription_id)
+    return subscription
+
+
+@routes.post("/restapi/v1.0/subscription")
+@endpoint(RateGroup.MEDIUM)
+async def create_subscription(request: web.Request) -> web.StreamResponse:
+    world = world_of(request)
+    owner = caller_of(request)
+    session = session_of(request)
+    body = await json_body(request)
+    filters, disabled = _event_filters(world, owner, body.get("eventFilters"))
+    delivery_mode = body.get("deliveryMode")
+    if not isinstance(delivery_mode, dict):
+        raise invalid_parameter("deliveryMode")
+    if delivery_mode.get("transportType") != "WebHook":
+        raise invalid_parameter("deliveryMode.transportType")
+    address = delivery_mode.get("address")
+    if not isinstance(address, str) or not address.startswith(("http://", "https://")):
+        raise invalid_parameter("deliveryMode.address")
+    verification_token = delivery_mode.get("verificationToken")
+    if verification_token is not None and not isinstance(verification_token, str):
+        raise invalid_parameter("deliveryMode.verificationToken")
+    expires_in = _expires_in(body)
+    mine = [
+        sub
+        for sub in world.live_subscriptions()
+        if sub.owner_id == owner.id and sub.client_id == session.client_id
+    ]
+    if len(mine) >= world.max_subscriptions_per_owner:
+        raise api_error(403, "SUB-505", "Subscriptions limit exceeded")
+
+    handshake = await request.app[NOTIFIER_KEY].handshake(address, verification_token)
+    if handshake.outcome == "too_large":
+        raise api_error(400, "SUB-525", "WebHook server response is invalid")
+    if handshake.outcome != "ok":
+        raise invalid_parameter("deliveryMode.address")
+
+    now = world.now()
+    subscription = Subscription(
+        id=str(uuid.UUID(int=world.random.getrandbits(128), version=4)),
+        owner_id=owner.id,
+        client_id=session.client_id,
+        event_filters=filters,
+        disabled_filters=disabled,
+        address=address,
+        verification_token=verification_token or None,
+        expires_in=expires_in,
+        creation_time=now,
+        expiration_time=now + expires_in,
+    )
+    world.subscriptions[subscription.id] = subscription
+    return json_response(subscription_info(base_url(request), subscription, now))
+
+
+@routes.get("/restapi/v1.0/subscription")
+@endpoint(RateGroup.LIGHT)
+async def list_subscriptions(request: web.Request) -> web.StreamResponse:
+    world = world_of(request)
+    session = session_of(request)
+    base = base_url(request)
+    now = world.now()
+    records = [
+        subscription_info(base, sub, now)
+        for sub in world.live_subscriptions()
+        if sub.owner_id == session.owner_id and sub.client_id == session.client_id
+    ]
+    return json_response({"uri": f"{base}/restapi/v1.0/subscription", "records": records})
+
+
+@routes.get("/restapi/v1.0/subscription/{subscriptionId}")
+@endpoint(RateGroup.LIGHT)
+async def read_subscription(request: web.Request) -> web.StreamResponse:
+    subscription = _own_subscription(request)
+    return json_response(
+        subscription_info(base_url(request), subscription, world_of(request).now())
+    )
+
+
+def _renew(world: World, subscription: Subscription) -> None:
+    subscription.expiration_time = world.now() + subscription.expires_in
+
+
+@routes.post("/restapi/v1.0/subscription/{subscriptionId}/renew")
+@endpoint(RateGroup.LIGHT)
+async def renew_subscription(request: web.Request) -> web.StreamResponse:
+    world = world_of(request)
+    subscription = _own_subscription(request)
+    _renew(world, subscription)
+    return json_response(subscription_info(base_url(request), subscription, world.now()))
+
+
+@routes.put("/restapi/v1.0/subscription/{subscriptionId}")
+@endpoint(RateGroup.MEDIUM)
+async def update_subscription(request: web.Request) -> web.StreamResponse:
+    """Changes filters and/or lifetime; every PUT, even an empty one, also renews."""
+    world = world_of(request)
+    subscription = _own_subscription(request)
+    body = await json_body(request, required=False)
+    if "eventFilters" in body:
+        filters, disabled = _event_filters(world, caller_of(request), body["eventFilters"])
+        subscription.event_filters = filters
+        subscription.disabled_filters = disabled
+    if "expiresIn" in body:
+        subscription.expires_in = _expires_in(body)
+    _renew(world, subscription)
+    return json_response(subscription_info(base_url(request), subscription, world.now()))
+
+
+@routes.delete("/restapi/v1.0/subscription/{subscriptionId}")
+@endpoint(RateGroup.MEDIUM)
+async def delete_subscription(request: web.Request) -> web.StreamResponse:
+    subscription = _own_subscription(request)
+    del world_of(request).subscriptions[subscription.id]
+    return web.Response(status=204)

@@ -1,0 +1,191 @@
+"""Adaptive Card checks, so the sandbox refuses what RingCentral refuses.
+
+RingCentral renders Adaptive Cards 1.3 and answers an invalid card with a body like
+`{"status":"error","message":...,"error":"Invalid AdaptiveCard payload","validation":[...]}`
+(fixture adaptive-card-error-invalid-payload.json). A structural check always runs;
+when the official 1.3 JSON schema file is available, the card is also validated against
+it (Draft 6), with the schema's loose case-insensitive enum patterns tightened first.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft6Validator
+from jsonschema.exceptions import ValidationError
+
+ELEMENT_TYPES = frozenset(
+    {
+        "TextBlock",
+        "Image",
+        "Media",
+        "RichTextBlock",
+        "ActionSet",
+        "Container",
+        "ColumnSet",
+        "FactSet",
+        "ImageSet",
+        "Input.Text",
+        "Input.Number",
+        "Input.Date",
+        "Input.Time",
+        "Input.Toggle",
+        "Input.ChoiceSet",
+    }
+)
+ACTION_TYPES = frozenset(
+    {"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility"}
+)
+SELECT_ACTION_TYPES = ACTION_TYPES - {"Action.ShowCard"}
+
+DEFAULT_VERSION = "1.3"
+
+
+def invalid_card_body(problems: list[str]) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": "Your request was accepted, however a post was not generated",
+        "error": "Invalid AdaptiveCard payload",
+        "validation": problems,
+    }
+
+
+def _tighten(node: Any) -> Any:
+    """Anchor the generated case-insensitive enum patterns and make them string-only.
+
+    The published schema writes `^(a)|(b)$`, which anchors only the first and last
+    alternative and has no type, so almost anything passes.
+    """
+    if isinstance(node, dict):
+        fixed = {key: _tighten(value) for key, value in node.items()}
+        pattern = fixed.get("pattern")
+        if isinstance(pattern, str) and pattern.startswith("^(") and pattern.endswith(")$"):
+            fixed["pattern"] = "^(?:" + pattern[1:-1] + ")$"
+            fixed.setdefault("type", "string")
+        return fixed
+    if isinstance(node, list):
+        return [_tighten(item) for item in node]
+    return node
+
+
+def load_schema_validator(path: Path) -> Draft6Validator:
+    schema = _tighten(json.loads(path.read_text(encoding="utf-8")))
+    Draft6Validator.check_schema(schema)
+    return Draft6Validator(schema)
+
+
+class CardValidator:
+    """Finds what is wrong with a card; an empty list means RingCentral would take it."""
+
+    def __init__(self, schema_validator: Draft6Validator | None = None) -> None:
+        self._schema = schema_validator
+
+    @property
+    def uses_schema(self) -> bool:
+        return self._schema is not None
+
+    def problems(self, card: Any) -> list[str]:
+        if not isinstance(card, dict):
+            return ["payload is not an object"]
+        found: list[str] = []
+        if card.get("type") != "AdaptiveCard":
+            found.append("payload.type should be equal to AdaptiveCard")
+        version = card.get("version", DEFAULT_VERSION)
+        if not isinstance(version, str):
+            found.append("payload.version should be a string")
+        self._check_card(card, "payload", found)
+        if not found and self._schema is not None:
+            candidate = copy.deepcopy(card)
+            candidate.setdefault("version", DEFAULT_VERSION)
+            for error in sorted(self._schema.iter_errors(candidate), key=_error_path):
+                found.append(_describe(error))
+        return found
+
+    def _check_card(self, card: dict[str, Any], where: str, found: list[str]) -> None:
+        body = card.get("body", [])
+        if not isinstance(body, list):
+            found.append(f"{where}.body should be an array")
+        else:
+            for index, element in enumerate(body):
+                self._check_element(element, f"{where}.body[{index}]", found)
+        actions = card.get("actions", [])
+        if not isinstance(actions, list):
+            found.append(f"{where}.actions should be an array")
+        else:
+            for index, action in enumerate(actions):
+                self._check_action(action, f"{where}.actions[{index}]", found, ACTION_TYPES)
+        if "selectAction" in card:
+            self._check_action(
+                card["selectAction"], f"{where}.selectAction", found, SELECT_ACTION_TYPES
+            )
+
+    def _check_element(self, element: Any, where: str, found: list[str]) -> None:
+        if not isinstance(element, dict) or element.get("type") not in ELEMENT_TYPES:
+            found.append(f"{where} does not match any schema")
+            return
+        kind = element["type"]
+        if kind == "Container":
+            self._check_items(element.get("items", []), f"{where}.items", found)
+        elif kind == "ColumnSet":
+            columns = element.get("columns", [])
+            if not isinstance(columns, list):
+                found.append(f"{where}.columns should be an array")
+                return
+            for index, column in enumerate(columns):
+                if not isinstance(column, dict) or column.get("type", "Column") != "Column":
+                    found.append(f"{where}.columns[{index}] does not match any schema")
+                    continue
+                self._check_items(column.get("items", []), f"{where}.columns[{index}].items", found)
+        elif kind == "ActionSet":
+            actions = element.get("actions", [])
+            if not isinstance(actions, list):
+                found.append(f"{where}.actions should be an array")
+                return
+            for index, action in enumerate(actions):
+                self._check_action(action, f"{where}.actions[{index}]", found, ACTION_TYPES)
+        if "selectAction" in element:
+            self._check_action(
+                element["selectAction"], f"{where}.selectAction", found, SELECT_ACTION_TYPES
+            )
+
+    def _check_items(self, items: Any, where: str, found: list[str]) -> None:
+        if not isinstance(items, list):
+            found.append(f"{where} should be an array")
+            return
+        for index, item in enumerate(items):
+            self._check_element(item, f"{where}[{index}]", found)
+
+    def _check_action(
+        self, action: Any, where: str, found: list[str], allowed: frozenset[str]
+    ) -> None:
+        if not isinstance(action, dict) or action.get("type") not in allowed:
+            found.append(f"{where} does not match any schema")
+            return
+        if action["type"] == "Action.ShowCard":
+            inner = action.get("card")
+            if not isinstance(inner, dict) or inner.get("type") != "AdaptiveCard":
+                found.append(f"{where}.card does not match any schema")
+            else:
+                self._check_card(inner, f"{where}.card", found)
+
+
+def _error_path(error: ValidationError) -> str:
+    return _json_path(error)
+
+
+def _json_path(error: ValidationError) -> str:
+    path = "payload"
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _describe(error: ValidationError) -> str:
+    """A message in RingCentral's "payload.x does not match any schema" style."""
+    path = _json_path(error)
+    if error.validator in ("anyOf", "oneOf"):
+        return f"{path} does not match any schema"
+    return f"{path} {error.message}"

@@ -1,0 +1,435 @@
+"""The control API under `/_sandbox/`: how a test or the demo sets up people and chats,
+makes things happen (a user posts, a call is analysed) and looks at what the bot did.
+
+No auth and plain JSON. Calls that cause notifications answer only after the deliveries
+were attempted, and report them, so a test never has to poll.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+from aiohttp import web
+
+from sandbox import actions
+from sandbox.delivery import PlatformEvent
+from sandbox.insights import ALL_INSIGHT_KEYS, NOTIFIED_BY_DEFAULT
+from sandbox.keys import NOTIFIER_KEY, WORLD_KEY
+from sandbox.platform import base_url
+from sandbox.render import card_info, chat_info, post_info, subscription_info
+from sandbox.world import JSON, Delivery, Extension, World, iso
+
+routes = web.RouteTableDef()
+
+PREFIX = "/_sandbox"
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@web.middleware
+async def control_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ControlError as error:
+        return web.json_response({"error": error.message}, status=error.status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ControlError(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    return body
+
+
+def _world(request: web.Request) -> World:
+    return request.app[WORLD_KEY]
+
+
+def _user_json(world: World, extension: Extension) -> JSON:
+    return {
+        "extensionId": extension.id,
+        "accountId": world.account_id,
+        "name": extension.name,
+        "firstName": extension.first_name,
+        "lastName": extension.last_name,
+        "email": extension.email,
+        "type": extension.type,
+        "admin": extension.admin,
+        "permissions": sorted(extension.permissions),
+    }
+
+
+def _delivery_json(delivery: Delivery) -> JSON:
+    return {
+        "subscriptionId": delivery.subscription_id,
+        "uuid": delivery.uuid,
+        "event": delivery.event,
+        "address": delivery.address,
+        "time": iso(delivery.time),
+        "status": delivery.status,
+        "error": delivery.error,
+        "ok": delivery.ok,
+        "payload": delivery.payload,
+    }
+
+
+async def _publish(request: web.Request, events: list[PlatformEvent]) -> list[JSON]:
+    notifier = request.app[NOTIFIER_KEY]
+    results: list[JSON] = []
+    for event in events:
+        for delivery in await notifier.publish(event):
+            results.append(_delivery_json(delivery))
+    return results
+
+
+def _extension(world: World, extension_id: Any, what: str) -> Extension:
+    extension = world.extensions.get(str(extension_id))
+    if extension is None:
+        raise ControlError(400, f"{what}: no extension {extension_id!r}")
+    return extension
+
+
+@routes.get(PREFIX + "/bots")
+async def list_bots(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    bots = []
+    for bot in world.bots():
+        token = next(
+            (
+                session.access_token
+                for session in world.sessions.values()
+                if session.owner_id == bot.id and session.access_expires_at is None
+            ),
+            None,
+        )
+        bots.append(
+            {"extensionId": bot.id, "accountId": world.account_id, "name": bot.name, "token": token}
+        )
+    return web.json_response(bots)
+
+
+@routes.get(PREFIX + "/users")
+async def list_users(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    return web.json_response([_user_json(world, ext) for ext in world.extensions.values()])
+
+
+def _create_user(world: World, body: dict[str, Any]) -> Extension:
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ControlError(400, "name is required")
+    extension_id = body.get("extensionId")
+    if extension_id is not None and (not isinstance(extension_id, str) or not extension_id):
+        raise ControlError(400, "extensionId must be a non-empty string")
+    if extension_id in world.extensions:
+        raise ControlError(409, f"extension {extension_id} already exists")
+    email = body.get("email")
+    if email is not None and (not isinstance(email, str) or "@" not in email):
+        raise ControlError(400, "email must be an address")
+    permissions = body.get("permissions")
+    if permissions is not None and not (
+        isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)
+    ):
+        raise ControlError(400, "permissions must be a list of permission ids")
+    return world.add_user(
+        name.strip(),
+        admin=bool(body.get("admin", False)),
+        extension_id=extension_id,
+        email=email,
+        permissions=set(permissions) if permissions is not None else None,
+    )
+
+
+@routes.post(PREFIX + "/users")
+async def create_user(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    extension = _create_user(world, await _body(request))
+    return web.json_response(_user_json(world, extension), status=201)
+
+
+@routes.get(PREFIX + "/chats")
+async def list_chats(request: web.Request) -> web.StreamResponse:
+    return web.json_response([chat_info(chat) for chat in _world(request).chats.values()])
+
+
+@routes.post(PREFIX + "/chats")
+async def create_chat(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    body = await _body(request)
+    type_ = body.get("type")
+    if type_ not in ("Direct", "Group", "Team"):
+        raise ControlError(400, "type must be Direct, Group or Team")
+    members = body.get("members")
+    if not isinstance(members, list) or not members:
+        raise ControlError(400, "members must be a non-empty list of extension ids")
+    member_ids = list(dict.fromkeys(_extension(world, m, "members").id for m in members))
+    if type_ == "Direct" and len(member_ids) != 2:
+        raise ControlError(400, "a Direct chat has exactly two members")
+    name = body.get("name")
+    if type_ == "Team" and not (isinstance(name, str) and name.strip()):
+        raise ControlError(400, "a Team needs a name")
+    if type_ == "Direct" and world.find_conversation(set(member_ids)) is not None:
+        raise ControlError(409, "that Direct chat already exists")
+    chat, events = actions.create_chat(
+        world, type_, member_ids, name=name if isinstance(name, str) else None
+    )
+    notifications = await _publish(request, events)
+    return web.json_response({**chat_info(chat), "notifications": notifications}, status=201)
+
+
+@routes.get(PREFIX + "/chats/{chatId}/posts")
+async def chat_posts(request: web.Request) -> web.StreamResponse:
+    """Everything in the chat, oldest first, cards with their current content."""
+    world = _world(request)
+    chat = world.chats.get(request.match_info["chatId"])
+    if chat is None:
+        raise ControlError(404, "no such chat")
+    posts = sorted(world.posts_in(chat.id), key=lambda post: (post.creation_time, int(post.id)))
+    result = []
+    for post in posts:
+        entry = post_info(post)
+        if post.card_id is not None:
+            card = world.cards.get(post.card_id)
+            entry["cardId"] = post.card_id
+            entry["card"] = card_info(card) if card else None
+        result.append(entry)
+    return web.json_response(result)
+
+
+@routes.post(PREFIX + "/posts")
+async def create_post(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    body = await _body(request)
+    chat = world.chats.get(str(body.get("chatId")))
+    if chat is None:
+        raise ControlError(400, f"chatId: no chat {body.get('chatId')!r}")
+    creator = _extension(world, body.get("creatorId"), "creatorId")
+    if creator.id not in chat.members:
+        raise ControlError(400, f"{creator.id} is not a member of chat {chat.id}")
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ControlError(400, "text is required")
+    post, event = actions.post_text(world, chat, creator.id, text)
+    notifications = await _publish(request, [event])
+    return web.json_response({**post_info(post), "notifications": notifications}, status=201)
+
+
+def _participants(world: World, raw: Any) -> list[actions.Participant]:
+    if raw is None:
+        return [actions.ExternalParty("Alex Morgan", "+14155550123")]
+    if not isinstance(raw, list):
+        raise ControlError(400, "participants must be a list")
+    result: list[actions.Participant] = []
+    for item in raw:
+        if isinstance(item, str):
+            result.append(_extension(world, item, "participants"))
+        elif isinstance(item, dict) and isinstance(item.get("name"), str):
+            phone = item.get("phoneNumber")
+            result.append(
+                actions.ExternalParty(item["name"], phone if isinstance(phone, str) else "")
+            )
+        else:
+            raise ControlError(400, "a participant is an extension id or {name, phoneNumber}")
+    return result
+
+
+def _notify_keys(body: dict[str, Any], insights: dict[str, Any]) -> tuple[str, ...]:
+    keys = body.get("notifyInsights")
+    if keys is None:
+        return NOTIFIED_BY_DEFAULT
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise ControlError(400, "notifyInsights must be a list of insight keys")
+    allowed = set(ALL_INSIGHT_KEYS) | set(insights)
+    unknown = [key for key in keys if key not in allowed]
+    if unknown:
+        raise ControlError(400, f"unknown insight keys: {unknown}")
+    return tuple(keys)
+
+
+def _ensure_event_people(world: World, record: JSON) -> None:
+    """Users named by a real RingSense event become extensions, with its ids and names."""
+    speakers = [s for s in record.get("speakerInfo") or [] if isinstance(s, dict)]
+    owner_id = str(record["ownerExtensionId"])
+    named = {str(s["extensionId"]): s.get("name") for s in speakers if s.get("extensionId")}
+    for extension_id, name in [(owner_id, named.get(owner_id)), *named.items()]:
+        if extension_id not in world.extensions:
+            world.add_user(
+                name if isinstance(name, str) and name else f"User {extension_id}",
+                extension_id=extension_id,
+            )
+
+
+@routes.post(PREFIX + "/calls")
+async def simulate_call(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    body = await _body(request)
+    if "event" in body:
+        event = body["event"]
+        record = event.get("body") if isinstance(event, dict) else None
+        if not isinstance(record, dict) or not all(
+            record.get(key) for key in ("sourceRecordId", "sourceSessionId", "ownerExtensionId")
+        ):
+            raise ControlError(
+                400,
+                "event must be a RingSense notification whose body has sourceRecordId, "
+                "sourceSessionId and ownerExtensionId",
+            )
+        record = copy.deepcopy(record)
+        _ensure_event_people(world, record)
+        world.store_ringsense_record(record)
+        entry = actions.record_event_call(world, record)
+        notifications = await _publish(request, [actions.ringsense_event(record, None)])
+        return web.json_response(
+            {
+                "sourceRecordId": str(record["sourceRecordId"]),
+                "sourceSessionId": str(record["sourceSessionId"]),
+                "callLogId": entry.id if entry else None,
+                "notifications": notifications,
+            },
+            status=201,
+        )
+
+    owner = _extension(world, body.get("ownerExtensionId"), "ownerExtensionId")
+    participants = _participants(world, body.get("participants"))
+    direction = body.get("direction", "Outbound")
+    if direction not in ("Inbound", "Outbound"):
+        raise ControlError(400, "direction must be Inbound or Outbound")
+    call_direction: Literal["Inbound", "Outbound"] = direction
+    duration = body.get("durationSec", 180)
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration < 1:
+        raise ControlError(400, "durationSec must be a positive integer")
+    overrides = body.get("insights") or {}
+    if not isinstance(overrides, dict):
+        raise ControlError(400, "insights must be an object of insight arrays")
+    keys = _notify_keys(body, overrides)
+    session_id = body.get("sourceSessionId")
+    if session_id is not None and not isinstance(session_id, str):
+        raise ControlError(400, "sourceSessionId must be a string")
+    call = actions.simulate_call(
+        world,
+        owner,
+        participants,
+        direction=call_direction,
+        duration_sec=duration,
+        insight_overrides=overrides,
+        source_session_id=session_id,
+    )
+    notifications = await _publish(request, [actions.ringsense_event(call.record, keys)])
+    return web.json_response(
+        {
+            "sourceRecordId": call.record["sourceRecordId"],
+            "sourceSessionId": call.record["sourceSessionId"],
+            "callLogId": call.call_log.id if call.call_log else None,
+            "notifications": notifications,
+        },
+        status=201,
+    )
+
+
+@routes.get(PREFIX + "/requests")
+async def list_requests(request: web.Request) -> web.StreamResponse:
+    return web.json_response(
+        [
+            {
+                "method": entry.method,
+                "path": entry.path,
+                "query": entry.query,
+                "status": entry.status,
+                "group": entry.group,
+                "tokenOwner": entry.token_owner,
+                "time": iso(entry.time),
+            }
+            for entry in _world(request).request_log
+        ]
+    )
+
+
+@routes.delete(PREFIX + "/requests")
+async def clear_requests(request: web.Request) -> web.StreamResponse:
+    _world(request).request_log.clear()
+    return web.Response(status=204)
+
+
+@routes.get(PREFIX + "/subscriptions")
+async def list_subscriptions(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    base = base_url(request)
+    now = world.now()
+    return web.json_response(
+        [
+            {**subscription_info(base, sub, now), "ownerId": sub.owner_id}
+            for sub in world.live_subscriptions()
+        ]
+    )
+
+
+@routes.get(PREFIX + "/deliveries")
+async def list_deliveries(request: web.Request) -> web.StreamResponse:
+    return web.json_response([_delivery_json(d) for d in _world(request).deliveries])
+
+
+@routes.post(PREFIX + "/clock")
+async def advance_clock(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    body = await _body(request)
+    seconds = body.get("advanceSeconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ControlError(400, "advanceSeconds must be a non-negative number")
+    world.advance(float(seconds))
+    return web.json_response({"now": world.now_iso()})
+
+
+@routes.post(PREFIX + "/auth-codes")
+async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
+    """What a public bot's redirect URI would receive at install: a one-minute code."""
+    world = _world(request)
+    body = await _body(request)
+    owner = _extension(world, body.get("extensionId"), "extensionId")
+    redirect_uri = body.get("redirectUri")
+    if not isinstance(redirect_uri, str) or not redirect_uri:
+        raise ControlError(400, "redirectUri is required")
+    challenge = body.get("codeChallenge")
+    method = body.get("codeChallengeMethod")
+    code = world.issue_authorization_code(
+        owner.id,
+        redirect_uri,
+        code_challenge=challenge if isinstance(challenge, str) else None,
+        code_challenge_method=method if isinstance(method, str) else None,
+    )
+    return web.json_response({"code": code.code, "expiresIn": 60}, status=201)
+
+
+SETTINGS = {
+    "enforceRateLimits": ("enforce_rate_limits", bool),
+    "handshakeTimeout": ("handshake_timeout", float),
+    "deliveryTimeout": ("delivery_timeout", float),
+    "blacklistAfterFailures": ("blacklist_after_failures", int),
+}
+
+
+@routes.post(PREFIX + "/settings")
+async def change_settings(request: web.Request) -> web.StreamResponse:
+    world = _world(request)
+    body = await _body(request)
+    for key, value in body.items():
+        if key not in SETTINGS:
+            raise ControlError(400, f"unknown setting {key!r}; known: {sorted(SETTINGS)}")
+        attribute, kind = SETTINGS[key]
+        if kind is bool and not isinstance(value, bool):
+            raise ControlError(400, f"{key} must be true or false")
+        if kind is not bool and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ControlError(400, f"{key} must be a number")
+        setattr(world, attribute, kind(value))
+    return web.json_response(
+        {key: getattr(world, attribute) for key, (attribute, _) in SETTINGS.items()}
+    )

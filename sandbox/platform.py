@@ -1,0 +1,225 @@
+"""What every platform API request goes through: authentication, rate limiting with the
+real headers, app-permission checks, error rendering and the request log.
+
+Endpoints declare their throttling group and app permission with `@endpoint(...)`
+(values from the spec's `x-throttling-group` / `x-app-permission`); the middleware does
+the rest, so each handler only implements its own behaviour.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.errors import (
+    PlatformError,
+    app_permission_missing,
+    authorization_missing,
+    invalid_parameter,
+    invalid_uri,
+    not_found,
+    rate_exceeded,
+    token_expired,
+    token_invalid,
+    user_permission_missing,
+)
+from sandbox.keys import RATE_LIMITER_KEY, WORLD_KEY
+from sandbox.ratelimit import RateGroup
+from sandbox.world import Extension, OAuthSession, RequestLogEntry, World
+
+log = logging.getLogger("sandbox")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CONTROL_PREFIX = "/_sandbox"
+
+SESSION_KEY = web.RequestKey("sandbox_session", OAuthSession)
+LOG_OWNER_KEY = web.RequestKey("sandbox_log_owner", str)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    group: RateGroup
+    authenticated: bool = True
+    app_permission: str | None = None
+
+
+_ENDPOINTS: dict[Any, Endpoint] = {}
+
+
+def endpoint(
+    group: RateGroup, *, authenticated: bool = True, app_permission: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Declare a handler a platform endpoint with its throttling group and app permission."""
+
+    def register(handler: Handler) -> Handler:
+        _ENDPOINTS[handler] = Endpoint(group, authenticated, app_permission)
+        return handler
+
+    return register
+
+
+def world_of(request: web.Request) -> World:
+    return request.app[WORLD_KEY]
+
+
+def session_of(request: web.Request) -> OAuthSession:
+    return request[SESSION_KEY]
+
+
+def caller_of(request: web.Request) -> Extension:
+    """The extension that owns the request's access token."""
+    world = world_of(request)
+    extension = world.extensions.get(session_of(request).owner_id)
+    if extension is None:
+        raise token_invalid()
+    return extension
+
+
+def base_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def require_user_permission(extension: Extension, permission: str) -> None:
+    if permission not in extension.permissions:
+        raise user_permission_missing(permission)
+
+
+def resolve_account(request: web.Request) -> str:
+    world = world_of(request)
+    account_id = request.match_info.get("accountId", "~")
+    if account_id not in ("~", world.account_id):
+        raise not_found("accountId", account_id)
+    return world.account_id
+
+
+def resolve_extension(request: web.Request) -> Extension:
+    """The `{extensionId}` path parameter, `~` meaning the caller."""
+    resolve_account(request)
+    world = world_of(request)
+    extension_id = request.match_info.get("extensionId", "~")
+    if extension_id == "~":
+        return caller_of(request)
+    extension = world.extensions.get(extension_id)
+    if extension is None:
+        raise not_found("extensionId", extension_id)
+    return extension
+
+
+async def json_body(request: web.Request, *, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object; anything else is the platform's 400."""
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise invalid_parameter("body")
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise invalid_parameter("body") from None
+    if not isinstance(body, dict):
+        raise invalid_parameter("body")
+    return body
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise token_invalid()
+        return token.strip()
+    return request.query.get("access_token")
+
+
+def authenticate(request: web.Request, world: World) -> OAuthSession:
+    token = _bearer_token(request)
+    if token is None:
+        raise authorization_missing()
+    session = world.access_tokens.get(token)
+    if session is None or session.owner_id not in world.extensions:
+        raise token_invalid()
+    if session.access_expires_at is not None and session.access_expires_at <= world.now():
+        raise token_expired()
+    return session
+
+
+def basic_client_id(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0]
+
+
+@web.middleware
+async def platform_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
+        return await handler(request)
+    world = request.app[WORLD_KEY]
+    spec = _ENDPOINTS.get(request.match_info.handler)
+    owner: str | None = None
+    rate_headers: dict[str, str] = {}
+    status = 500
+    try:
+        try:
+            if spec is None:
+                raise invalid_uri()
+            session: OAuthSession | None = None
+            refusal: PlatformError | None = None
+            counter_key = "client:" + (basic_client_id(request) or str(request.remote))
+            if spec.authenticated:
+                try:
+                    session = authenticate(request, world)
+                except PlatformError as error:
+                    # Still counted and still answered with the group's headers.
+                    refusal = error
+                    counter_key = f"anonymous:{request.remote}"
+                else:
+                    request[SESSION_KEY] = session
+                    owner = session.owner_id
+                    counter_key = owner
+            decision = request.app[RATE_LIMITER_KEY].check(
+                counter_key, spec.group, world.now(), enforce=world.enforce_rate_limits
+            )
+            rate_headers = decision.headers()
+            if decision.retry_after is not None:
+                raise rate_exceeded(decision.retry_after)
+            if refusal is not None:
+                raise refusal
+            if session is not None and spec.app_permission:
+                if spec.app_permission not in session.scope:
+                    raise app_permission_missing(spec.app_permission)
+            response = await handler(request)
+        except PlatformError as error:
+            response = web.json_response(error.body, status=error.status, headers=error.headers)
+        response.headers.update(rate_headers)
+        status = response.status
+        return response
+    finally:
+        world.request_log.append(
+            RequestLogEntry(
+                method=request.method,
+                path=request.path,
+                query=request.query_string,
+                status=status,
+                group=spec.group.label if spec else None,
+                token_owner=owner or request.get(LOG_OWNER_KEY),
+                time=world.now(),
+            )
+        )

@@ -1,0 +1,612 @@
+"""The sandbox's in-memory platform state.
+
+Everything the emulated RingCentral platform knows lives in one `World`: the account's
+extensions, OAuth sessions, chats, posts, adaptive cards, subscriptions, RingSense
+records, call-log records, and what happened (API requests, webhook deliveries). It has
+no HTTP in it, so tests and the control API can set up scenarios directly, and it owns
+the clock so expiry can be tested without waiting.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import string
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sandbox import defaults
+
+ExtensionType = Literal["User", "Bot"]
+ChatType = Literal["Direct", "Personal", "Group", "Team", "Everyone"]
+SubscriptionStatus = Literal["Active", "Blacklisted"]
+
+JSON = dict[str, Any]
+
+PERMANENT_TOKEN_LIFETIME = 2147483647
+"""What the platform reports as `expires_in` for a bot's permanent token."""
+
+
+def iso(timestamp: float) -> str:
+    """ISO-8601 with milliseconds and `Z`, the platform's one timestamp format."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> float:
+    """The inverse of `iso`, tolerant of the variants clients send in queries."""
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _last_digits(value: str, count: int) -> str:
+    digits = "".join(char for char in value if char.isdigit())
+    return digits[-count:].rjust(count, "0")
+
+
+@dataclass
+class Extension:
+    id: str
+    name: str
+    first_name: str
+    last_name: str
+    email: str
+    type: ExtensionType
+    admin: bool
+    permissions: set[str]
+    extension_number: str
+    phone_number: str
+    creation_time: float
+    last_modified_time: float
+    status: str = "Enabled"
+
+
+@dataclass
+class OAuthSession:
+    """One login: its current access token and (unless permanent) its refresh token."""
+
+    id: str
+    owner_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    access_token: str
+    access_expires_at: float | None
+    refresh_token: str | None
+    refresh_expires_at: float | None
+    access_ttl: int
+    refresh_ttl: int
+    endpoint_id: str
+
+
+@dataclass
+class AuthorizationCode:
+    code: str
+    owner_id: str
+    client_id: str
+    redirect_uri: str
+    expires_at: float
+    code_challenge: str | None = None
+    code_challenge_method: str | None = None
+
+
+@dataclass
+class Chat:
+    id: str
+    type: ChatType
+    name: str | None
+    description: str | None
+    members: list[str]
+    public: bool | None
+    creation_time: float
+    last_modified_time: float
+    status: str = "Active"
+
+
+@dataclass
+class Post:
+    id: str
+    chat_id: str
+    creator_id: str
+    type: str
+    text: str | None
+    mentions: list[JSON] | None
+    creation_time: float
+    last_modified_time: float
+    card_id: str | None = None
+
+
+@dataclass
+class AdaptiveCard:
+    id: str
+    creator_id: str
+    chat_ids: list[str]
+    content: JSON
+    creation_time: float
+    last_modified_time: float
+    post_id: str
+
+
+@dataclass
+class Subscription:
+    id: str
+    owner_id: str
+    client_id: str
+    event_filters: list[str]
+    disabled_filters: list[JSON]
+    address: str
+    verification_token: str | None
+    expires_in: int
+    creation_time: float
+    expiration_time: float
+    status: SubscriptionStatus = "Active"
+    blacklisted_at: float | None = None
+    blacklist_reason: str | None = None
+    failures: deque[float] = field(default_factory=deque)
+
+
+@dataclass
+class Delivery:
+    """One attempt to POST a notification to a subscription's address."""
+
+    subscription_id: str
+    uuid: str
+    event: str
+    address: str
+    time: float
+    status: int | None
+    error: str | None
+    payload: JSON = field(default_factory=dict)
+    """The envelope exactly as POSTed, so a test can replay it as a duplicate."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class RequestLogEntry:
+    method: str
+    path: str
+    query: str
+    status: int
+    group: str | None
+    token_owner: str | None
+    time: float
+
+
+@dataclass
+class CallLogEntry:
+    """A call-log record as stored; rendered per request because `uri`s need the host."""
+
+    id: str
+    owner_id: str
+    session_id: str
+    telephony_session_id: str
+    party_id: str
+    start_time: float
+    duration_ms: int
+    direction: Literal["Inbound", "Outbound"]
+    from_party: JSON
+    to_party: JSON
+    recording_id: str | None
+    recording_type: Literal["Automatic", "OnDemand"]
+    last_modified_time: float
+
+
+class World:
+    """All platform state plus the settings a test may change."""
+
+    def __init__(self, *, seed: int | None = None) -> None:
+        self.random = random.Random(seed)
+        self._clock_offset = 0.0
+        self._counters: dict[str, int] = {}
+
+        # Settings a test or the demo may change.
+        self.enforce_rate_limits = False
+        self.handshake_timeout = 3.0
+        self.delivery_timeout = 3.0
+        self.max_handshake_response_bytes = 1024
+        self.blacklist_after_failures = 10
+        self.blacklist_window_seconds = 600.0
+        self.max_subscriptions_per_owner = 30
+
+        self.account_id = defaults.ACCOUNT_ID
+        self.app_client_id = defaults.CLIENT_ID
+        self.app_client_secret = defaults.CLIENT_SECRET
+        self.app_scopes: tuple[str, ...] = defaults.APP_SCOPES
+        self.app_redirect_uris: list[str] = []
+
+        self.extensions: dict[str, Extension] = {}
+        self.jwts: dict[str, str] = {}
+        self.sessions: dict[str, OAuthSession] = {}
+        self.access_tokens: dict[str, OAuthSession] = {}
+        self.refresh_tokens: dict[str, OAuthSession] = {}
+        self.authorization_codes: dict[str, AuthorizationCode] = {}
+        self.chats: dict[str, Chat] = {}
+        self.posts: dict[str, Post] = {}
+        self.cards: dict[str, AdaptiveCard] = {}
+        self.subscriptions: dict[str, Subscription] = {}
+        self.deliveries: list[Delivery] = []
+        self.request_log: list[RequestLogEntry] = []
+        self.ringsense_records: dict[tuple[str, str], JSON] = {}
+        self.call_log: list[CallLogEntry] = []
+        self.everyone_chat_id = ""
+
+        self._seed_default_account()
+
+    # ----------------------------------------------------------------- clock
+
+    def now(self) -> float:
+        """Epoch seconds on the world's clock: wall time plus whatever tests advanced."""
+        return time.time() + self._clock_offset
+
+    def now_iso(self) -> str:
+        return iso(self.now())
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, so expiry and rate windows can be tested quickly."""
+        if seconds < 0:
+            raise ValueError("the clock only moves forward")
+        self._clock_offset += seconds
+
+    # ------------------------------------------------------------------- ids
+
+    def next_id(self, kind: str, start: int) -> str:
+        """Numeric string ids that grow per kind, in the magnitude real ids have."""
+        value = self._counters.get(kind, start) + 1
+        self._counters[kind] = value
+        return str(value)
+
+    def random_digits(self, length: int) -> str:
+        first = self.random.choice("123456789")
+        return first + "".join(self.random.choice(string.digits) for _ in range(length - 1))
+
+    def new_token(self, prefix: str) -> str:
+        return f"{prefix}-{secrets.token_urlsafe(24)}"
+
+    # ------------------------------------------------------------ extensions
+
+    def _seed_default_account(self) -> None:
+        now = self.now()
+        everyone = Chat(
+            id=self.next_id("chat", 1055879168000),
+            type="Everyone",
+            name="All Employees",
+            description=None,
+            members=[],
+            public=True,
+            creation_time=now,
+            last_modified_time=now,
+        )
+        self.chats[everyone.id] = everyone
+        self.everyone_chat_id = everyone.id
+        self.add_user(
+            "Service User",
+            admin=True,
+            extension_id=defaults.SERVICE_USER_EXTENSION_ID,
+            email="service.user@sandbox.example.com",
+        )
+        self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
+        bot = self._add_extension(
+            defaults.BOT_EXTENSION_ID,
+            defaults.BOT_NAME,
+            type_="Bot",
+            admin=False,
+            email=f"bot.{defaults.BOT_EXTENSION_ID}@sandbox.example.com",
+            permissions=set(defaults.BOT_PERMISSIONS),
+        )
+        self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
+
+    def _add_extension(
+        self,
+        extension_id: str,
+        name: str,
+        *,
+        type_: ExtensionType,
+        admin: bool,
+        email: str,
+        permissions: set[str],
+    ) -> Extension:
+        first, _, last = name.partition(" ")
+        now = self.now()
+        number = str(101 + len(self.extensions))
+        extension = Extension(
+            id=extension_id,
+            name=name,
+            first_name=first,
+            last_name=last,
+            email=email,
+            type=type_,
+            admin=admin,
+            permissions=permissions,
+            extension_number=number,
+            phone_number="+1650555" + _last_digits(extension_id, 4),
+            creation_time=now,
+            last_modified_time=now,
+        )
+        self.extensions[extension.id] = extension
+        self.chats[self.everyone_chat_id].members.append(extension.id)
+        personal = Chat(
+            id=self.next_id("chat", 1055879168000),
+            type="Personal",
+            name=None,
+            description=None,
+            members=[extension.id],
+            public=None,
+            creation_time=now,
+            last_modified_time=now,
+        )
+        self.chats[personal.id] = personal
+        return extension
+
+    def add_user(
+        self,
+        name: str,
+        *,
+        admin: bool = False,
+        extension_id: str | None = None,
+        email: str | None = None,
+        permissions: set[str] | None = None,
+    ) -> Extension:
+        """A user extension, a member of "All Employees" with its own personal chat."""
+        if extension_id is not None and extension_id in self.extensions:
+            raise ValueError(f"extension {extension_id} already exists")
+        new_id = extension_id or self.next_id("extension", 62288330000)
+        if permissions is None:
+            base = defaults.ADMIN_PERMISSIONS if admin else defaults.USER_PERMISSIONS
+            permissions = set(base)
+        address = email
+        if address is None:
+            local = ".".join(part.lower() for part in name.split() if part) or new_id
+            address = f"{local}@sandbox.example.com"
+            if self.find_by_email(address) is not None:
+                address = f"{local}.{new_id}@sandbox.example.com"
+        return self._add_extension(
+            new_id, name, type_="User", admin=admin, email=address, permissions=permissions
+        )
+
+    def bots(self) -> list[Extension]:
+        return [ext for ext in self.extensions.values() if ext.type == "Bot"]
+
+    def find_by_email(self, email: str) -> Extension | None:
+        wanted = email.strip().lower()
+        for extension in self.extensions.values():
+            if extension.email.lower() == wanted:
+                return extension
+        return None
+
+    # ---------------------------------------------------------------- tokens
+
+    def issue_session(
+        self,
+        owner_id: str,
+        *,
+        client_id: str,
+        scope: tuple[str, ...],
+        access_ttl: int,
+        refresh_ttl: int,
+    ) -> OAuthSession:
+        now = self.now()
+        session = OAuthSession(
+            id=self.random_digits(19),
+            owner_id=owner_id,
+            client_id=client_id,
+            scope=scope,
+            access_token=self.new_token("sbx-at"),
+            access_expires_at=now + access_ttl,
+            refresh_token=self.new_token("sbx-rt"),
+            refresh_expires_at=now + refresh_ttl,
+            access_ttl=access_ttl,
+            refresh_ttl=refresh_ttl,
+            endpoint_id=secrets.token_urlsafe(16),
+        )
+        self._index_session(session)
+        return session
+
+    def issue_permanent_token(self, owner_id: str, token: str | None = None) -> OAuthSession:
+        """A bot token: never expires and has no refresh token, like a bot install's."""
+        session = OAuthSession(
+            id=self.random_digits(19),
+            owner_id=owner_id,
+            client_id=self.app_client_id,
+            scope=self.app_scopes,
+            access_token=token or self.new_token("sbx-bot"),
+            access_expires_at=None,
+            refresh_token=None,
+            refresh_expires_at=None,
+            access_ttl=PERMANENT_TOKEN_LIFETIME,
+            refresh_ttl=0,
+            endpoint_id=secrets.token_urlsafe(16),
+        )
+        self._index_session(session)
+        return session
+
+    def _index_session(self, session: OAuthSession) -> None:
+        self.sessions[session.id] = session
+        self.access_tokens[session.access_token] = session
+        if session.refresh_token:
+            self.refresh_tokens[session.refresh_token] = session
+
+    def rotate_session(self, session: OAuthSession) -> OAuthSession:
+        """Refresh: new access and refresh tokens; the old ones stop working at once."""
+        self.access_tokens.pop(session.access_token, None)
+        if session.refresh_token:
+            self.refresh_tokens.pop(session.refresh_token, None)
+        now = self.now()
+        session.access_token = self.new_token("sbx-at")
+        session.access_expires_at = now + session.access_ttl
+        session.refresh_token = self.new_token("sbx-rt")
+        session.refresh_expires_at = now + session.refresh_ttl
+        self._index_session(session)
+        return session
+
+    def revoke_session(self, session: OAuthSession) -> None:
+        self.sessions.pop(session.id, None)
+        self.access_tokens.pop(session.access_token, None)
+        if session.refresh_token:
+            self.refresh_tokens.pop(session.refresh_token, None)
+
+    def issue_authorization_code(
+        self,
+        owner_id: str,
+        redirect_uri: str,
+        *,
+        client_id: str | None = None,
+        code_challenge: str | None = None,
+        code_challenge_method: str | None = None,
+    ) -> AuthorizationCode:
+        """What the authorize step would hand a public bot's redirect URI (valid 60 s)."""
+        code = AuthorizationCode(
+            code=self.new_token("sbx-code"),
+            owner_id=owner_id,
+            client_id=client_id or self.app_client_id,
+            redirect_uri=redirect_uri,
+            expires_at=self.now() + 60,
+            code_challenge=code_challenge,
+            code_challenge_method=code_challenge_method,
+        )
+        self.authorization_codes[code.code] = code
+        if redirect_uri not in self.app_redirect_uris:
+            self.app_redirect_uris.append(redirect_uri)
+        return code
+
+    # ----------------------------------------------------------------- chats
+
+    def chats_of(self, extension_id: str) -> list[Chat]:
+        return [chat for chat in self.chats.values() if extension_id in chat.members]
+
+    def personal_chat(self, extension_id: str) -> Chat | None:
+        for chat in self.chats.values():
+            if chat.type == "Personal" and chat.members == [extension_id]:
+                return chat
+        return None
+
+    def find_conversation(self, members: set[str]) -> Chat | None:
+        """The existing Direct/Group/Personal chat with exactly these members."""
+        for chat in self.chats.values():
+            if chat.type in ("Direct", "Group", "Personal") and set(chat.members) == members:
+                return chat
+        return None
+
+    def add_chat(
+        self,
+        type_: ChatType,
+        members: list[str],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        public: bool | None = None,
+    ) -> Chat:
+        now = self.now()
+        unique_members = list(dict.fromkeys(members))
+        chat = Chat(
+            id=self.next_id("chat", 1055879168000),
+            type=type_,
+            name=name,
+            description=description,
+            members=unique_members,
+            public=public if type_ == "Team" else None,
+            creation_time=now,
+            last_modified_time=now,
+        )
+        self.chats[chat.id] = chat
+        return chat
+
+    def posts_in(self, chat_id: str) -> list[Post]:
+        return [post for post in self.posts.values() if post.chat_id == chat_id]
+
+    def add_post(
+        self,
+        chat: Chat,
+        creator_id: str,
+        *,
+        text: str | None,
+        type_: str = "TextMessage",
+        mentions: list[JSON] | None = None,
+        card_id: str | None = None,
+    ) -> Post:
+        now = self.now()
+        post = Post(
+            id=self.next_id("post", 26848769679000),
+            chat_id=chat.id,
+            creator_id=creator_id,
+            type=type_,
+            text=text,
+            mentions=mentions,
+            creation_time=now,
+            last_modified_time=now,
+            card_id=card_id,
+        )
+        self.posts[post.id] = post
+        chat.last_modified_time = now
+        return post
+
+    # --------------------------------------------------------- subscriptions
+
+    def live_subscription(self, subscription_id: str) -> Subscription | None:
+        """The subscription unless it has expired; expired ones are dropped for good."""
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None:
+            return None
+        if subscription.expiration_time <= self.now():
+            del self.subscriptions[subscription_id]
+            return None
+        return subscription
+
+    def live_subscriptions(self) -> list[Subscription]:
+        result = []
+        for subscription_id in list(self.subscriptions):
+            subscription = self.live_subscription(subscription_id)
+            if subscription is not None:
+                result.append(subscription)
+        return result
+
+    def record_delivery_failure(self, subscription: Subscription, reason: str) -> None:
+        """Count a failed delivery; too many within the window blacklist the subscription."""
+        now = self.now()
+        subscription.failures.append(now)
+        while subscription.failures and subscription.failures[0] <= (
+            now - self.blacklist_window_seconds
+        ):
+            subscription.failures.popleft()
+        if (
+            subscription.status == "Active"
+            and len(subscription.failures) >= self.blacklist_after_failures
+        ):
+            subscription.status = "Blacklisted"
+            subscription.blacklisted_at = now
+            subscription.blacklist_reason = reason
+
+    # ------------------------------------------------------------- ringsense
+
+    def store_ringsense_record(self, record: JSON) -> None:
+        key = (str(record.get("domain", "pbx")), str(record["sourceRecordId"]))
+        self.ringsense_records[key] = record
+
+    def ringsense_session(self, domain: str, source_session_id: str) -> list[JSON]:
+        return [
+            record
+            for (record_domain, _), record in self.ringsense_records.items()
+            if record_domain == domain and record.get("sourceSessionId") == source_session_id
+        ]
+
+    def new_telephony_session_id(self) -> str:
+        """Shaped like the platform's, e.g. `s-a0e7b361acc0az191bec7e275z7cae070000`."""
+        hexdigits = "0123456789abcdef"
+
+        def chunk(length: int) -> str:
+            return "".join(self.random.choice(hexdigits) for _ in range(length))
+
+        return f"s-a{chunk(11)}z{int(self.now() * 1000):x}z{chunk(6)}0000"
+
+    def new_call_log_id(self) -> str:
+        alphabet = string.ascii_letters + string.digits
+        return "".join(self.random.choice(alphabet) for _ in range(15))

@@ -1,0 +1,142 @@
+"""The bot and the sandbox running together on loopback, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from bot.app import DELIVERY_WORKER, INBOX_WORKER
+from bot.config import Config, load_config
+from bot.runner import RunningBot, free_port, start_bot
+from sandbox import defaults
+
+T = TypeVar("T")
+
+
+def bot_config(
+    sandbox_url: str,
+    database: Path,
+    *,
+    verification_token: str | None = None,
+    port: int | None = None,
+) -> Config:
+    port = port or free_port()
+    return load_config(
+        None,
+        environ={
+            "RC_SERVER_URL": sandbox_url,
+            "RC_CLIENT_ID": defaults.CLIENT_ID,
+            "RC_CLIENT_SECRET": defaults.CLIENT_SECRET,
+            "RC_JWT": defaults.SERVICE_USER_JWT,
+            "RC_BOT_TOKEN": defaults.BOT_TOKEN,
+            "RC_VERIFICATION_TOKEN": verification_token or secrets.token_urlsafe(16),
+            "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+            "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        },
+        overrides={
+            "bot": {"port": port, "database": str(database), "default_timezone": "America/New_York"}
+        },
+    )
+
+
+class Control:
+    """The sandbox's control API."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
+        self.session = session
+        self.url = url
+
+    async def call(
+        self, method: str, path: str, payload: Any = None, expect: int | None = None
+    ) -> Any:
+        async with self.session.request(
+            method, f"{self.url}/_sandbox{path}", json=payload
+        ) as response:
+            body = await response.json(content_type=None)
+            if expect is not None:
+                assert response.status == expect, body
+            elif response.status >= 400:
+                raise AssertionError(f"{method} {path} -> {response.status}: {body}")
+            return body
+
+    async def user(self, name: str, **extra: Any) -> str:
+        return str((await self.call("POST", "/users", {"name": name, **extra}))["extensionId"])
+
+    async def bot_id(self) -> str:
+        return str((await self.call("GET", "/bots"))[0]["extensionId"])
+
+    async def chat(self, members: list[str], chat_type: str = "Direct", **extra: Any) -> str:
+        return str(
+            (await self.call("POST", "/chats", {"type": chat_type, "members": members, **extra}))[
+                "id"
+            ]
+        )
+
+    async def say(self, chat_id: str, creator_id: str, text: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.call(
+            "POST", "/posts", {"chatId": chat_id, "creatorId": creator_id, "text": text}
+        )
+        return result
+
+    async def posts(self, chat_id: str) -> list[Mapping[str, Any]]:
+        body = await self.call("GET", f"/chats/{chat_id}/posts")
+        return list(body["records"] if isinstance(body, Mapping) else body)
+
+    async def cards(self, chat_id: str) -> list[Mapping[str, Any]]:
+        return [p for p in await self.posts(chat_id) if p.get("type") == "Card"]
+
+    async def texts(self, chat_id: str, creator_id: str) -> list[str]:
+        return [
+            str(p["text"])
+            for p in await self.posts(chat_id)
+            if p.get("type") != "Card" and str(p.get("creatorId")) == creator_id
+        ]
+
+    async def requests(self) -> list[Mapping[str, Any]]:
+        body = await self.call("GET", "/requests")
+        return list(body["records"] if isinstance(body, Mapping) else body)
+
+
+async def settle(bot: RunningBot) -> None:
+    """Wait until the bot has handled everything it received and sent everything it queued."""
+    for _ in range(3):
+        await asyncio.wait_for(bot.app[INBOX_WORKER].idle(), 10)
+        await asyncio.wait_for(bot.app[DELIVERY_WORKER].idle(), 10)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], within_s: float = 10.0) -> T:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Stack:
+    sandbox: Any
+    bot: RunningBot
+    control: Control
+    config: Config
+    bot_id: str
+
+    async def restart_bot(self, **config_changes: Any) -> None:
+        await self.bot.stop()
+        self.config = bot_config(
+            self.sandbox.url,
+            self.config.database_path,
+            verification_token=config_changes.get(
+                "verification_token", self.config.verification_token
+            ),
+            port=self.config.port,
+        )
+        self.bot = await start_bot(self.config)

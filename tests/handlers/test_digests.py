@@ -1,0 +1,167 @@
+"""A RingSense call becomes a digest in the owner's direct chat, through the sandbox."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import aiohttp
+
+from bot.cards import card_as_text
+from tests.conftest import load_fixture
+from tests.e2e import Stack, eventually, settle
+
+
+async def opted_in_user(stack: Stack, name: str = "Alex Rivera") -> tuple[str, str]:
+    user = await stack.control.user(name)
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "optin")
+    await settle(stack.bot)
+    return user, chat
+
+
+async def test_an_opted_in_owner_gets_the_digest_in_a_direct_message(stack: Stack) -> None:
+    user, chat = await opted_in_user(stack)
+    colleague = await stack.control.user("Sam Chen")
+    call = await stack.control.call(
+        "POST",
+        "/calls",
+        {
+            "ownerExtensionId": user,
+            "participants": [colleague, {"name": "Jordan Lee", "phoneNumber": "+16505550123"}],
+            "direction": "Outbound",
+            "durationSec": 754,
+        },
+    )
+    await settle(stack.bot)
+
+    [card_post] = await stack.control.cards(chat)
+    text = card_as_text(card_post["card"])
+    for expected in ("Alex Rivera", "Sam Chen", "Jordan Lee", "Outbound", "12:34"):
+        assert expected in text, expected
+    # The notification carries only some insights; the bot fetched the rest (score, bullets).
+    assert "/10" in text
+    requests = await stack.control.requests()
+    fetched = [
+        r
+        for r in requests
+        if r["method"] == "GET"
+        and r["path"].endswith(f"/records/{call['sourceRecordId']}/insights")
+    ]
+    assert len(fetched) == 1 and fetched[0]["status"] == 200
+
+
+async def test_no_digest_for_an_owner_who_has_not_opted_in(stack: Stack) -> None:
+    user = await stack.control.user("Not Interested")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    assert await stack.control.cards(chat) == []
+
+
+async def test_after_optout_no_more_digests(stack: Stack) -> None:
+    user, chat = await opted_in_user(stack)
+    await stack.control.say(chat, user, "optout")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    assert await stack.control.cards(chat) == []
+    texts = await stack.control.texts(chat, stack.bot_id)
+    assert any("no more digests" in t for t in texts)
+
+
+async def test_the_real_pbx_event_becomes_a_digest(stack: Stack) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    [card_post] = await stack.control.cards(chat)
+    text = card_as_text(card_post["card"])
+    assert "Call from John Smith to Tracy Debolah" in text
+    assert "Write a developer guide for the API." in text
+    assert "Tracy Debolah" in text  # the owner of that next step, by name
+    assert "2:05" in text  # 125963 ms
+
+
+async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: Stack) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+
+    later = copy.deepcopy(event)
+    later["uuid"] = "later-" + event["uuid"]
+    later["body"]["lastModifiedTime"] = "2024-09-04T21:20:00.000Z"
+    later["body"]["insights"]["Summary"] = [
+        {"start": 0, "end": 1, "value": "Updated: the project plan was agreed."}
+    ]
+    await stack.control.call("POST", "/calls", {"event": later})
+    await settle(stack.bot)
+
+    cards = await stack.control.cards(chat)
+    assert len(cards) == 1
+    assert "Updated: the project plan was agreed." in card_as_text(cards[0]["card"])
+    puts = [
+        r
+        for r in await stack.control.requests()
+        if r["method"] == "PUT" and "/adaptive-cards/" in r["path"]
+    ]
+    assert len(puts) == 1
+
+
+async def test_a_redelivered_notification_posts_nothing_more(stack: Stack) -> None:
+    user, chat = await opted_in_user(stack)
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    deliveries = await stack.control.call("GET", "/deliveries")
+    records = deliveries["records"] if isinstance(deliveries, dict) else deliveries
+    ringsense = [d for d in records if "ringsense" in json.dumps(d)]
+    assert ringsense, "the sandbox should have delivered the RingSense notification"
+    payload: Any = ringsense[-1].get("payload") or ringsense[-1].get("body")
+    assert payload is not None
+    async with aiohttp.ClientSession() as session:
+        for _ in range(3):
+            async with session.post(
+                stack.config.webhook_address,
+                json=payload,
+                headers={"Verification-Token": stack.config.verification_token},
+            ) as response:
+                assert response.status == 200
+    await settle(stack.bot)
+    assert len(await stack.control.cards(chat)) == 1
+    posts = [
+        r
+        for r in await stack.control.requests()
+        if r["method"] in ("POST", "PUT") and "adaptive-cards" in r["path"]
+    ]
+    assert len(posts) == 1
+
+
+async def test_a_notification_without_a_verification_token_is_refused(stack: Stack) -> None:
+    user, chat = await opted_in_user(stack)
+    event = load_fixture("ringsense-event-pbx.json")
+    event["body"]["ownerExtensionId"] = user
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            stack.config.webhook_address, json=event, headers={"Verification-Token": "guess"}
+        ) as response:
+            assert response.status == 403
+    await settle(stack.bot)
+    assert await stack.control.cards(chat) == []
+
+
+async def test_eventually_helper_sees_the_reply(stack: Stack) -> None:
+    user = await stack.control.user("Quick Check")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "help")
+    texts = await eventually(lambda: stack.control.texts(chat, stack.bot_id))
+    assert "optin" in texts[0]
