@@ -64,7 +64,11 @@ async def run_demo(
     from sandbox import defaults
     from sandbox.runner import start_sandbox
 
-    event = _read_event(event_file) if event_file else None
+    try:
+        event = _read_event(event_file) if event_file else None
+    except DemoError as err:
+        print(f"demo failed: {err}", file=sys.stderr)
+        return 2
     verification_token = secrets.token_urlsafe(24)
     configure_logging(log_level, secrets=(verification_token,))
     sandbox = await start_sandbox()

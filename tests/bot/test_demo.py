@@ -1,0 +1,52 @@
+"""`python -m bot demo` as a new user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.demo import run_demo
+from tests.conftest import FIXTURES_DIR
+from tests.templates.adaptive_cards import assert_valid_card
+
+
+async def test_the_demo_prints_the_digest(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run_demo(timeout_s=20) == 0
+    out = capsys.readouterr().out
+    assert "You're in" in out
+    for expected in (
+        "Call from Alex Rivera to Jordan Lee",
+        "Participants:",
+        "AI score:",
+        "Summary",
+        "Next steps",
+        "12:34",
+    ):
+        assert expected in out, expected
+
+
+async def test_the_demo_replays_an_event_file_and_writes_the_cards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "cards"
+    code = await run_demo(
+        event_file=FIXTURES_DIR / "ringsense-event-pbx.json", out_dir=out_dir, timeout_s=20
+    )
+    assert code == 0
+    assert "Call from John Smith to Tracy Debolah" in capsys.readouterr().out
+    [written] = sorted(out_dir.glob("*.json"))
+    card = json.loads(written.read_text(encoding="utf-8"))
+    assert_valid_card(card)
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.3"
+
+
+async def test_a_bad_event_file_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "event.json"
+    bad.write_text('{"uuid": "1"}')
+    assert await run_demo(event_file=bad) == 2
+    assert "not a RingSense notification" in capsys.readouterr().err
+    assert await run_demo(event_file=tmp_path / "missing.json") == 2
