@@ -9,7 +9,6 @@ resets, 429) are retried with backoff; after the last attempt the delivery is ma
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from bot.rc import RingCentralError, RingCentralNotFound, RingCentralRateLimited
 from bot.services import Services
 from bot.storage import OutboxItem, destination_key
-from bot.workers import QueueWorker, backoff_delay
+from bot.workers import KeyedLock, QueueWorker, backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +30,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         super().__init__(concurrency)
         self._services = services
         self._max_attempts = max_attempts
-        self._destination_locks: dict[str, asyncio.Lock] = {}
+        self._destinations = KeyedLock()
         self.card_observers: list[CardObserver] = []
 
     async def _fetch(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
@@ -45,8 +44,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _process(self, item: OutboxItem) -> None:
         key = destination_key(item.destination)
-        lock = self._destination_locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._destinations.hold(key):
             try:
                 await self._deliver(item, key)
             except RingCentralError as err:

@@ -17,7 +17,7 @@ from typing import Any
 from bot import events
 from bot.events import ChatMessage, Notification
 from bot.services import Services
-from bot.storage import UserSettings
+from bot.settings import UserSettings
 
 log = logging.getLogger(__name__)
 

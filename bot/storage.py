@@ -13,11 +13,14 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from bot.settings import Channel, UserSettings
 
 MIGRATIONS: Sequence[str] = (
     # 1: the first schema
@@ -94,6 +97,51 @@ MIGRATIONS: Sequence[str] = (
         created_at REAL NOT NULL
     );
     """,
+    # 2: full settings, channels, installs per account, feedback
+    """
+    ALTER TABLE user_settings ADD COLUMN account_id TEXT;
+    ALTER TABLE user_settings ADD COLUMN direct_messages INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE user_settings ADD COLUMN sections TEXT;
+    ALTER TABLE user_settings ADD COLUMN directions TEXT;
+    ALTER TABLE user_settings ADD COLUMN internal_calls INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE user_settings ADD COLUMN external_calls INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE user_settings ADD COLUMN min_duration_s INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE user_settings ADD COLUMN min_ai_score REAL;
+    ALTER TABLE user_settings ADD COLUMN external_to_channels INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE user_settings ADD COLUMN paused_until TEXT;
+    CREATE INDEX user_settings_account ON user_settings(account_id);
+
+    CREATE TABLE user_channels (
+        extension_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        chat_name TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (extension_id, chat_id)
+    );
+
+    CREATE TABLE installs (
+        bot_extension_id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        access_token TEXT NOT NULL,
+        creator_extension_id TEXT,
+        source TEXT NOT NULL,
+        installed_at REAL NOT NULL
+    );
+    CREATE INDEX installs_account ON installs(account_id);
+
+    CREATE TABLE feedback (
+        call_key TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (call_key, extension_id)
+    );
+
+    ALTER TABLE calls ADD COLUMN account_id TEXT;
+    ALTER TABLE direct_chats ADD COLUMN account_id TEXT;
+    ALTER TABLE outbox ADD COLUMN account_id TEXT;
+    """,
 )
 
 PRAGMAS = (
@@ -121,13 +169,6 @@ class OutboxItem:
     message: Mapping[str, Any]
     card_key: str | None
     attempts: int
-
-
-@dataclass(frozen=True)
-class UserSettings:
-    extension_id: str
-    opted_in: bool = False
-    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -391,21 +432,96 @@ class Storage:
 
     async def user_settings(self, extension_id: str) -> UserSettings:
         async with self._db.execute(
-            "SELECT opted_in, timezone FROM user_settings WHERE extension_id = ?", (extension_id,)
+            "SELECT * FROM user_settings WHERE extension_id = ?", (extension_id,)
         ) as cursor:
             row = await cursor.fetchone()
+        async with self._db.execute(
+            "SELECT chat_id, chat_name, enabled FROM user_channels WHERE extension_id = ? "
+            "ORDER BY added_at, chat_id",
+            (extension_id,),
+        ) as cursor:
+            channels = tuple(
+                Channel(r["chat_id"], r["chat_name"], bool(r["enabled"]))
+                for r in await cursor.fetchall()
+            )
         if row is None:
-            return UserSettings(extension_id)
-        return UserSettings(extension_id, bool(row["opted_in"]), row["timezone"])
+            return UserSettings(extension_id, channels=channels)
+        defaults = UserSettings(extension_id)
+        return UserSettings(
+            extension_id=extension_id,
+            account_id=row["account_id"],
+            opted_in=bool(row["opted_in"]),
+            direct_messages=bool(row["direct_messages"]),
+            channels=channels,
+            sections=tuple(json.loads(row["sections"])) if row["sections"] else defaults.sections,
+            directions=(
+                frozenset(json.loads(row["directions"]))
+                if row["directions"]
+                else defaults.directions
+            ),
+            internal_calls=bool(row["internal_calls"]),
+            external_calls=bool(row["external_calls"]),
+            min_duration_s=int(row["min_duration_s"]),
+            min_ai_score=row["min_ai_score"],
+            timezone=row["timezone"],
+            external_to_channels=bool(row["external_to_channels"]),
+            paused_until=(
+                datetime.fromisoformat(row["paused_until"]) if row["paused_until"] else None
+            ),
+        )
 
-    async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
+    async def save_settings(self, settings: UserSettings) -> None:
+        """Store every field, channels included, in one transaction."""
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO user_settings (extension_id, opted_in, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (extension_id) DO UPDATE SET opted_in = excluded.opted_in, "
-                "updated_at = excluded.updated_at",
-                (extension_id, int(opted_in), time.time()),
+                "INSERT INTO user_settings (extension_id, account_id, opted_in, timezone, "
+                "direct_messages, sections, directions, internal_calls, external_calls, "
+                "min_duration_s, min_ai_score, external_to_channels, paused_until, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (extension_id) DO UPDATE SET account_id = excluded.account_id, "
+                "opted_in = excluded.opted_in, timezone = excluded.timezone, "
+                "direct_messages = excluded.direct_messages, sections = excluded.sections, "
+                "directions = excluded.directions, internal_calls = excluded.internal_calls, "
+                "external_calls = excluded.external_calls, "
+                "min_duration_s = excluded.min_duration_s, min_ai_score = excluded.min_ai_score, "
+                "external_to_channels = excluded.external_to_channels, "
+                "paused_until = excluded.paused_until, updated_at = excluded.updated_at",
+                (
+                    settings.extension_id,
+                    settings.account_id,
+                    int(settings.opted_in),
+                    settings.timezone,
+                    int(settings.direct_messages),
+                    json.dumps(list(settings.sections)),
+                    json.dumps(sorted(settings.directions)),
+                    int(settings.internal_calls),
+                    int(settings.external_calls),
+                    settings.min_duration_s,
+                    settings.min_ai_score,
+                    int(settings.external_to_channels),
+                    settings.paused_until.isoformat() if settings.paused_until else None,
+                    time.time(),
+                ),
             )
+            await db.execute(
+                "DELETE FROM user_channels WHERE extension_id = ?", (settings.extension_id,)
+            )
+            for order, channel in enumerate(settings.channels):
+                await db.execute(
+                    "INSERT INTO user_channels (extension_id, chat_id, chat_name, enabled, "
+                    "added_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        settings.extension_id,
+                        channel.chat_id,
+                        channel.name,
+                        int(channel.enabled),
+                        time.time() + order * 1e-6,
+                    ),
+                )
+
+    async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
+        current = await self.user_settings(extension_id)
+        await self.save_settings(replace(current, opted_in=opted_in))
 
     # -- calls --------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from typing import Generic, TypeVar
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Generic, TypeVar
 
 from bot.events import Notification
 from bot.rc import RingCentralError, RingCentralRateLimited
@@ -35,6 +36,27 @@ def backoff_delay(attempt: int, base_s: float = 1.0, cap_s: float = 300.0) -> fl
     """Exponential backoff with full jitter: attempt 1 waits up to base, then doubling."""
     ceiling = min(cap_s, base_s * (2 ** max(0, attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)
+
+
+class KeyedLock:
+    """One FIFO lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 class QueueWorker(ABC, Generic[Item]):
@@ -145,6 +167,7 @@ class InboxWorker(QueueWorker[InboxItem]):
         super().__init__(concurrency)
         self._services = services
         self._dispatcher = dispatcher
+        self._ordering = KeyedLock()
 
     async def _fetch(self, limit: int, exclude: list[int]) -> list[InboxItem]:
         return await self._services.storage.due_inbox(limit, exclude)
@@ -156,6 +179,10 @@ class InboxWorker(QueueWorker[InboxItem]):
         return await self._services.storage.next_inbox_due_at()
 
     async def _process(self, item: InboxItem) -> None:
+        async with self._ordering.hold(ordering_key(item.payload)):
+            await self._handle(item)
+
+    async def _handle(self, item: InboxItem) -> None:
         storage = self._services.storage
         try:
             notification = Notification.parse(item.payload)
@@ -179,3 +206,15 @@ class InboxWorker(QueueWorker[InboxItem]):
             await storage.finish_inbox(item.id, "failed", f"{type(err).__name__}: {err}")
             return
         await storage.finish_inbox(item.id, "done" if handled else "ignored")
+
+
+def ordering_key(payload: Mapping[str, Any]) -> str:
+    """Notifications with the same key are handled one at a time, oldest first: messages in
+    one chat (so `optin` then `optout` ends opted out), events of one call."""
+    body = payload.get("body")
+    if isinstance(body, Mapping):
+        if body.get("groupId") is not None:
+            return f"chat:{body['groupId']}"
+        if body.get("sourceRecordId") is not None:
+            return f"call:{body.get('domain')}:{body['sourceRecordId']}"
+    return f"item:{payload.get('uuid')}"

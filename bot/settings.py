@@ -1,0 +1,80 @@
+"""A person's digest settings, and which calls they let through.
+
+Defaults are the cautious ones: not opted in; once opted in, every section, every call,
+delivered by direct message; calls with people outside the account are never posted to a
+channel unless the owner turns that on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Final
+
+from bot.cards import DIGEST_SECTIONS
+from bot.ringsense import CallInsights
+
+DIRECTIONS: Final = ("Inbound", "Outbound")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A group chat or team where the owner asked for their digests too."""
+
+    chat_id: str
+    name: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    extension_id: str
+    account_id: str | None = None
+    opted_in: bool = False
+    direct_messages: bool = True
+    channels: tuple[Channel, ...] = ()
+    sections: tuple[str, ...] = DIGEST_SECTIONS
+    directions: frozenset[str] = field(default_factory=lambda: frozenset(DIRECTIONS))
+    internal_calls: bool = True
+    external_calls: bool = True
+    min_duration_s: int = 0
+    min_ai_score: float | None = None
+    timezone: str | None = None
+    external_to_channels: bool = False
+    paused_until: datetime | None = None
+
+    def is_paused(self, now: datetime | None = None) -> bool:
+        if self.paused_until is None:
+            return False
+        return (now or datetime.now(UTC)) < self.paused_until
+
+    def exclusion_reason(self, insights: CallInsights) -> str | None:
+        """Why this call gets no digest under these settings, or None if it does."""
+        if not self.opted_in:
+            return "not opted in"
+        if self.is_paused():
+            return "paused"
+        if insights.call_direction in DIRECTIONS and insights.call_direction not in self.directions:
+            return f"{insights.call_direction.lower()} calls are filtered out"
+        if insights.is_external and not self.external_calls:
+            return "calls with external participants are filtered out"
+        if not insights.is_external and not self.internal_calls:
+            return "internal calls are filtered out"
+        duration_s = (insights.recording_duration_ms or 0) / 1000
+        if self.min_duration_s and duration_s < self.min_duration_s:
+            return "shorter than the minimum duration"
+        if self.min_ai_score is not None and (
+            insights.ai_score is None or insights.ai_score < self.min_ai_score
+        ):
+            return "AI score below the minimum"
+        return None
+
+    def enabled_channels(self) -> tuple[Channel, ...]:
+        return tuple(c for c in self.channels if c.enabled)
+
+    def with_channel(self, chat_id: str, name: str) -> UserSettings:
+        others = tuple(c for c in self.channels if c.chat_id != chat_id)
+        return replace(self, channels=(*others, Channel(chat_id, name, True)))
+
+    def without_channel(self, chat_id: str) -> UserSettings:
+        return replace(self, channels=tuple(c for c in self.channels if c.chat_id != chat_id))
