@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -12,12 +10,15 @@ from aiohttp import web
 
 from bot.cards import CardRenderer
 from bot.config import Config
+from bot.installs import Installs
+from bot.interactive import InteractiveEndpoint
+from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
-from bot.rc import RingCentralClient, ServiceUserTokens, StaticToken
+from bot.rc import RingCentralClient, ServiceUserTokens
 from bot.router import Dispatcher, Router
 from bot.services import Services
 from bot.storage import Storage
-from bot.subscriptions import SubscriptionKeeper
+from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
 from bot.workers import InboxWorker
 
@@ -28,15 +29,14 @@ SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 INBOX_WORKER = web.AppKey("inbox_worker", InboxWorker)
 DELIVERY_WORKER = web.AppKey("delivery_worker", DeliveryWorker)
-SUBSCRIPTION_KEEPERS = web.AppKey("subscription_keepers", list[SubscriptionKeeper])
-KEEPER_TASKS = web.AppKey("keeper_tasks", list[asyncio.Task[None]])
+SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
+INSTALLS = web.AppKey("installs", Installs)
 NOTIFICATIONS = web.AppKey("notifications", NotificationEndpoint)
+INTERACTIVE = web.AppKey("interactive", InteractiveEndpoint)
+OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
 
-BOT_EVENT_FILTERS = (
-    "/team-messaging/v1/posts",
-    "/team-messaging/v1/chats",
-    "/restapi/v1.0/account/~/extension/~",
-)
+SERVICE_IDENTITY = "service"
+INTERACTIVE_PATH = "/webhooks/interactive"
 
 
 def ringsense_event_filters(domains: Sequence[str]) -> tuple[str, ...]:
@@ -52,11 +52,13 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app = web.Application(client_max_size=config.webhook_max_body_bytes)
     app[CONFIG] = config
     app[DISPATCHER] = Dispatcher(routers)
-    app[KEEPER_TASKS] = []
     app.cleanup_ctx.append(_services_ctx)
-    app.on_shutdown.append(_stop_keepers)
+    app.on_shutdown.append(_stop_subscriptions)
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/webhooks/ringcentral", _receive_notification)
+    app.router.add_post(INTERACTIVE_PATH, _receive_submit)
+    app.router.add_post(REDIRECT_PATH, _install_post)
+    app.router.add_get(REDIRECT_PATH, _install_get)
     return app
 
 
@@ -66,41 +68,45 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
-        bot_api = RingCentralClient(session, rc.server_url, StaticToken(rc.bot_token))
         service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
         service_api = RingCentralClient(session, rc.server_url, service_tokens)
-        services = Services(config, storage, bot_api, service_api, CardRenderer())
-        bot_info = await bot_api.get_own_extension()
-        services.bot_extension_id = str(bot_info["id"])
-        log.info("bot extension %s (%s)", services.bot_extension_id, bot_info.get("name"))
+        services = Services(config, storage, service_api, CardRenderer())
+        service_user = await service_api.get_own_extension()
+        account = service_user.get("account")
+        services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
+        log.info(
+            "service user %s in account %s", service_user.get("id"), services.service_account_id
+        )
 
-        inbox = InboxWorker(services, app[DISPATCHER], config.workers)
+        subscriptions = Subscriptions(storage, config.webhook_address, config.verification_token)
+        subscriptions.add_identity(
+            SERVICE_IDENTITY, service_api, ringsense_event_filters(rc.ringsense_domains)
+        )
+        installs = Installs(config, services, session, subscriptions)
+        await installs.load()
+        if not services.installs:
+            log.warning(
+                "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
+            )
+
+        dispatcher = app[DISPATCHER]
+        inbox = InboxWorker(services, dispatcher, config.workers)
         delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
         services.wake_outbox = delivery.wake
+        services.remove_install = installs.remove
+        services.subscription_health = subscriptions.health
         app[SERVICES] = services
         app[INBOX_WORKER] = inbox
         app[DELIVERY_WORKER] = delivery
+        app[SUBSCRIPTIONS] = subscriptions
+        app[INSTALLS] = installs
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
-        app[SUBSCRIPTION_KEEPERS] = [
-            SubscriptionKeeper(
-                storage,
-                "bot",
-                bot_api,
-                BOT_EVENT_FILTERS,
-                config.webhook_address,
-                config.verification_token,
-            ),
-            SubscriptionKeeper(
-                storage,
-                "service",
-                service_api,
-                ringsense_event_filters(rc.ringsense_domains),
-                config.webhook_address,
-                config.verification_token,
-            ),
-        ]
+        app[INTERACTIVE] = InteractiveEndpoint(services, dispatcher)
+        app[OAUTH] = OAuthRedirectEndpoint(
+            installs, rc.client_id, config.public_url + REDIRECT_PATH
+        )
         inbox.start()
         delivery.start()
         try:
@@ -119,41 +125,43 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
     RingCentral checks our webhook address during creation, so this must run once the app
     answers HTTP. With `wait`, return only when every subscription exists.
     """
-    keepers = app[SUBSCRIPTION_KEEPERS]
+    subscriptions = app[SUBSCRIPTIONS]
     if wait:
-        for keeper in keepers:
-            await keeper.ensure()
-    for keeper in keepers:
-        app[KEEPER_TASKS].append(asyncio.create_task(keeper.keep_alive(), name=keeper.identity))
+        await subscriptions.ensure_all()
+    subscriptions.start()
 
 
-async def _stop_keepers(app: web.Application) -> None:
-    for task in app[KEEPER_TASKS]:
-        task.cancel()
-    for task in app[KEEPER_TASKS]:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _stop_subscriptions(app: web.Application) -> None:
+    if SUBSCRIPTIONS in app:
+        await app[SUBSCRIPTIONS].stop()
 
 
 async def _receive_notification(request: web.Request) -> web.Response:
     return await request.app[NOTIFICATIONS].handle(request)
 
 
+async def _receive_submit(request: web.Request) -> web.Response:
+    return await request.app[INTERACTIVE].handle(request)
+
+
+async def _install_post(request: web.Request) -> web.Response:
+    return await request.app[OAUTH].handle_post(request)
+
+
+async def _install_get(request: web.Request) -> web.Response:
+    return await request.app[OAUTH].handle_get(request)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness plus what an operator checks first: subscriptions and queue depths."""
+    """Liveness plus what an operator checks first: installs, subscriptions, queue depths."""
     app = request.app
     services = app[SERVICES]
-    keepers = app[SUBSCRIPTION_KEEPERS]
-    subscriptions = {
-        k.identity: {
-            "healthy": k.healthy,
-            "id": k.current.id if k.current else None,
-            "error": k.last_error,
-        }
-        for k in keepers
-    }
-    inbox = await services.storage.inbox_counts()
-    outbox = await services.storage.outbox_counts()
     return web.json_response(
-        {"status": "ok", "subscriptions": subscriptions, "inbox": inbox, "outbox": outbox}
+        {
+            "status": "ok",
+            "installs": {i.extension_id: i.account_id for i in services.installs.values()},
+            "subscriptions": app[SUBSCRIPTIONS].health(),
+            "inbox": await services.storage.inbox_counts(),
+            "outbox": await services.storage.outbox_counts(),
+        }
     )

@@ -30,6 +30,10 @@ from bot.ringsense import CallInsights
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE_SUFFIX: Final = ".card.json.j2"
 DIGEST_TEMPLATE: Final = "digest.card.json.j2"
+WELCOME_TEMPLATE: Final = "welcome.card.json.j2"
+CALLS_TEMPLATE: Final = "calls.card.json.j2"
+TRANSCRIPT_TEMPLATE: Final = "transcript.card.json.j2"
+NOTICE_TEMPLATE: Final = "notice.card.json.j2"
 
 CARD_VERSION: Final = "1.3"
 CARD_SCHEMA_URL: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -47,9 +51,44 @@ DIGEST_SECTIONS: Final[tuple[str, ...]] = (
     "call_notes",
 )
 
+#: How each section is called, in the digest's headings and in the settings card.
+SECTION_LABELS: Final[Mapping[str, str]] = {
+    "summary": "Summary",
+    "bulleted_summary": "Key points",
+    "next_steps": "Next steps",
+    "highlights": "Highlights",
+    "call_notes": "Call notes",
+}
+
+# Button action ids (`data.action` of an Action.Submit), routed by the button_submit handler.
+#: "Show transcript" on a digest; data: callKey.
+ACTION_DIGEST_TRANSCRIPT: Final = "digest.transcript"
+#: "Helpful" / "Not helpful" on a digest; data: callKey, verdict.
+ACTION_DIGEST_FEEDBACK: Final = "digest.feedback"
+#: "Open" on a row of the recent calls card; data: callKey.
+ACTION_DIGEST_OPEN: Final = "digest.open"
+
+#: Keys of the data our buttons send beside `action`.
+DATA_CALL_KEY: Final = "callKey"
+DATA_VERDICT: Final = "verdict"
+VERDICT_HELPFUL: Final = "helpful"
+VERDICT_NOT_HELPFUL: Final = "not_helpful"
+FEEDBACK_VERDICTS: Final = (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL)
+
+CHAT_KINDS: Final = ("direct", "group")
+DEFAULT_BOT_NAME: Final = "the digest bot"
+DEFAULT_TRANSCRIPT_LINES: Final = 80
+
 UNASSIGNED: Final = "Unassigned"
 UNKNOWN_PARTICIPANT: Final = "Unknown participant"
 UNTITLED_CALL: Final = "RingSense call"
+NO_CALLS: Final = "No analysed calls yet."
+NO_TRANSCRIPT: Final = "RingSense has no transcript for this call."
+FEEDBACK_TITLE: Final = "Thanks for your feedback"
+FEEDBACK_TEXTS: Final[Mapping[str, str]] = {
+    VERDICT_HELPFUL: "Glad the digest helped. Thanks for letting us know.",
+    VERDICT_NOT_HELPFUL: "Sorry it missed the mark. Thanks for telling us; it helps us improve.",
+}
 
 _FALLBACK_TITLE_MAX: Final = 120
 _WEEKDAYS: Final = "Mon Tue Wed Thu Fri Sat Sun".split()
@@ -191,6 +230,7 @@ def digest_view(
     tz: ZoneInfo,
     sections: Sequence[str] | None = None,
     actions: Sequence[SubmitAction] = (),
+    call_key: str | None = None,
 ) -> dict[str, Any]:
     """The plain display values `digest.card.json.j2` needs for one call.
 
@@ -198,16 +238,13 @@ def digest_view(
     Sections without content are left out, never shown empty. Times are shown in `tz`.
     Text from the call is passed through unchanged; only our own labels are made here.
     A sentiment that is not a short plain word is left out, because fact values render
-    markdown.
+    markdown. With `call_key`, the digest gets its buttons (`digest_buttons`) before the
+    caller's `actions`.
     """
     chosen = _chosen_sections(sections)
-    title = insights.title if insights.title.strip() else UNTITLED_CALL
-    duration = (
-        format_duration(insights.recording_duration_ms / 1000)
-        if insights.recording_duration_ms is not None
-        else None
-    )
-    score = f"{insights.ai_score:g}/10" if insights.ai_score is not None else None
+    title = _call_title(insights)
+    duration = _call_duration(insights)
+    score = _call_score(insights)
     facts = [{"title": "AI score", "value": score}] if score else []
     sentiment = _plain_label(insights.sentiment)
     if sentiment:
@@ -234,22 +271,16 @@ def digest_view(
     for key in chosen:
         items = builders[key]()
         if items:
-            view_sections.append({"key": key, "items": items})
+            view_sections.append({"key": key, "heading": SECTION_LABELS[key], "items": items})
 
-    fallback = _one_line(title)
-    if len(fallback) > _FALLBACK_TITLE_MAX:
-        fallback = fallback[: _FALLBACK_TITLE_MAX - 1].rstrip() + "…"
+    fallback = _short_line(title)
     fallback_text = ", ".join(
         [fallback, *([duration] if duration else []), *([f"AI score {score}"] if score else [])]
     )
     return {
         "title": title,
         "direction": _direction_label(insights.call_direction),
-        "started": (
-            format_start_time(insights.recording_start_time, tz)
-            if insights.recording_start_time is not None
-            else None
-        ),
+        "started": _call_start(insights, tz),
         "duration": duration,
         "participants": [
             {
@@ -261,9 +292,32 @@ def digest_view(
         "facts": facts,
         "sections": view_sections,
         "ringsense_url": insights.ringsense_url,
-        "actions": [action.as_view() for action in actions],
+        "actions": [
+            action.as_view()
+            for action in (*(digest_buttons(insights, call_key) if call_key else ()), *actions)
+        ],
         "fallback_text": fallback_text,
     }
+
+
+def digest_buttons(insights: CallInsights, call_key: str) -> list[SubmitAction]:
+    """The digest's own buttons: "Show transcript" (only when there is a transcript), then
+    "Helpful" and "Not helpful". Each sends `callKey`; feedback also sends its `verdict`."""
+    if not call_key.strip():
+        raise CardError("digest buttons need a call key")
+    key = {DATA_CALL_KEY: call_key}
+    buttons = (
+        [SubmitAction("Show transcript", ACTION_DIGEST_TRANSCRIPT, key)]
+        if insights.transcript
+        else []
+    )
+    buttons += [
+        SubmitAction("Helpful", ACTION_DIGEST_FEEDBACK, {**key, DATA_VERDICT: VERDICT_HELPFUL}),
+        SubmitAction(
+            "Not helpful", ACTION_DIGEST_FEEDBACK, {**key, DATA_VERDICT: VERDICT_NOT_HELPFUL}
+        ),
+    ]
+    return buttons
 
 
 def render_digest(
@@ -271,9 +325,143 @@ def render_digest(
     insights: CallInsights,
     tz: ZoneInfo,
     sections: Sequence[str] | None = None,
+    call_key: str | None = None,
 ) -> dict[str, Any]:
-    """The digest card for one call, ready to post."""
-    return renderer.render(DIGEST_TEMPLATE, **digest_view(insights, tz, sections))
+    """The digest card for one call, ready to post; with `call_key`, with its buttons."""
+    return renderer.render(
+        DIGEST_TEMPLATE, **digest_view(insights, tz, sections, call_key=call_key)
+    )
+
+
+# --- the other cards ----------------------------------------------------------------------
+
+
+def welcome_view(*, bot_name: str, chat_kind: str) -> dict[str, Any]:
+    """The values `welcome.card.json.j2` needs: the bot's name (shown literally) and whether
+    the chat is a "direct" one (say `optin`) or a "group" (mention the bot: `channel add`)."""
+    if chat_kind not in CHAT_KINDS:
+        raise ValueError(f"chat_kind must be one of {CHAT_KINDS}, got {chat_kind!r}")
+    name = bot_name if bot_name.strip() else DEFAULT_BOT_NAME
+    return {
+        "bot_name": name,
+        "chat_kind": chat_kind,
+        "fallback_text": f"{_short_line(name)}: digests of your calls analysed by RingSense",
+    }
+
+
+def welcome_card(renderer: CardRenderer, *, bot_name: str, chat_kind: str) -> dict[str, Any]:
+    """What the bot says when it joins a chat: what it does, how to start, `help`."""
+    return renderer.render(WELCOME_TEMPLATE, **welcome_view(bot_name=bot_name, chat_kind=chat_kind))
+
+
+def calls_view(
+    calls: Sequence[tuple[str, CallInsights]], tz: ZoneInfo, *, heading: str
+) -> dict[str, Any]:
+    """The values `calls.card.json.j2` needs: one row per (call key, insights), in the order
+    given, each with its title, a line of start time, duration and AI score, and an "Open"
+    button (`digest.open` with the callKey)."""
+    rows = []
+    for key, insights in calls:
+        score = _call_score(insights)
+        details = [
+            _call_start(insights, tz),
+            _call_duration(insights),
+            f"AI score {score}" if score else None,
+        ]
+        rows.append(
+            {
+                "title": _call_title(insights),
+                "details": " · ".join(d for d in details if d),
+                "open": SubmitAction("Open", ACTION_DIGEST_OPEN, {DATA_CALL_KEY: key}).as_view(),
+            }
+        )
+    count = f"{len(rows)} call{'' if len(rows) == 1 else 's'}" if rows else NO_CALLS
+    return {
+        "heading": heading,
+        "calls": rows,
+        "empty_text": NO_CALLS,
+        "fallback_text": f"{_short_line(heading)}: {count}",
+    }
+
+
+def calls_card(
+    renderer: CardRenderer,
+    calls: Sequence[tuple[str, CallInsights]],
+    tz: ZoneInfo,
+    *,
+    heading: str,
+) -> dict[str, Any]:
+    """A list of calls (newest first, as the caller orders them), each with an "Open"
+    button; with no calls, a line saying there are none yet."""
+    return renderer.render(CALLS_TEMPLATE, **calls_view(calls, tz, heading=heading))
+
+
+def transcript_view(
+    insights: CallInsights, tz: ZoneInfo, *, max_lines: int = DEFAULT_TRANSCRIPT_LINES
+) -> dict[str, Any]:
+    """The values `transcript.card.json.j2` needs: the first `max_lines` utterances with
+    their offset and speaker, and a note when there are more."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    title = _call_title(insights)
+    total = len(insights.transcript)
+    details = ["Transcript", _call_start(insights, tz), _call_duration(insights)]
+    return {
+        "title": title,
+        "details": " · ".join(d for d in details if d),
+        "lines": [
+            {
+                "timestamp": format_offset(u.start) if u.start is not None else None,
+                "speaker": insights.speaker_name(u.speaker_id),
+                "text": u.text,
+            }
+            for u in insights.transcript[:max_lines]
+        ],
+        "empty_text": NO_TRANSCRIPT,
+        "truncated": (
+            f"Showing the first {max_lines} of {total} lines. "
+            "Open the call in RingSense for the rest."
+            if total > max_lines
+            else None
+        ),
+        "ringsense_url": insights.ringsense_url,
+        "fallback_text": f"Transcript: {_short_line(title)}",
+    }
+
+
+def transcript_card(
+    renderer: CardRenderer,
+    insights: CallInsights,
+    tz: ZoneInfo,
+    *,
+    max_lines: int = DEFAULT_TRANSCRIPT_LINES,
+) -> dict[str, Any]:
+    """A call's transcript, one line per utterance ("mm:ss Speaker: text"), at most
+    `max_lines` of them; "Open in RingSense" when the call has a link."""
+    return renderer.render(
+        TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=max_lines)
+    )
+
+
+def notice_view(text: str) -> dict[str, Any]:
+    """The values `notice.card.json.j2` needs: one short text, shown literally."""
+    if not text.strip():
+        raise CardError("a notice needs some text")
+    return {"text": text, "fallback_text": _short_line(text)}
+
+
+def message_dialog(renderer: CardRenderer, title: str, text: str) -> dict[str, Any]:
+    """A RingCentral dialog response (the answer to a button_submit) with a short notice:
+    `{"type": "dialog", "dialog": {"title", "size": "small", "card": <AdaptiveCard>}}`."""
+    card = renderer.render(NOTICE_TEMPLATE, **notice_view(text))
+    return {"type": "dialog", "dialog": {"title": title, "size": "small", "card": card}}
+
+
+def feedback_dialog(renderer: CardRenderer, verdict: str) -> dict[str, Any]:
+    """The dialog that thanks someone for pressing "Helpful" or "Not helpful"."""
+    if verdict not in FEEDBACK_TEXTS:
+        raise ValueError(f"verdict must be one of {FEEDBACK_VERDICTS}, got {verdict!r}")
+    return message_dialog(renderer, FEEDBACK_TITLE, FEEDBACK_TEXTS[verdict])
 
 
 def format_duration(seconds: float) -> str:
@@ -350,14 +538,44 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _short_line(text: str) -> str:
+    """One line of at most `_FALLBACK_TITLE_MAX` characters, for fallback texts."""
+    line = _one_line(text)
+    if len(line) > _FALLBACK_TITLE_MAX:
+        line = line[: _FALLBACK_TITLE_MAX - 1].rstrip() + "…"
+    return line
+
+
+def _call_title(insights: CallInsights) -> str:
+    return insights.title if insights.title.strip() else UNTITLED_CALL
+
+
+def _call_start(insights: CallInsights, tz: ZoneInfo) -> str | None:
+    if insights.recording_start_time is None:
+        return None
+    return format_start_time(insights.recording_start_time, tz)
+
+
+def _call_duration(insights: CallInsights) -> str | None:
+    if insights.recording_duration_ms is None:
+        return None
+    return format_duration(insights.recording_duration_ms / 1000)
+
+
+def _call_score(insights: CallInsights) -> str | None:
+    return f"{insights.ai_score:g}/10" if insights.ai_score is not None else None
+
+
 # --- plain text, for the terminal ---------------------------------------------------------
 
 
 def card_as_text(card: Mapping[str, Any]) -> str:
     """A readable plain-text rendering of a card, for the `demo` command and for tests.
 
-    Elements with a separator start a new paragraph (our section headings have one). Control
-    characters from call text are shown escaped so they cannot drive the terminal.
+    Elements with a separator start a new paragraph (our section headings have one). Inputs
+    show their current values (`[x] Opted in`, `Minimum AI score: 6`, a choice set's picks
+    and its choices), an ActionSet its buttons on one line. Control characters from call
+    text are shown escaped so they cannot drive the terminal.
     """
     lines: list[str] = []
     _element_lines(card.get("body", []), lines)
@@ -390,9 +608,39 @@ def _element_lines(elements: object, lines: list[str]) -> None:
         elif kind == "Container":
             _element_lines(element.get("items"), lines)
         elif kind == "ActionSet":
-            lines.extend(_action_text(a) for a in element.get("actions", []))
+            lines.append("  ".join(_action_text(a) for a in element.get("actions", [])))
         elif kind == "Image" and element.get("altText"):
             lines.append(f"[image: {element['altText']}]")
+        elif isinstance(kind, str) and kind.startswith("Input."):
+            lines.append(_input_text(element))
+
+
+def _input_text(element: Mapping[str, Any]) -> str:
+    """An input as one line: `[x] Title` for a toggle, `Label: value` for the rest, with the
+    choices of a choice set and the placeholder of an empty input."""
+    kind = element.get("type")
+    label = str(element.get("label") or element.get("id") or kind)
+    value = element.get("value")
+    if kind == "Input.Toggle":
+        checked = value is not None and str(value) == str(element.get("valueOn", "true"))
+        toggle = f"[{'x' if checked else ' '}] {element.get('title', '')}"
+        return f"{element['label']}: {toggle}" if element.get("label") else toggle
+    if kind == "Input.ChoiceSet":
+        choices = [c for c in element.get("choices", []) if isinstance(c, Mapping)]
+        titles = {str(c.get("value")): str(c.get("title", c.get("value"))) for c in choices}
+        raw = "" if value is None else str(value)
+        if element.get("isMultiSelect"):
+            picked = [v.strip() for v in raw.split(",") if v.strip()]
+        else:
+            picked = [raw] if raw else []
+        shown = ", ".join(titles.get(v, v) for v in picked) or "(none)"
+        return f"{label}: {shown} (choose: {', '.join(titles.values())})"
+    if value is None or value == "":
+        placeholder = element.get("placeholder")
+        return f"{label}: (empty{f'; {placeholder}' if placeholder else ''})"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{label}: {value}"
 
 
 def _column_set_lines(column_set: Mapping[str, Any], lines: list[str]) -> None:
@@ -438,19 +686,48 @@ def _safe_for_terminal(text: str) -> str:
 
 
 __all__ = [
+    "ACTION_DIGEST_FEEDBACK",
+    "ACTION_DIGEST_OPEN",
+    "ACTION_DIGEST_TRANSCRIPT",
+    "CALLS_TEMPLATE",
     "CARD_SCHEMA_URL",
     "CARD_VERSION",
+    "CHAT_KINDS",
+    "DATA_CALL_KEY",
+    "DATA_VERDICT",
+    "DEFAULT_TRANSCRIPT_LINES",
     "DIGEST_SECTIONS",
     "DIGEST_TEMPLATE",
+    "FEEDBACK_TEXTS",
+    "FEEDBACK_TITLE",
+    "FEEDBACK_VERDICTS",
+    "NOTICE_TEMPLATE",
+    "NO_CALLS",
+    "NO_TRANSCRIPT",
+    "SECTION_LABELS",
     "TEMPLATES_DIR",
+    "TRANSCRIPT_TEMPLATE",
+    "VERDICT_HELPFUL",
+    "VERDICT_NOT_HELPFUL",
+    "WELCOME_TEMPLATE",
     "CardError",
     "CardRenderer",
     "SubmitAction",
+    "calls_card",
+    "calls_view",
     "card_as_text",
     "check_card",
+    "digest_buttons",
     "digest_view",
+    "feedback_dialog",
     "format_duration",
     "format_offset",
     "format_start_time",
+    "message_dialog",
+    "notice_view",
     "render_digest",
+    "transcript_card",
+    "transcript_view",
+    "welcome_card",
+    "welcome_view",
 ]

@@ -133,6 +133,12 @@ def load_config(
             problems.append(f"environment variable {env_name} still holds a placeholder value")
         return value
 
+    def optional_secret(env_name: str) -> str:
+        value = env.get(env_name, "").strip()
+        if value and _looks_like_placeholder(value):
+            problems.append(f"environment variable {env_name} still holds a placeholder value")
+        return value
+
     server_url = env.get(ENV_SERVER_URL) or str(rc_section.get("server_url", ""))
     _check_url(f"ringcentral.server_url (or {ENV_SERVER_URL})", server_url, problems)
     domains_raw = rc_section.get("ringsense_domains", ["pbx"])
@@ -153,7 +159,7 @@ def load_config(
         client_id=secret(ENV_CLIENT_ID),
         client_secret=secret(ENV_CLIENT_SECRET),
         jwt=secret(ENV_JWT),
-        bot_token=secret(ENV_BOT_TOKEN),
+        bot_token=optional_secret(ENV_BOT_TOKEN),
         ringsense_domains=domains,
     )
 

@@ -20,10 +20,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import DELIVERY_WORKER, INBOX_WORKER
+from bot.app import CONFIG, DELIVERY_WORKER, INBOX_WORKER, INTERACTIVE_PATH
 from bot.cards import card_as_text
 from bot.config import load_config
 from bot.logs import configure_logging
+from bot.oauth import REDIRECT_PATH
 from bot.runner import RunningBot, free_port, start_bot
 
 DEMO_USER = "Alex Rivera"
@@ -133,6 +134,15 @@ async def _simulate(
         card_arrived.set()
 
     bot.app[DELIVERY_WORKER].card_observers.append(record)
+    public_url = bot.app[CONFIG].public_url
+    await control.call(
+        "POST",
+        "/settings",
+        {
+            "interactiveMessagesUrl": f"{public_url}{INTERACTIVE_PATH}",
+            "oauthRedirectUri": f"{public_url}{REDIRECT_PATH}",
+        },
+    )
     bots = await control.call("GET", "/bots")
     bot_id = str(bots[0]["extensionId"])
 

@@ -156,3 +156,67 @@ class ChatMessage:
             lambda m: "" if m.group(1) == extension_id else m.group(0), self.text
         )
         return " ".join(stripped.split())
+
+
+# -- card button presses ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardSubmission:
+    """A `button_submit` from the Interactive Messages webhook (an Action.Submit press)."""
+
+    uuid: str
+    action: str
+    data: Mapping[str, str]
+    user_id: str
+    user_account_id: str | None
+    user_name: str
+    chat_id: str | None
+    chat_type: str | None
+    card_id: str | None
+    bot_id: str | None
+
+    @classmethod
+    def parse(cls, payload: Any) -> CardSubmission:
+        if not isinstance(payload, Mapping):
+            raise MalformedNotification("the body must be a JSON object")
+        if payload.get("type") != "button_submit":
+            raise MalformedNotification("type must be button_submit")
+        uuid = payload.get("uuid")
+        if not isinstance(uuid, str) or not uuid or len(uuid) > 200:
+            raise MalformedNotification("uuid must be a non-empty string")
+        user = payload.get("user")
+        if not isinstance(user, Mapping) or (user.get("id") is None and user.get("extId") is None):
+            raise MalformedNotification("user.id is missing")
+        raw_data = payload.get("data")
+        if not isinstance(raw_data, Mapping):
+            raise MalformedNotification("data must be an object")
+        data = {str(k): v if isinstance(v, str) else _flat(v) for k, v in raw_data.items()}
+        action = data.get("action")
+        if not action:
+            raise MalformedNotification("data.action is missing")
+        conversation = payload.get("conversation")
+        conversation = conversation if isinstance(conversation, Mapping) else {}
+        card = payload.get("card")
+        bot = payload.get("bot")
+        name = " ".join(str(part) for part in (user.get("firstName"), user.get("lastName")) if part)
+        return cls(
+            uuid=uuid,
+            action=action,
+            data=data,
+            user_id=str(user.get("extId") or user.get("id")),
+            user_account_id=_optional_str(user.get("accountId")),
+            user_name=name,
+            chat_id=_optional_str(conversation.get("id")),
+            chat_type=_optional_str(conversation.get("type")),
+            card_id=_optional_str(card.get("id")) if isinstance(card, Mapping) else None,
+            bot_id=_optional_str(bot.get("id")) if isinstance(bot, Mapping) else None,
+        )
+
+
+def _flat(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

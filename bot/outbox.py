@@ -13,14 +13,25 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.rc import RingCentralError, RingCentralNotFound, RingCentralRateLimited
-from bot.services import Services
+from bot.rc import (
+    RingCentralError,
+    RingCentralNotFound,
+    RingCentralRateLimited,
+)
+from bot.services import BotInstall, Services
 from bot.storage import OutboxItem, destination_key
 from bot.workers import KeyedLock, QueueWorker, backoff_delay
 
 log = logging.getLogger(__name__)
 
 CardObserver = Callable[[str, str, Mapping[str, Any]], None]
+
+
+class BotNotInstalled(RingCentralError):
+    """The delivery's account no longer has the bot (it was removed); nothing can send it."""
+
+    def __init__(self, account_id: str | None) -> None:
+        super().__init__(None, None, f"the bot is not installed in account {account_id}")
 
 
 class DeliveryWorker(QueueWorker[OutboxItem]):
@@ -68,13 +79,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             await storage.mark_failed(item.id, str(err))
 
     async def _deliver(self, item: OutboxItem, key: str) -> None:
-        api = self._services.bot_api
+        install = self._services.install_for_account(item.account_id)
+        if install is None:
+            raise BotNotInstalled(item.account_id)
+        api = install.api
         message = item.message
         if message["kind"] == "text":
-            chat_id = await self._chat_for(item.destination)
+            chat_id = await self._chat_for(install, item.destination)
             await api.post_text(chat_id, str(message["text"]))
             return
         card: Mapping[str, Any] = message["card"]
+        if message["kind"] == "card_update":
+            card_id = item.destination["cardId"]
+            await api.update_card(card_id, card)
+            self._notify("", card_id, card)
+            return
         storage = self._services.storage
         if item.card_key is not None:
             posted = await storage.posted_card(item.card_key, key)
@@ -88,21 +107,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 else:
                     self._notify(posted.chat_id, posted.card_id, card)
                     return
-        chat_id = await self._chat_for(item.destination)
+        chat_id = await self._chat_for(install, item.destination)
         card_id = await api.create_card(chat_id, card)
         if item.card_key is not None:
             await storage.remember_card(item.card_key, key, chat_id, card_id)
         self._notify(chat_id, card_id, card)
 
-    async def _chat_for(self, destination: Mapping[str, str]) -> str:
+    async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
         if destination["kind"] == "chat":
             return destination["chatId"]
         extension_id = destination["extensionId"]
         storage = self._services.storage
         chat_id = await storage.direct_chat(extension_id)
         if chat_id is None:
-            chat_id = await self._services.bot_api.open_direct_chat(extension_id)
-            await storage.remember_direct_chat(extension_id, chat_id)
+            chat_id = await install.api.open_direct_chat(extension_id)
+            await storage.remember_direct_chat(extension_id, chat_id, install.account_id)
         return chat_id
 
     def _notify(self, chat_id: str, card_id: str, card: Mapping[str, Any]) -> None:

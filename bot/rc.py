@@ -178,7 +178,7 @@ class ServiceUserTokens:
         try:
             platform, data = await asyncio.to_thread(login)
         except Exception as err:
-            raise _sdk_error(err, "service user login (JWT grant)") from None
+            raise sdk_error(err, "service user login (JWT grant)") from None
         self._platform = platform
         self._remember(data)
 
@@ -203,7 +203,7 @@ class ServiceUserTokens:
         self.owner_id = str(owner) if owner else None
 
 
-def _sdk_error(err: Exception, what: str) -> RingCentralError:
+def sdk_error(err: Exception, what: str) -> RingCentralError:
     """Turn an SDK exception into ours without its message (it may hold the bearer token)."""
     response = getattr(err, "api_response", None)
     status: int | None = None

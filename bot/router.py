@@ -2,8 +2,9 @@
 
 Handlers are plain `async def h(ctx: Context) -> None` functions registered on a
 per-module `Router` by event kind, command word or card action id. Everything that
-applies to many handlers (ignore the bot's own posts, which messages are commands, load
-the author's settings, turn failures into a reply) is middleware here, not handler code.
+applies to many handlers (which bot install an event belongs to, ignoring the bot's own
+posts, which messages are commands, loading the author's settings, turning failures into
+an answer) is middleware here, not handler code.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import events
-from bot.events import ChatMessage, Notification
-from bot.services import Services
+from bot.events import CardSubmission, ChatMessage, Notification
+from bot.services import BotInstall, Services
 from bot.settings import UserSettings
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[["Context"], Awaitable[None]]
 Middleware = Callable[["Context", Handler], Awaitable[None]]
 
+CARD_SUBMIT = "card.submit"
+
 
 class Ignored(Exception):
-    """Raised by middleware to stop a notification that needs no handling (e.g. own posts)."""
+    """Raised by middleware to stop an event that needs no handling (e.g. own posts)."""
 
 
 @dataclass(frozen=True)
@@ -36,36 +39,69 @@ class CommandSpec:
     summary: str
     usage: str
     aliases: tuple[str, ...] = ()
+    details: str = ""
 
 
 @dataclass
 class Context:
-    """What a handler gets: the services, the notification, and for commands the message."""
+    """What a handler gets: the services, the bot install, and what happened.
+
+    Exactly one of `notification` (a webhook notification) and `submission` (a card button
+    press) is set. For commands, `message`, `command` and `args` are set too.
+    """
 
     services: Services
-    notification: Notification
+    event_id: str
+    kind: str
+    notification: Notification | None = None
+    submission: CardSubmission | None = None
+    install: BotInstall | None = None
     message: ChatMessage | None = None
     command: CommandSpec | None = None
     args: str = ""
     settings: UserSettings | None = None
     dispatcher: Dispatcher | None = None
-    _replies: int = field(default=0, repr=False)
+    response: dict[str, Any] | None = None
+    _queued: int = field(default=0, repr=False)
 
     @property
-    def kind(self) -> str:
-        return self.notification.kind
+    def bot(self) -> BotInstall:
+        if self.install is None:
+            raise RuntimeError("no bot install resolved for this event")
+        return self.install
+
+    @property
+    def actor_id(self) -> str | None:
+        """Who did it: the author of the message or the person who pressed the button."""
+        if self.message is not None:
+            return self.message.creator_id
+        if self.submission is not None:
+            return self.submission.user_id
+        return None
+
+    @property
+    def chat_id(self) -> str | None:
+        if self.message is not None:
+            return self.message.chat_id
+        if self.submission is not None:
+            return self.submission.chat_id
+        return None
 
     async def reply(self, text: str) -> None:
-        """Answer in the chat the message came from (queued in the outbox, sent once)."""
-        if self.message is None:
-            raise RuntimeError("reply() needs a chat message to answer")
-        self._replies += 1
-        await self.services.storage.enqueue(
-            f"reply:{self.notification.uuid}:{self._replies}",
-            {"kind": "chat", "chatId": self.message.chat_id},
-            {"kind": "text", "text": text},
-        )
-        self.services.wake_outbox()
+        """Answer in the chat the message or button press came from."""
+        chat_id = self.chat_id
+        if chat_id is None:
+            raise RuntimeError("reply() needs a chat to answer in")
+        await self.send_text({"kind": "chat", "chatId": chat_id}, text)
+
+    async def reply_card(self, card: Mapping[str, Any]) -> None:
+        chat_id = self.chat_id
+        if chat_id is None:
+            raise RuntimeError("reply_card() needs a chat to answer in")
+        await self.send_card({"kind": "chat", "chatId": chat_id}, card)
+
+    async def send_text(self, destination: Mapping[str, str], text: str) -> None:
+        await self._enqueue(destination, {"kind": "text", "text": text})
 
     async def send_card(
         self,
@@ -76,14 +112,37 @@ class Context:
     ) -> None:
         """Queue a card for a destination. With `card_key`, a card already posted for that key
         in that destination is updated in place instead of a second one being posted."""
-        self._replies += 1
+        await self._enqueue(destination, {"kind": "card", "card": dict(card)}, card_key=card_key)
+
+    async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
+        """Replace a card we posted earlier (e.g. the settings card after Save)."""
+        destination = {"kind": "card", "cardId": card_id}
+        await self._enqueue(destination, {"kind": "card_update", "card": dict(card)})
+
+    async def _enqueue(
+        self,
+        destination: Mapping[str, str],
+        message: Mapping[str, Any],
+        card_key: str | None = None,
+    ) -> None:
+        self._queued += 1
         await self.services.storage.enqueue(
-            f"card:{self.notification.uuid}:{self._replies}",
+            f"{self.kind}:{self.event_id}:{self._queued}",
             destination,
-            {"kind": "card", "card": dict(card)},
+            message,
             card_key=card_key,
+            account_id=self.bot.account_id,
         )
         self.services.wake_outbox()
+
+
+def direct(extension_id: str) -> dict[str, str]:
+    """The destination 'a direct message with this person'."""
+    return {"kind": "direct", "extensionId": extension_id}
+
+
+def chat(chat_id: str) -> dict[str, str]:
+    return {"kind": "chat", "chatId": chat_id}
 
 
 class Router:
@@ -103,11 +162,19 @@ class Router:
         return register
 
     def command(
-        self, name: str, *, summary: str, usage: str = "", aliases: Sequence[str] = ()
+        self,
+        name: str,
+        *,
+        summary: str,
+        usage: str = "",
+        aliases: Sequence[str] = (),
+        details: str = "",
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            spec = CommandSpec(name, handler, summary, usage or name, tuple(aliases))
+            spec = CommandSpec(name, handler, summary, usage or name, tuple(aliases), details)
             for word in (name, *aliases):
+                if word.lower() in self.commands:
+                    raise ValueError(f"command word {word!r} is registered twice")
                 self.commands[word.lower()] = spec
             return handler
 
@@ -122,13 +189,14 @@ class Router:
 
 
 class Dispatcher:
-    """Routes a stored notification to its handler through the middleware chain."""
+    """Routes a stored notification or a card press to its handler through the middleware."""
 
     def __init__(self, routers: Iterable[Router], middlewares: Sequence[Middleware] = ()) -> None:
         self.routers = list(routers)
         self.middlewares = list(middlewares) or default_middlewares()
         self.event_handlers: dict[str, list[Handler]] = {}
         self.commands: dict[str, CommandSpec] = {}
+        self.card_actions: dict[str, Handler] = {}
         for router in self.routers:
             for kind, handlers in router.event_handlers.items():
                 self.event_handlers.setdefault(kind, []).extend(handlers)
@@ -136,6 +204,10 @@ class Dispatcher:
                 if word in self.commands and self.commands[word] is not spec:
                     raise ValueError(f"command word {word!r} is registered twice")
                 self.commands[word] = spec
+            for action_id, handler in router.card_actions.items():
+                if action_id in self.card_actions:
+                    raise ValueError(f"card action {action_id!r} is registered twice")
+                self.card_actions[action_id] = handler
 
     def command_specs(self) -> list[CommandSpec]:
         """Each command once, in registration order."""
@@ -144,9 +216,12 @@ class Dispatcher:
             seen.setdefault(spec.name, spec)
         return list(seen.values())
 
+    def command(self, word: str) -> CommandSpec | None:
+        return self.commands.get(word.lower())
+
     async def dispatch(self, services: Services, notification: Notification) -> bool:
         """Handle one notification; False when nothing was registered for it."""
-        ctx = Context(services, notification, dispatcher=self)
+        ctx = Context(services, notification.uuid, notification.kind, notification, dispatcher=self)
         if notification.kind == events.POST_ADDED:
             handler: Handler = self._handle_message
         else:
@@ -154,23 +229,38 @@ class Dispatcher:
             if not handlers:
                 return False
             handler = _run_all(handlers)
+        await self._run(ctx, handler)
+        return True
+
+    async def dispatch_submission(
+        self, services: Services, submission: CardSubmission
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Handle a card button press; the result is (handled, response body for RingCentral)."""
+        handler = self.card_actions.get(submission.action)
+        if handler is None:
+            return False, None
+        ctx = Context(
+            services, submission.uuid, CARD_SUBMIT, submission=submission, dispatcher=self
+        )
+        await self._run(ctx, handler)
+        return True, ctx.response
+
+    async def _run(self, ctx: Context, handler: Handler) -> None:
         chain = handler
         for middleware in reversed(self.middlewares):
             chain = _bind(middleware, chain)
         try:
             await chain(ctx)
         except Ignored as why:
-            log.debug("notification %s ignored: %s", notification.uuid, why)
-        return True
+            log.debug("%s %s ignored: %s", ctx.kind, ctx.event_id, why)
 
     async def _handle_message(self, ctx: Context) -> None:
         message = ctx.message
         if message is None:
             raise Ignored("not a text message")
-        bot_id = ctx.services.bot_extension_id
-        text = message.text_without_mention_of(bot_id)
+        text = message.text_without_mention_of(ctx.bot.extension_id)
         word, _, args = text.partition(" ")
-        spec = self.commands.get(word.lower())
+        spec = self.command(word)
         if spec is None:
             await ctx.reply(self.unknown_command_reply(word))
             return
@@ -183,7 +273,8 @@ class Dispatcher:
         if word:
             close = difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)
             if close:
-                lines.append(f'I don\'t know "{word}". Did you mean **{close[0]}**?')
+                suggestion = self.commands[close[0]].name
+                lines.append(f'I don\'t know "{word}". Did you mean **{suggestion}**?')
             else:
                 lines.append(f'I don\'t know "{word}".')
         lines.append(self.help_text())
@@ -193,6 +284,7 @@ class Dispatcher:
         lines = ["Here is what I can do:"]
         for spec in self.command_specs():
             lines.append(f"- **{spec.usage}**: {spec.summary}")
+        lines.append("\nSay **help <command>** for more about one of them.")
         return "\n".join(lines)
 
 
@@ -214,50 +306,87 @@ def _bind(middleware: Middleware, next_handler: Handler) -> Handler:
 # -- middleware -----------------------------------------------------------------------
 
 
+async def resolve_install(ctx: Context, next_handler: Handler) -> None:
+    """Which installed bot this event belongs to; events for no known install are dropped.
+
+    Team-messaging and extension notifications carry the bot's extension id as `ownerId`;
+    RingSense notifications come through the service user and belong to its account; a card
+    press names the bot that posted the card.
+    """
+    services = ctx.services
+    if ctx.submission is not None:
+        ctx.install = services.install_for_bot(ctx.submission.bot_id) or (
+            services.install_for_account(ctx.submission.user_account_id)
+        )
+    elif ctx.notification is not None:
+        if ctx.kind == events.RINGSENSE_INSIGHTS:
+            ctx.install = services.install_for_account(services.service_account_id)
+        else:
+            ctx.install = services.install_for_bot(ctx.notification.owner_id)
+    if ctx.install is None:
+        raise Ignored("no installed bot for this event")
+    await next_handler(ctx)
+
+
 async def parse_chat_message(ctx: Context, next_handler: Handler) -> None:
     """Posts become commands: not the bot's own, in a direct chat or mentioning the bot."""
-    if ctx.kind != events.POST_ADDED:
+    if ctx.kind != events.POST_ADDED or ctx.notification is None:
         await next_handler(ctx)
         return
     message = ChatMessage.from_post(ctx.notification.body)
     if message is None:
         raise Ignored("not a text message")
-    bot_id = ctx.services.bot_extension_id
-    if message.creator_id == bot_id or message.creator_id == ctx.notification.owner_id:
+    bot_id = ctx.bot.extension_id
+    if message.creator_id == bot_id:
         raise Ignored("the bot's own post")
     if bot_id not in message.mentioned_ids and not await ctx.services.is_direct_chat(
-        message.chat_id
+        ctx.bot, message.chat_id
     ):
         raise Ignored("a group message that does not mention the bot")
     ctx.message = message
     await next_handler(ctx)
 
 
-async def load_author_settings(ctx: Context, next_handler: Handler) -> None:
-    if ctx.message is not None:
-        ctx.settings = await ctx.services.storage.user_settings(ctx.message.creator_id)
+async def load_actor_settings(ctx: Context, next_handler: Handler) -> None:
+    actor = ctx.actor_id
+    if actor is not None:
+        ctx.settings = await ctx.services.storage.user_settings(actor)
     await next_handler(ctx)
 
 
-async def reply_on_error(ctx: Context, next_handler: Handler) -> None:
-    """A command that fails gets an answer a person understands; the error is logged."""
+async def answer_on_error(ctx: Context, next_handler: Handler) -> None:
+    """A command or button press that fails gets an answer a person understands.
+
+    Retryable RingCentral failures of events (not of people's requests) propagate, so the
+    inbox worker retries them later.
+    """
     from bot.rc import RingCentralError, describe_error
 
+    asked_by_a_person = ctx.message is not None or ctx.submission is not None
     try:
         await next_handler(ctx)
     except Ignored:
         raise
     except RingCentralError as err:
-        if ctx.message is None or err.retryable:
+        if not asked_by_a_person or (err.retryable and ctx.message is not None):
             raise
-        log.warning("command failed: %s", err)
-        await ctx.reply(f"Sorry, that did not work. {describe_error(err)}")
+        log.warning("%s failed: %s", ctx.kind, err)
+        await _apologise(ctx, f"Sorry, that did not work. {describe_error(err)}")
     except Exception:
-        if ctx.message is None:
+        if not asked_by_a_person:
             raise
-        log.exception("command %r failed", ctx.command.name if ctx.command else None)
-        await ctx.reply("Sorry, something went wrong on my side. The team has been told.")
+        log.exception("%s %r failed", ctx.kind, ctx.command.name if ctx.command else None)
+        await _apologise(ctx, "Sorry, something went wrong on my side. It has been logged.")
+
+
+async def _apologise(ctx: Context, text: str) -> None:
+    if ctx.submission is not None:
+        from bot.cards import message_dialog
+
+        ctx.response = message_dialog(ctx.services.cards, "Something went wrong", text)
+    else:
+        await ctx.reply(text)
 
 
 def default_middlewares() -> list[Middleware]:
-    return [parse_chat_message, load_author_settings, reply_on_error]
+    return [resolve_install, parse_chat_message, load_actor_settings, answer_on_error]

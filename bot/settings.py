@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.cards import DIGEST_SECTIONS
 from bot.ringsense import CallInsights
@@ -68,6 +69,15 @@ class UserSettings:
         ):
             return "AI score below the minimum"
         return None
+
+    def zone(self, default: ZoneInfo) -> ZoneInfo:
+        """The time zone for this person's dates (the default when unset or unknown)."""
+        if self.timezone:
+            try:
+                return ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                return default
+        return default
 
     def enabled_channels(self) -> tuple[Channel, ...]:
         return tuple(c for c in self.channels if c.enabled)

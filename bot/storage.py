@@ -138,11 +138,27 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (call_key, extension_id)
     );
 
+    CREATE TABLE call_participants (
+        call_key TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        PRIMARY KEY (call_key, extension_id)
+    );
+    CREATE INDEX call_participants_extension ON call_participants(extension_id);
+
+    CREATE TABLE seen_submits (
+        uuid TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+
     ALTER TABLE calls ADD COLUMN account_id TEXT;
+    ALTER TABLE calls ADD COLUMN ringsense_url TEXT;
+    CREATE INDEX calls_ringsense_url ON calls(ringsense_url);
     ALTER TABLE direct_chats ADD COLUMN account_id TEXT;
     ALTER TABLE outbox ADD COLUMN account_id TEXT;
     """,
 )
+
+INBOX_BATCH_MAX = 500
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -169,12 +185,22 @@ class OutboxItem:
     message: Mapping[str, Any]
     card_key: str | None
     attempts: int
+    account_id: str | None
 
 
 @dataclass(frozen=True)
 class StoredCard:
     chat_id: str
     card_id: str
+
+
+@dataclass(frozen=True)
+class StoredInstall:
+    bot_extension_id: str
+    account_id: str
+    access_token: str
+    creator_extension_id: str | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -188,9 +214,12 @@ class StoredSubscription:
 
 
 def destination_key(destination: Mapping[str, str]) -> str:
-    """A stable text key for a destination: `direct:<extensionId>` or `chat:<chatId>`."""
-    if destination.get("kind") == "direct":
+    """A stable text key: `direct:<extensionId>`, `chat:<chatId>` or `card:<cardId>`."""
+    kind = destination.get("kind")
+    if kind == "direct":
         return f"direct:{destination['extensionId']}"
+    if kind == "card":
+        return f"card:{destination['cardId']}"
     return f"chat:{destination['chatId']}"
 
 
@@ -198,6 +227,8 @@ class Storage:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
         self._write_lock = asyncio.Lock()
+        self._inbox_batch: list[tuple[tuple[str, str, str, float], asyncio.Future[bool]]] = []
+        self._inbox_flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> Storage:
@@ -212,6 +243,8 @@ class Storage:
         return storage
 
     async def close(self) -> None:
+        if self._inbox_flusher is not None:
+            await asyncio.gather(self._inbox_flusher, return_exceptions=True)
         await self._db.close()
 
     @asynccontextmanager
@@ -249,14 +282,42 @@ class Storage:
     # -- inbox --------------------------------------------------------------------------
 
     async def add_to_inbox(self, uuid: str, kind: str, payload: Mapping[str, Any]) -> bool:
-        """Store a notification; False when one with this uuid was already stored."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO inbox (uuid, kind, payload, received_at) "
-                "VALUES (?, ?, ?, ?)",
-                (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time()),
-            )
-            return cursor.rowcount == 1
+        """Store a notification; False when one with this uuid was already stored.
+
+        Returns once the row is committed. Concurrent callers share one transaction (group
+        commit), which is what lets the webhook keep up with bursts.
+        """
+        row = (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time())
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._inbox_batch.append((row, future))
+        if self._inbox_flusher is None or self._inbox_flusher.done():
+            self._inbox_flusher = asyncio.create_task(self._flush_inbox())
+        return await future
+
+    async def _flush_inbox(self) -> None:
+        while self._inbox_batch:
+            batch = self._inbox_batch[:INBOX_BATCH_MAX]
+            del self._inbox_batch[:INBOX_BATCH_MAX]
+            try:
+                values = ", ".join("(?, ?, ?, ?)" for _ in batch)
+                params = [value for row, _ in batch for value in row]
+                async with self._transaction() as db:
+                    cursor = await db.execute(
+                        "INSERT INTO inbox (uuid, kind, payload, received_at) "  # noqa: S608
+                        f"VALUES {values} ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+                        params,
+                    )
+                    inserted = {r[0] for r in await cursor.fetchall()}
+                    await cursor.close()
+            except Exception as err:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for (uuid, *_), future in batch:
+                if not future.done():
+                    future.set_result(uuid in inserted)
+                inserted.discard(uuid)  # a duplicate inside one batch is stored once
 
     async def due_inbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[InboxItem]:
         placeholders = ",".join("?" for _ in exclude_ids)
@@ -308,17 +369,19 @@ class Storage:
         destination: Mapping[str, str],
         message: Mapping[str, Any],
         card_key: str | None = None,
+        account_id: str | None = None,
     ) -> bool:
         """Queue a delivery; False when this exact delivery was queued before."""
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-                "created_at) VALUES (?, ?, ?, ?, ?)",
+                "account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     dedupe_key,
                     json.dumps(destination, separators=(",", ":")),
                     json.dumps(message, separators=(",", ":")),
                     card_key,
+                    account_id,
                     time.time(),
                 ),
             )
@@ -329,7 +392,8 @@ class Storage:
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
         # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, dedupe_key, destination, message, card_key, attempts FROM outbox "  # noqa: S608
+            "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id "  # noqa: S608
+            "FROM outbox "
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
             "ORDER BY id LIMIT ?"
         )
@@ -343,6 +407,7 @@ class Storage:
                 json.loads(r["message"]),
                 r["card_key"],
                 r["attempts"],
+                r["account_id"],
             )
             for r in rows
         ]
@@ -420,12 +485,15 @@ class Storage:
             row = await cursor.fetchone()
         return str(row[0]) if row else None
 
-    async def remember_direct_chat(self, extension_id: str, chat_id: str) -> None:
+    async def remember_direct_chat(
+        self, extension_id: str, chat_id: str, account_id: str | None = None
+    ) -> None:
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO direct_chats (extension_id, chat_id) VALUES (?, ?) "
-                "ON CONFLICT (extension_id) DO UPDATE SET chat_id = excluded.chat_id",
-                (extension_id, chat_id),
+                "INSERT INTO direct_chats (extension_id, chat_id, account_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (extension_id) DO UPDATE SET chat_id = excluded.chat_id, "
+                "account_id = excluded.account_id",
+                (extension_id, chat_id, account_id),
             )
 
     # -- settings -----------------------------------------------------------------------
@@ -519,6 +587,30 @@ class Storage:
                     ),
                 )
 
+    async def remove_channel_everywhere(self, chat_id: str) -> int:
+        """The bot left a chat: nobody's digests can go there any more."""
+        async with self._transaction() as db:
+            cursor = await db.execute("DELETE FROM user_channels WHERE chat_id = ?", (chat_id,))
+            return cursor.rowcount
+
+    async def failed_deliveries(self, destinations: Sequence[str]) -> int:
+        """How many deliveries to these destinations (`direct:…`, `chat:…`) gave up."""
+        if not destinations:
+            return 0
+        count = 0
+        for destination in destinations:
+            kind, _, ident = destination.partition(":")
+            field = "extensionId" if kind == "direct" else "chatId"
+            async with self._db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'failed' "
+                "AND json_extract(destination, '$.kind') = ? "
+                "AND json_extract(destination, ?) = ?",
+                (kind, f"$.{field}", ident),
+            ) as cursor:
+                row = await cursor.fetchone()
+            count += int(row[0]) if row else 0
+        return count
+
     async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
         current = await self.user_settings(extension_id)
         await self.save_settings(replace(current, opted_in=opted_in))
@@ -535,16 +627,21 @@ class Storage:
         owner_extension_id: str,
         recording_start_time: str | None,
         insights: Mapping[str, Any],
+        participant_ids: Sequence[str] = (),
+        account_id: str | None = None,
+        ringsense_url: str | None = None,
     ) -> None:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
-                "owner_extension_id, recording_start_time, insights, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key) DO UPDATE SET "
+                "owner_extension_id, recording_start_time, insights, updated_at, account_id, "
+                "ringsense_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (call_key) DO UPDATE SET "
                 "source_session_id = excluded.source_session_id, "
                 "owner_extension_id = excluded.owner_extension_id, "
                 "recording_start_time = excluded.recording_start_time, "
-                "insights = excluded.insights, updated_at = excluded.updated_at",
+                "insights = excluded.insights, updated_at = excluded.updated_at, "
+                "account_id = excluded.account_id, ringsense_url = excluded.ringsense_url",
                 (
                     call_key,
                     domain,
@@ -554,8 +651,16 @@ class Storage:
                     recording_start_time,
                     json.dumps(insights, separators=(",", ":")),
                     time.time(),
+                    account_id,
+                    ringsense_url,
                 ),
             )
+            await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call_key,))
+            for extension_id in {owner_extension_id, *participant_ids}:
+                await db.execute(
+                    "INSERT INTO call_participants (call_key, extension_id) VALUES (?, ?)",
+                    (call_key, extension_id),
+                )
 
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
         async with self._db.execute(
@@ -563,6 +668,128 @@ class Storage:
         ) as cursor:
             row = await cursor.fetchone()
         return json.loads(row[0]) if row else None
+
+    async def calls_of(self, extension_id: str, limit: int) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls a person owned or took part in, newest first."""
+        async with self._db.execute(
+            "SELECT c.call_key, c.insights FROM calls c "
+            "JOIN call_participants p ON p.call_key = c.call_key "
+            "WHERE p.extension_id = ? "
+            "ORDER BY c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
+            (extension_id, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(r["call_key"], json.loads(r["insights"])) for r in rows]
+
+    async def call_by_ringsense_url(self, url: str) -> tuple[str, Mapping[str, Any]] | None:
+        async with self._db.execute(
+            "SELECT call_key, insights FROM calls WHERE ringsense_url = ?", (url,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row["call_key"], json.loads(row["insights"])) if row else None
+
+    async def save_feedback(self, call_key: str, extension_id: str, verdict: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO feedback (call_key, extension_id, verdict, created_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (call_key, extension_id) DO UPDATE SET "
+                "verdict = excluded.verdict, created_at = excluded.created_at",
+                (call_key, extension_id, verdict, time.time()),
+            )
+
+    async def feedback_for(self, call_key: str) -> dict[str, str]:
+        async with self._db.execute(
+            "SELECT extension_id, verdict FROM feedback WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            return {r["extension_id"]: r["verdict"] for r in await cursor.fetchall()}
+
+    async def first_time_seen(self, uuid: str) -> bool:
+        """Record a card submit's uuid; False when it was seen before (a redelivery)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO seen_submits (uuid, seen_at) VALUES (?, ?)",
+                (uuid, time.time()),
+            )
+            return cursor.rowcount == 1
+
+    # -- installs -----------------------------------------------------------------------
+
+    async def save_install(self, install: StoredInstall) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO installs (bot_extension_id, account_id, access_token, "
+                "creator_extension_id, source, installed_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (bot_extension_id) DO UPDATE SET account_id = excluded.account_id, "
+                "access_token = excluded.access_token, "
+                "creator_extension_id = excluded.creator_extension_id, "
+                "source = excluded.source, installed_at = excluded.installed_at",
+                (
+                    install.bot_extension_id,
+                    install.account_id,
+                    install.access_token,
+                    install.creator_extension_id,
+                    install.source,
+                    time.time(),
+                ),
+            )
+
+    async def stored_installs(self) -> list[StoredInstall]:
+        async with self._db.execute(
+            "SELECT bot_extension_id, account_id, access_token, creator_extension_id, source "
+            "FROM installs ORDER BY installed_at"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            StoredInstall(
+                r["bot_extension_id"],
+                r["account_id"],
+                r["access_token"],
+                r["creator_extension_id"],
+                r["source"],
+            )
+            for r in rows
+        ]
+
+    async def forget_account(self, account_id: str, bot_extension_id: str) -> None:
+        """Delete what the bot stored for an account it was removed from."""
+        async with self._transaction() as db:
+            people = [
+                r[0]
+                for r in await (
+                    await db.execute(
+                        "SELECT extension_id FROM user_settings WHERE account_id = ?",
+                        (account_id,),
+                    )
+                ).fetchall()
+            ]
+            for extension_id in people:
+                await db.execute(
+                    "DELETE FROM user_channels WHERE extension_id = ?", (extension_id,)
+                )
+                await db.execute(
+                    "DELETE FROM posted_cards WHERE destination = ?", (f"direct:{extension_id}",)
+                )
+                await db.execute("DELETE FROM feedback WHERE extension_id = ?", (extension_id,))
+            await db.execute("DELETE FROM user_settings WHERE account_id = ?", (account_id,))
+            await db.execute("DELETE FROM direct_chats WHERE account_id = ?", (account_id,))
+            await db.execute(
+                "DELETE FROM call_participants WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE account_id = ?)",
+                (account_id,),
+            )
+            await db.execute("DELETE FROM calls WHERE account_id = ?", (account_id,))
+            await db.execute(
+                "UPDATE outbox SET status = 'failed', last_error = 'the bot was removed' "
+                "WHERE account_id = ? AND status = 'pending'",
+                (account_id,),
+            )
+            await db.execute(
+                "DELETE FROM installs WHERE bot_extension_id = ? OR account_id = ?",
+                (bot_extension_id, account_id),
+            )
+            await db.execute(
+                "DELETE FROM subscriptions WHERE identity = ?", (f"bot:{bot_extension_id}",)
+            )
 
     # -- subscriptions ------------------------------------------------------------------
 

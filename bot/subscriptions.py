@@ -10,6 +10,7 @@ and RingCentral blacklists webhooks that refuse.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,19 @@ class SubscriptionKeeper:
                 )
                 await asyncio.sleep(delay)
 
+    async def remove(self, *, delete_remote: bool) -> None:
+        """Stop owning our subscription: delete it at RingCentral if asked, forget it here."""
+        for known in await self._storage.subscriptions(self.identity):
+            if delete_remote:
+                try:
+                    await self._delete(known.id)
+                except RingCentralError as err:
+                    log.info(
+                        "%s: could not delete subscription %s: %s", self.identity, known.id, err
+                    )
+            await self._storage.forget_subscription(known.id)
+        self.current = None
+
     async def _create(self, fingerprint: str) -> StoredSubscription:
         created = await self._api.create_subscription(self._filters, self._address, self._token)
         stored = StoredSubscription(
@@ -163,3 +177,68 @@ def _expires_soon(expiration_time: str | None) -> bool:
 
 def _optional_str(value: Any) -> str | None:
     return str(value) if value is not None else None
+
+
+class Subscriptions:
+    """Every identity's subscription keeper, and the background tasks that renew them."""
+
+    def __init__(self, storage: Storage, address: str, verification_token: str) -> None:
+        self._storage = storage
+        self._address = address
+        self._token = verification_token
+        self.keepers: dict[str, SubscriptionKeeper] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
+
+    def add_identity(
+        self, identity: str, api: RingCentralClient, event_filters: Sequence[str]
+    ) -> None:
+        self.keepers[identity] = SubscriptionKeeper(
+            self._storage, identity, api, event_filters, self._address, self._token
+        )
+
+    async def ensure_all(self) -> None:
+        """Create or reuse every subscription now; raise the first failure."""
+        for keeper in list(self.keepers.values()):
+            await keeper.ensure()
+
+    def start(self) -> None:
+        """Keep every subscription alive from now on (call once the webhook answers)."""
+        self._started = True
+        for identity in self.keepers:
+            self.start_identity(identity)
+
+    def start_identity(self, identity: str) -> None:
+        if not self._started or identity in self._tasks:
+            return
+        keeper = self.keepers[identity]
+        self._tasks[identity] = asyncio.create_task(keeper.keep_alive(), name=identity)
+
+    async def drop_identity(self, identity: str, *, delete_remote: bool) -> None:
+        task = self._tasks.pop(identity, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        keeper = self.keepers.pop(identity, None)
+        if keeper is not None:
+            await keeper.remove(delete_remote=delete_remote)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        return {
+            identity: {
+                "healthy": keeper.healthy,
+                "id": keeper.current.id if keeper.current else None,
+                "error": keeper.last_error,
+            }
+            for identity, keeper in self.keepers.items()
+        }

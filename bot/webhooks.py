@@ -52,26 +52,18 @@ class NotificationEndpoint:
             return self._handshake(validation_token, received_token)
         if not tokens_match(received_token, self._verification_token):
             log.warning("refused a notification with a missing or wrong Verification-Token")
-            return _refuse(403, "missing or wrong Verification-Token")
-        limit = self._max_body_bytes
-        if request.content_length is not None and request.content_length > limit:
-            return _refuse(413, "body too large")
-        chunks: list[bytes] = []
-        size = 0
+            return refuse(403, "missing or wrong Verification-Token")
         try:
-            async for chunk in request.content.iter_chunked(65_536):
-                size += len(chunk)
-                if size > limit:
-                    return _refuse(413, "body too large")
-                chunks.append(chunk)
+            raw = await read_limited(request, self._max_body_bytes)
+        except BodyTooLarge:
+            return refuse(413, "body too large")
         except (OSError, ValueError):
-            return _refuse(400, "could not read the body")
-        raw = b"".join(chunks)
+            return refuse(400, "could not read the body")
         try:
             notification = Notification.parse(json.loads(raw))
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
-            return _refuse(400, reason)
+            return refuse(400, reason)
         stored = await self._storage.add_to_inbox(
             notification.uuid, notification.kind, notification.to_payload()
         )
@@ -88,9 +80,9 @@ class NotificationEndpoint:
         if received_token is not None and not tokens_match(
             received_token, self._verification_token
         ):
-            return _refuse(403, "verification token does not match")
+            return refuse(403, "verification token does not match")
         if len(validation_token) > 512:
-            return _refuse(400, "validation token too long")
+            return refuse(400, "validation token too long")
         return web.Response(
             status=200,
             headers={VALIDATION_TOKEN_HEADER: validation_token},
@@ -98,5 +90,23 @@ class NotificationEndpoint:
         )
 
 
-def _refuse(status: int, reason: str) -> web.Response:
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The whole body, refusing (BodyTooLarge) as soon as it passes `limit` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65_536):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def refuse(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import commands, digests
+from handlers import calls, commands, digests, lifecycle, settings
 
 
 def all_routers() -> list[Router]:
-    return [digests.router, commands.router]
+    return [
+        digests.router,
+        lifecycle.router,
+        commands.router,
+        calls.router,
+        settings.router,
+    ]

@@ -1,39 +1,225 @@
-"""Chat commands: help, and opting in and out of digests."""
+"""Chat commands about the person's own digests: help, opting in and out, pausing,
+channels and status."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.cards import SECTION_LABELS, format_start_time
 from bot.router import Context, Router
+from bot.settings import UserSettings
 
 router = Router("commands")
 
+MAX_PAUSE = timedelta(days=90)
+_DURATION = re.compile(
+    r"^(?:for\s+)?(\d{1,4})\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)$"
+)
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-@router.command("help", summary="what I can do", aliases=("?", "hi", "hello"))
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `2h`, `3 days`, `1 week` → a timedelta; ValueError with a helpful message."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(
+            "Tell me how long, e.g. **pause 2h**, **pause 3 days** or **pause 1 week**."
+        )
+    amount = int(match.group(1))
+    duration = timedelta(seconds=amount * _UNIT_SECONDS[match.group(2)[0]])
+    if duration <= timedelta(0):
+        raise ValueError("The pause must be longer than that.")
+    if duration > MAX_PAUSE:
+        raise ValueError("I can pause for at most 90 days. Say **optout** to stop for good.")
+    return duration
+
+
+async def _save(ctx: Context, settings: UserSettings) -> UserSettings:
+    if settings.account_id is None and ctx.install is not None:
+        settings = replace(settings, account_id=ctx.install.account_id)
+    await ctx.services.storage.save_settings(settings)
+    ctx.settings = settings
+    return settings
+
+
+def _settings(ctx: Context) -> UserSettings:
+    assert ctx.settings is not None, "load_actor_settings middleware runs first"
+    return ctx.settings
+
+
+@router.command(
+    "help",
+    summary="what I can do",
+    usage="help [command]",
+    aliases=("?", "hi", "hello", "commands"),
+)
 async def show_help(ctx: Context) -> None:
-    assert ctx.dispatcher is not None
+    dispatcher = ctx.dispatcher
+    assert dispatcher is not None
+    if ctx.args:
+        word = ctx.args.split()[0]
+        spec = dispatcher.command(word)
+        if spec is None:
+            await ctx.reply(dispatcher.unknown_command_reply(word))
+            return
+        lines = [f"**{spec.usage}**: {spec.summary}."]
+        if spec.details:
+            lines.append(spec.details)
+        if spec.aliases:
+            lines.append("Also: " + ", ".join(f"**{a}**" for a in spec.aliases))
+        await ctx.reply("\n\n".join(lines))
+        return
     await ctx.reply(
         "I post a digest of your recorded calls once RingSense has analysed them: summary, "
-        "next steps, highlights and AI score.\n\n" + ctx.dispatcher.help_text()
+        "next steps, highlights and AI score.\n\n" + dispatcher.help_text()
     )
 
 
 @router.command(
-    "optin", summary="send me a digest after each of my analysed calls", aliases=("opt-in", "start")
+    "optin",
+    summary="send me a digest after each of my analysed calls",
+    aliases=("opt-in", "start", "subscribe"),
 )
 async def opt_in(ctx: Context) -> None:
-    assert ctx.message is not None
-    already = ctx.settings is not None and ctx.settings.opted_in
-    await ctx.services.storage.set_opted_in(ctx.message.creator_id, True)
-    if already:
+    settings = _settings(ctx)
+    if settings.opted_in and not settings.is_paused():
         await ctx.reply("You are already opted in. Say **optout** to stop the digests.")
-    else:
-        await ctx.reply(
-            "You're in. After each of your recorded calls that RingSense analyses, I'll send "
-            "you its digest in a direct message. Say **optout** to stop."
-        )
+        return
+    await _save(ctx, replace(settings, opted_in=True, paused_until=None))
+    await ctx.reply(
+        "You're in. After each of your recorded calls that RingSense analyses, I'll send "
+        "you its digest in a direct message. Say **optout** to stop."
+    )
 
 
-@router.command("optout", summary="stop sending me digests", aliases=("opt-out", "stop"))
+@router.command(
+    "optout", summary="stop sending me digests", aliases=("opt-out", "stop", "unsubscribe")
+)
 async def opt_out(ctx: Context) -> None:
-    assert ctx.message is not None
-    await ctx.services.storage.set_opted_in(ctx.message.creator_id, False)
+    await _save(ctx, replace(_settings(ctx), opted_in=False))
     await ctx.reply("Done: no more digests. Say **optin** whenever you want them back.")
+
+
+@router.command(
+    "pause",
+    summary="no digests for a while",
+    usage="pause <duration>",
+    aliases=("snooze", "mute"),
+    details="For example `pause 2h`, `pause 3 days`, `pause 1 week` (at most 90 days).",
+)
+async def pause(ctx: Context) -> None:
+    settings = _settings(ctx)
+    if not settings.opted_in:
+        await ctx.reply(
+            "You are not getting digests, so there is nothing to pause. Say **optin** to start."
+        )
+        return
+    try:
+        duration = parse_duration(ctx.args)
+    except ValueError as err:
+        await ctx.reply(str(err))
+        return
+    until = datetime.now(UTC) + duration
+    settings = await _save(ctx, replace(settings, paused_until=until))
+    shown = format_start_time(until, settings.zone(ctx.services.config.timezone))
+    await ctx.reply(f"Paused until {shown}. Say **resume** to start again sooner.")
+
+
+@router.command("resume", summary="end a pause", aliases=("unpause", "unmute"))
+async def resume(ctx: Context) -> None:
+    settings = _settings(ctx)
+    if not settings.is_paused():
+        await ctx.reply("Your digests are not paused.")
+        return
+    await _save(ctx, replace(settings, paused_until=None))
+    await ctx.reply("Welcome back: your digests are on again.")
+
+
+@router.command(
+    "channel",
+    summary="also deliver my digests to this group chat or team",
+    usage="channel add | channel remove",
+    aliases=("channels",),
+    details=(
+        "Use it in a group chat or team, mentioning me. Only your own calls are posted, and "
+        "calls with people outside the company only if you allow it in **settings**."
+    ),
+)
+async def channel(ctx: Context) -> None:
+    settings = _settings(ctx)
+    chat_id = ctx.chat_id
+    assert chat_id is not None
+    action = ctx.args.lower().split()[0] if ctx.args else ""
+    if action not in ("add", "remove"):
+        listed = ", ".join(c.name for c in settings.channels) or "none yet"
+        await ctx.reply(
+            f"Your digest channels: {listed}. In a group chat, mention me with "
+            "**channel add** or **channel remove**."
+        )
+        return
+    if await ctx.services.is_direct_chat(ctx.bot, chat_id):
+        await ctx.reply(
+            f"That works in a group chat or team: mention me there with **channel {action}**."
+        )
+        return
+    if action == "add":
+        info = await ctx.services.chat_info(ctx.bot, chat_id)
+        name = str(info.get("name") or "this chat")
+        await _save(ctx, settings.with_channel(chat_id, name))
+        note = "" if settings.opted_in else " You are not opted in yet: say **optin** to me."
+        await ctx.reply(f"Your digests will also come here.{note}")
+    else:
+        if all(c.chat_id != chat_id for c in settings.channels):
+            await ctx.reply("Your digests do not come here.")
+            return
+        await _save(ctx, settings.without_channel(chat_id))
+        await ctx.reply("Your digests will no longer come here.")
+
+
+@router.command("status", summary="my settings at a glance", aliases=("me", "whoami"))
+async def status(ctx: Context) -> None:
+    settings = _settings(ctx)
+    zone = settings.zone(ctx.services.config.timezone)
+    if not settings.opted_in:
+        state = "off (say **optin** to start)"
+    elif settings.is_paused() and settings.paused_until is not None:
+        state = f"paused until {format_start_time(settings.paused_until, zone)}"
+    else:
+        state = "on"
+    places = (["direct message"] if settings.direct_messages else []) + [
+        c.name for c in settings.enabled_channels()
+    ]
+    filters = [
+        " and ".join(d.lower() for d in sorted(settings.directions)) + " calls",
+        {
+            (True, True): "internal and external",
+            (True, False): "internal only",
+            (False, True): "external only",
+            (False, False): "none",
+        }[(settings.internal_calls, settings.external_calls)],
+    ]
+    if settings.min_duration_s:
+        filters.append(f"at least {settings.min_duration_s // 60} min")
+    if settings.min_ai_score is not None:
+        filters.append(f"AI score at least {settings.min_ai_score:g}")
+    destinations = [f"direct:{settings.extension_id}"] + [
+        f"chat:{c.chat_id}" for c in settings.channels
+    ]
+    failed = await ctx.services.storage.failed_deliveries(destinations)
+    health = ctx.services.subscription_health()
+    unhealthy = [name for name, state_ in health.items() if not state_.get("healthy")]
+    lines = [
+        f"**Digests**: {state}",
+        f"**Delivered to**: {', '.join(places) or 'nowhere (turn on a destination in settings)'}",
+        f"**Sections**: {', '.join(SECTION_LABELS.get(s, s) for s in settings.sections)}",
+        f"**Calls**: {' · '.join(filters)}",
+        f"**Dates in**: {zone.key}",
+        "**Calls with external people in channels**: "
+        + ("allowed" if settings.external_to_channels else "not allowed"),
+        f"**Failed deliveries**: {failed}",
+        "**My connection to RingCentral**: "
+        + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
+    ]
+    await ctx.reply("\n".join(lines))

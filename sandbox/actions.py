@@ -64,6 +64,18 @@ def joined_events(chat: Chat, joining: list[str]) -> list[PlatformEvent]:
     ]
 
 
+def left_events(chat: Chat, leaving: list[str]) -> list[PlatformEvent]:
+    """GroupLeft goes only to the member who left, with the members who remain."""
+    return [
+        PlatformEvent(
+            kind="chat",
+            body=chat_event_body(chat, "GroupLeft"),
+            audience=frozenset({member}),
+        )
+        for member in leaving
+    ]
+
+
 def create_chat(
     world: World, type_: ChatType, members: list[str], *, name: str | None = None
 ) -> tuple[Chat, list[PlatformEvent]]:
@@ -99,7 +111,9 @@ def _party(participant: Participant) -> JSON:
 
 def _speaker(world: World, participant: Participant) -> insight_builder.Speaker:
     if isinstance(participant, Extension):
-        return insight_builder.Speaker(participant.name, participant.id, world.account_id, None)
+        return insight_builder.Speaker(
+            participant.name, participant.id, participant.account_id, None
+        )
     return insight_builder.Speaker(participant.name, None, None, participant.phone_number)
 
 
@@ -134,30 +148,72 @@ def simulate_call(
             record["insights"].pop(key, None)
         else:
             record["insights"][key] = value
-    world.store_ringsense_record(record)
+    world.store_ringsense_record(record, owner.account_id)
     counterpart = (
         _party(participants[0])
         if participants
         else {"phoneNumber": "+14155550100", "name": "Unknown"}
     )
     own = _party(owner)
-    entry = CallLogEntry(
-        id=world.new_call_log_id(),
-        owner_id=owner.id,
-        session_id=world.random_digits(11),
-        telephony_session_id=session_id,
-        party_id=f"p-{session_id.removeprefix('s-')}-1",
-        start_time=start,
+    entry = _log_call(
+        world,
+        owner=(owner.id, owner.account_id),
+        others=[(p.id, p.account_id) for p in participants if isinstance(p, Extension)],
+        session_id=session_id,
+        start=start,
         duration_ms=duration_sec * 1000,
         direction=direction,
         from_party=own if direction == "Outbound" else counterpart,
         to_party=counterpart if direction == "Outbound" else own,
         recording_id=recording_id,
-        recording_type="Automatic",
-        last_modified_time=now,
     )
-    world.call_log.append(entry)
     return SimulatedCall(record, entry)
+
+
+def _log_call(
+    world: World,
+    *,
+    owner: tuple[str, str],
+    others: list[tuple[str, str]],
+    session_id: str,
+    start: float,
+    duration_ms: int,
+    direction: Literal["Inbound", "Outbound"],
+    from_party: JSON,
+    to_party: JSON,
+    recording_id: str,
+) -> CallLogEntry:
+    """One call-log record per extension on the call: the owner's (returned) and one for
+    each other extension, which saw the call in the opposite direction. `from`/`to` name
+    the caller and the callee, so they are the same on every record."""
+    opposite: Literal["Inbound", "Outbound"] = "Inbound" if direction == "Outbound" else "Outbound"
+    party_prefix = f"p-{session_id.removeprefix('s-')}"
+    legs = world.legs_in_session(session_id)
+    entries = []
+    seen: set[str] = set()
+    for index, (extension_id, account_id) in enumerate([owner, *others]):
+        if extension_id in seen:
+            continue
+        seen.add(extension_id)
+        entry = CallLogEntry(
+            id=world.new_call_log_id(),
+            owner_id=extension_id,
+            account_id=account_id,
+            session_id=world.random_digits(11),
+            telephony_session_id=session_id,
+            party_id=f"{party_prefix}-{legs + index + 1}",
+            start_time=start,
+            duration_ms=duration_ms,
+            direction=direction if index == 0 else opposite,
+            from_party=dict(from_party),
+            to_party=dict(to_party),
+            recording_id=recording_id,
+            recording_type="Automatic",
+            last_modified_time=world.now(),
+        )
+        world.call_log.append(entry)
+        entries.append(entry)
+    return entries[0]
 
 
 def record_event_call(world: World, record: JSON) -> CallLogEntry | None:
@@ -193,26 +249,33 @@ def record_event_call(world: World, record: JSON) -> CallLogEntry | None:
         start = parse_iso(str(record.get("recordingStartTime")))
     except ValueError:
         start = world.now() - duration_ms / 1000
-    session_id = str(record.get("sourceSessionId"))
-    entry = CallLogEntry(
-        id=world.new_call_log_id(),
-        owner_id=owner_id,
-        session_id=world.random_digits(11),
-        telephony_session_id=session_id,
-        party_id=f"p-{session_id.removeprefix('s-')}-1",
-        start_time=start,
+    others = [
+        (ext_id, world.extensions[ext_id].account_id)
+        for ext_id, _ in parties
+        if ext_id is not None and ext_id != owner_id and ext_id in world.extensions
+    ]
+    return _log_call(
+        world,
+        owner=(owner_id, owner.account_id if owner else world.account_id),
+        others=others,
+        session_id=str(record.get("sourceSessionId")),
+        start=start,
         duration_ms=duration_ms,
         direction=direction,
         from_party=owner_party if direction == "Outbound" else other_party,
         to_party=other_party if direction == "Outbound" else owner_party,
         recording_id=str(record.get("sourceRecordId")),
-        recording_type="Automatic",
-        last_modified_time=world.now(),
     )
-    world.call_log.append(entry)
-    return entry
 
 
-def ringsense_event(record: JSON, keys: list[str] | tuple[str, ...] | None) -> PlatformEvent:
+def ringsense_event(
+    record: JSON, keys: list[str] | tuple[str, ...] | None, account_id: str
+) -> PlatformEvent:
+    """A RingSense notification; only subscribers of `account_id` hear of it."""
     body = record if keys is None else insight_builder.only_insights(record, keys)
-    return PlatformEvent(kind="ringsense", body=body, domain=str(record.get("domain", "pbx")))
+    return PlatformEvent(
+        kind="ringsense",
+        body=body,
+        domain=str(record.get("domain", "pbx")),
+        account_id=account_id,
+    )

@@ -9,13 +9,14 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from sandbox import control
+from sandbox import control, fault_api, installs, interactive
 from sandbox.api import accounts, call_log, oauth, ringsense, subscriptions, team_messaging
 from sandbox.cards import CardValidator, load_schema_validator
 from sandbox.delivery import BackgroundTasks, Notifier
 from sandbox.keys import (
     BACKGROUND_KEY,
     CARD_VALIDATOR_KEY,
+    HTTP_CLIENT_KEY,
     NOTIFIER_KEY,
     RATE_LIMITER_KEY,
     WORLD_KEY,
@@ -52,7 +53,8 @@ def create_sandbox_app(
     app[CARD_VALIDATOR_KEY] = _card_validator(adaptive_card_schema)
     app[BACKGROUND_KEY] = BackgroundTasks()
     app.cleanup_ctx.append(_webhook_client)
-    for module in (oauth, accounts, subscriptions, team_messaging, ringsense, call_log, control):
+    platform_modules = (oauth, accounts, subscriptions, team_messaging, ringsense, call_log)
+    for module in (*platform_modules, control, installs, interactive, fault_api):
         app.add_routes(module.routes)
     return app
 
@@ -60,7 +62,8 @@ def create_sandbox_app(
 async def _webhook_client(app: web.Application) -> AsyncIterator[None]:
     """One client session for all outbound webhook traffic, closed after pending sends."""
     session = aiohttp.ClientSession(trust_env=False)
-    app[NOTIFIER_KEY] = Notifier(app[WORLD_KEY], session)
+    app[HTTP_CLIENT_KEY] = session
+    app[NOTIFIER_KEY] = Notifier(app[WORLD_KEY], session, app[BACKGROUND_KEY])
     try:
         yield
     finally:

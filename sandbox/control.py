@@ -2,12 +2,17 @@
 makes things happen (a user posts, a call is analysed) and looks at what the bot did.
 
 No auth and plain JSON. Calls that cause notifications answer only after the deliveries
-were attempted, and report them, so a test never has to poll.
+were attempted, and report them, so a test never has to poll (except with the
+`reorderNotifications` fault, which holds them back on purpose).
+
+Accounts and bot installs live in `sandbox.installs`, card submits and dialogs in
+`sandbox.interactive`, fault injection in `sandbox.fault_api`.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from aiohttp import web
@@ -41,7 +46,7 @@ async def control_errors(request: web.Request, handler: Any) -> web.StreamRespon
         return web.json_response({"error": error.message}, status=error.status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def read_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError:
@@ -51,14 +56,15 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _world(request: web.Request) -> World:
+def world_in(request: web.Request) -> World:
     return request.app[WORLD_KEY]
 
 
-def _user_json(world: World, extension: Extension) -> JSON:
-    return {
+def user_json(extension: Extension, *, jwt: str | None = None) -> JSON:
+    """A person as the control API shows it; `jwt` only when one was just issued."""
+    body: JSON = {
         "extensionId": extension.id,
-        "accountId": world.account_id,
+        "accountId": extension.account_id,
         "name": extension.name,
         "firstName": extension.first_name,
         "lastName": extension.last_name,
@@ -67,9 +73,12 @@ def _user_json(world: World, extension: Extension) -> JSON:
         "admin": extension.admin,
         "permissions": sorted(extension.permissions),
     }
+    if jwt is not None:
+        body["jwt"] = jwt
+    return body
 
 
-def _delivery_json(delivery: Delivery) -> JSON:
+def delivery_json(delivery: Delivery) -> JSON:
     return {
         "subscriptionId": delivery.subscription_id,
         "uuid": delivery.uuid,
@@ -79,20 +88,24 @@ def _delivery_json(delivery: Delivery) -> JSON:
         "status": delivery.status,
         "error": delivery.error,
         "ok": delivery.ok,
+        "attempt": delivery.attempt,
+        "copy": delivery.copy,
+        "dropped": delivery.dropped,
         "payload": delivery.payload,
     }
 
 
-async def _publish(request: web.Request, events: list[PlatformEvent]) -> list[JSON]:
+async def publish_events(request: web.Request, events: list[PlatformEvent]) -> list[JSON]:
+    """Deliver now, in order, and report every attempt (so a test never polls)."""
     notifier = request.app[NOTIFIER_KEY]
     results: list[JSON] = []
     for event in events:
         for delivery in await notifier.publish(event):
-            results.append(_delivery_json(delivery))
+            results.append(delivery_json(delivery))
     return results
 
 
-def _extension(world: World, extension_id: Any, what: str) -> Extension:
+def extension_of(world: World, extension_id: Any, what: str) -> Extension:
     extension = world.extensions.get(str(extension_id))
     if extension is None:
         raise ControlError(400, f"{what}: no extension {extension_id!r}")
@@ -101,30 +114,29 @@ def _extension(world: World, extension_id: Any, what: str) -> Extension:
 
 @routes.get(PREFIX + "/bots")
 async def list_bots(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
+    world = world_in(request)
     bots = []
     for bot in world.bots():
-        token = next(
-            (
-                session.access_token
-                for session in world.sessions.values()
-                if session.owner_id == bot.id and session.access_expires_at is None
-            ),
-            None,
-        )
+        session = world.permanent_session(bot.id)
         bots.append(
-            {"extensionId": bot.id, "accountId": world.account_id, "name": bot.name, "token": token}
+            {
+                "extensionId": bot.id,
+                "accountId": bot.account_id,
+                "name": bot.name,
+                "token": session.access_token if session else None,
+            }
         )
     return web.json_response(bots)
 
 
 @routes.get(PREFIX + "/users")
 async def list_users(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    return web.json_response([_user_json(world, ext) for ext in world.extensions.values()])
+    world = world_in(request)
+    return web.json_response([user_json(ext) for ext in world.extensions.values()])
 
 
 def _create_user(world: World, body: dict[str, Any]) -> Extension:
+    """A user in `accountId` (default: the default account)."""
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ControlError(400, "name is required")
@@ -141,38 +153,43 @@ def _create_user(world: World, body: dict[str, Any]) -> Extension:
         isinstance(permissions, list) and all(isinstance(p, str) for p in permissions)
     ):
         raise ControlError(400, "permissions must be a list of permission ids")
+    account_id = body.get("accountId", world.account_id)
+    if account_id not in world.accounts:
+        raise ControlError(400, f"accountId: no account {account_id!r}")
     return world.add_user(
         name.strip(),
         admin=bool(body.get("admin", False)),
         extension_id=extension_id,
         email=email,
         permissions=set(permissions) if permissions is not None else None,
+        account_id=str(account_id),
     )
 
 
 @routes.post(PREFIX + "/users")
 async def create_user(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    extension = _create_user(world, await _body(request))
-    return web.json_response(_user_json(world, extension), status=201)
+    """Answers the user with a fresh `jwt` for the JWT grant, to act as that user."""
+    world = world_in(request)
+    extension = _create_user(world, await read_body(request))
+    return web.json_response(user_json(extension, jwt=world.issue_jwt(extension.id)), status=201)
 
 
 @routes.get(PREFIX + "/chats")
 async def list_chats(request: web.Request) -> web.StreamResponse:
-    return web.json_response([chat_info(chat) for chat in _world(request).chats.values()])
+    return web.json_response([chat_info(chat) for chat in world_in(request).chats.values()])
 
 
 @routes.post(PREFIX + "/chats")
 async def create_chat(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    body = await _body(request)
+    world = world_in(request)
+    body = await read_body(request)
     type_ = body.get("type")
     if type_ not in ("Direct", "Group", "Team"):
         raise ControlError(400, "type must be Direct, Group or Team")
     members = body.get("members")
     if not isinstance(members, list) or not members:
         raise ControlError(400, "members must be a non-empty list of extension ids")
-    member_ids = list(dict.fromkeys(_extension(world, m, "members").id for m in members))
+    member_ids = list(dict.fromkeys(extension_of(world, m, "members").id for m in members))
     if type_ == "Direct" and len(member_ids) != 2:
         raise ControlError(400, "a Direct chat has exactly two members")
     name = body.get("name")
@@ -183,14 +200,55 @@ async def create_chat(request: web.Request) -> web.StreamResponse:
     chat, events = actions.create_chat(
         world, type_, member_ids, name=name if isinstance(name, str) else None
     )
-    notifications = await _publish(request, events)
+    notifications = await publish_events(request, events)
     return web.json_response({**chat_info(chat), "notifications": notifications}, status=201)
+
+
+def _member_ids(world: World, raw: Any, what: str) -> list[str]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ControlError(400, f"{what} must be a list of extension ids")
+    return list(dict.fromkeys(extension_of(world, item, what).id for item in raw))
+
+
+@routes.post(PREFIX + "/chats/{chatId}/members")
+async def change_members(request: web.Request) -> web.StreamResponse:
+    """People join or leave a Group or Team: `{"add": [ids], "remove": [ids]}`.
+
+    Only the member who joins gets GroupJoined and only the one who leaves gets
+    GroupLeft (API-FACTS D.2), both with the chat as it is afterwards. Whether the
+    remaining members get GroupChanged, or a PersonsAdded post appears, is UNCONFIRMED
+    and not emulated.
+    """
+    world = world_in(request)
+    chat = world.chats.get(request.match_info["chatId"])
+    if chat is None:
+        raise ControlError(404, "no such chat")
+    if chat.type not in ("Group", "Team"):
+        raise ControlError(400, f"the members of a {chat.type} chat cannot be changed")
+    body = await read_body(request)
+    added = [m for m in _member_ids(world, body.get("add"), "add") if m not in chat.members]
+    removed = [m for m in _member_ids(world, body.get("remove"), "remove") if m in chat.members]
+    if set(added) & set(removed):
+        raise ControlError(400, "the same person cannot be added and removed at once")
+    events: list[PlatformEvent] = []
+    if removed:
+        chat.members = [m for m in chat.members if m not in removed]
+        chat.last_modified_time = world.now()
+        events += actions.left_events(chat, removed)
+    if added:
+        chat.members.extend(added)
+        chat.last_modified_time = world.now()
+        events += actions.joined_events(chat, added)
+    notifications = await publish_events(request, events)
+    return web.json_response({**chat_info(chat), "notifications": notifications})
 
 
 @routes.get(PREFIX + "/chats/{chatId}/posts")
 async def chat_posts(request: web.Request) -> web.StreamResponse:
     """Everything in the chat, oldest first, cards with their current content."""
-    world = _world(request)
+    world = world_in(request)
     chat = world.chats.get(request.match_info["chatId"])
     if chat is None:
         raise ControlError(404, "no such chat")
@@ -208,19 +266,19 @@ async def chat_posts(request: web.Request) -> web.StreamResponse:
 
 @routes.post(PREFIX + "/posts")
 async def create_post(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    body = await _body(request)
+    world = world_in(request)
+    body = await read_body(request)
     chat = world.chats.get(str(body.get("chatId")))
     if chat is None:
         raise ControlError(400, f"chatId: no chat {body.get('chatId')!r}")
-    creator = _extension(world, body.get("creatorId"), "creatorId")
+    creator = extension_of(world, body.get("creatorId"), "creatorId")
     if creator.id not in chat.members:
         raise ControlError(400, f"{creator.id} is not a member of chat {chat.id}")
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         raise ControlError(400, "text is required")
     post, event = actions.post_text(world, chat, creator.id, text)
-    notifications = await _publish(request, [event])
+    notifications = await publish_events(request, [event])
     return web.json_response({**post_info(post), "notifications": notifications}, status=201)
 
 
@@ -232,7 +290,7 @@ def _participants(world: World, raw: Any) -> list[actions.Participant]:
     result: list[actions.Participant] = []
     for item in raw:
         if isinstance(item, str):
-            result.append(_extension(world, item, "participants"))
+            result.append(extension_of(world, item, "participants"))
         elif isinstance(item, dict) and isinstance(item.get("name"), str):
             phone = item.get("phoneNumber")
             result.append(
@@ -271,8 +329,8 @@ def _ensure_event_people(world: World, record: JSON) -> None:
 
 @routes.post(PREFIX + "/calls")
 async def simulate_call(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    body = await _body(request)
+    world = world_in(request)
+    body = await read_body(request)
     if "event" in body:
         event = body["event"]
         record = event.get("body") if isinstance(event, dict) else None
@@ -286,9 +344,12 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
             )
         record = copy.deepcopy(record)
         _ensure_event_people(world, record)
-        world.store_ringsense_record(record)
+        account_id = world.extensions[str(record["ownerExtensionId"])].account_id
+        world.store_ringsense_record(record, account_id)
         entry = actions.record_event_call(world, record)
-        notifications = await _publish(request, [actions.ringsense_event(record, None)])
+        notifications = await publish_events(
+            request, [actions.ringsense_event(record, None, account_id)]
+        )
         return web.json_response(
             {
                 "sourceRecordId": str(record["sourceRecordId"]),
@@ -299,7 +360,7 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
             status=201,
         )
 
-    owner = _extension(world, body.get("ownerExtensionId"), "ownerExtensionId")
+    owner = extension_of(world, body.get("ownerExtensionId"), "ownerExtensionId")
     participants = _participants(world, body.get("participants"))
     direction = body.get("direction", "Outbound")
     if direction not in ("Inbound", "Outbound"):
@@ -324,7 +385,9 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
         insight_overrides=overrides,
         source_session_id=session_id,
     )
-    notifications = await _publish(request, [actions.ringsense_event(call.record, keys)])
+    notifications = await publish_events(
+        request, [actions.ringsense_event(call.record, keys, owner.account_id)]
+    )
     return web.json_response(
         {
             "sourceRecordId": call.record["sourceRecordId"],
@@ -338,6 +401,9 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
 
 @routes.get(PREFIX + "/requests")
 async def list_requests(request: web.Request) -> web.StreamResponse:
+    """Every API request in arrival order: when it arrived (world clock as ISO and epoch
+    seconds, and `time.monotonic()` for real elapsed time), its answer (`status` null
+    for a dropped connection) and any injected `fault`."""
     return web.json_response(
         [
             {
@@ -348,21 +414,26 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
                 "group": entry.group,
                 "tokenOwner": entry.token_owner,
                 "time": iso(entry.time),
+                "arrivedAt": iso(entry.arrived_at),
+                "arrivedEpoch": entry.arrived_at,
+                "arrivedMonotonic": entry.arrived_monotonic,
+                "fault": entry.fault,
+                "latencyMs": entry.latency_ms,
             }
-            for entry in _world(request).request_log
+            for entry in sorted(world_in(request).request_log, key=lambda e: e.arrived_monotonic)
         ]
     )
 
 
 @routes.delete(PREFIX + "/requests")
 async def clear_requests(request: web.Request) -> web.StreamResponse:
-    _world(request).request_log.clear()
+    world_in(request).request_log.clear()
     return web.Response(status=204)
 
 
 @routes.get(PREFIX + "/subscriptions")
 async def list_subscriptions(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
+    world = world_in(request)
     base = base_url(request)
     now = world.now()
     return web.json_response(
@@ -375,13 +446,13 @@ async def list_subscriptions(request: web.Request) -> web.StreamResponse:
 
 @routes.get(PREFIX + "/deliveries")
 async def list_deliveries(request: web.Request) -> web.StreamResponse:
-    return web.json_response([_delivery_json(d) for d in _world(request).deliveries])
+    return web.json_response([delivery_json(d) for d in world_in(request).deliveries])
 
 
 @routes.post(PREFIX + "/clock")
 async def advance_clock(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    body = await _body(request)
+    world = world_in(request)
+    body = await read_body(request)
     seconds = body.get("advanceSeconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise ControlError(400, "advanceSeconds must be a non-negative number")
@@ -392,9 +463,9 @@ async def advance_clock(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + "/auth-codes")
 async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
     """What a public bot's redirect URI would receive at install: a one-minute code."""
-    world = _world(request)
-    body = await _body(request)
-    owner = _extension(world, body.get("extensionId"), "extensionId")
+    world = world_in(request)
+    body = await read_body(request)
+    owner = extension_of(world, body.get("extensionId"), "extensionId")
     redirect_uri = body.get("redirectUri")
     if not isinstance(redirect_uri, str) or not redirect_uri:
         raise ControlError(400, "redirectUri is required")
@@ -409,27 +480,72 @@ async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
     return web.json_response({"code": code.code, "expiresIn": 60}, status=201)
 
 
+SettingKind = Literal["bool", "number", "count", "url"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    attribute: str
+    kind: SettingKind
+
+
 SETTINGS = {
-    "enforceRateLimits": ("enforce_rate_limits", bool),
-    "handshakeTimeout": ("handshake_timeout", float),
-    "deliveryTimeout": ("delivery_timeout", float),
-    "blacklistAfterFailures": ("blacklist_after_failures", int),
+    "enforceRateLimits": Setting("enforce_rate_limits", "bool"),
+    "handshakeTimeout": Setting("handshake_timeout", "number"),
+    "deliveryTimeout": Setting("delivery_timeout", "number"),
+    "blacklistAfterFailures": Setting("blacklist_after_failures", "count"),
+    "botReadyAfterSeconds": Setting("bot_ready_after_seconds", "number"),
+    "oauthRedirectUri": Setting("oauth_redirect_uri", "url"),
+    "interactiveMessagesUrl": Setting("interactive_messages_url", "url"),
+    "signaturePrefix": Setting("signature_prefix", "bool"),
 }
+"""What a test may change: the platform's knobs and the app's console settings (OAuth
+redirect URI, the Interactive Messages outbound webhook URL, the signature format)."""
+
+
+def _setting_value(key: str, setting: Setting, value: Any) -> Any:
+    if setting.kind == "bool":
+        if not isinstance(value, bool):
+            raise ControlError(400, f"{key} must be true or false")
+        return value
+    if setting.kind == "url":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ControlError(400, f"{key} must be an http(s) URL or null")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ControlError(400, f"{key} must be a non-negative number")
+    if setting.kind == "count":
+        if not isinstance(value, int):
+            raise ControlError(400, f"{key} must be a whole number")
+        return value
+    return float(value)
+
+
+def _settings_json(world: World) -> JSON:
+    return {key: getattr(world, setting.attribute) for key, setting in SETTINGS.items()}
+
+
+@routes.get(PREFIX + "/settings")
+async def read_settings(request: web.Request) -> web.StreamResponse:
+    return web.json_response(_settings_json(world_in(request)))
 
 
 @routes.post(PREFIX + "/settings")
 async def change_settings(request: web.Request) -> web.StreamResponse:
-    world = _world(request)
-    body = await _body(request)
+    """Changes only the keys given; all are checked before any is applied."""
+    world = world_in(request)
+    body = await read_body(request)
+    changes: dict[str, Any] = {}
     for key, value in body.items():
-        if key not in SETTINGS:
+        setting = SETTINGS.get(key)
+        if setting is None:
             raise ControlError(400, f"unknown setting {key!r}; known: {sorted(SETTINGS)}")
-        attribute, kind = SETTINGS[key]
-        if kind is bool and not isinstance(value, bool):
-            raise ControlError(400, f"{key} must be true or false")
-        if kind is not bool and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ControlError(400, f"{key} must be a number")
-        setattr(world, attribute, kind(value))
-    return web.json_response(
-        {key: getattr(world, attribute) for key, (attribute, _) in SETTINGS.items()}
-    )
+        changes[setting.attribute] = _setting_value(key, setting, value)
+    for attribute, value in changes.items():
+        setattr(world, attribute, value)
+    redirect_uri = world.oauth_redirect_uri
+    if redirect_uri is not None and redirect_uri not in world.app_redirect_uris:
+        world.app_redirect_uris.append(redirect_uri)
+    return web.json_response(_settings_json(world))

@@ -3,6 +3,7 @@ subscription exists, and notification delivery after (API-FACTS B.2, B.3, B.6).
 
 Delivery is deliberately unforgiving, like the real thing: one attempt per event, 3 s to
 answer, no redelivery, and a subscription whose address keeps failing is blacklisted.
+Fault injection (sandbox.faults) can duplicate, drop, reorder or retry deliveries.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class PlatformEvent:
     """Extension ids allowed to hear of it (chat members, the joining member)."""
     domain: str | None = None
     extension_id: str | None = None
+    account_id: str | None = None
+    """RingSense and extension events: the account whose subscribers may hear of it."""
 
 
 def is_known_filter(event_filter: str) -> bool:
@@ -71,7 +74,7 @@ def expand_filter(event_filter: str, *, account_id: str, owner_id: str) -> str:
     return event_filter
 
 
-def match_event(world: World, subscription: Subscription, event: PlatformEvent) -> str | None:
+def match_event(subscription: Subscription, event: PlatformEvent) -> str | None:
     """The `event` string this subscription gets for this event, or None if it gets none."""
     disabled = {entry["filter"] for entry in subscription.disabled_filters}
     owner = subscription.owner_id
@@ -86,11 +89,15 @@ def match_event(world: World, subscription: Subscription, event: PlatformEvent) 
             return event_filter
         if event.kind == "extension":
             found = EXTENSION_FILTER.match(event_filter)
-            if found and found.group(2) == event.extension_id:
+            if (
+                found
+                and found.group(2) == event.extension_id
+                and event.account_id in (None, found.group(1))
+            ):
                 return event_filter
         if event.kind == "ringsense":
             found = RINGSENSE_FILTER.match(event_filter)
-            if found and found.group(1) == world.account_id and found.group(2) == event.domain:
+            if found and found.group(1) == event.account_id and found.group(2) == event.domain:
                 return event_filter
     return None
 
@@ -132,10 +139,15 @@ class BackgroundTasks:
 class Notifier:
     """Sends the platform's outbound webhook requests through one client session."""
 
-    def __init__(self, world: World, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, world: World, session: aiohttp.ClientSession, background: BackgroundTasks
+    ) -> None:
         self._world = world
         self._session = session
+        self._background = background
         self._locks: dict[str, asyncio.Lock] = {}
+        self._held: dict[str, list[tuple[str, JSON]]] = {}
+        self._hold_generation: dict[str, int] = {}
 
     async def handshake(self, address: str, verification_token: str | None) -> HandshakeResult:
         """POST with `Validation-Token`; the receiver must echo it, fast and briefly."""
@@ -162,29 +174,50 @@ class Notifier:
             return HandshakeResult("invalid", _io_failure(error))
 
     async def publish(self, event: PlatformEvent) -> list[Delivery]:
-        """Deliver to every matching Active subscription; returns the attempts made."""
+        """Deliver to every matching Active subscription; returns the attempts made.
+
+        With the `reorderNotifications` fault, deliveries are held per subscription and
+        sent later in shuffled order (in the background), so none are returned here.
+        """
         targets: list[tuple[Subscription, str]] = []
         for subscription in self._world.live_subscriptions():
             if subscription.status != "Active":
                 continue
-            event_name = match_event(self._world, subscription, event)
+            event_name = match_event(subscription, event)
             if event_name is not None:
                 targets.append((subscription, event_name))
+        if self._world.faults.reorder_window_ms is not None:
+            for subscription, event_name in targets:
+                self._hold(subscription, event_name, event.body)
+            return []
         attempts = await asyncio.gather(
-            *(self._deliver(sub, name, event.body) for sub, name in targets)
+            *(self._notify(sub, name, event.body) for sub, name in targets)
         )
-        return [attempt for attempt in attempts if attempt is not None]
+        return [delivery for batch in attempts for delivery in batch]
 
-    async def _deliver(
+    def _hold(self, subscription: Subscription, event_name: str, body: JSON) -> None:
+        """Queue for a shuffled flush once the subscription has been quiet for the window."""
+        held = self._held.setdefault(subscription.id, [])
+        held.append((event_name, body))
+        generation = self._hold_generation.get(subscription.id, 0) + 1
+        self._hold_generation[subscription.id] = generation
+        self._background.spawn(self._flush_later(subscription, generation))
+
+    async def _flush_later(self, subscription: Subscription, generation: int) -> None:
+        window = self._world.faults.reorder_window_ms or 0.0
+        await asyncio.sleep(window / 1000)
+        if self._hold_generation.get(subscription.id) != generation:
+            return  # something newer arrived; that one's timer flushes
+        held = self._held.pop(subscription.id, [])
+        for event_name, body in self._world.faults.shuffled(held):
+            await self._notify(subscription, event_name, body)
+
+    async def _notify(
         self, subscription: Subscription, event_name: str, body: JSON
-    ) -> Delivery | None:
+    ) -> list[Delivery]:
+        """One notification: the envelope once, plus any injected duplicates (same uuid)."""
         lock = self._locks.setdefault(subscription.id, asyncio.Lock())
         async with lock:
-            # Blacklisted or expired while waiting behind earlier deliveries: nothing more.
-            if subscription.status != "Active" or (
-                self._world.live_subscription(subscription.id) is None
-            ):
-                return None
             world = self._world
             envelope = {
                 "uuid": world.random_digits(19),
@@ -194,47 +227,102 @@ class Notifier:
                 "ownerId": subscription.owner_id,
                 "body": body,
             }
-            headers = {
-                "Content-Type": "application/json; charset=UTF-8",
-                "User-Agent": USER_AGENT,
-                "Accept": "application/json",
-            }
-            if subscription.verification_token:
-                headers["Verification-Token"] = subscription.verification_token
-            status: int | None = None
-            error: str | None = None
-            reason = ""
-            try:
-                async with self._session.post(
-                    subscription.address,
-                    data=json.dumps(envelope, separators=(",", ":")).encode(),
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(total=world.delivery_timeout),
-                    allow_redirects=False,
-                ) as response:
-                    await response.read()
-                    status = response.status
-                    reason = (
-                        f"Webhook responses with code: [{response.status}], "
-                        f"reason: [{response.reason}]"
-                    )
-            except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-                error = _io_failure(failure)
-                reason = error
-            delivery = Delivery(
+            deliveries: list[Delivery] = []
+            for copy in range(world.faults.duplicate_notifications + 1):
+                deliveries += await self._deliver(subscription, envelope, copy)
+            return deliveries
+
+    def _deliverable(self, subscription: Subscription) -> bool:
+        """Blacklisted or expired (maybe while waiting behind earlier ones): no more."""
+        return subscription.status == "Active" and (
+            self._world.live_subscription(subscription.id) is not None
+        )
+
+    async def _deliver(
+        self, subscription: Subscription, envelope: JSON, copy: int
+    ) -> list[Delivery]:
+        """POST one envelope; a failure is retried only with the `webhookRetries` fault
+        (the real platform does not redeliver, API-FACTS B.6)."""
+        world = self._world
+        if not self._deliverable(subscription):
+            return []
+        event_name = str(envelope["event"])
+        if world.faults.drop():
+            dropped = Delivery(
                 subscription_id=subscription.id,
                 uuid=str(envelope["uuid"]),
                 event=event_name,
                 address=subscription.address,
                 time=world.now(),
-                status=status,
-                error=error,
+                status=None,
+                error=None,
                 payload=envelope,
+                copy=copy,
+                dropped=True,
             )
-            world.deliveries.append(delivery)
-            if not delivery.ok:
-                world.record_delivery_failure(subscription, reason)
-            return delivery
+            world.deliveries.append(dropped)
+            return [dropped]
+        retries = world.faults.webhook_retries
+        attempts = 1 + (retries.attempts if retries else 0)
+        made: list[Delivery] = []
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                if retries is not None and retries.delay_seconds:
+                    await asyncio.sleep(retries.delay_seconds)
+                if not self._deliverable(subscription):
+                    break
+            delivery = await self._post(subscription, envelope, attempt, copy)
+            made.append(delivery)
+            if delivery.ok:
+                break
+        return made
+
+    async def _post(
+        self, subscription: Subscription, envelope: JSON, attempt: int, copy: int
+    ) -> Delivery:
+        world = self._world
+        headers = {
+            "Content-Type": "application/json; charset=UTF-8",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+        if subscription.verification_token:
+            headers["Verification-Token"] = subscription.verification_token
+        status: int | None = None
+        error: str | None = None
+        reason = ""
+        try:
+            async with self._session.post(
+                subscription.address,
+                data=json.dumps(envelope, separators=(",", ":")).encode(),
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=world.delivery_timeout),
+                allow_redirects=False,
+            ) as response:
+                await response.read()
+                status = response.status
+                reason = (
+                    f"Webhook responses with code: [{response.status}], reason: [{response.reason}]"
+                )
+        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
+            error = _io_failure(failure)
+            reason = error
+        delivery = Delivery(
+            subscription_id=subscription.id,
+            uuid=str(envelope["uuid"]),
+            event=str(envelope["event"]),
+            address=subscription.address,
+            time=world.now(),
+            status=status,
+            error=error,
+            payload=envelope,
+            attempt=attempt,
+            copy=copy,
+        )
+        world.deliveries.append(delivery)
+        if not delivery.ok:
+            world.record_delivery_failure(subscription, reason)
+        return delivery
 
 
 def _io_failure(error: BaseException) -> str:

@@ -99,6 +99,18 @@ def token_invalid() -> PlatformError:
     return api_error(401, "OAU-149", "OAuth token is invalid", top_code="TokenInvalid")
 
 
+def extension_deleted() -> PlatformError:
+    """A token whose extension was deleted (a removed bot).
+
+    UNCONFIRMED meaning: no RingCentral document defines OAU-232. RingCentral's bot
+    frameworks read the top-level `errorCode` and treat `OAU-232` as "bot deleted"
+    (CHATBOT-JS `Bot.prototype.check`, CHATBOT-PY `validate`), and a RingCentral web
+    client's error table labels it "Extension not found"; so the code is top-level and
+    nested, with that message, and 401 like the other token errors.
+    """
+    return api_error(401, "OAU-232", "Extension not found")
+
+
 def token_expired() -> PlatformError:
     return api_error(401, "OAU-128", "Access token expired", top_code="TokenExpired")
 

@@ -8,10 +8,12 @@ the rest, so each handler only implements its own behaviour.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from sandbox.errors import (
     PlatformError,
     app_permission_missing,
     authorization_missing,
+    extension_deleted,
     invalid_parameter,
     invalid_uri,
     not_found,
@@ -30,8 +33,9 @@ from sandbox.errors import (
     token_invalid,
     user_permission_missing,
 )
+from sandbox.faults import FAULT_HEADER, FaultConfigError, Injection, server_error_body
 from sandbox.keys import RATE_LIMITER_KEY, WORLD_KEY
-from sandbox.ratelimit import RateGroup
+from sandbox.ratelimit import LimitPolicy, RateDecision, RateGroup
 from sandbox.world import Extension, OAuthSession, RequestLogEntry, World
 
 log = logging.getLogger("sandbox")
@@ -93,22 +97,25 @@ def require_user_permission(extension: Extension, permission: str) -> None:
 
 
 def resolve_account(request: web.Request) -> str:
-    world = world_of(request)
+    """The `{accountId}` path parameter: `~` or the caller's own account id; another
+    account's id is not found, as nothing of it is visible to this caller."""
+    own = caller_of(request).account_id
     account_id = request.match_info.get("accountId", "~")
-    if account_id not in ("~", world.account_id):
+    if account_id not in ("~", own):
         raise not_found("accountId", account_id)
-    return world.account_id
+    return own
 
 
 def resolve_extension(request: web.Request) -> Extension:
-    """The `{extensionId}` path parameter, `~` meaning the caller."""
-    resolve_account(request)
+    """The `{extensionId}` path parameter, `~` meaning the caller; only the caller's
+    account's extensions exist here."""
+    account_id = resolve_account(request)
     world = world_of(request)
     extension_id = request.match_info.get("extensionId", "~")
     if extension_id == "~":
         return caller_of(request)
     extension = world.extensions.get(extension_id)
-    if extension is None:
+    if extension is None or extension.account_id != account_id:
         raise not_found("extensionId", extension_id)
     return extension
 
@@ -148,6 +155,8 @@ def authenticate(request: web.Request, world: World) -> OAuthSession:
     if token is None:
         raise authorization_missing()
     session = world.access_tokens.get(token)
+    if session is None and token in world.deleted_tokens:
+        raise extension_deleted()
     if session is None or session.owner_id not in world.extensions:
         raise token_invalid()
     if session.access_expires_at is not None and session.access_expires_at <= world.now():
@@ -167,17 +176,60 @@ def basic_client_id(request: web.Request) -> str | None:
     return decoded.partition(":")[0]
 
 
+FAULT_KEY = web.RequestKey("sandbox_fault", str)
+"""Set by a handler that refused a request because of a fault (the daily post limit)."""
+
+
+def _injected_error(
+    injection: Injection, group: RateGroup | None, policy: LimitPolicy | None
+) -> PlatformError:
+    if injection.kind == "storm":
+        error = rate_exceeded(injection.retry_after or 60)
+        if group is not None and policy is not None:
+            error.headers.update(RateDecision(group, policy, 0, injection.retry_after).headers())
+        return error
+    error = PlatformError(injection.status, server_error_body(injection.status))
+    if injection.retry_after is not None:
+        error.headers["Retry-After"] = str(injection.retry_after)
+    return error
+
+
 @web.middleware
 async def platform_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
         return await handler(request)
     world = request.app[WORLD_KEY]
+    arrived_at = world.now()
+    arrived_monotonic = time.monotonic()
     spec = _ENDPOINTS.get(request.match_info.handler)
     owner: str | None = None
     rate_headers: dict[str, str] = {}
-    status = 500
+    status: int | None = 500
+    fault: str | None = None
+    latency_ms: float | None = None
     try:
         try:
+            try:
+                injection = world.faults.inject(
+                    request.method, request.path, request.headers.get(FAULT_HEADER), arrived_at
+                )
+            except FaultConfigError as error:
+                status = 400
+                return web.json_response({"error": str(error)}, status=400)
+            if injection.latency_ms:
+                latency_ms = injection.latency_ms
+                fault = "latency"
+                await asyncio.sleep(injection.latency_ms / 1000)
+            if injection.kind == "reset":
+                fault, status = "reset", None
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response(status=204)
+            if injection.kind is not None:
+                fault = injection.kind
+                group = spec.group if spec else None
+                policy = world.faults.limit_for(group) if group else None
+                raise _injected_error(injection, group, policy)
             if spec is None:
                 raise invalid_uri()
             session: OAuthSession | None = None
@@ -195,10 +247,15 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
                     owner = session.owner_id
                     counter_key = owner
             decision = request.app[RATE_LIMITER_KEY].check(
-                counter_key, spec.group, world.now(), enforce=world.enforce_rate_limits
+                counter_key,
+                spec.group,
+                world.now(),
+                enforce=world.enforce_rate_limits,
+                policy=world.faults.limit_for(spec.group),
             )
             rate_headers = decision.headers()
             if decision.retry_after is not None:
+                fault = "rateLimit"
                 raise rate_exceeded(decision.retry_after)
             if refusal is not None:
                 raise refusal
@@ -221,5 +278,9 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
                 group=spec.group.label if spec else None,
                 token_owner=owner or request.get(LOG_OWNER_KEY),
                 time=world.now(),
+                arrived_at=arrived_at,
+                arrived_monotonic=arrived_monotonic,
+                fault=request.get(FAULT_KEY) or fault,
+                latency_ms=latency_ms,
             )
         )

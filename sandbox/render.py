@@ -17,7 +17,6 @@ from sandbox.world import (
     Extension,
     Post,
     Subscription,
-    World,
     iso,
 )
 
@@ -34,12 +33,13 @@ def _drop_none(values: dict[str, Any]) -> JSON:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def account_uri(base: str, world: World) -> str:
-    return f"{base}/restapi/v1.0/account/{world.account_id}"
+def account_uri(base: str, account_id: str) -> str:
+    return f"{base}/restapi/v1.0/account/{account_id}"
 
 
-def extension_info(base: str, world: World, extension: Extension, *, own: bool) -> JSON:
-    uri = f"{account_uri(base, world)}/extension/{extension.id}"
+def extension_info(base: str, extension: Extension, *, own: bool) -> JSON:
+    account = account_uri(base, extension.account_id)
+    uri = f"{account}/extension/{extension.id}"
     info: JSON = {
         "uri": uri,
         "id": int(extension.id) if extension.id.isdigit() else extension.id,
@@ -57,7 +57,7 @@ def extension_info(base: str, world: World, extension: Extension, *, own: bool) 
             "admin": {"enabled": extension.admin},
             "internationalCalling": {"enabled": False},
         },
-        "account": {"id": world.account_id, "uri": account_uri(base, world)},
+        "account": {"id": extension.account_id, "uri": account},
         "hidden": extension.type == "Bot",
         "setupWizardState": "Completed",
         "creationTime": iso(extension.creation_time),
@@ -72,13 +72,13 @@ def extension_info(base: str, world: World, extension: Extension, *, own: bool) 
     return info
 
 
-def person_info(world: World, extension: Extension) -> JSON:
+def person_info(extension: Extension) -> JSON:
     return {
         "id": extension.id,
         "firstName": extension.first_name,
         "lastName": extension.last_name,
         "email": extension.email,
-        "companyId": world.account_id,
+        "companyId": extension.account_id,
         "creationTime": iso(extension.creation_time),
         "lastModifiedTime": iso(extension.last_modified_time),
     }
@@ -194,7 +194,7 @@ def subscription_info(base: str, subscription: Subscription, now: float) -> JSON
         "status": subscription.status,
         "eventFilters": list(subscription.event_filters),
         "expirationTime": iso(subscription.expiration_time),
-        "expiresIn": max(0, int(subscription.expiration_time - now)),
+        "expiresIn": max(0, round(subscription.expiration_time - now)),
         "deliveryMode": {
             "transportType": "WebHook",
             "encryption": False,
@@ -211,8 +211,8 @@ def subscription_info(base: str, subscription: Subscription, now: float) -> JSON
     return info
 
 
-def call_log_record(base: str, world: World, entry: CallLogEntry, *, detailed: bool) -> JSON:
-    owner_uri = f"{account_uri(base, world)}/extension/{entry.owner_id}"
+def call_log_record(base: str, entry: CallLogEntry, *, detailed: bool) -> JSON:
+    owner_uri = f"{account_uri(base, entry.account_id)}/extension/{entry.owner_id}"
     inbound = entry.direction == "Inbound"
     record: JSON = {
         "uri": f"{owner_uri}/call-log/{entry.id}?view={'Detailed' if detailed else 'Simple'}",
@@ -238,7 +238,7 @@ def call_log_record(base: str, world: World, entry: CallLogEntry, *, detailed: b
         "lastModifiedTime": iso(entry.last_modified_time),
     }
     if entry.recording_id is not None:
-        recording_uri = f"{account_uri(base, world)}/recording/{entry.recording_id}"
+        recording_uri = f"{account_uri(base, entry.account_id)}/recording/{entry.recording_id}"
         record["recording"] = {
             "uri": recording_uri,
             "id": entry.recording_id,

@@ -1,10 +1,13 @@
 """The sandbox's in-memory platform state.
 
-Everything the emulated RingCentral platform knows lives in one `World`: the account's
-extensions, OAuth sessions, chats, posts, adaptive cards, subscriptions, RingSense
-records, call-log records, and what happened (API requests, webhook deliveries). It has
-no HTTP in it, so tests and the control API can set up scenarios directly, and it owns
-the clock so expiry can be tested without waiting.
+Everything the emulated RingCentral platform knows lives in one `World`: the customer
+accounts and their extensions (users and the app's bot, one per account), OAuth
+sessions, chats, posts, adaptive cards, subscriptions, RingSense records, call-log
+records, the app's console settings, the injected faults, and what happened (API
+requests, webhook deliveries, dialogs shown). It has no HTTP in it, so tests and the
+control API can set up scenarios directly, and it owns the clock so expiry can be
+tested without waiting. The default account (`defaults.ACCOUNT_ID`) is seeded with the
+service user and the installed bot; more accounts can be added for multi-tenant tests.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sandbox import defaults
+from sandbox.faults import Faults
 
 ExtensionType = Literal["User", "Bot"]
 ChatType = Literal["Direct", "Personal", "Group", "Team", "Everyone"]
@@ -53,6 +57,17 @@ def _last_digits(value: str, count: int) -> str:
 
 
 @dataclass
+class Account:
+    """A customer account: its extensions share an "All Employees" chat and a company
+    call log, and `~` in an account path means the caller's own account."""
+
+    id: str
+    name: str
+    everyone_chat_id: str
+    creation_time: float
+
+
+@dataclass
 class Extension:
     id: str
     name: str
@@ -66,7 +81,10 @@ class Extension:
     phone_number: str
     creation_time: float
     last_modified_time: float
+    account_id: str = defaults.ACCOUNT_ID
     status: str = "Enabled"
+    installed_at: float | None = None
+    """Bots only: when the app was (last) installed, for the SUB-406 readiness knob."""
 
 
 @dataclass
@@ -165,6 +183,12 @@ class Delivery:
     error: str | None
     payload: JSON = field(default_factory=dict)
     """The envelope exactly as POSTed, so a test can replay it as a duplicate."""
+    attempt: int = 1
+    """1 for the first try, 2.. for retries (the `webhookRetries` fault)."""
+    copy: int = 0
+    """0 for the notification, 1.. for injected duplicates (same `uuid`)."""
+    dropped: bool = False
+    """Not sent at all (the `dropNotifications` fault); the platform never resends."""
 
     @property
     def ok(self) -> bool:
@@ -176,18 +200,32 @@ class RequestLogEntry:
     method: str
     path: str
     query: str
-    status: int
+    status: int | None
+    """None when the connection was dropped without an answer (the `reset` fault)."""
     group: str | None
     token_owner: str | None
     time: float
+    """World clock when the answer was ready."""
+    arrived_at: float = 0.0
+    """World clock when the request arrived."""
+    arrived_monotonic: float = 0.0
+    """`time.monotonic()` when it arrived: real elapsed time between requests."""
+    fault: str | None = None
+    """What was injected: latency, error, reset, storm, rateLimit, dailyPostLimit."""
+    latency_ms: float | None = None
 
 
 @dataclass
 class CallLogEntry:
-    """A call-log record as stored; rendered per request because `uri`s need the host."""
+    """A call-log record as stored; rendered per request because `uri`s need the host.
+
+    Every extension on a call has its own record (same `telephonySessionId`, its own
+    `id`, the direction as that extension saw it), as in each user's call log.
+    """
 
     id: str
     owner_id: str
+    account_id: str
     session_id: str
     telephony_session_id: str
     party_id: str
@@ -217,14 +255,31 @@ class World:
         self.blacklist_after_failures = 10
         self.blacklist_window_seconds = 600.0
         self.max_subscriptions_per_owner = 30
+        self.bot_ready_after_seconds = 0.0
+        self.faults = Faults()
+        self.api_posts_per_day: dict[tuple[str, str], int] = {}
+        """(extension id, UTC date) -> posts and cards created through the API."""
 
         self.account_id = defaults.ACCOUNT_ID
+        """The default account's id (more accounts may be added)."""
         self.app_client_id = defaults.CLIENT_ID
         self.app_client_secret = defaults.CLIENT_SECRET
         self.app_scopes: tuple[str, ...] = defaults.APP_SCOPES
         self.app_redirect_uris: list[str] = []
+        self.app_shared_secret = defaults.SHARED_SECRET
 
+        # What a developer configures for the app in the developer console.
+        self.oauth_redirect_uri: str | None = None
+        self.interactive_messages_url: str | None = None
+        self.signature_prefix = False
+        """False: `X-Glip-Signature: <hex>` as RingCentral's code compares it; True:
+        `sha1=<hex>` as the docs describe it (API-FACTS D.6)."""
+
+        self.accounts: dict[str, Account] = {}
         self.extensions: dict[str, Extension] = {}
+        self.deleted_extensions: dict[str, Extension] = {}
+        self.deleted_tokens: dict[str, str] = {}
+        """Access tokens of deleted extensions (token -> extension id): they answer OAU-232."""
         self.jwts: dict[str, str] = {}
         self.sessions: dict[str, OAuthSession] = {}
         self.access_tokens: dict[str, OAuthSession] = {}
@@ -236,9 +291,13 @@ class World:
         self.subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
         self.request_log: list[RequestLogEntry] = []
-        self.ringsense_records: dict[tuple[str, str], JSON] = {}
+        self.ringsense_records: dict[tuple[str, str, str], JSON] = {}
+        """(account id, domain, sourceRecordId) -> RecordingInsights."""
         self.call_log: list[CallLogEntry] = []
+        self.dialogs: dict[str, JSON] = {}
+        """The last dialog a bot opened for each user (by extension id), from card submits."""
         self.everyone_chat_id = ""
+        """The default account's "All Employees" chat."""
 
         self._seed_default_account()
 
@@ -275,6 +334,31 @@ class World:
     # ------------------------------------------------------------ extensions
 
     def _seed_default_account(self) -> None:
+        self.add_account(
+            "Sandbox Inc.",
+            account_id=defaults.ACCOUNT_ID,
+            admin_name=defaults.SERVICE_USER_NAME,
+            admin_extension_id=defaults.SERVICE_USER_EXTENSION_ID,
+            admin_email="service.user@sandbox.example.com",
+        )
+        self.everyone_chat_id = self.accounts[defaults.ACCOUNT_ID].everyone_chat_id
+        self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
+        bot = self.add_bot(defaults.ACCOUNT_ID, extension_id=defaults.BOT_EXTENSION_ID)
+        self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
+
+    def add_account(
+        self,
+        name: str,
+        *,
+        account_id: str | None = None,
+        admin_name: str = "Account Admin",
+        admin_extension_id: str | None = None,
+        admin_email: str | None = None,
+    ) -> tuple[Account, Extension]:
+        """A new customer account with its "All Employees" chat and an admin user."""
+        new_id = account_id or self.next_id("account", 809640001)
+        if new_id in self.accounts:
+            raise ValueError(f"account {new_id} already exists")
         now = self.now()
         everyone = Chat(
             id=self.next_id("chat", 1055879168000),
@@ -287,23 +371,16 @@ class World:
             last_modified_time=now,
         )
         self.chats[everyone.id] = everyone
-        self.everyone_chat_id = everyone.id
-        self.add_user(
-            "Service User",
+        account = Account(new_id, name, everyone.id, now)
+        self.accounts[account.id] = account
+        admin = self.add_user(
+            admin_name,
             admin=True,
-            extension_id=defaults.SERVICE_USER_EXTENSION_ID,
-            email="service.user@sandbox.example.com",
+            extension_id=admin_extension_id,
+            email=admin_email,
+            account_id=account.id,
         )
-        self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
-        bot = self._add_extension(
-            defaults.BOT_EXTENSION_ID,
-            defaults.BOT_NAME,
-            type_="Bot",
-            admin=False,
-            email=f"bot.{defaults.BOT_EXTENSION_ID}@sandbox.example.com",
-            permissions=set(defaults.BOT_PERMISSIONS),
-        )
-        self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
+        return account, admin
 
     def _add_extension(
         self,
@@ -314,10 +391,14 @@ class World:
         admin: bool,
         email: str,
         permissions: set[str],
+        account_id: str,
     ) -> Extension:
+        account = self.accounts.get(account_id)
+        if account is None:
+            raise ValueError(f"no account {account_id}")
         first, _, last = name.partition(" ")
         now = self.now()
-        number = str(101 + len(self.extensions))
+        number = str(101 + sum(1 for e in self.extensions.values() if e.account_id == account_id))
         extension = Extension(
             id=extension_id,
             name=name,
@@ -331,9 +412,10 @@ class World:
             phone_number="+1650555" + _last_digits(extension_id, 4),
             creation_time=now,
             last_modified_time=now,
+            account_id=account.id,
         )
         self.extensions[extension.id] = extension
-        self.chats[self.everyone_chat_id].members.append(extension.id)
+        self.chats[account.everyone_chat_id].members.append(extension.id)
         personal = Chat(
             id=self.next_id("chat", 1055879168000),
             type="Personal",
@@ -355,11 +437,13 @@ class World:
         extension_id: str | None = None,
         email: str | None = None,
         permissions: set[str] | None = None,
+        account_id: str | None = None,
     ) -> Extension:
-        """A user extension, a member of "All Employees" with its own personal chat."""
-        if extension_id is not None and extension_id in self.extensions:
+        """A user extension, a member of its account's "All Employees" with its own
+        personal chat (the default account unless `account_id` says otherwise)."""
+        if extension_id is not None and self._id_taken(extension_id):
             raise ValueError(f"extension {extension_id} already exists")
-        new_id = extension_id or self.next_id("extension", 62288330000)
+        new_id = extension_id or self._new_extension_id()
         if permissions is None:
             base = defaults.ADMIN_PERMISSIONS if admin else defaults.USER_PERMISSIONS
             permissions = set(base)
@@ -370,11 +454,90 @@ class World:
             if self.find_by_email(address) is not None:
                 address = f"{local}.{new_id}@sandbox.example.com"
         return self._add_extension(
-            new_id, name, type_="User", admin=admin, email=address, permissions=permissions
+            new_id,
+            name,
+            type_="User",
+            admin=admin,
+            email=address,
+            permissions=permissions,
+            account_id=account_id or self.account_id,
         )
 
-    def bots(self) -> list[Extension]:
-        return [ext for ext in self.extensions.values() if ext.type == "Bot"]
+    def add_bot(
+        self,
+        account_id: str,
+        *,
+        name: str = defaults.BOT_NAME,
+        extension_id: str | None = None,
+    ) -> Extension:
+        """The bot extension an install creates in the customer's account (API-FACTS A.4)."""
+        if extension_id is not None and self._id_taken(extension_id):
+            raise ValueError(f"extension {extension_id} already exists")
+        new_id = extension_id or self._new_extension_id()
+        bot = self._add_extension(
+            new_id,
+            name,
+            type_="Bot",
+            admin=False,
+            email=f"bot.{new_id}@sandbox.example.com",
+            permissions=set(defaults.BOT_PERMISSIONS),
+            account_id=account_id,
+        )
+        bot.installed_at = self.now()
+        return bot
+
+    def _id_taken(self, extension_id: str) -> bool:
+        return extension_id in self.extensions or extension_id in self.deleted_extensions
+
+    def _new_extension_id(self) -> str:
+        while True:
+            candidate = self.next_id("extension", 62288330000)
+            if not self._id_taken(candidate):
+                return candidate
+
+    def delete_extension(self, extension_id: str) -> Extension:
+        """Remove an extension (a bot uninstall): it leaves every chat, its personal chat
+        and subscriptions go, and its tokens answer OAU-232 from now on."""
+        extension = self.extensions.pop(extension_id)
+        extension.status = "Deleted"
+        self.deleted_extensions[extension.id] = extension
+        for chat_id, chat in list(self.chats.items()):
+            if chat.type == "Personal" and chat.members == [extension.id]:
+                del self.chats[chat_id]
+            elif extension.id in chat.members:
+                chat.members.remove(extension.id)
+        for session in [s for s in self.sessions.values() if s.owner_id == extension.id]:
+            self.revoke_session(session)
+            self.deleted_tokens[session.access_token] = extension.id
+        for subscription_id, subscription in list(self.subscriptions.items()):
+            if subscription.owner_id == extension.id:
+                del self.subscriptions[subscription_id]
+        self.dialogs.pop(extension.id, None)
+        return extension
+
+    def bots(self, account_id: str | None = None) -> list[Extension]:
+        return [
+            ext
+            for ext in self.extensions.values()
+            if ext.type == "Bot" and (account_id is None or ext.account_id == account_id)
+        ]
+
+    def admin_of(self, account_id: str) -> Extension | None:
+        """The account's first admin user: who installs apps unless a test says otherwise."""
+        return next(
+            (
+                ext
+                for ext in self.extensions.values()
+                if ext.account_id == account_id and ext.admin and ext.type == "User"
+            ),
+            None,
+        )
+
+    def issue_jwt(self, extension_id: str) -> str:
+        """A JWT credential for a user, as an admin would create one in the console."""
+        jwt = self.new_token("sbx-jwt")
+        self.jwts[jwt] = extension_id
+        return jwt
 
     def find_by_email(self, email: str) -> Extension | None:
         wanted = email.strip().lower()
@@ -382,6 +545,14 @@ class World:
             if extension.email.lower() == wanted:
                 return extension
         return None
+
+    def can_see(self, viewer: Extension, person: Extension) -> bool:
+        """People of the viewer's own account, and guests the viewer shares a chat with."""
+        if viewer.account_id == person.account_id:
+            return True
+        return any(
+            viewer.id in chat.members and person.id in chat.members for chat in self.chats.values()
+        )
 
     # ---------------------------------------------------------------- tokens
 
@@ -428,6 +599,17 @@ class World:
         )
         self._index_session(session)
         return session
+
+    def permanent_session(self, owner_id: str) -> OAuthSession | None:
+        """The bot's permanent token session, if it has one."""
+        return next(
+            (
+                session
+                for session in self.sessions.values()
+                if session.owner_id == owner_id and session.access_expires_at is None
+            ),
+            None,
+        )
 
     def _index_session(self, session: OAuthSession) -> None:
         self.sessions[session.id] = session
@@ -587,15 +769,24 @@ class World:
 
     # ------------------------------------------------------------- ringsense
 
-    def store_ringsense_record(self, record: JSON) -> None:
-        key = (str(record.get("domain", "pbx")), str(record["sourceRecordId"]))
+    def store_ringsense_record(self, record: JSON, account_id: str | None = None) -> None:
+        """Keep a record under its account (default: the owner extension's account)."""
+        if account_id is None:
+            owner = self.extensions.get(str(record.get("ownerExtensionId")))
+            account_id = owner.account_id if owner else self.account_id
+        key = (account_id, str(record.get("domain", "pbx")), str(record["sourceRecordId"]))
         self.ringsense_records[key] = record
 
-    def ringsense_session(self, domain: str, source_session_id: str) -> list[JSON]:
+    def ringsense_record(self, account_id: str, domain: str, record_id: str) -> JSON | None:
+        return self.ringsense_records.get((account_id, domain, record_id))
+
+    def ringsense_session(self, account_id: str, domain: str, source_session_id: str) -> list[JSON]:
         return [
             record
-            for (record_domain, _), record in self.ringsense_records.items()
-            if record_domain == domain and record.get("sourceSessionId") == source_session_id
+            for (record_account, record_domain, _), record in self.ringsense_records.items()
+            if record_account == account_id
+            and record_domain == domain
+            and record.get("sourceSessionId") == source_session_id
         ]
 
     def new_telephony_session_id(self) -> str:
@@ -606,6 +797,10 @@ class World:
             return "".join(self.random.choice(hexdigits) for _ in range(length))
 
         return f"s-a{chunk(11)}z{int(self.now() * 1000):x}z{chunk(6)}0000"
+
+    def legs_in_session(self, telephony_session_id: str) -> int:
+        """How many call-log records a telephony session already has."""
+        return sum(1 for e in self.call_log if e.telephony_session_id == telephony_session_id)
 
     def new_call_log_id(self) -> str:
         alphabet = string.ascii_letters + string.digits

@@ -71,6 +71,14 @@ async def stack(tmp_path: Path) -> Any:
     bot = await start_bot(config)
     session = aiohttp.ClientSession()
     control = Control(session, sandbox.url)
+    await control.call(
+        "POST",
+        "/settings",
+        {
+            "interactiveMessagesUrl": f"{config.public_url}/webhooks/interactive",
+            "oauthRedirectUri": f"{config.public_url}/oauth/redirect",
+        },
+    )
     stack = Stack(sandbox, bot, control, config, await control.bot_id())
     try:
         yield stack

@@ -19,6 +19,10 @@ from sandbox import defaults
 T = TypeVar("T")
 
 
+ADMIN_ID = "70000001"
+"""The extension id the tests' bot configuration names as an administrator."""
+
+
 def bot_config(
     sandbox_url: str,
     database: Path,
@@ -40,7 +44,12 @@ def bot_config(
             "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         },
         overrides={
-            "bot": {"port": port, "database": str(database), "default_timezone": "America/New_York"}
+            "bot": {
+                "admins": [ADMIN_ID],
+                "port": port,
+                "database": str(database),
+                "default_timezone": "America/New_York",
+            }
         },
     )
 
@@ -72,11 +81,23 @@ class Control:
         return str((await self.call("GET", "/bots"))[0]["extensionId"])
 
     async def chat(self, members: list[str], chat_type: str = "Direct", **extra: Any) -> str:
-        return str(
-            (await self.call("POST", "/chats", {"type": chat_type, "members": members, **extra}))[
-                "id"
-            ]
-        )
+        """A new chat; for a Direct chat that already exists (the bot may have opened it to
+        deliver something), that one."""
+        async with self.session.post(
+            f"{self.url}/_sandbox/chats", json={"type": chat_type, "members": members, **extra}
+        ) as response:
+            body = await response.json(content_type=None)
+            if response.status < 400:
+                return str(body["id"])
+            if not (response.status == 409 and chat_type == "Direct"):
+                raise AssertionError(f"POST /chats -> {response.status}: {body}")
+        chats = await self.call("GET", "/chats")
+        records = chats["records"] if isinstance(chats, dict) else chats
+        for existing in records:
+            ids = {str(m["id"] if isinstance(m, dict) else m) for m in existing["members"]}
+            if existing["type"] == "Direct" and ids == set(members):
+                return str(existing["id"])
+        raise AssertionError(f"no Direct chat between {members}")
 
     async def say(self, chat_id: str, creator_id: str, text: str) -> Mapping[str, Any]:
         result: Mapping[str, Any] = await self.call(

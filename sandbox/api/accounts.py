@@ -29,7 +29,7 @@ EXTENSION_PATH = "/restapi/v1.0/account/{accountId}/extension/{extensionId}"
 async def read_extension(request: web.Request) -> web.StreamResponse:
     extension = resolve_extension(request)
     own = extension.id == caller_of(request).id
-    return json_response(extension_info(base_url(request), world_of(request), extension, own=own))
+    return json_response(extension_info(base_url(request), extension, own=own))
 
 
 @routes.put(EXTENSION_PATH)
@@ -63,13 +63,12 @@ async def update_extension(request: web.Request) -> web.StreamResponse:
         extension_id=extension.id,
     )
     request.app[BACKGROUND_KEY].spawn(request.app[NOTIFIER_KEY].publish(event))
-    return json_response(extension_info(base_url(request), world, extension, own=True))
+    return json_response(extension_info(base_url(request), extension, own=True))
 
 
 @routes.get(EXTENSION_PATH + "/authz-profile/check")
 @endpoint(RateGroup.LIGHT)
 async def check_user_permission(request: web.Request) -> web.StreamResponse:
-    world = world_of(request)
     extension = resolve_extension(request)
     permission_id = request.query.get("permissionId")
     if not permission_id:
@@ -96,7 +95,8 @@ async def check_user_permission(request: web.Request) -> web.StreamResponse:
             "id": role_id,
         }
         details["scopes"] = ["AllExtensions"] if extension.admin else ["Self"]
-    uri = f"{account_uri(base, world)}/extension/{extension.id}/authz-profile/check?{query}"
+    extension_uri = f"{account_uri(base, extension.account_id)}/extension/{extension.id}"
+    uri = f"{extension_uri}/authz-profile/check?{query}"
     return json_response(
         {
             "uri": uri,

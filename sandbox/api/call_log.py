@@ -1,5 +1,10 @@
 """The call log, user and company level (API-FACTS H): how a chat command finds the
-RingSense ids of a call (`telephonySessionId`, `recording.id`)."""
+RingSense ids of a call (`telephonySessionId`, `recording.id`).
+
+A user's log holds the records of that extension only: the calls it owned and its own
+leg of calls it took part in (each extension on a call has its own record). Reading
+someone else's log, or the account's, needs the FullCompanyCallLog user permission.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +77,9 @@ def _view(request: web.Request) -> bool:
     return view == "Detailed"
 
 
-def _select(request: web.Request, world: World, owner_id: str | None) -> list[CallLogEntry]:
+def _select(
+    request: web.Request, world: World, account_id: str, owner_id: str | None
+) -> list[CallLogEntry]:
     date_to = _time(request, "dateTo", world.now())
     date_from = _time(request, "dateFrom", date_to - DAY)
     recording_type = request.query.get("recordingType")
@@ -89,6 +96,8 @@ def _select(request: web.Request, world: World, owner_id: str | None) -> list[Ca
 
     selected = []
     for entry in world.call_log:
+        if entry.account_id != account_id:
+            continue
         if owner_id is not None and entry.owner_id != owner_id:
             continue
         if not date_from <= entry.start_time <= date_to:
@@ -110,12 +119,14 @@ def _select(request: web.Request, world: World, owner_id: str | None) -> list[Ca
     return selected
 
 
-def _listing(request: web.Request, owner_id: str | None, path: str) -> web.StreamResponse:
+def _listing(
+    request: web.Request, account_id: str, owner_id: str | None, path: str
+) -> web.StreamResponse:
     world = world_of(request)
     detailed = _view(request)
     per_page = _int(request, "perPage", 100, 1000)
     page = _int(request, "page", 1, 1000)
-    entries = _select(request, world, owner_id)
+    entries = _select(request, world, account_id, owner_id)
     start = (page - 1) * per_page
     chunk = entries[start : start + per_page]
     base = base_url(request)
@@ -137,14 +148,16 @@ def _listing(request: web.Request, owner_id: str | None, path: str) -> web.Strea
     return json_response(
         {
             "uri": page_uri(page)["uri"],
-            "records": [call_log_record(base, world, e, detailed=detailed) for e in chunk],
+            "records": [call_log_record(base, e, detailed=detailed) for e in chunk],
             "paging": paging,
             "navigation": navigation,
         }
     )
 
 
-def _records(request: web.Request, owner_id: str | None, path: str) -> web.StreamResponse:
+def _records(
+    request: web.Request, account_id: str, owner_id: str | None, path: str
+) -> web.StreamResponse:
     world = world_of(request)
     detailed = _view(request)
     ids = [item for item in request.match_info["callRecordId"].split(",") if item]
@@ -154,7 +167,11 @@ def _records(request: web.Request, owner_id: str | None, path: str) -> web.Strea
 
     def find(record_id: str) -> CallLogEntry | None:
         for entry in world.call_log:
-            if entry.id == record_id and (owner_id is None or entry.owner_id == owner_id):
+            if (
+                entry.id == record_id
+                and entry.account_id == account_id
+                and (owner_id is None or entry.owner_id == owner_id)
+            ):
                 return entry
         return None
 
@@ -162,7 +179,7 @@ def _records(request: web.Request, owner_id: str | None, path: str) -> web.Strea
         entry = find(ids[0])
         if entry is None:
             raise not_found("callRecordId", ids[0])
-        return json_response(call_log_record(base, world, entry, detailed=detailed))
+        return json_response(call_log_record(base, entry, detailed=detailed))
     parts: list[tuple[str, int, JSON]] = []
     for record_id in ids:
         href = f"{base}{path}/{record_id}"
@@ -170,7 +187,7 @@ def _records(request: web.Request, owner_id: str | None, path: str) -> web.Strea
         if entry is None:
             parts.append((href, 404, not_found("callRecordId", record_id).body))
         else:
-            parts.append((href, 200, call_log_record(base, world, entry, detailed=detailed)))
+            parts.append((href, 200, call_log_record(base, entry, detailed=detailed)))
     return multi_status(parts)
 
 
@@ -178,31 +195,34 @@ def _records(request: web.Request, owner_id: str | None, path: str) -> web.Strea
 @endpoint(RateGroup.HEAVY, app_permission="ReadCallLog")
 async def read_user_call_log(request: web.Request) -> web.StreamResponse:
     extension = _user_scope(request)
-    path = f"/restapi/v1.0/account/{world_of(request).account_id}/extension/{extension.id}/call-log"
-    return _listing(request, extension.id, path)
+    path = f"/restapi/v1.0/account/{extension.account_id}/extension/{extension.id}/call-log"
+    return _listing(request, extension.account_id, extension.id, path)
 
 
 @routes.get(USER_LOG + "/{callRecordId}")
 @endpoint(RateGroup.HEAVY, app_permission="ReadCallLog")
 async def read_user_call_record(request: web.Request) -> web.StreamResponse:
     extension = _user_scope(request)
-    path = f"/restapi/v1.0/account/{world_of(request).account_id}/extension/{extension.id}/call-log"
-    return _records(request, extension.id, path)
+    path = f"/restapi/v1.0/account/{extension.account_id}/extension/{extension.id}/call-log"
+    return _records(request, extension.account_id, extension.id, path)
 
 
-def _company_scope(request: web.Request) -> str:
-    resolve_account(request)
+def _company_scope(request: web.Request) -> tuple[str, str]:
+    """The caller's account and its log's path; reading it takes FullCompanyCallLog."""
+    account_id = resolve_account(request)
     require_user_permission(caller_of(request), "FullCompanyCallLog")
-    return account_uri("", world_of(request)) + "/call-log"
+    return account_id, account_uri("", account_id) + "/call-log"
 
 
 @routes.get(COMPANY_LOG)
 @endpoint(RateGroup.HEAVY, app_permission="ReadCallLog")
 async def read_company_call_log(request: web.Request) -> web.StreamResponse:
-    return _listing(request, None, _company_scope(request))
+    account_id, path = _company_scope(request)
+    return _listing(request, account_id, None, path)
 
 
 @routes.get(COMPANY_LOG + "/{callRecordId}")
 @endpoint(RateGroup.HEAVY, app_permission="ReadCallLog")
 async def read_company_call_record(request: web.Request) -> web.StreamResponse:
-    return _records(request, None, _company_scope(request))
+    account_id, path = _company_scope(request)
+    return _records(request, account_id, None, path)

@@ -177,7 +177,9 @@ async def get_token(request: web.Request) -> web.StreamResponse:
         if owner is None:
             raise oauth_error(400, "invalid_grant", "OAU-113", "Authorization code is invalid")
         if owner.type == "Bot":
-            session = world.issue_permanent_token(owner.id)
+            # A public bot's install: the code stands for the bot's one permanent token.
+            existing = world.permanent_session(owner.id)
+            session = existing or world.issue_permanent_token(owner.id)
         else:
             session = world.issue_session(
                 owner.id,

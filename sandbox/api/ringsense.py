@@ -39,13 +39,14 @@ def _insight_types(request: web.Request) -> list[str] | None:
     return wanted
 
 
-def _checked(request: web.Request) -> tuple[str, list[str] | None]:
-    resolve_account(request)
+def _checked(request: web.Request) -> tuple[str, str, list[str] | None]:
+    """The caller's account, the domain and the insight types asked for."""
+    account_id = resolve_account(request)
     require_user_permission(caller_of(request), PERMISSION)
     domain = request.match_info["domain"]
     if domain not in DOMAINS:
         raise invalid_parameter("domain", domain)
-    return domain, _insight_types(request)
+    return account_id, domain, _insight_types(request)
 
 
 def _shaped(record: JSON, types: list[str] | None) -> JSON:
@@ -55,9 +56,9 @@ def _shaped(record: JSON, types: list[str] | None) -> JSON:
 @routes.get(BASE + "/records/{sourceRecordId}/insights")
 @endpoint(RateGroup.LIGHT, app_permission="RingSense")
 async def get_recording_insights(request: web.Request) -> web.StreamResponse:
-    domain, types = _checked(request)
+    account_id, domain, types = _checked(request)
     record_id = request.match_info["sourceRecordId"]
-    record = world_of(request).ringsense_records.get((domain, record_id))
+    record = world_of(request).ringsense_record(account_id, domain, record_id)
     if record is None:
         raise not_found("sourceRecordId", record_id)
     return json_response(_shaped(record, types))
@@ -67,9 +68,9 @@ async def get_recording_insights(request: web.Request) -> web.StreamResponse:
 @endpoint(RateGroup.LIGHT, app_permission="RingSense")
 async def get_session_insights(request: web.Request) -> web.StreamResponse:
     """All recorded legs of a session; no real sample exists, the shape is the spec's."""
-    domain, types = _checked(request)
+    account_id, domain, types = _checked(request)
     session_id = request.match_info["sourceSessionId"]
-    records = world_of(request).ringsense_session(domain, session_id)
+    records = world_of(request).ringsense_session(account_id, domain, session_id)
     if not records:
         raise not_found("sourceSessionId", session_id)
     records.sort(key=lambda record: str(record.get("recordingStartTime", "")))

@@ -6,13 +6,14 @@ does, so a bot whose webhook edge does not echo `Validation-Token` fails here to
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
 from aiohttp import web
 
 from sandbox.delivery import expand_filter, is_known_filter
-from sandbox.errors import api_error, invalid_parameter, not_found
+from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
 from sandbox.keys import NOTIFIER_KEY
 from sandbox.platform import (
     base_url,
@@ -32,6 +33,10 @@ routes = web.RouteTableDef()
 DEFAULT_EXPIRES_IN = 604800
 MAX_EXPIRES_IN = 315360000
 RINGSENSE_PERMISSION = "ReadRingSenseInsights"
+ACCOUNT_IN_FILTER = re.compile(
+    r"^(?:/restapi/v1\.0/account|/ai/ringsense/v1/public/accounts)/([^/?]+)"
+    r"(?:/extension/([^/?]+))?"
+)
 
 
 def _expires_in(body: dict[str, Any]) -> int:
@@ -41,6 +46,12 @@ def _expires_in(body: dict[str, Any]) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise invalid_parameter("expiresIn", str(value))
     return min(value, MAX_EXPIRES_IN)
+
+
+def _lifetime(world: World, expires_in: int) -> int:
+    """The `subscriptionTtlSeconds` fault caps every lifetime, so expiry is testable."""
+    cap = world.faults.subscription_ttl_seconds
+    return expires_in if cap is None else min(expires_in, cap)
 
 
 def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str], list[JSON]]:
@@ -53,7 +64,10 @@ def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str],
     if unknown:
         message = f"Invalid event filters: [{', '.join(unknown)}]"
         raise api_error(400, "SUB-508", message)
-    expanded = [expand_filter(item, account_id=world.account_id, owner_id=owner.id) for item in raw]
+    expanded = [expand_filter(item, account_id=owner.account_id, owner_id=owner.id) for item in raw]
+    for item in expanded:
+        if _other_account(world, owner, item):
+            raise other_account_refused()
     disabled: list[JSON] = []
     for item in expanded:
         if item.startswith("/ai/ringsense/") and RINGSENSE_PERMISSION not in owner.permissions:
@@ -65,6 +79,39 @@ def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str],
                 }
             )
     return list(dict.fromkeys(expanded)), disabled
+
+
+def other_account_refused() -> PlatformError:
+    """SUB-406 (DOCS errors.md): the text the platform also answers a just-installed bot
+    with, while its extension is not ready yet (API-FACTS A.4)."""
+    return api_error(
+        403, "SUB-406", "Not allowed subscribe for events to extensions of other account"
+    )
+
+
+def _other_account(world: World, owner: Extension, event_filter: str) -> bool:
+    """A filter naming another account, or an extension of another account."""
+    found = ACCOUNT_IN_FILTER.match(event_filter)
+    if found is None:
+        return False
+    if found.group(1) != owner.account_id:
+        return True
+    extension_id = found.group(2)
+    if extension_id is None:
+        return False
+    extension = world.extensions.get(extension_id)
+    return extension is not None and extension.account_id != owner.account_id
+
+
+def _bot_not_ready(world: World, owner: Extension) -> bool:
+    """The `botReadyAfterSeconds` knob: a bot installed moments ago cannot subscribe yet.
+
+    The real delay is UNCONFIRMED; RingCentral's frameworks retry every 10 s (CHATBOT-JS)
+    or after about 50 s (CHATBOT-PY). The default is 0: ready at once.
+    """
+    if owner.type != "Bot" or owner.installed_at is None:
+        return False
+    return world.now() < owner.installed_at + world.bot_ready_after_seconds
 
 
 def _own_subscription(request: web.Request) -> Subscription:
@@ -88,6 +135,8 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     owner = caller_of(request)
     session = session_of(request)
     body = await json_body(request)
+    if _bot_not_ready(world, owner):
+        raise other_account_refused()
     filters, disabled = _event_filters(world, owner, body.get("eventFilters"))
     delivery_mode = body.get("deliveryMode")
     if not isinstance(delivery_mode, dict):
@@ -100,7 +149,7 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     verification_token = delivery_mode.get("verificationToken")
     if verification_token is not None and not isinstance(verification_token, str):
         raise invalid_parameter("deliveryMode.verificationToken")
-    expires_in = _expires_in(body)
+    expires_in = _lifetime(world, _expires_in(body))
     mine = [
         sub
         for sub in world.live_subscriptions()
@@ -157,6 +206,7 @@ async def read_subscription(request: web.Request) -> web.StreamResponse:
 
 
 def _renew(world: World, subscription: Subscription) -> None:
+    subscription.expires_in = _lifetime(world, subscription.expires_in)
     subscription.expiration_time = world.now() + subscription.expires_in
 
 

@@ -14,9 +14,11 @@ from sandbox import actions
 from sandbox.cards import DEFAULT_VERSION, invalid_card_body
 from sandbox.delivery import PlatformEvent
 from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
+from sandbox.faults import DAILY_LIMIT_MESSAGE
 from sandbox.keys import BACKGROUND_KEY, CARD_VALIDATOR_KEY, NOTIFIER_KEY
 from sandbox.multipart import multi_status
 from sandbox.platform import (
+    FAULT_KEY,
     base_url,
     caller_of,
     endpoint,
@@ -48,6 +50,22 @@ CHAT_TYPES = ("Everyone", "Team", "Group", "Direct", "Personal")
 
 def forbidden(message: str) -> PlatformError:
     return api_error(403, "CMN-403", message)
+
+
+def _check_daily_limit(request: web.Request, world: World, caller: Extension) -> tuple[str, str]:
+    """The `dailyPostLimit` fault: over it, posts and cards answer 500 with the text DOCS
+    `team-messaging/posting/index.md` quotes. The error code is UNCONFIRMED (no sample);
+    CMN-203, the platform's generic 500 code, carries the quoted message."""
+    key = (caller.id, world.now_iso()[:10])
+    limit = world.faults.daily_post_limit
+    if limit is not None and world.api_posts_per_day.get(key, 0) >= limit:
+        request[FAULT_KEY] = "dailyPostLimit"
+        raise api_error(500, "CMN-203", DAILY_LIMIT_MESSAGE)
+    return key
+
+
+def _count_post(world: World, key: tuple[str, str]) -> None:
+    world.api_posts_per_day[key] = world.api_posts_per_day.get(key, 0) + 1
 
 
 def _publish_later(request: web.Request, events: list[PlatformEvent]) -> None:
@@ -158,9 +176,10 @@ async def create_conversation(request: web.Request) -> web.StreamResponse:
             raise invalid_parameter(f"members[{index}]")
         if isinstance(member.get("id"), str | int) and str(member["id"]):
             person = world.extensions.get(str(member["id"]))
-            if person is None:
+            if person is None or not world.can_see(caller, person):
                 raise invalid_parameter(f"members[{index}].id", str(member["id"]))
         elif isinstance(member.get("email"), str):
+            # By email anyone may be invited, guests of other accounts included.
             person = world.find_by_email(member["email"])
             if person is None:
                 raise invalid_parameter(f"members[{index}].email", member["email"])
@@ -207,8 +226,10 @@ async def create_post(request: web.Request) -> web.StreamResponse:
     world = world_of(request)
     caller = caller_of(request)
     chat = _member_chat(world, request.match_info["chatId"], caller)
+    day_key = _check_daily_limit(request, world, caller)
     text = _post_text(await json_body(request))
     post, event = actions.post_text(world, chat, caller.id, text)
+    _count_post(world, day_key)
     _publish_later(request, [event])
     return json_response(post_info(post), status=201)
 
@@ -280,25 +301,33 @@ async def delete_post(request: web.Request) -> web.StreamResponse:
 @routes.get(TM + "/persons/{personId}")
 @endpoint(RateGroup.LIGHT, app_permission=TEAM_MESSAGING)
 async def read_persons(request: web.Request) -> web.StreamResponse:
+    """People of the caller's account, and guests it shares a chat with; anyone else
+    is not found, so one account's directory does not leak into another's."""
     world = world_of(request)
+    caller = caller_of(request)
     raw = request.match_info["personId"]
     ids = [item for item in raw.split(",") if item]
     if not ids or len(ids) > MAX_PERSON_IDS:
         raise invalid_parameter("personId", raw)
+
+    def visible(person_id: str) -> Extension | None:
+        person = world.extensions.get(person_id)
+        return person if person is not None and world.can_see(caller, person) else None
+
     if len(ids) == 1:
-        person = world.extensions.get(ids[0])
+        person = visible(ids[0])
         if person is None:
             raise not_found("personId", ids[0])
-        return json_response(person_info(world, person))
+        return json_response(person_info(person))
     base = base_url(request)
     parts: list[tuple[str, int, JSON]] = []
     for person_id in ids:
         href = f"{base}{TM}/persons/{person_id}"
-        person = world.extensions.get(person_id)
+        person = visible(person_id)
         if person is None:
             parts.append((href, 404, not_found("personId", person_id).body))
         else:
-            parts.append((href, 200, person_info(world, person)))
+            parts.append((href, 200, person_info(person)))
     return multi_status(parts)
 
 
@@ -319,7 +348,9 @@ async def create_card(request: web.Request) -> web.StreamResponse:
     world = world_of(request)
     caller = caller_of(request)
     chat = _member_chat(world, request.match_info["chatId"], caller)
+    day_key = _check_daily_limit(request, world, caller)
     content = _validated_card(request, await json_body(request))
+    _count_post(world, day_key)
     now = world.now()
     card_id = world.next_id("card", 48201000)
     post = world.add_post(chat, caller.id, text=None, type_="Card", card_id=card_id)

@@ -55,8 +55,9 @@ async def test_healthz_reports_subscriptions_and_queues(stack: Stack) -> None:
         async with session.get(f"{stack.bot.url}/healthz") as response:
             assert response.status == 200
             health = await response.json()
-    assert health["subscriptions"]["bot"]["healthy"] is True
+    assert health["subscriptions"][f"bot:{stack.bot_id}"]["healthy"] is True
     assert health["subscriptions"]["service"]["healthy"] is True
+    assert health["installs"] == {stack.bot_id: "809640001"}
     assert "inbox" in health and "outbox" in health
 
 

@@ -11,12 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cards import (
+    ACTION_DIGEST_FEEDBACK,
+    ACTION_DIGEST_OPEN,
+    ACTION_DIGEST_TRANSCRIPT,
     TEMPLATES_DIR,
+    VERDICT_HELPFUL,
+    VERDICT_NOT_HELPFUL,
     CardError,
     CardRenderer,
     SubmitAction,
     card_as_text,
     check_card,
+    digest_buttons,
     digest_view,
     format_duration,
     format_offset,
@@ -117,6 +123,72 @@ def test_card_as_text_cannot_drive_the_terminal() -> None:
     assert text.splitlines()[0] == "Evil \\x1b[2J\\x1b]0;pwned\\x07 call \\u202e"
 
 
+def test_card_as_text_shows_inputs_with_their_values() -> None:
+    choices = [
+        {"title": "Summary", "value": "summary"},
+        {"title": "Key points", "value": "bulleted_summary"},
+        {"title": "Next steps", "value": "next_steps"},
+    ]
+    card = card_with(
+        body=[
+            {"type": "Input.Toggle", "id": "a", "title": "Opted in", "value": "true"},
+            {"type": "Input.Toggle", "id": "b", "title": "Direct message", "value": "false"},
+            {"type": "Input.Toggle", "id": "c", "title": "Odd", "value": "yes", "valueOn": "yes"},
+            {"type": "Input.Toggle", "id": "d", "title": "Unset"},
+            {
+                "type": "Input.ChoiceSet",
+                "id": "sections",
+                "label": "Sections",
+                "isMultiSelect": True,
+                "value": "summary,next_steps",
+                "choices": choices,
+            },
+            {
+                "type": "Input.ChoiceSet",
+                "id": "one",
+                "label": "One",
+                "value": "bulleted_summary",
+                "choices": choices,
+            },
+            {"type": "Input.ChoiceSet", "id": "none", "label": "None", "choices": choices},
+            {"type": "Input.Number", "id": "n", "label": "Minimum AI score", "value": 6.0},
+            {"type": "Input.Number", "id": "m", "label": "Minutes", "placeholder": "any length"},
+            {"type": "Input.Text", "id": "timezone", "label": "Time zone",
+             "value": "America/New_York"},
+            {"type": "Input.Text", "id": "note"},
+            {"type": "Input.Text", "id": "gone", "label": "Hidden", "isVisible": False},
+        ]
+    )  # fmt: skip
+
+    assert card_as_text(card).splitlines() == [
+        "[x] Opted in",
+        "[ ] Direct message",
+        "[x] Odd",
+        "[ ] Unset",
+        "Sections: Summary, Next steps (choose: Summary, Key points, Next steps)",
+        "One: Key points (choose: Summary, Key points, Next steps)",
+        "None: (none) (choose: Summary, Key points, Next steps)",
+        "Minimum AI score: 6",
+        "Minutes: (empty; any length)",
+        "Time zone: America/New_York",
+        "note: (empty)",
+    ]
+
+
+def test_card_as_text_puts_an_action_sets_buttons_on_one_line() -> None:
+    buttons = [
+        {"type": "Action.Submit", "title": "Helpful", "data": {"action": "digest.feedback"}},
+        {"type": "Action.OpenUrl", "title": "Open", "url": "https://example.com/x"},
+    ]
+    card = card_with(body=[{"type": "ActionSet", "actions": buttons}])
+    assert card_as_text(card) == "[Helpful]  [Open] https://example.com/x\n"
+
+
+def test_card_as_text_of_input_values_cannot_drive_the_terminal() -> None:
+    card = card_with(body=[{"type": "Input.Text", "id": "t", "label": "Zone", "value": "\x1b[2J"}])
+    assert card_as_text(card) == "Zone: \\x1b[2J\n"
+
+
 # --- check_card -----------------------------------------------------------------------------
 
 
@@ -204,12 +276,71 @@ def test_check_card_refuses_a_card_without_the_basics(change: dict[str, Any], me
         check_card(card)
 
 
+# --- the digest's buttons -------------------------------------------------------------------
+
+
+def test_digest_buttons_send_the_call_key() -> None:
+    buttons = digest_buttons(merged_insights(), "pbx:42")
+
+    assert [(b.title, b.action_id, dict(b.data)) for b in buttons] == [
+        ("Show transcript", ACTION_DIGEST_TRANSCRIPT, {"callKey": "pbx:42"}),
+        ("Helpful", ACTION_DIGEST_FEEDBACK, {"callKey": "pbx:42", "verdict": VERDICT_HELPFUL}),
+        (
+            "Not helpful",
+            ACTION_DIGEST_FEEDBACK,
+            {"callKey": "pbx:42", "verdict": VERDICT_NOT_HELPFUL},
+        ),
+    ]
+    assert (ACTION_DIGEST_TRANSCRIPT, ACTION_DIGEST_FEEDBACK, ACTION_DIGEST_OPEN) == (
+        "digest.transcript",
+        "digest.feedback",
+        "digest.open",
+    )
+    assert (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL) == ("helpful", "not_helpful")
+
+
+def test_digest_buttons_need_a_call_key() -> None:
+    with pytest.raises(CardError, match="call key"):
+        digest_buttons(merged_insights(), " ")
+
+
+def test_the_digests_buttons_come_before_the_callers() -> None:
+    view = digest_view(
+        merged_insights(), NEW_YORK, actions=[SubmitAction("More", "x.more")], call_key="pbx:1"
+    )
+    assert [a["title"] for a in view["actions"]] == [
+        "Show transcript",
+        "Helpful",
+        "Not helpful",
+        "More",
+    ]
+
+
+def test_the_digest_buttons_read_well_as_text() -> None:
+    card = render_digest(
+        CardRenderer(), CallInsights.from_api(full_body()), NEW_YORK, call_key="pbx:1"
+    )
+    assert card_as_text(card).splitlines()[-4:] == [
+        f"[Open in RingSense] {RINGSENSE_URL}",
+        "[Show transcript]",
+        "[Helpful]",
+        "[Not helpful]",
+    ]
+
+
 # --- the renderer ---------------------------------------------------------------------------
 
 
 def test_the_default_templates_are_the_repository_templates() -> None:
     assert TEMPLATES_DIR == Path(__file__).resolve().parents[2] / "templates"
-    assert "digest.card.json.j2" in CardRenderer().template_names()
+    assert CardRenderer().template_names() == (
+        "calls.card.json.j2",
+        "digest.card.json.j2",
+        "notice.card.json.j2",
+        "settings.card.json.j2",
+        "transcript.card.json.j2",
+        "welcome.card.json.j2",
+    )
 
 
 def write_template(directory: Path, name: str, text: str) -> CardRenderer:

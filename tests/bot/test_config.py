@@ -51,7 +51,6 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "Mars/Olympus",
         "RC_CLIENT_SECRET",
         "RC_JWT",
-        "RC_BOT_TOKEN",
         "RC_VERIFICATION_TOKEN",
         "placeholder",
     ):
@@ -89,3 +88,10 @@ def test_check_config_command(
     monkeypatch.delenv("RC_JWT")
     assert main(["check-config", "--config", str(PROJECT_ROOT / "bot.config.yaml")]) == 2
     assert "RC_JWT" in capsys.readouterr().err
+
+
+def test_the_bot_token_is_optional_but_never_a_placeholder() -> None:
+    env = {k: v for k, v in GOOD_ENV.items() if k != "RC_BOT_TOKEN"}
+    assert load_config(PROJECT_ROOT / "bot.config.yaml", environ=env).ringcentral.bot_token == ""
+    with pytest.raises(ConfigError, match="RC_BOT_TOKEN"):
+        load_config(PROJECT_ROOT / "bot.config.yaml", environ={**env, "RC_BOT_TOKEN": "<token>"})

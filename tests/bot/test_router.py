@@ -12,7 +12,7 @@ from bot.cards import CardRenderer
 from bot.config import load_config
 from bot.events import Notification
 from bot.router import Context, Dispatcher, Router
-from bot.services import Services
+from bot.services import BotInstall, Services
 from bot.storage import Storage
 from tests.bot.test_config import GOOD_ENV
 from tests.conftest import PROJECT_ROOT, load_fixture
@@ -26,7 +26,8 @@ GROUP_CHAT = "222"
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     storage = await Storage.open(tmp_path / "bot.sqlite3")
-    services = Services(config, storage, None, None, CardRenderer(), bot_extension_id=BOT_ID)  # type: ignore[arg-type]
+    services = Services(config, storage, None, CardRenderer())  # type: ignore[arg-type]
+    services.installs[BOT_ID] = BotInstall(BOT_ID, "1", None)  # type: ignore[arg-type]
     services.remember_chat_type(DIRECT_CHAT, "Direct")
     services.remember_chat_type(GROUP_CHAT, "Group")
     yield services
@@ -133,3 +134,5 @@ async def test_a_command_word_registered_twice_is_refused() -> None:
     second.command("stat", summary="y", aliases=("status",))(handler)
     with pytest.raises(ValueError, match="status"):
         Dispatcher([first, second])
+    with pytest.raises(ValueError, match=r"(?i)again"):
+        first.command("again", summary="z", aliases=("AGAIN",))(handler)

@@ -49,3 +49,15 @@ async def test_text_with_sql_and_quotes_is_stored_verbatim(tmp_path: Path) -> No
     [item] = await storage.due_inbox(10)
     assert item.uuid == nasty and item.payload == {"text": nasty}
     await storage.close()
+
+
+async def test_concurrent_inbox_writes_keep_exactly_one_row_per_uuid(tmp_path: Path) -> None:
+    import asyncio
+
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    uuids = [f"u-{n % 300}" for n in range(1200)]  # every uuid four times, interleaved
+    results = await asyncio.gather(*(storage.add_to_inbox(u, "other", {"n": u}) for u in uuids))
+    firsts = [u for u, stored in zip(uuids, results, strict=True) if stored]
+    assert sorted(firsts) == sorted(set(uuids))
+    assert len(await storage.due_inbox(10_000)) == 300
+    await storage.close()

@@ -46,3 +46,61 @@ async def test_in_a_group_the_bot_answers_only_when_mentioned(stack: Stack) -> N
     await settle(stack.bot)
     [reply] = await stack.control.texts(group, stack.bot_id)
     assert "**optin" in reply
+
+
+async def dm_with(stack: Stack, name: str = "Kim Park") -> tuple[str, str]:
+    user = await stack.control.user(name)
+    return user, await stack.control.chat([user, stack.bot_id])
+
+
+async def last_reply(stack: Stack, chat: str, user: str, text: str) -> str:
+    await stack.control.say(chat, user, text)
+    await settle(stack.bot)
+    return (await stack.control.texts(chat, stack.bot_id))[-1]
+
+
+async def test_help_for_one_command(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    reply = await last_reply(stack, dm, user, "help pause")
+    assert "**pause <duration>**" in reply and "90 days" in reply
+
+
+async def test_pause_and_resume(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    assert "Paused until" in await last_reply(stack, dm, user, "pause 2 days")
+    assert "paused until" in await last_reply(stack, dm, user, "status")
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    assert await stack.control.cards(dm) == []
+    assert "on again" in await last_reply(stack, dm, user, "resume")
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    assert len(await stack.control.cards(dm)) == 1
+
+
+async def test_pause_needs_a_sensible_duration(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    assert "how long" in await last_reply(stack, dm, user, "pause forever")
+    assert "at most 90 days" in await last_reply(stack, dm, user, "pause 100 days")
+
+
+async def test_channel_add_needs_a_group_and_then_delivers_there(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    assert "group chat" in await last_reply(stack, dm, user, "channel add")
+    sam = await stack.control.user("Sam Chen")
+    group = await stack.control.chat([user, sam, stack.bot_id], "Group", name="Deals")
+    mention = f"![:Person]({stack.bot_id}) "
+    assert "also come here" in await last_reply(stack, group, user, mention + "channel add")
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user, "participants": [sam]})
+    await settle(stack.bot)
+    assert len([c for c in await stack.control.cards(group) if "Call from" in str(c)]) == 1
+    assert "no longer" in await last_reply(stack, group, user, mention + "channel remove")
+
+
+async def test_status_shows_the_connection(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    reply = await last_reply(stack, dm, user, "status")
+    assert "**Digests**: off" in reply and "healthy" in reply

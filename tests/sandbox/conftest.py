@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,6 +19,7 @@ from sandbox.app import create_sandbox_app
 from sandbox.keys import BACKGROUND_KEY
 from sandbox.world import World
 from tests.conftest import ADAPTIVE_CARD_SCHEMA
+from tests.sandbox.fake_app import FakeApp
 
 BASIC = (
     "Basic " + base64.b64encode(f"{defaults.CLIENT_ID}:{defaults.CLIENT_SECRET}".encode()).decode()
@@ -81,6 +83,18 @@ async def receiver(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> Rece
     server = await aiohttp_server(app)
     hook.url = str(server.make_url("/hook"))
     return hook
+
+
+@pytest.fixture
+async def fake_app(
+    client: SandboxClient, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> AsyncIterator[FakeApp]:
+    """The bot's web app stand-in, pointed at the sandbox under test."""
+    async with aiohttp.ClientSession() as http:
+        app = FakeApp(str(client.make_url("")).rstrip("/"), http)
+        server = await aiohttp_server(app.web_app())
+        app.url = str(server.make_url("")).rstrip("/")
+        yield app
 
 
 async def settle(client: SandboxClient) -> None:

@@ -9,9 +9,11 @@ when it is loaded (see shared/schemas/adaptive-cards/SOURCES.md): upstream they 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft6Validator
@@ -20,6 +22,8 @@ from jsonschema.exceptions import ValidationError
 from tests.conftest import ADAPTIVE_CARD_SCHEMA
 
 _CASE_CLASS = re.compile(r"\[(\w)\|(\w)\]")
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
 def _repair_enum_patterns(node: Any) -> Any:
@@ -107,3 +111,55 @@ def headings(card: Mapping[str, Any]) -> list[str]:
 
 def actions_of_type(card: Mapping[str, Any], kind: str) -> list[dict[str, Any]]:
     return [a for a in card.get("actions", []) if a["type"] == kind]
+
+
+def submit_actions(card: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every Action.Submit in the card, in the card's actions or in ActionSets."""
+    return [e for e in elements(card) if e["type"] == "Action.Submit"]
+
+
+def inputs(card: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The card's inputs by id (ids must be unique: a client would merge them)."""
+    found = [e for e in elements(card) if e["type"].startswith("Input.") and "id" in e]
+    by_id = {e["id"]: e for e in found}
+    assert len(by_id) == len(found), "two inputs share an id"
+    return by_id
+
+
+def submission(card: Mapping[str, Any], button_title: str) -> dict[str, str]:
+    """What a client sends back when `button_title` is pressed without touching the form:
+    the button's data and every input's current value as a string (Adaptive Cards clients
+    send "true"/"false" for toggles, comma-separated values for multi-selects and an empty
+    string for an empty input)."""
+    (button,) = [a for a in submit_actions(card) if a.get("title") == button_title]
+    data: dict[str, str] = {}
+    for input_id, element in inputs(card).items():
+        value = element.get("value")
+        if element["type"] == "Input.Toggle" and value is None:
+            value = element.get("valueOff", "false")
+        data[input_id] = "" if value is None else str(value)
+    return {**data, **button["data"]}
+
+
+def visible_text(card: Mapping[str, Any]) -> list[str]:
+    """Every piece of text a reader sees: text blocks, runs, facts, toggle titles, labels,
+    choice titles, input values and placeholders, button titles."""
+    texts: list[str] = []
+    for element in elements(card):
+        for key in ("text", "title", "label", "placeholder", "value"):
+            if isinstance(element.get(key), str):
+                texts.append(element[key])
+        for choice in element.get("choices", []):
+            texts.append(choice["title"])
+        for fact in element.get("facts", []) if element["type"] == "FactSet" else []:
+            texts += [fact["title"], fact["value"]]
+    return texts
+
+
+def assert_matches_golden(card: Mapping[str, Any], name: str) -> None:
+    """The card equals `golden/<name>`; `UPDATE_GOLDEN=1` rewrites the file instead."""
+    path = GOLDEN_DIR / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert card == json.loads(path.read_text(encoding="utf-8")), f"card differs from {path}"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from hypothesis import strategies as st
+
 from bot.ringsense import CallInsights
+from bot.settings import Channel, UserSettings
 from tests.conftest import load_fixture
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -47,3 +51,68 @@ def full_body() -> dict[str, Any]:
     body["insights"]["Highlights"] = copy.deepcopy(SAMPLE_HIGHLIGHTS)
     body["rsRecordUri"] = RINGSENSE_URL
     return body
+
+
+def insights_with(**changes: Any) -> CallInsights:
+    """The full record (every section, a link) with some top-level fields replaced."""
+    body = full_body()
+    body.update(changes)
+    return CallInsights.from_api(body)
+
+
+def transcript_of(lines: int) -> list[dict[str, Any]]:
+    """A transcript of `lines` utterances, alternating John and Tracy, 7 seconds apart."""
+    return [
+        {"speakerId": (JOHN, TRACY)[i % 2], "text": f"Line {i + 1}.", "start": 7.0 * i}
+        for i in range(lines)
+    ]
+
+
+def customised_settings() -> UserSettings:
+    """Settings where every editable field differs from the default, with two channels."""
+    return UserSettings(
+        extension_id="62288330001",
+        account_id="809646016",
+        opted_in=True,
+        direct_messages=False,
+        channels=(Channel("1055879168001", "Sales team"), Channel("1055879168002", "Ops", False)),
+        sections=("summary", "next_steps"),
+        directions=frozenset({"Inbound"}),
+        internal_calls=False,
+        external_calls=True,
+        min_duration_s=300,
+        min_ai_score=6.5,
+        timezone="Europe/Oslo",
+        external_to_channels=True,
+    )
+
+
+#: A moment far enough ahead that settings paused until then are paused when tests run.
+FAR_FUTURE = datetime(2099, 3, 1, 15, 30, tzinfo=UTC)
+
+#: Text from a call (or a person) that must survive into a card unchanged.
+NASTY = [
+    'He said "stop" \\ then left',
+    "line one\nline two\r\nline three\ttab",
+    "{{ title }} {% if x %}{% endif %} {# c #} ${x} $(y)",
+    "**bold** _it_ [link](javascript:alert(1)) `code` # heading\n- item\n1. one",
+    "<b>html</b> <script>alert('x')</script> &amp; &lt;",
+    "emoji 😀👩‍💻🇳🇴 and ünïcödé 中文 עברית",
+    "\u2028\u2029 separators \u202e reversed",
+    '}]}, {"type": "Action.ShowCard"',
+]
+
+
+call_text = (
+    st.lists(
+        st.one_of(
+            st.sampled_from(["\"", "\\", "\n", "{{", "}}", "{%", "%}", "${x}", "**md**",
+                             "<b>html</b>", "😀", "'", "&", "\t", "`", "#", "-", "\u2028"]),
+            st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+    .map("".join)
+    .filter(lambda text: bool(text.strip()))
+)  # fmt: skip

@@ -1,0 +1,163 @@
+"""The bot's installs: one per RingCentral account, each with its own permanent token.
+
+A private bot gets its token by a POST to the OAuth redirect URI; a public bot gets an
+authorisation code by a GET and exchanges it (through the official SDK). Either way the
+token is checked against the API before it is trusted, stored, and the bot's
+subscriptions for that account are created. Removal (the extension `Delete` event)
+deletes the subscriptions and everything stored for that account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from bot.config import Config
+from bot.rc import (
+    RingCentralAuthError,
+    RingCentralClient,
+    RingCentralError,
+    StaticToken,
+    sdk_error,
+)
+from bot.services import BotInstall, Services
+from bot.storage import StoredInstall
+from bot.subscriptions import Subscriptions
+
+log = logging.getLogger(__name__)
+
+BOT_EVENT_FILTERS = (
+    "/team-messaging/v1/posts",
+    "/team-messaging/v1/chats",
+    "/restapi/v1.0/account/~/extension/~",
+)
+ENVIRONMENT = "environment"
+
+
+class InstallError(Exception):
+    """An install attempt that cannot be accepted; the message is safe to show."""
+
+
+class Installs:
+    def __init__(
+        self,
+        config: Config,
+        services: Services,
+        session: aiohttp.ClientSession,
+        subscriptions: Subscriptions,
+    ) -> None:
+        self._config = config
+        self._services = services
+        self._session = session
+        self._subscriptions = subscriptions
+
+    def client(self, token: str) -> RingCentralClient:
+        return RingCentralClient(
+            self._session, self._config.ringcentral.server_url, StaticToken(token)
+        )
+
+    async def load(self) -> None:
+        """Register the installs we know of: the token from the environment, then the stored."""
+        if self._config.ringcentral.bot_token:
+            try:
+                await self._register(self._config.ringcentral.bot_token, None, ENVIRONMENT)
+            except RingCentralError as err:
+                log.error("the bot token from RC_BOT_TOKEN does not work: %s", err)
+        for stored in await self._services.storage.stored_installs():
+            if stored.bot_extension_id in self._services.installs:
+                continue
+            try:
+                await self._register(
+                    stored.access_token, stored.creator_extension_id, stored.source, store=False
+                )
+            except RingCentralAuthError as err:
+                log.warning(
+                    "bot %s in account %s was removed while we were away (%s)",
+                    stored.bot_extension_id,
+                    stored.account_id,
+                    err,
+                )
+                await self._services.storage.forget_account(
+                    stored.account_id, stored.bot_extension_id
+                )
+            except RingCentralError as err:
+                # RingCentral is unwell; trust what we stored and check again next start.
+                log.warning("could not check bot %s: %s", stored.bot_extension_id, err)
+                self._add(
+                    BotInstall(
+                        stored.bot_extension_id,
+                        stored.account_id,
+                        self.client(stored.access_token),
+                        source=stored.source,
+                    )
+                )
+
+    async def install_with_token(
+        self, token: str, creator_extension_id: str | None, source: str
+    ) -> BotInstall:
+        """A token from the install POST (private bot) or the code exchange (public bot)."""
+        try:
+            install = await self._register(token, creator_extension_id, source)
+        except RingCentralAuthError:
+            raise InstallError("RingCentral does not accept that token") from None
+        self._subscriptions.start_identity(f"bot:{install.extension_id}")
+        return install
+
+    async def exchange_code(self, code: str, redirect_uri: str) -> str:
+        """Trade a public bot's authorisation code for its token (official SDK, in a thread)."""
+        rc = self._config.ringcentral
+
+        def exchange() -> Mapping[str, Any]:
+            from ringcentral import SDK
+
+            platform = SDK(rc.client_id, rc.client_secret, rc.server_url).platform()
+            platform.login(code=code, redirect_uri=redirect_uri)
+            data: Mapping[str, Any] = platform.auth().data()
+            return data
+
+        try:
+            data = await asyncio.to_thread(exchange)
+        except Exception as err:
+            raise InstallError(str(sdk_error(err, "authorisation code exchange"))) from None
+        token = data.get("access_token")
+        if not token:
+            raise InstallError("RingCentral answered the code exchange without a token")
+        return str(token)
+
+    async def remove(self, bot_extension_id: str) -> None:
+        install = self._services.installs.pop(bot_extension_id, None)
+        identity = f"bot:{bot_extension_id}"
+        await self._subscriptions.drop_identity(identity, delete_remote=True)
+        account_id = install.account_id if install else ""
+        await self._services.storage.forget_account(account_id, bot_extension_id)
+        log.info(
+            "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
+        )
+
+    async def _register(
+        self, token: str, creator_extension_id: str | None, source: str, *, store: bool = True
+    ) -> BotInstall:
+        api = self.client(token)
+        info = await api.get_own_extension()
+        if str(info.get("type", "Bot")) != "Bot":
+            raise InstallError("that token is not a bot's")
+        account = info.get("account")
+        account_id = str(account.get("id")) if isinstance(account, Mapping) else ""
+        install = BotInstall(str(info["id"]), account_id, api, str(info.get("name") or ""), source)
+        if store and source != ENVIRONMENT:
+            await self._services.storage.save_install(
+                StoredInstall(install.extension_id, account_id, token, creator_extension_id, source)
+            )
+        self._add(install)
+        log.info("bot %s (%s) ready in account %s", install.extension_id, install.name, account_id)
+        return install
+
+    def _add(self, install: BotInstall) -> None:
+        self._services.installs[install.extension_id] = install
+        self._subscriptions.add_identity(
+            f"bot:{install.extension_id}", install.api, BOT_EVENT_FILTERS
+        )

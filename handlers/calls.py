@@ -1,0 +1,228 @@
+"""Asking for calls: `insights`, `last`, and the buttons on digest and list cards.
+
+Every path that shows call data goes through `show_calls`, which applies the rules of
+bot/access.py: only entitled people see a call, and a group chat where someone is not
+entitled gets the answer in the asker's direct messages instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from bot.access import NOT_VISIBLE, everyone_may_see, may_see
+from bot.cards import (
+    ACTION_DIGEST_FEEDBACK,
+    ACTION_DIGEST_OPEN,
+    ACTION_DIGEST_TRANSCRIPT,
+    DATA_CALL_KEY,
+    DATA_VERDICT,
+    FEEDBACK_VERDICTS,
+    calls_card,
+    feedback_dialog,
+    message_dialog,
+    render_digest,
+    transcript_card,
+)
+from bot.rc import RingCentralNotFound
+from bot.ringsense import CallInsights, InsightsFormatError
+from bot.router import Context, Router, chat, direct
+from handlers.digests import call_key, remember_call
+
+log = logging.getLogger(__name__)
+
+router = Router("calls")
+
+RINGSENSE_LINK = re.compile(r"^https://[A-Za-z0-9.-]*ringcentral\.com/\S*calls/[\w-]+/?$")
+RECORDING_ID = re.compile(r"^\d{4,30}$")
+SESSION_ID = re.compile(r"^s-[A-Za-z0-9-]{4,120}$")
+LAST_DEFAULT, LAST_MAX = 5, 20
+
+
+def timezone_for(ctx: Context) -> ZoneInfo:
+    default = ctx.services.config.timezone
+    return ctx.settings.zone(default) if ctx.settings else default
+
+
+async def answer_where_everyone_may_see(
+    ctx: Context, calls: Sequence[CallInsights]
+) -> dict[str, str]:
+    """The chat itself when every member may see these calls, else the asker's DMs (and a
+    word in the chat saying so)."""
+    chat_id = ctx.chat_id
+    asker = ctx.actor_id
+    assert asker is not None
+    if chat_id is None:
+        return direct(asker)
+    if await ctx.services.is_direct_chat(ctx.bot, chat_id):
+        return chat(chat_id)
+    members = await ctx.services.chat_member_ids(ctx.bot, chat_id)
+    if everyone_may_see(members, calls, ctx.services.config.admins):
+        return chat(chat_id)
+    if ctx.message is not None:
+        await ctx.reply(
+            "I sent my answer to you in a direct message: not everyone here took part in that call."
+        )
+    return direct(asker)
+
+
+async def show_calls(ctx: Context, calls: Sequence[tuple[str, CallInsights]]) -> None:
+    """Post the digest of each call the asker may see; refuse politely when there is none."""
+    admins = ctx.services.config.admins
+    visible = [(key, c) for key, c in calls if may_see(ctx.actor_id, c, admins)]
+    if not visible:
+        await _refuse(ctx)
+        return
+    destination = await answer_where_everyone_may_see(ctx, [c for _, c in visible])
+    sections = ctx.settings.sections if ctx.settings else None
+    for key, insights in visible:
+        card = render_digest(
+            ctx.services.cards, insights, timezone_for(ctx), sections, call_key=key
+        )
+        await ctx.send_card(destination, card)
+
+
+async def _refuse(ctx: Context) -> None:
+    if ctx.submission is not None:
+        ctx.response = message_dialog(ctx.services.cards, "Not available", NOT_VISIBLE)
+    else:
+        await ctx.reply(NOT_VISIBLE)
+
+
+@router.command(
+    "insights",
+    summary="the digest of one call",
+    usage="insights <recording id | telephony session id | RingSense link>",
+    aliases=("call", "show"),
+    details=(
+        "A recording id (digits) shows that recording's digest. A telephony session id "
+        "(starts with `s-`) shows one digest per recorded leg of the call. A RingSense link "
+        "works for calls I have already seen."
+    ),
+)
+async def insights_command(ctx: Context) -> None:
+    reference = ctx.args.strip().strip("<>")
+    if not reference:
+        await ctx.reply(
+            "Which call? Say **insights** and a recording id, a telephony session id "
+            "(it starts with `s-`) or a RingSense link."
+        )
+        return
+    try:
+        calls = await find_calls(ctx, reference)
+    except ValueError as err:
+        await ctx.reply(str(err))
+        return
+    await show_calls(ctx, calls)
+
+
+async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsights]]:
+    services = ctx.services
+    if RINGSENSE_LINK.match(reference):
+        stored = await services.storage.call_by_ringsense_url(reference.rstrip("/"))
+        if stored is None:
+            stored = await services.storage.call_by_ringsense_url(reference)
+        if stored is None:
+            return []
+        return [(stored[0], CallInsights.from_api(stored[1]))]
+    domains = services.config.ringcentral.ringsense_domains
+    if SESSION_ID.match(reference):
+        for domain in domains:
+            try:
+                records = await services.service_api.get_session_insights(domain, reference)
+            except RingCentralNotFound:
+                continue
+            found = [await remember_call(ctx, record) for record in records]
+            return [(call_key(c), c) for c in found if c is not None]
+        return []
+    if RECORDING_ID.match(reference):
+        for domain in domains:
+            try:
+                record = await services.service_api.get_record_insights(domain, reference)
+            except RingCentralNotFound:
+                continue
+            found_call = await remember_call(ctx, record)
+            return [(call_key(found_call), found_call)] if found_call else []
+        return []
+    raise ValueError(
+        f'"{reference[:80]}" does not look like a recording id (digits), a telephony session '
+        "id (`s-…`) or a RingSense link."
+    )
+
+
+@router.command(
+    "last",
+    summary="my last analysed calls, newest first",
+    usage="last [n]",
+    aliases=("recent", "calls"),
+    details=f"Shows up to {LAST_MAX} calls (default {LAST_DEFAULT}) you owned or took part in.",
+)
+async def last_command(ctx: Context) -> None:
+    asker = ctx.actor_id
+    assert asker is not None
+    count = LAST_DEFAULT
+    if ctx.args:
+        if not ctx.args.isdigit() or not 1 <= int(ctx.args) <= LAST_MAX:
+            await ctx.reply(f"Say **last** and a number from 1 to {LAST_MAX}, e.g. `last 5`.")
+            return
+        count = int(ctx.args)
+    stored = await ctx.services.storage.calls_of(asker, count)
+    calls: list[tuple[str, CallInsights]] = []
+    for key, body in stored:
+        try:
+            calls.append((key, CallInsights.from_api(body)))
+        except InsightsFormatError:
+            log.warning("stored call %s is unreadable", key)
+    admins = ctx.services.config.admins
+    calls = [(k, c) for k, c in calls if may_see(asker, c, admins)]
+    destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])
+    heading = f"Your last {len(calls)} analysed call{'s' if len(calls) != 1 else ''}"
+    card = calls_card(ctx.services.cards, calls, timezone_for(ctx), heading=heading)
+    await ctx.send_card(destination, card)
+
+
+async def _call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
+    assert ctx.submission is not None
+    key = ctx.submission.data.get(DATA_CALL_KEY, "")
+    body = await ctx.services.storage.call_insights(key) if key else None
+    if body is None:
+        return None
+    return key, CallInsights.from_api(body)
+
+
+@router.card_action(ACTION_DIGEST_OPEN)
+async def open_digest(ctx: Context) -> None:
+    found = await _call_from_button(ctx)
+    await show_calls(ctx, [found] if found else [])
+
+
+@router.card_action(ACTION_DIGEST_TRANSCRIPT)
+async def send_transcript(ctx: Context) -> None:
+    """The transcript goes to the person who pressed, and only if they may see the call."""
+    found = await _call_from_button(ctx)
+    presser = ctx.actor_id
+    assert presser is not None
+    if found is None or not may_see(presser, found[1], ctx.services.config.admins):
+        await _refuse(ctx)
+        return
+    card = transcript_card(ctx.services.cards, found[1], timezone_for(ctx))
+    await ctx.send_card(direct(presser), card)
+    ctx.response = message_dialog(
+        ctx.services.cards, "Transcript sent", "The transcript is in your direct messages with me."
+    )
+
+
+@router.card_action(ACTION_DIGEST_FEEDBACK)
+async def record_feedback(ctx: Context) -> None:
+    assert ctx.submission is not None and ctx.actor_id is not None
+    key = ctx.submission.data.get(DATA_CALL_KEY, "")
+    verdict = ctx.submission.data.get(DATA_VERDICT, "")
+    if not key or verdict not in FEEDBACK_VERDICTS:
+        ctx.response = message_dialog(
+            ctx.services.cards, "Not recorded", "That button did not say what you thought."
+        )
+        return
+    await ctx.services.storage.save_feedback(key, ctx.actor_id, verdict)
+    ctx.response = feedback_dialog(ctx.services.cards, verdict)

@@ -1,0 +1,53 @@
+"""The bot's own life: removed from an account, added to or removed from a chat."""
+
+from __future__ import annotations
+
+import logging
+
+from bot import events
+from bot.cards import welcome_card
+from bot.router import Context, Ignored, Router, chat
+
+log = logging.getLogger(__name__)
+
+router = Router("lifecycle")
+
+GROUP_CHAT_TYPES = frozenset({"Group", "Team"})
+
+
+@router.event(events.EXTENSION_DELETED)
+async def forget_removed_bot(ctx: Context) -> None:
+    """Uninstalled: RingCentral deletes the bot extension and tells it one last time."""
+    assert ctx.notification is not None
+    deleted = str(ctx.notification.body.get("extensionId", ""))
+    if deleted != ctx.bot.extension_id:
+        raise Ignored("another extension was deleted")
+    if ctx.services.remove_install is None:
+        raise RuntimeError("install removal is not wired")
+    await ctx.services.remove_install(deleted)
+
+
+@router.event(events.CHAT_JOINED)
+async def welcome(ctx: Context) -> None:
+    """Added to a group chat or team: say what the bot does and how to start."""
+    assert ctx.notification is not None
+    body = ctx.notification.body
+    chat_id = str(body.get("id", ""))
+    chat_type = str(body.get("type", ""))
+    if chat_id:
+        ctx.services.remember_chat_type(chat_id, chat_type)
+    if not chat_id or chat_type not in GROUP_CHAT_TYPES:
+        raise Ignored(f"no welcome in a {chat_type or 'unknown'} chat")
+    card = welcome_card(
+        ctx.services.cards, bot_name=ctx.bot.name or "RingSense Digest", chat_kind="group"
+    )
+    await ctx.send_card(chat(chat_id), card)
+
+
+@router.event(events.CHAT_LEFT)
+async def stop_delivering_to_a_chat_we_left(ctx: Context) -> None:
+    assert ctx.notification is not None
+    chat_id = str(ctx.notification.body.get("id", ""))
+    if chat_id:
+        removed = await ctx.services.storage.remove_channel_everywhere(chat_id)
+        log.info("left chat %s; removed it from %d people's digest channels", chat_id, removed)

@@ -1,0 +1,84 @@
+"""Install, removal, and joining chats, through the sandbox."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from bot.cards import card_as_text
+from tests.e2e import Stack, settle
+
+
+async def health(stack: Stack) -> dict[str, object]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{stack.bot.url}/healthz") as response,
+    ):
+        result: dict[str, object] = await response.json()
+        return result
+
+
+async def test_added_to_a_group_the_bot_says_what_it_does(stack: Stack) -> None:
+    kim = await stack.control.user("Kim Park")
+    sam = await stack.control.user("Sam Chen")
+    group = await stack.control.chat([kim, sam, stack.bot_id], "Team", name="Sales")
+    await settle(stack.bot)
+    [welcome] = await stack.control.cards(group)
+    text = card_as_text(welcome["card"])
+    assert "channel add" in text and "help" in text
+
+
+async def install(stack: Stack, mode: str) -> dict[str, str]:
+    account = await stack.control.call("POST", "/accounts", {"name": f"{mode} customer"})
+    installed: dict[str, str] = await stack.control.call(
+        "POST", "/bots", {"accountId": account["accountId"], "mode": mode}
+    )
+    assert installed["redirectStatus"] == 200
+    await settle(stack.bot)
+    return installed
+
+
+async def test_a_private_install_in_another_account_works_on_its_own(stack: Stack) -> None:
+    bot = await install(stack, "private")
+    assert (await health(stack))["installs"] == {  # type: ignore[comparison-overlap]
+        stack.bot_id: "809640001",
+        bot["extensionId"]: bot["accountId"],
+    }
+    user = await stack.control.user("Bea Other", accountId=bot["accountId"])
+    dm = await stack.control.chat([user, bot["extensionId"]])
+    await stack.control.say(dm, user, "optin")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(dm, bot["extensionId"])
+    assert "You're in" in reply
+    # the first account's bot said nothing there
+    assert await stack.control.texts(dm, stack.bot_id) == []
+
+
+async def test_a_public_install_exchanges_its_code(stack: Stack) -> None:
+    bot = await install(stack, "public")
+    assert bot["extensionId"] in (await health(stack))["installs"]  # type: ignore[operator]
+    exchanges = [
+        r
+        for r in await stack.control.requests()
+        if r["path"] == "/restapi/oauth/token" and r["status"] == 200
+    ]
+    assert exchanges
+
+
+async def test_removal_deletes_subscriptions_and_data(stack: Stack) -> None:
+    bot = await install(stack, "private")
+    user = await stack.control.user("Bea Other", accountId=bot["accountId"])
+    dm = await stack.control.chat([user, bot["extensionId"]])
+    await stack.control.say(dm, user, "optin")
+    await settle(stack.bot)
+    await stack.control.call("DELETE", f"/bots/{bot['extensionId']}")
+    await settle(stack.bot)
+    state = await health(stack)
+    assert bot["extensionId"] not in state["installs"]  # type: ignore[operator]
+    assert f"bot:{bot['extensionId']}" not in state["subscriptions"]  # type: ignore[operator]
+    services = stack.bot.app
+    from bot.app import SERVICES
+
+    settings = await services[SERVICES].storage.user_settings(user)
+    assert not settings.opted_in
+    # the home account is untouched
+    assert stack.bot_id in state["installs"]  # type: ignore[operator]

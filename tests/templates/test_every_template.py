@@ -1,0 +1,148 @@
+"""Every card template: valid Adaptive Cards 1.3 for each of its sample views, with only the
+actions we post, and every button carrying a routed action id and string data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.cards import (
+    CALLS_TEMPLATE,
+    DIGEST_TEMPLATE,
+    NOTICE_TEMPLATE,
+    TRANSCRIPT_TEMPLATE,
+    WELCOME_TEMPLATE,
+    CardRenderer,
+    SubmitAction,
+    calls_view,
+    check_card,
+    digest_view,
+    notice_view,
+    transcript_view,
+    welcome_view,
+)
+from bot.ringsense import CallInsights
+from bot.settings import UserSettings
+from bot.settings_card import SETTINGS_TEMPLATE, settings_view
+from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
+from tests.templates.samples import (
+    FAR_FUTURE,
+    NEW_YORK,
+    customised_settings,
+    event_body,
+    full_body,
+    insights_with,
+    merged_insights,
+    transcript_of,
+)
+
+View = Callable[[], dict[str, Any]]
+
+
+def _bare() -> CallInsights:
+    """A call known only by its ids."""
+    return CallInsights.from_api({"domain": "pbx", "sourceRecordId": "r", "ownerExtensionId": "e"})
+
+
+def _paused() -> UserSettings:
+    settings = customised_settings()
+    return UserSettings(**{**settings.__dict__, "paused_until": FAR_FUTURE})
+
+
+SAMPLE_VIEWS: dict[str, dict[str, View]] = {
+    DIGEST_TEMPLATE: {
+        "every-section": lambda: digest_view(CallInsights.from_api(full_body()), NEW_YORK),
+        "with-buttons": lambda: digest_view(
+            CallInsights.from_api(full_body()), NEW_YORK, call_key="pbx:1"
+        ),
+        "caller-buttons": lambda: digest_view(
+            CallInsights.from_api(full_body()),
+            NEW_YORK,
+            actions=[SubmitAction("Show transcript", "digest.transcript")],
+        ),
+        "nothing-known": lambda: digest_view(_bare(), NEW_YORK, call_key="pbx:r"),
+    },
+    SETTINGS_TEMPLATE: {
+        "defaults": lambda: settings_view(UserSettings("1"), default_timezone="UTC"),
+        "customised": lambda: settings_view(customised_settings(), default_timezone="UTC"),
+        "paused-and-saved": lambda: settings_view(
+            _paused(), default_timezone="America/New_York", saved=True
+        ),
+        "errors": lambda: settings_view(
+            customised_settings(),
+            default_timezone="UTC",
+            errors=["Choose at least one section", "Minimum AI score must be a number"],
+            submitted={"sections": "", "minAiScore": "eleven", "minDurationMinutes": "2.5"},
+        ),
+    },
+    WELCOME_TEMPLATE: {
+        "direct": lambda: welcome_view(bot_name="Digest Bot", chat_kind="direct"),
+        "group": lambda: welcome_view(bot_name="Digest Bot", chat_kind="group"),
+    },
+    CALLS_TEMPLATE: {
+        "calls": lambda: calls_view(
+            [("pbx:1", merged_insights()), ("pbx:2", CallInsights.from_api(event_body()))],
+            NEW_YORK,
+            heading="Your recent calls",
+        ),
+        "bare-call": lambda: calls_view([("pbx:r", _bare())], NEW_YORK, heading="Recent"),
+        "empty": lambda: calls_view([], NEW_YORK, heading="Your recent calls"),
+    },
+    TRANSCRIPT_TEMPLATE: {
+        "whole": lambda: transcript_view(merged_insights(), NEW_YORK),
+        "truncated": lambda: transcript_view(
+            insights_with(insights={"Transcript": transcript_of(5)}), NEW_YORK, max_lines=2
+        ),
+        "none": lambda: transcript_view(insights_with(insights={}), NEW_YORK),
+    },
+    NOTICE_TEMPLATE: {
+        "notice": lambda: notice_view("The transcript is in your direct messages with me."),
+    },
+}
+
+SAMPLES = [
+    pytest.param(template, view, id=f"{template.split('.')[0]}-{name}")
+    for template, views in SAMPLE_VIEWS.items()
+    for name, view in views.items()
+]
+
+
+@pytest.fixture(scope="module")
+def renderer() -> CardRenderer:
+    return CardRenderer()
+
+
+def test_every_template_has_sample_views() -> None:
+    assert set(CardRenderer().template_names()) == set(SAMPLE_VIEWS)
+
+
+@pytest.mark.parametrize(("template_name", "view"), SAMPLES)
+def test_every_template_renders_a_valid_card(
+    renderer: CardRenderer, template_name: str, view: View
+) -> None:
+    card = renderer.render(template_name, **view())
+
+    assert_valid_card(card)
+    check_card(card)
+    assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
+
+
+@pytest.mark.parametrize(("template_name", "view"), SAMPLES)
+def test_buttons_carry_an_action_id_and_string_data(
+    renderer: CardRenderer, template_name: str, view: View
+) -> None:
+    card = renderer.render(template_name, **view())
+
+    kinds = {e["type"] for e in elements(card) if e["type"].startswith("Action.")}
+    assert kinds <= {"Action.OpenUrl", "Action.Submit"}
+    for button in submit_actions(card):
+        assert button["title"].strip()
+        assert button["data"]["action"] in {
+            "settings.save",
+            "digest.transcript",
+            "digest.feedback",
+            "digest.open",
+        }
+        assert all(isinstance(v, str) for v in button["data"].values()), button["data"]
