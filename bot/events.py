@@ -192,9 +192,9 @@ class CardSubmission:
         if not isinstance(raw_data, Mapping):
             raise MalformedNotification("data must be an object")
         data = {str(k): v if isinstance(v, str) else _flat(v) for k, v in raw_data.items()}
-        action = data.get("action")
-        if not action:
-            raise MalformedNotification("data.action is missing")
+        # A press on a card that is not ours (no action id) is well formed; it is simply
+        # not for any handler.
+        action = data.get("action", "")
         conversation = payload.get("conversation")
         conversation = conversation if isinstance(conversation, Mapping) else {}
         card = payload.get("card")

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import events
+from bot.cards import message_dialog
 from bot.events import CardSubmission, ChatMessage, Notification
+from bot.rc import (
+    RingCentralError,
+    RingCentralNotFound,
+    RingCentralPermissionError,
+    describe_error,
+)
 from bot.services import BotInstall, Services
 from bot.settings import UserSettings
 
@@ -339,10 +346,13 @@ async def parse_chat_message(ctx: Context, next_handler: Handler) -> None:
     bot_id = ctx.bot.extension_id
     if message.creator_id == bot_id:
         raise Ignored("the bot's own post")
-    if bot_id not in message.mentioned_ids and not await ctx.services.is_direct_chat(
-        ctx.bot, message.chat_id
-    ):
-        raise Ignored("a group message that does not mention the bot")
+    if bot_id not in message.mentioned_ids:
+        try:
+            direct_chat = await ctx.services.is_direct_chat(ctx.bot, message.chat_id)
+        except (RingCentralNotFound, RingCentralPermissionError) as err:
+            raise Ignored(f"a message in a chat the bot cannot read ({err.error_code})") from None
+        if not direct_chat:
+            raise Ignored("a group message that does not mention the bot")
     ctx.message = message
     await next_handler(ctx)
 
@@ -360,8 +370,6 @@ async def answer_on_error(ctx: Context, next_handler: Handler) -> None:
     Retryable RingCentral failures of events (not of people's requests) propagate, so the
     inbox worker retries them later.
     """
-    from bot.rc import RingCentralError, describe_error
-
     asked_by_a_person = ctx.message is not None or ctx.submission is not None
     try:
         await next_handler(ctx)
@@ -381,8 +389,6 @@ async def answer_on_error(ctx: Context, next_handler: Handler) -> None:
 
 async def _apologise(ctx: Context, text: str) -> None:
     if ctx.submission is not None:
-        from bot.cards import message_dialog
-
         ctx.response = message_dialog(ctx.services.cards, "Something went wrong", text)
     else:
         await ctx.reply(text)

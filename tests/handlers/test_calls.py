@@ -244,3 +244,41 @@ def _actions(node: Any) -> list[dict[str, Any]]:
         for value in node:
             found.extend(_actions(value))
     return found
+
+
+async def test_a_session_with_two_recorded_legs_gives_two_digests(stack: Stack) -> None:
+    world = await make_world(stack)
+    owner = world.people["owner"]
+    await stack.control.call(
+        "POST",
+        "/calls",
+        {
+            "ownerExtensionId": owner,
+            "participants": [world.people["participant"]],
+            "sourceSessionId": world.call["sourceSessionId"],
+        },
+    )
+    await settle(stack.bot)
+    dm = await direct_chat(stack, owner)
+    await ask(stack, dm, owner, f"insights {world.call['sourceSessionId']}", mention=False)
+    assert len(await card_texts(stack, dm)) == 2
+
+
+async def test_feedback_is_stored_and_thanked(stack: Stack) -> None:
+    world = await make_world(stack)
+    owner = world.people["owner"]
+    dm = await direct_chat(stack, owner)
+    await ask(stack, dm, owner, f"insights {world.call['sourceRecordId']}", mention=False)
+    [digest] = [p for p in await stack.control.cards(dm) if "digest.feedback" in str(p)]
+    data = next(
+        a["data"] for a in _actions(digest["card"]) if a.get("data", {}).get("verdict") == "helpful"
+    )
+    answer = await stack.control.call(
+        "POST", f"/cards/{digest['cardId']}/submit", {"userId": owner, "data": data}
+    )
+    assert answer["status"] == 200
+    assert answer["body"]["type"] == "dialog"
+    from bot.app import SERVICES
+
+    stored = await stack.bot.app[SERVICES].storage.feedback_for(data["callKey"])
+    assert stored == {owner: "helpful"}
