@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.cards import CardRenderer
+from bot.catchup import CatchUp
 from bot.config import Config
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
@@ -34,6 +35,7 @@ INSTALLS = web.AppKey("installs", Installs)
 NOTIFICATIONS = web.AppKey("notifications", NotificationEndpoint)
 INTERACTIVE = web.AppKey("interactive", InteractiveEndpoint)
 OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
+CATCH_UP = web.AppKey("catch_up", CatchUp)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -78,9 +80,22 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             "service user %s in account %s", service_user.get("id"), services.service_account_id
         )
 
-        subscriptions = Subscriptions(storage, config.webhook_address, config.verification_token)
+        subscriptions = Subscriptions(
+            storage,
+            config.webhook_address,
+            config.verification_token,
+            config.subscription_check_interval_s,
+        )
+        dispatcher = app[DISPATCHER]
+        inbox = InboxWorker(services, dispatcher, config.workers)
+        catch_up = CatchUp(services, inbox.wake)
+        # A new RingSense subscription means the old one was lost (or this is a first
+        # start): look for what was missed in between.
         subscriptions.add_identity(
-            SERVICE_IDENTITY, service_api, ringsense_event_filters(rc.ringsense_domains)
+            SERVICE_IDENTITY,
+            service_api,
+            ringsense_event_filters(rc.ringsense_domains),
+            on_created=catch_up.trigger,
         )
         installs = Installs(config, services, session, subscriptions)
         await installs.load()
@@ -88,18 +103,17 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             log.warning(
                 "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
             )
-
-        dispatcher = app[DISPATCHER]
-        inbox = InboxWorker(services, dispatcher, config.workers)
         delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
         services.wake_outbox = delivery.wake
         services.remove_install = installs.remove
         services.subscription_health = subscriptions.health
+        services.renew_subscription = subscriptions.renew
         app[SERVICES] = services
         app[INBOX_WORKER] = inbox
         app[DELIVERY_WORKER] = delivery
         app[SUBSCRIPTIONS] = subscriptions
         app[INSTALLS] = installs
+        app[CATCH_UP] = catch_up
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
@@ -112,8 +126,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await inbox.stop()
-            await delivery.stop()
+            await inbox.stop(config.shutdown_grace_s)
+            await delivery.stop(config.shutdown_grace_s)
     finally:
         await session.close()
         await storage.close()
@@ -129,6 +143,7 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
     if wait:
         await subscriptions.ensure_all()
     subscriptions.start()
+    app[CATCH_UP].trigger()
 
 
 async def _stop_subscriptions(app: web.Application) -> None:

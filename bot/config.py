@@ -68,6 +68,10 @@ class Config:
     webhook_max_body_bytes: int = 1_048_576
     workers: int = 4
     delivery_max_attempts: int = 6
+    daily_post_limit: int = 2500
+    subscription_check_interval_s: int = 3600
+    shutdown_grace_s: int = 10
+    catch_up_max_hours: int = 24
 
     @property
     def webhook_address(self) -> str:
@@ -191,6 +195,12 @@ def load_config(
     max_body = _int(bot_section, "webhook_max_body_bytes", 1_048_576, problems, minimum=1024)
     workers = _int(bot_section, "workers", 4, problems, minimum=1, maximum=64)
     attempts = _int(bot_section, "delivery_max_attempts", 6, problems, minimum=1, maximum=50)
+    daily_posts = _int(bot_section, "daily_post_limit", 2500, problems, minimum=1)
+    check_interval = _int(
+        bot_section, "subscription_check_interval_s", 3600, problems, minimum=1, maximum=86_400
+    )
+    grace = _int(bot_section, "shutdown_grace_s", 10, problems, minimum=0, maximum=600)
+    catch_up = _int(bot_section, "catch_up_max_hours", 24, problems, minimum=1, maximum=24 * 30)
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -212,6 +222,10 @@ def load_config(
         webhook_max_body_bytes=max_body,
         workers=workers,
         delivery_max_attempts=attempts,
+        daily_post_limit=daily_posts,
+        subscription_check_interval_s=check_interval,
+        shutdown_grace_s=grace,
+        catch_up_max_hours=catch_up,
     )
 
 

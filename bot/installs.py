@@ -54,11 +54,30 @@ class Installs:
         self._services = services
         self._session = session
         self._subscriptions = subscriptions
+        self._background: set[asyncio.Task[None]] = set()
 
     def client(self, token: str) -> RingCentralClient:
-        return RingCentralClient(
-            self._session, self._config.ringcentral.server_url, StaticToken(token)
+        client: RingCentralClient
+
+        def revoked() -> None:
+            # RingCentral says this bot no longer exists (uninstalled while we were away,
+            # or the Delete event was lost): treat it as removed.
+            for install in list(self._services.installs.values()):
+                if install.api is client:
+                    log.warning(
+                        "bot %s's token is revoked; treating it as removed", install.extension_id
+                    )
+                    task = asyncio.create_task(self.remove(install.extension_id))
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+
+        client = RingCentralClient(
+            self._session,
+            self._config.ringcentral.server_url,
+            StaticToken(token),
+            on_token_revoked=revoked,
         )
+        return client
 
     async def load(self) -> None:
         """Register the installs we know of: the token from the environment, then the stored."""
@@ -132,7 +151,16 @@ class Installs:
         install = self._services.installs.pop(bot_extension_id, None)
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
-        account_id = install.account_id if install else ""
+        account_id = install.account_id if install else None
+        if account_id is None:
+            stored = [
+                i
+                for i in await self._services.storage.stored_installs()
+                if i.bot_extension_id == bot_extension_id
+            ]
+            if not stored:
+                return  # already removed
+            account_id = stored[0].account_id
         await self._services.storage.forget_account(account_id, bot_extension_id)
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id

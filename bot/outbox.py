@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.rc import (
+    DailyPostLimitReached,
     RingCentralError,
     RingCentralNotFound,
     RingCentralRateLimited,
+    seconds_until_utc_midnight,
 )
 from bot.services import BotInstall, Services
 from bot.storage import OutboxItem, destination_key
@@ -65,6 +68,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
+        if isinstance(err, DailyPostLimitReached):
+            # Not the delivery's fault: it waits for tomorrow without using up its attempts.
+            log.warning("delivery %s waits %.0f s: %s", item.id, err.retry_after, err)
+            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            return
         attempts = item.attempts + 1
         if err.retryable and attempts < self._max_attempts:
             delay = (
@@ -84,34 +92,92 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             raise BotNotInstalled(item.account_id)
         api = install.api
         message = item.message
-        if message["kind"] == "text":
-            chat_id = await self._chat_for(install, item.destination)
-            await api.post_text(chat_id, str(message["text"]))
-            return
-        card: Mapping[str, Any] = message["card"]
         if message["kind"] == "card_update":
             card_id = item.destination["cardId"]
-            await api.update_card(card_id, card)
-            self._notify("", card_id, card)
+            await api.update_card(card_id, message["card"])
+            self._notify("", card_id, message["card"])
             return
-        storage = self._services.storage
-        if item.card_key is not None:
-            posted = await storage.posted_card(item.card_key, key)
-            if posted is not None:
-                try:
-                    await api.update_card(posted.card_id, card)
-                except RingCentralNotFound:
-                    # Someone deleted the card; post it anew rather than lose the update.
-                    log.info("card %s is gone; posting a new one", posted.card_id)
-                    await storage.forget_card(item.card_key, key)
-                else:
-                    self._notify(posted.chat_id, posted.card_id, card)
-                    return
+        if message["kind"] == "text":
+            chat_id = await self._chat_for(install, item.destination)
+            await self._spend_post(install)
+            await api.post_text(chat_id, str(message["text"]))
+            await self._count_post(install)
+            return
+        card: Mapping[str, Any] = message["card"]
+        if item.card_key is not None and await self._update_posted(
+            install, item.card_key, key, card
+        ):
+            return
         chat_id = await self._chat_for(install, item.destination)
-        card_id = await api.create_card(chat_id, card)
         if item.card_key is not None:
-            await storage.remember_card(item.card_key, key, chat_id, card_id)
+            await self._services.storage.mark_card_pending(item.card_key, key, chat_id)
+        await self._spend_post(install)
+        try:
+            card_id = await api.create_card(chat_id, card)
+        except RingCentralError as err:
+            if item.card_key is not None and _certainly_not_created(err):
+                await self._services.storage.forget_pending_card(item.card_key, key)
+            raise
+        await self._count_post(install)
+        if item.card_key is not None:
+            await self._services.storage.remember_card(item.card_key, key, chat_id, card_id)
         self._notify(chat_id, card_id, card)
+
+    async def _update_posted(
+        self, install: BotInstall, card_key: str, key: str, card: Mapping[str, Any]
+    ) -> bool:
+        """Update this call's card in this destination if it exists; False if it does not.
+
+        A card whose creation was started but never confirmed (the process died in between)
+        is looked for in the chat first, so a retry never posts a second card.
+        """
+        storage = self._services.storage
+        posted = await storage.posted_card(card_key, key)
+        if posted is None:
+            return False
+        card_id = posted.card_id
+        if not card_id:
+            card_id = (
+                await self._find_card_in_chat(
+                    install, posted.chat_id, card_key, since=posted.updated_at
+                )
+                or ""
+            )
+            if not card_id:
+                return False
+            await storage.remember_card(card_key, key, posted.chat_id, card_id)
+        try:
+            await install.api.update_card(card_id, card)
+        except RingCentralNotFound:
+            # Someone deleted the card; post it anew rather than lose the update.
+            log.info("card %s is gone; posting a new one", card_id)
+            await storage.forget_card(card_key, key)
+            return False
+        self._notify(posted.chat_id, card_id, card)
+        return True
+
+    async def _find_card_in_chat(
+        self, install: BotInstall, chat_id: str, card_key: str, *, since: float
+    ) -> str | None:
+        """The id of a card of ours, posted since the attempt began, carrying this call key."""
+        recent = await install.api.recent_card_ids(
+            chat_id, creator_id=install.extension_id, since=since - CLOCK_SKEW_S
+        )
+        for card_id in recent:
+            card = await install.api.get_card(card_id)
+            if _carries_call_key(card, card_key):
+                log.info("found card %s for %s posted before a restart", card_id, card_key)
+                return card_id
+        return None
+
+    async def _spend_post(self, install: BotInstall) -> None:
+        limit = self._services.config.daily_post_limit
+        used = await self._services.storage.posts_today(install.account_id, _utc_day())
+        if used >= limit:
+            raise DailyPostLimitReached(seconds_until_utc_midnight())
+
+    async def _count_post(self, install: BotInstall) -> None:
+        await self._services.storage.count_post(install.account_id, _utc_day())
 
     async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
         if destination["kind"] == "chat":
@@ -130,3 +196,30 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 observer(chat_id, card_id, card)
             except Exception:
                 log.exception("card observer failed")
+
+
+CLOCK_SKEW_S = 120.0
+"""How far RingCentral's clock may be from ours when matching a card by its creation time."""
+
+
+def _certainly_not_created(err: RingCentralError) -> bool:
+    """Failures after which RingCentral has certainly not created the card: refusals and
+    throttling. Timeouts, resets and other 5xx may hide a created card."""
+    if isinstance(err, RingCentralRateLimited | DailyPostLimitReached):
+        return True
+    return err.status is not None and (400 <= err.status < 500 or err.status == 503)
+
+
+def _utc_day() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+def _carries_call_key(node: object, card_key: str) -> bool:
+    """Digest cards carry their call key in their buttons' data."""
+    if isinstance(node, Mapping):
+        if node.get("callKey") == card_key:
+            return True
+        return any(_carries_call_key(value, card_key) for value in node.values())
+    if isinstance(node, list):
+        return any(_carries_call_key(value, card_key) for value in node)
+    return False

@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+
+from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,20 @@ class RingCentralNotFound(RingCentralError):
 
 class RingCentralBadRequest(RingCentralError):
     """400: RingCentral refused what we sent; retrying the same request will not help."""
+
+
+# What a deleted bot's token gets (RingCentral's own bot frameworks treat both as "removed").
+TOKEN_REVOKED_CODES = frozenset({"OAU-232", "CMN-405"})
+
+
+class DailyPostLimitReached(RingCentralError):
+    """2,500 posts per user per day through the API (API-FACTS D.4); wait for tomorrow."""
+
+    retryable = True
+
+    def __init__(self, retry_after: float, **kwargs: Any) -> None:
+        super().__init__(None, None, "the daily post limit is reached", **kwargs)
+        self.retry_after = retry_after
 
 
 class RingCentralRateLimited(RingCentralError):
@@ -271,11 +288,18 @@ class RingCentralClient:
     """API calls for one identity. Paths are relative to the platform's server URL."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, server_url: str, tokens: TokenSource
+        self,
+        session: aiohttp.ClientSession,
+        server_url: str,
+        tokens: TokenSource,
+        governor: RateGovernor | None = None,
+        on_token_revoked: Callable[[], None] | None = None,
     ) -> None:
         self._session = session
         self._server_url = server_url.rstrip("/")
         self._tokens = tokens
+        self.governor = governor or RateGovernor()
+        self._on_token_revoked = on_token_revoked
         self.last_rate_limit: RateLimitInfo | None = None
 
     async def request(
@@ -287,8 +311,10 @@ class RingCentralClient:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request; return the parsed JSON body (None when empty); raise on failure."""
+        group = group_of(method, path)
         for attempt in (1, 2):
             token = await self._tokens.access_token()
+            await self.governor.acquire(group)
             try:
                 async with self._session.request(
                     method,
@@ -298,14 +324,28 @@ class RingCentralClient:
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                     timeout=REQUEST_TIMEOUT,
                 ) as response:
-                    self.last_rate_limit = _rate_limit_info(response.headers)
+                    info = _rate_limit_info(response.headers)
+                    self.last_rate_limit = info
+                    if response.status == 429:
+                        # Retry-After is what counts during a penalty; the headers then say
+                        # nothing is remaining, which is the penalty, not the window.
+                        self.governor.penalise(group, _retry_after(response.headers))
+                    elif info is not None:
+                        self.governor.observe(group, info.limit, info.remaining, info.window_s)
                     body = await _read_body(response)
                     if response.status < 400:
                         return body
                     if response.status == 401 and attempt == 1:
                         if await self._tokens.recover_from_401():
                             continue
-                    raise _http_error(method, path, response, body)
+                    error = _http_error(method, path, response, body)
+                    if (
+                        isinstance(error, RingCentralAuthError)
+                        and error.error_code in TOKEN_REVOKED_CODES
+                        and self._on_token_revoked is not None
+                    ):
+                        self._on_token_revoked()
+                    raise error
             except aiohttp.ClientError as err:
                 raise RingCentralUnavailable(
                     None, None, type(err).__name__, method=method, path=path
@@ -385,6 +425,30 @@ class RingCentralClient:
         records = result.get("records", []) if isinstance(result, Mapping) else []
         return [r for r in records if isinstance(r, Mapping)]
 
+    # -- call log -----------------------------------------------------------------------
+
+    async def company_call_log(
+        self, *, date_from: str, page: int, per_page: int
+    ) -> tuple[list[Mapping[str, Any]], bool]:
+        """One page of the account's recorded calls since `date_from`; (records, more?)."""
+        result = await self.request(
+            "GET",
+            "/restapi/v1.0/account/~/call-log",
+            params={
+                "dateFrom": date_from,
+                "recordingType": "All",
+                "view": "Simple",
+                "perPage": str(per_page),
+                "page": str(page),
+            },
+        )
+        if not isinstance(result, Mapping):
+            return [], False
+        records = [r for r in result.get("records", []) if isinstance(r, Mapping)]
+        navigation = result.get("navigation")
+        has_more = isinstance(navigation, Mapping) and bool(navigation.get("nextPage"))
+        return records, has_more
+
     # -- team messaging -----------------------------------------------------------------
 
     async def open_direct_chat(self, extension_id: str) -> str:
@@ -412,6 +476,34 @@ class RingCentralClient:
         )
         return str(result["id"])
 
+    async def get_card(self, card_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}"
+        )
+        return result
+
+    async def recent_card_ids(
+        self, chat_id: str, *, creator_id: str, since: float, limit: int = 30
+    ) -> list[str]:
+        """Ids of the cards this creator posted in a chat since a time (epoch s), newest first."""
+        result = await self.request(
+            "GET",
+            f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/posts",
+            params={"recordCount": str(limit)},
+        )
+        records = result.get("records", []) if isinstance(result, Mapping) else []
+        ids: list[str] = []
+        for post in records:
+            if not isinstance(post, Mapping) or str(post.get("creatorId")) != creator_id:
+                continue
+            created = _epoch(post.get("creationTime"))
+            if created is not None and created < since:
+                continue
+            for attachment in post.get("attachments") or []:
+                if isinstance(attachment, Mapping) and attachment.get("type") == "Card":
+                    ids.append(str(attachment.get("id")))
+        return ids
+
     async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
         await self.request(
             "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
@@ -421,6 +513,27 @@ class RingCentralClient:
 # A week is what RingCentral gives when expiresIn is left out; we ask for it explicitly and
 # renew well before it runs out.
 SUBSCRIPTION_TTL_S = 604_800
+
+
+def _epoch(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def seconds_until_utc_midnight() -> float:
+    now = time.time()
+    return 86_400 - (now % 86_400) + 1
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    try:
+        return max(0.0, float(headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
@@ -459,15 +572,12 @@ def _http_error(
     status = response.status
     common: dict[str, Any] = {"parameter_name": parameter, "method": method, "path": path}
     if status == 429:
-        try:
-            retry_after = float(response.headers.get("Retry-After", "60"))
-        except ValueError:
-            retry_after = 60.0
+        retry_after = _retry_after(response.headers)
         return RingCentralRateLimited(
             status,
             code,
             message,
-            retry_after=retry_after,
+            retry_after=RETRY_AFTER_MISSING_S if retry_after is None else retry_after,
             group=response.headers.get("X-Rate-Limit-Group"),
             **common,
         )
@@ -478,5 +588,7 @@ def _http_error(
     if status == 404 or code == "CMN-102":
         return RingCentralNotFound(status, code, message, **common)
     if status >= 500:
+        if "exceeded your limits" in message:
+            return DailyPostLimitReached(seconds_until_utc_midnight(), **common)
         return RingCentralServerError(status, code, message, **common)
     return RingCentralBadRequest(status, code, message, **common)

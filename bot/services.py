@@ -34,6 +34,7 @@ class Services:
     installs: dict[str, BotInstall] = field(default_factory=dict)
     wake_outbox: Callable[[], None] = lambda: None
     remove_install: Callable[[str], Awaitable[None]] | None = None
+    renew_subscription: Callable[[str], Awaitable[None]] | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
 

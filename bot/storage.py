@@ -156,6 +156,21 @@ MIGRATIONS: Sequence[str] = (
     ALTER TABLE direct_chats ADD COLUMN account_id TEXT;
     ALTER TABLE outbox ADD COLUMN account_id TEXT;
     """,
+    # 3: reliability: small named values, the daily post budget
+    """
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE daily_posts (
+        account_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (account_id, day)
+    );
+    """,
 )
 
 INBOX_BATCH_MAX = 500
@@ -192,6 +207,7 @@ class OutboxItem:
 class StoredCard:
     chat_id: str
     card_id: str
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -428,6 +444,14 @@ class Storage:
                 (time.time() + delay_s, error, item_id),
             )
 
+    async def postpone_outbox(self, item_id: int, delay_s: float, reason: str) -> None:
+        """Try again later without using up an attempt (the delay is not the delivery's fault)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (time.time() + delay_s, reason, item_id),
+            )
+
     async def mark_failed(self, item_id: int, error: str) -> None:
         async with self._transaction() as db:
             await db.execute(
@@ -451,11 +475,12 @@ class Storage:
 
     async def posted_card(self, card_key: str, destination: str) -> StoredCard | None:
         async with self._db.execute(
-            "SELECT chat_id, card_id FROM posted_cards WHERE card_key = ? AND destination = ?",
+            "SELECT chat_id, card_id, updated_at FROM posted_cards "
+            "WHERE card_key = ? AND destination = ?",
             (card_key, destination),
         ) as cursor:
             row = await cursor.fetchone()
-        return StoredCard(row["chat_id"], row["card_id"]) if row else None
+        return StoredCard(row["chat_id"], row["card_id"], row["updated_at"]) if row else None
 
     async def remember_card(
         self, card_key: str, destination: str, chat_id: str, card_id: str
@@ -469,11 +494,82 @@ class Storage:
                 (card_key, destination, chat_id, card_id, time.time()),
             )
 
+    async def forget_pending_card(self, card_key: str, destination: str) -> None:
+        """The create certainly failed: no card to look for on the next attempt."""
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM posted_cards WHERE card_key = ? AND destination = ? AND card_id = ''",
+                (card_key, destination),
+            )
+
     async def forget_card(self, card_key: str, destination: str) -> None:
         async with self._transaction() as db:
             await db.execute(
                 "DELETE FROM posted_cards WHERE card_key = ? AND destination = ?",
                 (card_key, destination),
+            )
+
+    async def mark_card_pending(self, card_key: str, destination: str, chat_id: str) -> None:
+        """About to create a card: if we die before learning its id, a retry knows to look
+        for it in the chat instead of posting a second one."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at) "
+                "VALUES (?, ?, ?, '', ?) ON CONFLICT (card_key, destination) DO NOTHING",
+                (card_key, destination, chat_id, time.time()),
+            )
+
+    async def requeue_failed(self, destinations: Sequence[str] | None) -> int:
+        """Failed deliveries (to these destinations, or all) go back into the queue."""
+        async with self._transaction() as db:
+            if destinations is None:
+                cursor = await db.execute(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0 "
+                    "WHERE status = 'failed'"
+                )
+                return cursor.rowcount
+            total = 0
+            for destination in destinations:
+                kind, _, ident = destination.partition(":")
+                field = "extensionId" if kind == "direct" else "chatId"
+                cursor = await db.execute(
+                    "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0 "
+                    "WHERE status = 'failed' AND json_extract(destination, '$.kind') = ? "
+                    "AND json_extract(destination, ?) = ?",
+                    (kind, f"$.{field}", ident),
+                )
+                total += cursor.rowcount
+            return total
+
+    # -- small named values and counters -----------------------------------------------
+
+    async def state(self, key: str) -> str | None:
+        async with self._db.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_state(self, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (key, value, time.time()),
+            )
+
+    async def posts_today(self, account_id: str, day: str) -> int:
+        async with self._db.execute(
+            "SELECT count FROM daily_posts WHERE account_id = ? AND day = ?", (account_id, day)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def count_post(self, account_id: str, day: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
+                "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1",
+                (account_id, day),
             )
 
     # -- direct chats -------------------------------------------------------------------

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,8 +40,10 @@ class SubscriptionKeeper:
         event_filters: Sequence[str],
         address: str,
         verification_token: str,
+        on_created: Callable[[], object] | None = None,
     ) -> None:
         self.identity = identity
+        self._on_created = on_created
         self._storage = storage
         self._api = api
         self._filters = tuple(event_filters)
@@ -110,6 +112,10 @@ class SubscriptionKeeper:
                 )
                 await asyncio.sleep(delay)
 
+    async def renew_now(self) -> None:
+        if self.current is not None:
+            self.current = await self._renew(self.current)
+
     async def remove(self, *, delete_remote: bool) -> None:
         """Stop owning our subscription: delete it at RingCentral if asked, forget it here."""
         for known in await self._storage.subscriptions(self.identity):
@@ -135,6 +141,8 @@ class SubscriptionKeeper:
         )
         await self._storage.save_subscription(stored)
         log.info("%s: subscribed (%s) to %s", self.identity, stored.id, ", ".join(self._filters))
+        if self._on_created is not None:
+            self._on_created()
         return stored
 
     async def _renew(self, known: StoredSubscription) -> StoredSubscription:
@@ -182,8 +190,15 @@ def _optional_str(value: Any) -> str | None:
 class Subscriptions:
     """Every identity's subscription keeper, and the background tasks that renew them."""
 
-    def __init__(self, storage: Storage, address: str, verification_token: str) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        address: str,
+        verification_token: str,
+        check_interval_s: float = CHECK_INTERVAL_S,
+    ) -> None:
         self._storage = storage
+        self._check_interval_s = check_interval_s
         self._address = address
         self._token = verification_token
         self.keepers: dict[str, SubscriptionKeeper] = {}
@@ -191,10 +206,14 @@ class Subscriptions:
         self._started = False
 
     def add_identity(
-        self, identity: str, api: RingCentralClient, event_filters: Sequence[str]
+        self,
+        identity: str,
+        api: RingCentralClient,
+        event_filters: Sequence[str],
+        on_created: Callable[[], object] | None = None,
     ) -> None:
         self.keepers[identity] = SubscriptionKeeper(
-            self._storage, identity, api, event_filters, self._address, self._token
+            self._storage, identity, api, event_filters, self._address, self._token, on_created
         )
 
     async def ensure_all(self) -> None:
@@ -212,7 +231,9 @@ class Subscriptions:
         if not self._started or identity in self._tasks:
             return
         keeper = self.keepers[identity]
-        self._tasks[identity] = asyncio.create_task(keeper.keep_alive(), name=identity)
+        self._tasks[identity] = asyncio.create_task(
+            keeper.keep_alive(self._check_interval_s), name=identity
+        )
 
     async def drop_identity(self, identity: str, *, delete_remote: bool) -> None:
         task = self._tasks.pop(identity, None)
@@ -223,6 +244,13 @@ class Subscriptions:
         keeper = self.keepers.pop(identity, None)
         if keeper is not None:
             await keeper.remove(delete_remote=delete_remote)
+
+    async def renew(self, subscription_id: str) -> None:
+        """Renew one of ours now (after an expiry reminder); unknown ids are ignored."""
+        for keeper in self.keepers.values():
+            if keeper.current is not None and keeper.current.id == subscription_id:
+                await keeper.renew_now()
+                return
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import calls, commands, digests, lifecycle, settings
+from handlers import calls, commands, digests, lifecycle, settings, upkeep
 
 
 def all_routers() -> list[Router]:
@@ -13,4 +13,5 @@ def all_routers() -> list[Router]:
         commands.router,
         calls.router,
         settings.router,
+        upkeep.router,
     ]

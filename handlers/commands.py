@@ -223,3 +223,33 @@ async def status(ctx: Context) -> None:
         + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
     ]
     await ctx.reply("\n".join(lines))
+
+
+@router.command(
+    "resend",
+    summary="try my failed deliveries again",
+    usage="resend [all]",
+    aliases=("retry",),
+    details=(
+        "Deliveries that RingCentral kept refusing are marked failed (see **status**); this "
+        "puts yours back in the queue. Administrators can say **resend all**."
+    ),
+)
+async def resend(ctx: Context) -> None:
+    settings = _settings(ctx)
+    storage = ctx.services.storage
+    if ctx.args.strip().lower() == "all":
+        if settings.extension_id not in ctx.services.config.admins:
+            await ctx.reply("Only administrators can resend everyone's deliveries.")
+            return
+        count = await storage.requeue_failed(None)
+    else:
+        destinations = [f"direct:{settings.extension_id}"] + [
+            f"chat:{c.chat_id}" for c in settings.channels
+        ]
+        count = await storage.requeue_failed(destinations)
+    ctx.services.wake_outbox()
+    if count:
+        await ctx.reply(f"Trying {count} failed deliver{'y' if count == 1 else 'ies'} again.")
+    else:
+        await ctx.reply("Nothing has failed: there is nothing to resend.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot import events
 from bot.cards import render_digest
+from bot.catchup import note_ringsense_event
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
@@ -90,6 +91,8 @@ async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
     filters. Channels get calls with external participants only when the owner allows it."""
     assert ctx.notification is not None
+    if not ctx.event_id.startswith("catch-up:"):
+        await note_ringsense_event(ctx.services)
     merged = await remember_call(ctx, ctx.notification.body, fill_gaps=True)
     if merged is None:
         raise Ignored("not a usable RingSense notification")

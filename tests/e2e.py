@@ -150,8 +150,9 @@ class Stack:
     config: Config
     bot_id: str
 
-    async def restart_bot(self, **config_changes: Any) -> None:
-        await self.bot.stop()
+    async def restart_bot(self, *, already_stopped: bool = False, **config_changes: Any) -> None:
+        if not already_stopped:
+            await self.bot.stop()
         self.config = bot_config(
             self.sandbox.url,
             self.config.database_path,

@@ -1,0 +1,119 @@
+"""Finding the digests missed while notifications could not reach us.
+
+RingCentral does not redeliver a notification that failed, and a blacklisted or expired
+subscription delivers nothing. So whenever the bot (re)starts or has to recreate the
+RingSense subscription, it reads the company call log since shortly before the last
+RingSense event it saw, and for each recorded call it does not know yet whose insights
+exist, it puts a notification-shaped item into the inbox. The inbox is unique on the
+item's id (`catch-up:pbx:<recording id>`) and the outbox keeps one card per call and
+destination, so a call found twice, or found and then notified late, still gets exactly
+one digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot import events
+from bot.rc import RingCentralError, RingCentralNotFound
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+LAST_EVENT_KEY = "ringsense.last_event_at"
+OVERLAP = timedelta(minutes=10)
+CALL_LOG_PAGE = 250
+# Only RingEX calls (pbx) can be found from the call log: recording id = sourceRecordId.
+CATCH_UP_DOMAIN = "pbx"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+async def note_ringsense_event(services: Services, when: datetime | None = None) -> None:
+    """Remember that RingSense notifications were arriving at this time."""
+    await services.storage.set_state(LAST_EVENT_KEY, _iso(when or datetime.now(UTC)))
+
+
+class CatchUp:
+    def __init__(self, services: Services, wake_inbox: Callable[[], None]) -> None:
+        self._services = services
+        self._wake_inbox = wake_inbox
+        self._running: asyncio.Task[int] | None = None
+        self.last_found = 0
+
+    def trigger(self) -> asyncio.Task[int]:
+        """Run in the background; a run already going is reused, not doubled."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run_safely(), name="catch-up")
+        return self._running
+
+    async def _run_safely(self) -> int:
+        try:
+            return await self.run()
+        except RingCentralError as err:
+            log.warning("catch-up could not finish: %s; it runs again on the next trigger", err)
+            return 0
+
+    async def run(self) -> int:
+        services = self._services
+        if CATCH_UP_DOMAIN not in services.config.ringcentral.ringsense_domains:
+            return 0
+        storage = services.storage
+        started = datetime.now(UTC)
+        last_seen = await storage.state(LAST_EVENT_KEY)
+        if last_seen is None:
+            # First start ever: there is nothing we could have missed.
+            await storage.set_state(LAST_EVENT_KEY, _iso(started))
+            return 0
+        since = datetime.fromisoformat(last_seen.replace("Z", "+00:00")) - OVERLAP
+        since = max(since, started - timedelta(hours=services.config.catch_up_max_hours))
+        found = 0
+        page = 1
+        while True:
+            records, has_more = await services.service_api.company_call_log(
+                date_from=_iso(since), page=page, per_page=CALL_LOG_PAGE
+            )
+            for record in records:
+                found += await self._consider(record)
+            if not has_more:
+                break
+            page += 1
+        await storage.set_state(LAST_EVENT_KEY, _iso(started))
+        self.last_found = found
+        if found:
+            log.info("catch-up found %d analysed call(s) missed since %s", found, _iso(since))
+            self._wake_inbox()
+        return found
+
+    async def _consider(self, record: Any) -> int:
+        recording = record.get("recording") if isinstance(record, dict) else None
+        if not isinstance(recording, dict) or recording.get("id") is None:
+            return 0
+        recording_id = str(recording["id"])
+        key = f"{CATCH_UP_DOMAIN}:{recording_id}"
+        storage = self._services.storage
+        if await storage.call_insights(key) is not None:
+            return 0
+        try:
+            body = await self._services.service_api.get_record_insights(
+                CATCH_UP_DOMAIN, recording_id
+            )
+        except RingCentralNotFound:
+            return 0  # not analysed (yet); its notification will come when it is
+        uuid = f"catch-up:{key}"
+        envelope = {
+            "uuid": uuid,
+            "event": f"/ai/ringsense/v1/public/accounts/~/domains/{CATCH_UP_DOMAIN}/insights",
+            "timestamp": _iso(datetime.now(UTC)),
+            "subscriptionId": None,
+            "ownerId": None,
+            "body": dict(body),
+        }
+        stored = await storage.add_to_inbox(uuid, events.RINGSENSE_INSIGHTS, envelope)
+        return 1 if stored else 0

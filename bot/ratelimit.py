@@ -1,0 +1,126 @@
+"""Staying inside RingCentral's rate limits instead of bouncing off them.
+
+RingCentral limits each user (here: each identity's token) per group of endpoints over a
+sliding 60 s window (Light 50, Medium 40, Heavy 10, Auth 5 by default, API-FACTS G), and a
+request sent during a 429 penalty restarts the penalty, so a client that retries blindly
+can lock itself out. The governor therefore:
+
+- paces requests per group so a window never holds more than the limit (the limit comes
+  from the latest `X-Rate-Limit-Limit`/`-Window` headers, else the documented default);
+- after a 429, sends nothing in that group until `Retry-After` has passed (30 s when the
+  header is missing, as the docs advise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+DEFAULT_LIMITS = {"light": 50, "medium": 40, "heavy": 10, "auth": 5}
+DEFAULT_WINDOW_S = 60.0
+RETRY_AFTER_MISSING_S = 30.0
+
+# (method, path pattern, group): API-FACTS section G, from the spec's x-throttling-group.
+_GROUPS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(pattern), group)
+    for method, pattern, group in (
+        ("*", r"^/restapi/oauth/", "auth"),
+        ("*", r"^/ai/ringsense/", "light"),
+        ("*", r"^/ai/", "heavy"),
+        ("*", r"/call-log", "heavy"),
+        ("*", r"/recording/", "heavy"),
+        ("GET", r"^/restapi/v1\.0/subscription", "light"),
+        ("POST", r"^/restapi/v1\.0/subscription/[^/]+/renew$", "light"),
+        ("*", r"^/restapi/v1\.0/subscription", "medium"),
+        ("GET", r"^/restapi/v1\.0/account/[^/]+/extension/[^/]+(/authz-profile/check)?$", "light"),
+        ("GET", r"^/team-messaging/v1/chats/[^/]+$", "light"),
+        ("GET", r"^/team-messaging/v1/chats/[^/]+/posts/[^/]+$", "light"),
+        ("GET", r"^/team-messaging/v1/persons/", "light"),
+        ("GET", r"^/team-messaging/v1/conversations/[^/]+$", "light"),
+        ("*", r"^/team-messaging/", "medium"),
+    )
+)
+
+
+def group_of(method: str, path: str) -> str:
+    """The throttling group of an endpoint (lowercase); unknown endpoints count as Medium."""
+    for rule_method, pattern, group in _GROUPS:
+        if rule_method in ("*", method) and pattern.search(path):
+            return group
+    return "medium"
+
+
+@dataclass
+class _GroupState:
+    limit: int
+    window_s: float
+    sent: deque[float] = field(default_factory=deque)
+    penalty_until: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class RateGovernor:
+    """One identity's view of its rate limits. Safe to share between concurrent tasks."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._groups: dict[str, _GroupState] = {}
+        self.waited_s = 0.0
+
+    def _state(self, group: str) -> _GroupState:
+        state = self._groups.get(group)
+        if state is None:
+            state = _GroupState(DEFAULT_LIMITS.get(group, 40), DEFAULT_WINDOW_S)
+            self._groups[group] = state
+        return state
+
+    async def acquire(self, group: str) -> None:
+        """Wait until one more request in `group` respects the window and any penalty."""
+        state = self._state(group)
+        async with state.lock:
+            while True:
+                now = self._clock()
+                while state.sent and state.sent[0] <= now - state.window_s:
+                    state.sent.popleft()
+                wait = state.penalty_until - now
+                if wait <= 0 and len(state.sent) >= state.limit:
+                    wait = state.sent[0] + state.window_s - now
+                if wait <= 0:
+                    state.sent.append(now)
+                    return
+                self.waited_s += wait
+                await self._sleep(wait)
+
+    def observe(
+        self, group: str, limit: int | None, remaining: int | None, window_s: int | None
+    ) -> None:
+        """Learn the real numbers from an answer's `X-Rate-Limit-*` headers."""
+        state = self._state(group)
+        if limit is not None and limit > 0:
+            state.limit = limit
+        if window_s is not None and window_s > 0:
+            state.window_s = float(window_s)
+        if remaining is not None and limit is not None:
+            # The server counted more than we did (another process with the same token, or
+            # requests before a restart): fill our window so we do not overshoot.
+            used = limit - remaining
+            now = self._clock()
+            while len(state.sent) < used:
+                state.sent.appendleft(now)
+
+    def penalise(self, group: str, retry_after_s: float | None) -> None:
+        state = self._state(group)
+        pause = RETRY_AFTER_MISSING_S if retry_after_s is None else max(0.0, retry_after_s)
+        state.penalty_until = max(state.penalty_until, self._clock() + pause)
+
+    def penalty_left(self, group: str) -> float:
+        return max(0.0, self._state(group).penalty_until - self._clock())

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.ratelimit import RateGovernor, group_of
+from tests.conftest import OPENAPI_SUBSET
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def spec_operations() -> list[tuple[str, str, str]]:
+    spec: dict[str, Any] = yaml.safe_load(OPENAPI_SUBSET.read_text(encoding="utf-8"))
+    found = []
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            group = operation.get("x-throttling-group") if isinstance(operation, dict) else None
+            if group and group != "NoThrottling":
+                concrete = re.sub(r"\{[^}]+\}", "12345", path)
+                found.append((method.upper(), concrete, group.lower()))
+    return found
+
+
+@pytest.mark.parametrize(("method", "path", "group"), spec_operations())
+def test_every_endpoint_we_use_is_paced_in_its_real_group(
+    method: str, path: str, group: str
+) -> None:
+    assert group_of(method, path) == group
+
+
+async def test_requests_are_paced_to_the_limit_of_the_window() -> None:
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    governor.observe("heavy", limit=10, remaining=10, window_s=60)
+    for _ in range(10):
+        await governor.acquire("heavy")
+    assert fake.slept == []
+    await governor.acquire("heavy")  # the 11th waits for the first to leave the window
+    assert fake.slept == [60.0]
+
+
+async def test_nothing_is_sent_during_a_penalty() -> None:
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    governor.penalise("medium", 7)
+    await governor.acquire("medium")
+    assert fake.slept == [7.0]
+    assert fake.now == 1007.0
+    governor.penalise("light", None)  # no Retry-After: at least 30 s, as the docs advise
+    await governor.acquire("light")
+    assert fake.slept[-1] == 30.0
+
+
+async def test_the_servers_count_is_trusted_when_it_is_higher() -> None:
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    governor.observe("medium", limit=40, remaining=0, window_s=60)
+    await governor.acquire("medium")
+    assert fake.slept and fake.slept[0] == pytest.approx(60.0)
