@@ -25,6 +25,27 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from bot.analysis import (
+    ANALYSIS_STATES,
+    STATE_EXPIRED,
+    STATE_FAILED,
+    STATE_PENDING,
+    STATE_SUCCESS,
+    SUMMARY_EXTRACTIVE,
+    AnalysisState,
+    InteractionAnalysis,
+    JobSummary,
+    SpeakerStats,
+    Utterance,
+    contains_address_or_secret,
+)
+from bot.ringcx_model import (
+    PARTICIPANT_AGENT,
+    PARTICIPANT_CONTACT,
+    Segment,
+    Transcript,
+    TranscriptLine,
+)
 from bot.ringsense import CallInsights
 
 TEMPLATES_DIR: Final = Path(__file__).resolve().parent.parent / "templates"
@@ -34,6 +55,10 @@ WELCOME_TEMPLATE: Final = "welcome.card.json.j2"
 CALLS_TEMPLATE: Final = "calls.card.json.j2"
 TRANSCRIPT_TEMPLATE: Final = "transcript.card.json.j2"
 NOTICE_TEMPLATE: Final = "notice.card.json.j2"
+ANALYSIS_TEMPLATE: Final = "analysis.card.json.j2"
+UTTERANCES_TEMPLATE: Final = "utterances.card.json.j2"
+JOBS_TEMPLATE: Final = "jobs.card.json.j2"
+RINGCX_TRANSCRIPT_TEMPLATE: Final = "ringcx_transcript.card.json.j2"
 
 CARD_VERSION: Final = "1.3"
 CARD_SCHEMA_URL: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -67,10 +92,15 @@ ACTION_DIGEST_TRANSCRIPT: Final = "digest.transcript"
 ACTION_DIGEST_FEEDBACK: Final = "digest.feedback"
 #: "Open" on a row of the recent calls card; data: callKey.
 ACTION_DIGEST_OPEN: Final = "digest.open"
+#: "Show all utterances" on an analysis card; data: jobId. Answered with `utterances_card`.
+ACTION_AI_UTTERANCES: Final = "ai.utterances"
+#: "Check now" on a pending analysis card; data: jobId.
+ACTION_AI_REFRESH: Final = "ai.refresh"
 
 #: Keys of the data our buttons send beside `action`.
 DATA_CALL_KEY: Final = "callKey"
 DATA_VERDICT: Final = "verdict"
+DATA_JOB_ID: Final = "jobId"
 VERDICT_HELPFUL: Final = "helpful"
 VERDICT_NOT_HELPFUL: Final = "not_helpful"
 FEEDBACK_VERDICTS: Final = (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL)
@@ -78,12 +108,34 @@ FEEDBACK_VERDICTS: Final = (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL)
 CHAT_KINDS: Final = ("direct", "group")
 DEFAULT_BOT_NAME: Final = "the digest bot"
 DEFAULT_TRANSCRIPT_LINES: Final = 80
+DEFAULT_ANALYSIS_UTTERANCES: Final = 15
+#: The most utterances `utterances_card` shows (a card has a size limit).
+MAX_UTTERANCES: Final = 300
+DEFAULT_RINGCX_LINES: Final = 80
 
 UNASSIGNED: Final = "Unassigned"
 UNKNOWN_PARTICIPANT: Final = "Unknown participant"
 UNTITLED_CALL: Final = "RingSense call"
 NO_CALLS: Final = "No analysed calls yet."
 NO_TRANSCRIPT: Final = "RingSense has no transcript for this call."
+ANALYSIS_TAKES: Final = "The result usually takes 5–10 minutes."
+ANALYSIS_EXPIRED: Final = (
+    "RingCentral no longer has the result of this job (results are kept for one week)."
+)
+ANALYSIS_NO_REASON: Final = "RingCentral could not analyse the recording and gave no reason."
+ANALYSIS_NOTHING_FOUND: Final = "RingCentral found nothing to report in this recording."
+NO_UTTERANCES: Final = "RingCentral returned no utterances for this recording."
+NO_JOBS: Final = "No analysis jobs yet."
+JOBS_HEADING: Final = "Your analysis jobs"
+#: How the jobs card names each state.
+STATE_LABELS: Final[Mapping[str, str]] = {
+    STATE_PENDING: "In progress",
+    STATE_SUCCESS: "Done",
+    STATE_FAILED: "Failed",
+    STATE_EXPIRED: "Expired",
+}
+RINGCX_HEADING: Final = "Contact center transcript"
+RINGCX_EMPTY: Final = "RingCX returned an empty transcript."
 FEEDBACK_TITLE: Final = "Thanks for your feedback"
 FEEDBACK_TEXTS: Final[Mapping[str, str]] = {
     VERDICT_HELPFUL: "Glad the digest helped. Thanks for letting us know.",
@@ -566,6 +618,455 @@ def _call_score(insights: CallInsights) -> str | None:
     return f"{insights.ai_score:g}/10" if insights.ai_score is not None else None
 
 
+# --- AI API analyses ----------------------------------------------------------------------
+
+_NO_VALUE: Final = "–"
+_SOURCE_LABEL_MAX: Final = 200
+#: The speaker table's columns: a SpeakerStats field, its heading, how a value is shown.
+_SPEAKER_METRICS: Final[tuple[tuple[str, str, Callable[[Any], str]], ...]] = (
+    ("talk_to_listen_ratio", "Talk time", lambda share: f"{round(share * 100)}%"),
+    ("pace_wpm", "Pace", lambda wpm: f"{round(wpm)} wpm"),
+    ("energy", "Energy", lambda energy: f"{energy:.1f}".removesuffix(".0")),
+    ("questions_asked", "Questions", str),
+)
+
+
+def analysis_view(
+    *,
+    source_label: str,
+    job_id: str,
+    state: AnalysisState,
+    requested_at: datetime,
+    tz: ZoneInfo,
+    analysis: InteractionAnalysis | None = None,
+    problem: str | None = None,
+    max_utterances: int = DEFAULT_ANALYSIS_UTTERANCES,
+) -> dict[str, Any]:
+    """The values `analysis.card.json.j2` needs; see `analysis_card`."""
+    if state not in ANALYSIS_STATES:
+        raise ValueError(f"state must be one of {ANALYSIS_STATES}, got {state!r}")
+    if max_utterances < 0:
+        raise ValueError(f"max_utterances must not be negative, got {max_utterances}")
+    label = _source_label(source_label)
+    if not job_id.strip():
+        raise CardError("an analysis card needs the job id")
+    requested = format_start_time(requested_at, tz)
+    view: dict[str, Any] = {
+        "state": state,
+        "heading": ["Analysis of ", label],
+        "meta": [f"Requested {requested}"],
+        "notice": None,
+        "problem": None,
+        "job_id": job_id,
+        "speakers": None,
+        "sections": [],
+        "utterances": [],
+        "utterances_note": None,
+        "empty_text": None,
+        "actions": [],
+        "fallback_text": f"Analysis of {_short_line(label)}",
+    }
+    refresh = SubmitAction("Check now", ACTION_AI_REFRESH, {DATA_JOB_ID: job_id})
+    if state == STATE_PENDING:
+        view.update(
+            heading=["Analysing ", label, "…"],
+            meta=[f"Started {requested}"],
+            notice=ANALYSIS_TAKES,
+            actions=[refresh.as_view()],
+            fallback_text=f"Analysing {_short_line(label)}…",
+        )
+    elif state == STATE_FAILED:
+        text = problem if problem is not None and problem.strip() else ANALYSIS_NO_REASON
+        if contains_address_or_secret(text):
+            raise CardError(
+                "the problem text holds an address or a token; describe it with "
+                "bot.analysis.describe_ai_error, which leaves them out"
+            )
+        view.update(
+            heading=["Could not analyse ", label],
+            problem=text,
+            fallback_text=f"Could not analyse {_short_line(label)}",
+        )
+    elif state == STATE_EXPIRED:
+        view.update(
+            notice=ANALYSIS_EXPIRED,
+            fallback_text=f"Analysis of {_short_line(label)}: no longer available",
+        )
+    else:
+        if analysis is None:
+            raise ValueError("a successful analysis card needs the analysis")
+        view.update(_analysis_content(analysis, label, requested, max_utterances, job_id))
+    return view
+
+
+def analysis_card(
+    renderer: CardRenderer,
+    *,
+    source_label: str,
+    job_id: str,
+    state: AnalysisState,
+    requested_at: datetime,
+    tz: ZoneInfo,
+    analysis: InteractionAnalysis | None = None,
+    problem: str | None = None,
+    max_utterances: int = DEFAULT_ANALYSIS_UTTERANCES,
+) -> dict[str, Any]:
+    """An AI API analysis of a recording, in one of four states.
+
+    * "pending": "Analysing <label>…", when it started, that it takes 5 to 10 minutes, the job
+      id, and a "Check now" button (`ai.refresh` with the jobId);
+    * "success": the title (if any), a per-speaker table (talk time, pace, energy,
+      questions), the summaries, key phrases, topics and tasks, then the first
+      `max_utterances` utterances ("mm:ss Speaker 0: text (Joy)"); with more, a "Show all
+      utterances" button (`ai.utterances` with the jobId), answered with `utterances_card`;
+    * "failed": `problem` (literal text; use `describe_ai_error`) and the job id;
+    * "expired": RingCentral keeps results one week; this one is gone.
+
+    `source_label` names the recording for a person ("recording 2728084995017", a file
+    name) and is shown literally. It must never be the media URL: a label that holds an
+    address or a token is refused with `CardError`, and so is such a `problem`.
+    """
+    return renderer.render(
+        ANALYSIS_TEMPLATE,
+        **analysis_view(
+            source_label=source_label,
+            job_id=job_id,
+            state=state,
+            requested_at=requested_at,
+            tz=tz,
+            analysis=analysis,
+            problem=problem,
+            max_utterances=max_utterances,
+        ),
+    )
+
+
+def _analysis_content(
+    analysis: InteractionAnalysis, label: str, requested: str, max_utterances: int, job_id: str
+) -> dict[str, Any]:
+    """The success state's values."""
+    count = analysis.speaker_count
+    speakers = f" · {count} speaker{'' if count == 1 else 's'}" if count else ""
+    total = len(analysis.utterances)
+    more = total > max_utterances
+    return {
+        "heading": [analysis.title] if analysis.title else ["Analysis of ", label],
+        "meta": (
+            [label, f" · Requested {requested}{speakers}"]
+            if analysis.title
+            else [f"Requested {requested}{speakers}"]
+        ),
+        "speakers": _speaker_table(analysis.speakers),
+        "sections": _analysis_sections(analysis),
+        "utterances": [_utterance_line(u) for u in analysis.utterances[:max_utterances]],
+        "utterances_note": (
+            f"Showing the first {max_utterances} of {total} utterances." if more else None
+        ),
+        "empty_text": ANALYSIS_NOTHING_FOUND if analysis.is_empty else None,
+        "actions": (
+            [
+                SubmitAction(
+                    "Show all utterances", ACTION_AI_UTTERANCES, {DATA_JOB_ID: job_id}
+                ).as_view()
+            ]
+            if more
+            else []
+        ),
+        "fallback_text": (
+            f"Analysis of {_short_line(label)}: {_short_line(analysis.title)}"
+            if analysis.title
+            else f"Analysis of {_short_line(label)}"
+        ),
+    }
+
+
+def _speaker_table(speakers: Sequence[SpeakerStats]) -> dict[str, Any] | None:
+    """Column headings and one row per speaker, only with the metrics someone has."""
+    metrics = [
+        (name, heading, show)
+        for name, heading, show in _SPEAKER_METRICS
+        if any(getattr(s, name) is not None for s in speakers)
+    ]
+    if not metrics:
+        return None
+    return {
+        "columns": [heading for _, heading, _ in metrics],
+        "rows": [
+            {
+                "speaker": _speaker_label(speaker.speaker_id),
+                "values": [
+                    _NO_VALUE if getattr(speaker, name) is None else show(getattr(speaker, name))
+                    for name, _, show in metrics
+                ],
+            }
+            for speaker in speakers
+        ],
+    }
+
+
+def _analysis_sections(analysis: InteractionAnalysis) -> list[dict[str, Any]]:
+    """Summaries (a summary that repeats an earlier one is left out), key phrases, topics
+    and tasks, each only with content. `style` is "paragraphs", "bullets" or "inline"."""
+    sections: list[dict[str, Any]] = []
+    shown: list[tuple[str, ...]] = []
+    for summary in analysis.summaries:
+        if summary.texts in shown:
+            continue
+        shown.append(summary.texts)
+        style = "bullets" if summary.kind == SUMMARY_EXTRACTIVE else "paragraphs"
+        sections.append({"heading": summary.label, "style": style, "items": list(summary.texts)})
+    for heading, items, style in (
+        ("Key phrases", analysis.key_phrases, "inline"),
+        ("Topics", analysis.topics, "inline"),
+        ("Tasks", analysis.tasks, "bullets"),
+    ):
+        if items:
+            sections.append({"heading": heading, "style": style, "items": list(items)})
+    return sections
+
+
+def _utterance_line(utterance: Utterance) -> dict[str, Any]:
+    return {
+        "timestamp": format_offset(utterance.start) if utterance.start is not None else None,
+        "speaker": _speaker_label(utterance.speaker_id) if utterance.speaker_id else None,
+        "text": utterance.text,
+        "emotion": utterance.emotion,
+    }
+
+
+def _speaker_label(speaker_id: str) -> str:
+    """The AI API knows speakers only by id ("0", "1"): "Speaker 0"."""
+    return f"Speaker {speaker_id}"
+
+
+def _source_label(label: str) -> str:
+    """The caller's name for a recording, refused when it is not a plain name. The label is
+    left out of the error on purpose: it may hold a token."""
+    if not label.strip():
+        raise CardError("an analysis card needs a source label")
+    if contains_address_or_secret(label):
+        raise CardError(
+            "the source label holds an address or a token; pass a plain name such as "
+            "'recording <id>' or the media file's name, never its URL"
+        )
+    if len(label) > _SOURCE_LABEL_MAX:
+        return label[: _SOURCE_LABEL_MAX - 1].rstrip() + "…"
+    return label
+
+
+def utterances_view(
+    *,
+    source_label: str,
+    analysis: InteractionAnalysis,
+    max_utterances: int = MAX_UTTERANCES,
+) -> dict[str, Any]:
+    """The values `utterances.card.json.j2` needs; see `utterances_card`."""
+    if max_utterances < 1:
+        raise ValueError(f"max_utterances must be at least 1, got {max_utterances}")
+    label = _source_label(source_label)
+    total = len(analysis.utterances)
+    details = [f"{total} utterance{'' if total == 1 else 's'}"]
+    if analysis.speaker_count:
+        count = analysis.speaker_count
+        details.append(f"{count} speaker{'' if count == 1 else 's'}")
+    return {
+        "heading": ["What was said in ", label],
+        "details": " · ".join(details),
+        "lines": [_utterance_line(u) for u in analysis.utterances[:max_utterances]],
+        "empty_text": NO_UTTERANCES,
+        "truncated": (
+            f"Showing the first {max_utterances} of {total} utterances."
+            if total > max_utterances
+            else None
+        ),
+        "fallback_text": f"What was said in {_short_line(label)}",
+    }
+
+
+def utterances_card(
+    renderer: CardRenderer,
+    *,
+    source_label: str,
+    analysis: InteractionAnalysis,
+    max_utterances: int = MAX_UTTERANCES,
+) -> dict[str, Any]:
+    """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
+    most `max_utterances` (300) with a note when there are more: the answer to "Show all
+    utterances". Offsets are times into the recording, so no time zone is needed."""
+    return renderer.render(
+        UTTERANCES_TEMPLATE,
+        **utterances_view(
+            source_label=source_label, analysis=analysis, max_utterances=max_utterances
+        ),
+    )
+
+
+def jobs_view(jobs: Sequence[JobSummary], tz: ZoneInfo) -> dict[str, Any]:
+    """The values `jobs.card.json.j2` needs; see `jobs_card`."""
+    rows = []
+    for job in jobs:
+        if job.state not in STATE_LABELS:
+            raise ValueError(f"job state must be one of {ANALYSIS_STATES}, got {job.state!r}")
+        details = [STATE_LABELS[job.state], f"requested {format_start_time(job.requested_at, tz)}"]
+        if job.finished_at is not None:
+            details.append(f"finished {_finished(job.requested_at, job.finished_at, tz)}")
+        rows.append({"label": _source_label(job.source_label), "details": " · ".join(details)})
+    count = f"{len(rows)} job{'' if len(rows) == 1 else 's'}" if rows else NO_JOBS
+    return {
+        "heading": JOBS_HEADING,
+        "jobs": rows,
+        "empty_text": NO_JOBS,
+        "fallback_text": f"{JOBS_HEADING}: {count}",
+    }
+
+
+def jobs_card(renderer: CardRenderer, jobs: Sequence[JobSummary], tz: ZoneInfo) -> dict[str, Any]:
+    """A person's pending and recent analysis jobs, in the order given, one row each with
+    the recording's label, the state and the times; with none, a line saying so."""
+    return renderer.render(JOBS_TEMPLATE, **jobs_view(jobs, tz))
+
+
+def _finished(requested: datetime, finished: datetime, tz: ZoneInfo) -> str:
+    """The finish time, with its date only when it is not the day of the request."""
+    if finished.astimezone(tz).date() == requested.astimezone(tz).date():
+        return f"{finished.astimezone(tz):%H:%M}"
+    return format_start_time(finished, tz)
+
+
+# --- RingCX transcripts -------------------------------------------------------------------
+
+_CHANNEL_LABELS: Final[Mapping[str, str]] = {
+    "VOICE": "Voice",
+    "ENGAGE_MESSAGING": "Messaging",
+    "EMAIL": "Email",
+    "MESSENGER": "Messenger",
+}
+
+
+def ringcx_transcript_view(
+    *,
+    segment: Segment,
+    transcript: Transcript,
+    tz: ZoneInfo,
+    max_lines: int = DEFAULT_RINGCX_LINES,
+    queue_label: str | None = None,
+) -> dict[str, Any]:
+    """The values `ringcx_transcript.card.json.j2` needs; see `ringcx_transcript_card`."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    facts = []
+    direction = _direction_label(segment.direction)
+    if direction != "Call":
+        facts.append({"title": "Direction", "value": direction.removesuffix(" call")})
+    channel = _channel_label(segment.channel_type)
+    if channel:
+        facts.append({"title": "Channel", "value": channel})
+    start = segment.start or segment.dialog_start
+    if start is not None:
+        facts.append({"title": "Start", "value": format_start_time(start, tz)})
+    if segment.duration_ms is not None:
+        facts.append({"title": "Duration", "value": format_duration(segment.duration_ms / 1000)})
+
+    people = []
+    agent = transcript.agent_name
+    if agent:
+        people.append({"title": "Agent: ", "value": agent})
+    elif segment.agent_extension_id:
+        people.append({"title": "Agent: ", "value": f"extension {segment.agent_extension_id}"})
+    queue = queue_label if queue_label and queue_label.strip() else None
+    if queue is None and segment.agent_group_id:
+        queue = f"agent group {segment.agent_group_id}"
+    if queue:
+        people.append({"title": "Queue: ", "value": queue})
+
+    problem = None
+    if transcript.error_code or transcript.error_message:
+        said = transcript.error_message or "no details"
+        code = f" ({transcript.error_code})" if transcript.error_code else ""
+        problem = f"RingCX reported a problem with this transcript: {said}{code}"
+
+    total = len(transcript.lines)
+    names = _ringcx_speakers(transcript.lines)
+    return {
+        "heading": RINGCX_HEADING,
+        "facts": facts,
+        "people": people,
+        "problem": problem,
+        "lines": [
+            {
+                "timestamp": (
+                    f"{line.timestamp.astimezone(tz):%H:%M:%S}" if line.timestamp else None
+                ),
+                "speaker": names[index],
+                "text": line.message,
+            }
+            for index, line in enumerate(transcript.lines[:max_lines])
+        ],
+        "empty_text": RINGCX_EMPTY,
+        "truncated": (
+            f"Showing the first {max_lines} of {total} lines." if total > max_lines else None
+        ),
+        "fallback_text": ", ".join(
+            [RINGCX_HEADING, *(f["value"] for f in facts if f["title"] in ("Start", "Duration"))]
+        ),
+    }
+
+
+def ringcx_transcript_card(
+    renderer: CardRenderer,
+    *,
+    segment: Segment,
+    transcript: Transcript,
+    tz: ZoneInfo,
+    max_lines: int = DEFAULT_RINGCX_LINES,
+    queue_label: str | None = None,
+) -> dict[str, Any]:
+    """A RingCX segment's transcript: "Contact center transcript", its direction, channel,
+    start and duration, the agent (the transcript's agent name, else the extension) and
+    the queue (`queue_label`, else the agent group id), then one line per message
+    ("hh:mm:ss Name: message", the time in `tz`), at most `max_lines` with a note. A speaker
+    without a name is "Agent" or "Contact", or "Speaker 1", "Speaker 2"... when RingCX
+    does not say which (its voice transcripts do not)."""
+    return renderer.render(
+        RINGCX_TRANSCRIPT_TEMPLATE,
+        **ringcx_transcript_view(
+            segment=segment,
+            transcript=transcript,
+            tz=tz,
+            max_lines=max_lines,
+            queue_label=queue_label,
+        ),
+    )
+
+
+def _channel_label(channel_type: str | None) -> str | None:
+    if channel_type is None:
+        return None
+    known = _CHANNEL_LABELS.get(channel_type.upper())
+    if known:
+        return known
+    words = channel_type.replace("_", " ").strip()
+    return _plain_label(words.capitalize()) if words else None
+
+
+def _ringcx_speakers(lines: Sequence[TranscriptLine]) -> list[str]:
+    """Each line's speaker: the name, else "Agent" / "Contact", else "Speaker n" numbered
+    by participant in order of appearance."""
+    unknown: dict[str | None, str] = {}
+    names = []
+    for line in lines:
+        if line.participant_name:
+            names.append(line.participant_name)
+        elif line.participant_type == PARTICIPANT_AGENT:
+            names.append("Agent")
+        elif line.participant_type == PARTICIPANT_CONTACT:
+            names.append("Contact")
+        else:
+            key = line.participant_id
+            names.append(unknown.setdefault(key, f"Speaker {len(unknown) + 1}"))
+    return names
+
+
 # --- plain text, for the terminal ---------------------------------------------------------
 
 
@@ -605,6 +1106,8 @@ def _element_lines(elements: object, lines: list[str]) -> None:
                     lines.append(f"{fact.get('title', '')}: {fact.get('value', '')}")
         elif kind == "ColumnSet":
             _column_set_lines(element, lines)
+        elif kind == "Container" and _table_rows(element):
+            _table_lines(_table_rows(element), lines)
         elif kind == "Container":
             _element_lines(element.get("items"), lines)
         elif kind == "ActionSet":
@@ -658,6 +1161,42 @@ def _column_set_lines(column_set: Mapping[str, Any], lines: list[str]) -> None:
             lines.extend(column_lines)
 
 
+def _table_rows(container: Mapping[str, Any]) -> list[list[str]]:
+    """A Container of ColumnSets whose cells are one line each, with the same number of
+    columns, as rows of cell texts (a table, like the analysis card's speakers); else []."""
+    items = [
+        item
+        for item in container.get("items", [])
+        if isinstance(item, Mapping) and item.get("isVisible") is not False
+    ]
+    if not items or any(item.get("type") != "ColumnSet" for item in items):
+        return []
+    rows = []
+    for column_set in items:
+        row = []
+        for column in column_set.get("columns", []):
+            cell: list[str] = []
+            if isinstance(column, Mapping):
+                _element_lines(column.get("items"), cell)
+            cell = [line for line in cell if line]
+            if len(cell) > 1:
+                return []
+            row.append(cell[0] if cell else "")
+        rows.append(row)
+    if len({len(row) for row in rows}) != 1 or len(rows[0]) < 2:
+        return []
+    return rows
+
+
+def _table_lines(rows: list[list[str]], lines: list[str]) -> None:
+    """Rows with their columns lined up, two spaces apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        lines.append(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
 def _inline_text(inline: object) -> str:
     if isinstance(inline, str):
         return inline
@@ -686,33 +1225,55 @@ def _safe_for_terminal(text: str) -> str:
 
 
 __all__ = [
+    "ACTION_AI_REFRESH",
+    "ACTION_AI_UTTERANCES",
     "ACTION_DIGEST_FEEDBACK",
     "ACTION_DIGEST_OPEN",
     "ACTION_DIGEST_TRANSCRIPT",
+    "ANALYSIS_EXPIRED",
+    "ANALYSIS_NOTHING_FOUND",
+    "ANALYSIS_NO_REASON",
+    "ANALYSIS_TAKES",
+    "ANALYSIS_TEMPLATE",
     "CALLS_TEMPLATE",
     "CARD_SCHEMA_URL",
     "CARD_VERSION",
     "CHAT_KINDS",
     "DATA_CALL_KEY",
+    "DATA_JOB_ID",
     "DATA_VERDICT",
+    "DEFAULT_ANALYSIS_UTTERANCES",
+    "DEFAULT_RINGCX_LINES",
     "DEFAULT_TRANSCRIPT_LINES",
     "DIGEST_SECTIONS",
     "DIGEST_TEMPLATE",
     "FEEDBACK_TEXTS",
     "FEEDBACK_TITLE",
     "FEEDBACK_VERDICTS",
+    "JOBS_HEADING",
+    "JOBS_TEMPLATE",
+    "MAX_UTTERANCES",
     "NOTICE_TEMPLATE",
     "NO_CALLS",
+    "NO_JOBS",
     "NO_TRANSCRIPT",
+    "NO_UTTERANCES",
+    "RINGCX_EMPTY",
+    "RINGCX_HEADING",
+    "RINGCX_TRANSCRIPT_TEMPLATE",
     "SECTION_LABELS",
+    "STATE_LABELS",
     "TEMPLATES_DIR",
     "TRANSCRIPT_TEMPLATE",
+    "UTTERANCES_TEMPLATE",
     "VERDICT_HELPFUL",
     "VERDICT_NOT_HELPFUL",
     "WELCOME_TEMPLATE",
     "CardError",
     "CardRenderer",
     "SubmitAction",
+    "analysis_card",
+    "analysis_view",
     "calls_card",
     "calls_view",
     "card_as_text",
@@ -723,11 +1284,17 @@ __all__ = [
     "format_duration",
     "format_offset",
     "format_start_time",
+    "jobs_card",
+    "jobs_view",
     "message_dialog",
     "notice_view",
     "render_digest",
+    "ringcx_transcript_card",
+    "ringcx_transcript_view",
     "transcript_card",
     "transcript_view",
+    "utterances_card",
+    "utterances_view",
     "welcome_card",
     "welcome_view",
 ]

@@ -46,6 +46,7 @@ async def _serve(args: argparse.Namespace) -> None:
     )
     print(f"  bot token:         {defaults.BOT_TOKEN}  (extension {defaults.BOT_EXTENSION_ID})")
     print(f"  shared secret:     {defaults.SHARED_SECRET}")
+    print(f"  RingCX base URL:   {sandbox.url}  (POST /_sandbox/ringcx/accounts to enable)")
     print(f"  control API:       {sandbox.url}/_sandbox/", flush=True)
     try:
         await stop.wait()

@@ -9,8 +9,18 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from sandbox import control, fault_api, installs, interactive
-from sandbox.api import accounts, call_log, oauth, ringsense, subscriptions, team_messaging
+from sandbox import ai_control, control, fault_api, installs, interactive, ringcx_control
+from sandbox.api import (
+    accounts,
+    ai,
+    call_log,
+    oauth,
+    recordings,
+    ringcx,
+    ringsense,
+    subscriptions,
+    team_messaging,
+)
 from sandbox.cards import CardValidator, load_schema_validator
 from sandbox.delivery import BackgroundTasks, Notifier
 from sandbox.keys import (
@@ -53,8 +63,18 @@ def create_sandbox_app(
     app[CARD_VALIDATOR_KEY] = _card_validator(adaptive_card_schema)
     app[BACKGROUND_KEY] = BackgroundTasks()
     app.cleanup_ctx.append(_webhook_client)
-    platform_modules = (oauth, accounts, subscriptions, team_messaging, ringsense, call_log)
-    for module in (*platform_modules, control, installs, interactive, fault_api):
+    platform_modules = (
+        oauth,
+        accounts,
+        subscriptions,
+        team_messaging,
+        ringsense,
+        call_log,
+        recordings,
+        ai,
+    )
+    control_modules = (control, installs, interactive, fault_api, ai_control, ringcx_control)
+    for module in (*platform_modules, ringcx, *control_modules):
         app.add_routes(module.routes)
     return app
 

@@ -480,13 +480,14 @@ async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
     return web.json_response({"code": code.code, "expiresIn": 60}, status=201)
 
 
-SettingKind = Literal["bool", "number", "count", "url"]
+SettingKind = Literal["bool", "number", "count", "url", "choice"]
 
 
 @dataclass(frozen=True)
 class Setting:
     attribute: str
     kind: SettingKind
+    choices: tuple[str, ...] = ()
 
 
 SETTINGS = {
@@ -498,15 +499,23 @@ SETTINGS = {
     "oauthRedirectUri": Setting("oauth_redirect_uri", "url"),
     "interactiveMessagesUrl": Setting("interactive_messages_url", "url"),
     "signaturePrefix": Setting("signature_prefix", "bool"),
+    "aiJobDelaySeconds": Setting("ai_job_delay_seconds", "number"),
+    "aiWebhookDelivery": Setting("ai_webhook_delivery", "choice", ("deliver", "never")),
+    "ringcxEnforceRateLimits": Setting("ringcx_enforce_rate_limits", "bool"),
 }
 """What a test may change: the platform's knobs and the app's console settings (OAuth
-redirect URI, the Interactive Messages outbound webhook URL, the signature format)."""
+redirect URI, the Interactive Messages outbound webhook URL, the signature format), how
+long AI jobs take and whether their webhooks are called, and RingCX's own limits."""
 
 
 def _setting_value(key: str, setting: Setting, value: Any) -> Any:
     if setting.kind == "bool":
         if not isinstance(value, bool):
             raise ControlError(400, f"{key} must be true or false")
+        return value
+    if setting.kind == "choice":
+        if value not in setting.choices:
+            raise ControlError(400, f"{key} must be one of {', '.join(setting.choices)}")
         return value
     if setting.kind == "url":
         if value is None:

@@ -43,11 +43,12 @@ ADMIN_PERMISSIONS: Final = frozenset(
     {
         "ReadRingSenseInsights",
         "ReadCallLog",
+        "ReadCallRecording",
         "FullCompanyCallLog",
         "ReadCompanyCallRecording",
         "ReadExtensions",
         "EditExtensions",
     }
 )
-USER_PERMISSIONS: Final = frozenset({"ReadCallLog", "ReadExtensions"})
+USER_PERMISSIONS: Final = frozenset({"ReadCallLog", "ReadCallRecording", "ReadExtensions"})
 BOT_PERMISSIONS: Final = frozenset({"ReadExtensions"})

@@ -113,6 +113,8 @@ class BackgroundTasks:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.closing = False
+        """Set once the app shuts down: long waits (running AI jobs) give up."""
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(work)
@@ -121,6 +123,7 @@ class BackgroundTasks:
         return task
 
     async def drain(self, grace_seconds: float = 5.0) -> None:
+        self.closing = True
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=grace_seconds)

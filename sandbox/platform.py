@@ -17,9 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
+from sandbox.ai_jobs import mask_access_token
 from sandbox.errors import (
     PlatformError,
     app_permission_missing,
@@ -68,6 +70,36 @@ def endpoint(
         return handler
 
     return register
+
+
+_SELF_SERVED: set[Any] = set()
+
+
+def self_served(handler: Handler) -> Handler:
+    """Mark a handler of another service on the sandbox host (RingCX) that does its own
+    authentication, limits, errors and request logging: the middleware leaves it alone."""
+    _SELF_SERVED.add(handler)
+    return handler
+
+
+SECRET_PARAMETERS = frozenset({"access_token", "rcAccessToken", "refresh_token"})
+
+
+def masked_query(request: web.Request) -> str:
+    """The query string for the request log, with credentials (`access_token` and the
+    like, also inside a URL-valued parameter such as `webhook`) masked: the log is shown
+    by the control API."""
+    secret = SECRET_PARAMETERS.intersection(request.query)
+    nested = any("access_token" in value for value in request.query.values())
+    if not secret and not nested:
+        return request.query_string
+    return urlencode(
+        [
+            (k, "***" if k in SECRET_PARAMETERS else mask_access_token(v))
+            for k, v in request.query.items()
+        ],
+        safe="*",
+    )
 
 
 def world_of(request: web.Request) -> World:
@@ -198,6 +230,8 @@ def _injected_error(
 async def platform_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
         return await handler(request)
+    if request.match_info.handler in _SELF_SERVED:
+        return await handler(request)
     world = request.app[WORLD_KEY]
     arrived_at = world.now()
     arrived_monotonic = time.monotonic()
@@ -273,7 +307,7 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
             RequestLogEntry(
                 method=request.method,
                 path=request.path,
-                query=request.query_string,
+                query=masked_query(request),
                 status=status,
                 group=spec.group.label if spec else None,
                 token_owner=owner or request.get(LOG_OWNER_KEY),

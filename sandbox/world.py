@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sandbox import defaults
+from sandbox.ai_jobs import AiJob
 from sandbox.faults import Faults
+from sandbox.ringcx_state import RingCx
 
 ExtensionType = Literal["User", "Bot"]
 ChatType = Literal["Direct", "Personal", "Group", "Team", "Everyone"]
@@ -296,6 +298,17 @@ class World:
         self.call_log: list[CallLogEntry] = []
         self.dialogs: dict[str, JSON] = {}
         """The last dialog a bot opened for each user (by extension id), from card submits."""
+        self.ai_jobs: dict[str, AiJob] = {}
+        """AI API jobs by job id, in creation order."""
+        self.ai_job_delay_seconds = 0.5
+        """How long an AI job runs, on the world's clock (so `advance` finishes it too)."""
+        self.ai_webhook_delivery = "deliver"
+        """deliver | never: "never" completes jobs without calling their webhook."""
+        self.ringcx = RingCx()
+        self.ringcx_enforce_rate_limits = True
+        """RingCX's own limits (exchange 5/min, metadata 3/60 s and 9/15 min, transcripts
+        120/min) apply unless a test turns them off; they are separate from the
+        platform's `enforce_rate_limits`."""
         self.everyone_chat_id = ""
         """The default account's "All Employees" chat."""
 

@@ -11,15 +11,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.cards import (
+    ACTION_AI_REFRESH,
+    ACTION_AI_UTTERANCES,
     ACTION_DIGEST_FEEDBACK,
     ACTION_DIGEST_OPEN,
     ACTION_DIGEST_TRANSCRIPT,
+    DATA_JOB_ID,
     TEMPLATES_DIR,
     VERDICT_HELPFUL,
     VERDICT_NOT_HELPFUL,
     CardError,
     CardRenderer,
     SubmitAction,
+    analysis_card,
     card_as_text,
     check_card,
     digest_buttons,
@@ -31,11 +35,15 @@ from bot.cards import (
 )
 from bot.ringsense import CallInsights
 from tests.templates.samples import (
+    AI_JOB_ID,
     NEW_YORK,
+    RECORDING_LABEL,
+    REQUESTED_AT,
     RINGSENSE_URL,
     event_body,
     full_body,
     merged_insights,
+    sample_analysis,
 )
 
 MINIMAL_CARD: dict[str, Any] = {
@@ -112,6 +120,47 @@ def test_card_as_text_walks_columns_containers_and_buttons() -> None:
     )  # fmt: skip
 
     assert card_as_text(card) == "Left  Right\n\nplain run\n\n[Save]\n"
+
+
+def test_card_as_text_lines_up_a_table_of_column_sets() -> None:
+    def row(*cells: str) -> dict[str, Any]:
+        return {
+            "type": "ColumnSet",
+            "columns": [
+                {"type": "Column", "items": [{"type": "TextBlock", "text": c}]} for c in cells
+            ],
+        }
+
+    table = {"type": "Container", "items": [row("Speaker", "Pace"), row("Speaker 10", "97 wpm"),
+                                            row("S", "")]}  # fmt: skip
+    assert card_as_text(card_with(body=[table])) == ("Speaker     Pace\nSpeaker 10  97 wpm\nS\n")
+    # not a table: a cell of two lines, or something else in the container
+    two_lines = row("a", "b")
+    two_lines["columns"][0]["items"].append({"type": "TextBlock", "text": "a2"})
+    mixed = {"type": "Container", "items": [row("x", "y"), {"type": "TextBlock", "text": "z"}]}
+    assert card_as_text(card_with(body=[{"type": "Container", "items": [two_lines]}])) == (
+        "a\na2\nb\n"
+    )
+    assert card_as_text(card_with(body=[mixed])) == "x  y\nz\n"
+
+
+def test_the_analysis_speakers_read_as_a_table() -> None:
+    card = analysis_card(
+        CardRenderer(),
+        source_label=RECORDING_LABEL,
+        job_id=AI_JOB_ID,
+        state="success",
+        requested_at=REQUESTED_AT,
+        tz=NEW_YORK,
+        analysis=sample_analysis(),
+    )
+    lines = card_as_text(card).splitlines()
+    table = lines.index("Speakers") + 1
+    assert lines[table : table + 3] == [
+        "Speaker    Talk time  Pace     Energy  Questions",
+        "Speaker 0  58%        153 wpm  86.6    5",
+        "Speaker 1  42%        197 wpm  62.7    3",
+    ]
 
 
 def test_card_as_text_cannot_drive_the_terminal() -> None:
@@ -299,6 +348,14 @@ def test_digest_buttons_send_the_call_key() -> None:
     assert (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL) == ("helpful", "not_helpful")
 
 
+def test_the_ai_buttons_action_ids() -> None:
+    assert (ACTION_AI_UTTERANCES, ACTION_AI_REFRESH, DATA_JOB_ID) == (
+        "ai.utterances",
+        "ai.refresh",
+        "jobId",
+    )
+
+
 def test_digest_buttons_need_a_call_key() -> None:
     with pytest.raises(CardError, match="call key"):
         digest_buttons(merged_insights(), " ")
@@ -334,11 +391,15 @@ def test_the_digest_buttons_read_well_as_text() -> None:
 def test_the_default_templates_are_the_repository_templates() -> None:
     assert TEMPLATES_DIR == Path(__file__).resolve().parents[2] / "templates"
     assert CardRenderer().template_names() == (
+        "analysis.card.json.j2",
         "calls.card.json.j2",
         "digest.card.json.j2",
+        "jobs.card.json.j2",
         "notice.card.json.j2",
+        "ringcx_transcript.card.json.j2",
         "settings.card.json.j2",
         "transcript.card.json.j2",
+        "utterances.card.json.j2",
         "welcome.card.json.j2",
     )
 

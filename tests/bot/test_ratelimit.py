@@ -50,7 +50,7 @@ async def test_requests_are_paced_to_the_limit_of_the_window() -> None:
         await governor.acquire("heavy")
     assert fake.slept == []
     await governor.acquire("heavy")  # the 11th waits for the first to leave the window
-    assert fake.slept == [60.0]
+    assert fake.slept == [pytest.approx(61.0)]  # with a second's margin for arrival lag
 
 
 async def test_nothing_is_sent_during_a_penalty() -> None:
@@ -70,4 +70,4 @@ async def test_the_servers_count_is_trusted_when_it_is_higher() -> None:
     governor = RateGovernor(fake.clock, fake.sleep)
     governor.observe("medium", limit=40, remaining=0, window_s=60)
     await governor.acquire("medium")
-    assert fake.slept and fake.slept[0] == pytest.approx(60.0)
+    assert fake.slept and fake.slept[0] == pytest.approx(61.0)

@@ -8,34 +8,54 @@ from typing import Any
 
 import pytest
 
+from bot.analysis import InteractionAnalysis, JobSummary
 from bot.cards import (
+    ANALYSIS_TEMPLATE,
     CALLS_TEMPLATE,
     DIGEST_TEMPLATE,
+    JOBS_TEMPLATE,
     NOTICE_TEMPLATE,
+    RINGCX_TRANSCRIPT_TEMPLATE,
     TRANSCRIPT_TEMPLATE,
+    UTTERANCES_TEMPLATE,
     WELCOME_TEMPLATE,
     CardRenderer,
     SubmitAction,
+    analysis_view,
     calls_view,
     check_card,
     digest_view,
+    jobs_view,
     notice_view,
+    ringcx_transcript_view,
     transcript_view,
+    utterances_view,
     welcome_view,
 )
+from bot.ringcx_model import Segment, Transcript
 from bot.ringsense import CallInsights
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
 from tests.templates.samples import (
+    AI_JOB_ID,
     FAR_FUTURE,
     NEW_YORK,
+    RECORDING_LABEL,
+    REQUESTED_AT,
+    analysis_of,
+    analyze_interaction_body,
     customised_settings,
     event_body,
     full_body,
     insights_with,
     merged_insights,
+    ringcx_named_transcript,
+    ringcx_segments,
+    ringcx_voice_transcript,
+    sample_analysis,
     transcript_of,
+    utterances_of,
 )
 
 View = Callable[[], dict[str, Any]]
@@ -44,6 +64,26 @@ View = Callable[[], dict[str, Any]]
 def _bare() -> CallInsights:
     """A call known only by its ids."""
     return CallInsights.from_api({"domain": "pbx", "sourceRecordId": "r", "ownerExtensionId": "e"})
+
+
+def _analysis(state: str, **options: Any) -> dict[str, Any]:
+    return analysis_view(
+        source_label=RECORDING_LABEL,
+        job_id=AI_JOB_ID,
+        state=state,  # type: ignore[arg-type]
+        requested_at=REQUESTED_AT,
+        tz=NEW_YORK,
+        **options,
+    )
+
+
+def _ringcx(index: int, transcript: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return ringcx_transcript_view(
+        segment=Segment.from_api(ringcx_segments()[index]),
+        transcript=Transcript.from_api(transcript),
+        tz=NEW_YORK,
+        **options,
+    )
 
 
 def _paused() -> UserSettings:
@@ -100,6 +140,47 @@ SAMPLE_VIEWS: dict[str, dict[str, View]] = {
     NOTICE_TEMPLATE: {
         "notice": lambda: notice_view("The transcript is in your direct messages with me."),
     },
+    ANALYSIS_TEMPLATE: {
+        "pending": lambda: _analysis("pending"),
+        "success-with-more": lambda: _analysis(
+            "success", analysis=sample_analysis(), max_utterances=3
+        ),
+        "success-docs-excerpt": lambda: _analysis(
+            "success", analysis=analysis_of(analyze_interaction_body()["response"])
+        ),
+        "success-nothing": lambda: _analysis("success", analysis=InteractionAnalysis.from_api({})),
+        "failed": lambda: _analysis("failed", problem="RingCentral could not use the recording."),
+        "failed-no-reason": lambda: _analysis("failed"),
+        "expired": lambda: _analysis("expired"),
+    },
+    UTTERANCES_TEMPLATE: {
+        "all": lambda: utterances_view(source_label="call.mp3", analysis=sample_analysis()),
+        "capped": lambda: utterances_view(
+            source_label="call.mp3",
+            analysis=analysis_of({"utteranceInsights": utterances_of(5)}),
+            max_utterances=2,
+        ),
+        "none": lambda: utterances_view(
+            source_label="call.mp3", analysis=InteractionAnalysis.from_api({})
+        ),
+    },
+    JOBS_TEMPLATE: {
+        "jobs": lambda: jobs_view(
+            [
+                JobSummary("j-1", "call.mp3", "pending", REQUESTED_AT, None),
+                JobSummary(AI_JOB_ID, RECORDING_LABEL, "success", REQUESTED_AT, REQUESTED_AT),
+            ],
+            NEW_YORK,
+        ),
+        "empty": lambda: jobs_view([], NEW_YORK),
+    },
+    RINGCX_TRANSCRIPT_TEMPLATE: {
+        "voice": lambda: _ringcx(0, ringcx_voice_transcript(), queue_label="Tier 2"),
+        "named-truncated": lambda: _ringcx(1, ringcx_named_transcript(), max_lines=1),
+        "empty-with-error": lambda: _ringcx(
+            2, {"errorCode": "E", "errorMessage": "Not ready", "transcript": []}
+        ),
+    },
 }
 
 SAMPLES = [
@@ -144,5 +225,7 @@ def test_buttons_carry_an_action_id_and_string_data(
             "digest.transcript",
             "digest.feedback",
             "digest.open",
+            "ai.refresh",
+            "ai.utterances",
         }
         assert all(isinstance(v, str) for v in button["data"].values()), button["data"]

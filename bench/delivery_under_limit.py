@@ -1,0 +1,106 @@
+"""Delivery under RingCentral's real Medium limit: cards per window as a fraction of what
+the limit allows, and how many 429s the bot provoked.
+
+The sandbox enforces the real rules (Light 50, Medium 40, Heavy 10, Auth 5 requests per
+sliding window per user, a penalty restarted by every request made during it). To keep the
+run short every window is scaled down by the same factor (default 6 s instead of 60 s, same
+counts): the bot learns the window from `X-Rate-Limit-Window`, so the fraction is what it
+would be at full scale.
+
+    python bench/delivery_under_limit.py [--cards 200] [--window 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from _stack import Stack
+
+from bot.ratelimit import group_of
+
+
+async def main(args: argparse.Namespace) -> None:
+    async with Stack() as stack:
+        await stack.start_bot()
+        people = await stack.opted_in_users(args.users)
+        # Warm up: one digest each, so the bot knows every direct chat and the measured
+        # deliveries are card creates only.
+        for owner, _ in people:
+            await stack.control("POST", "/calls", {"ownerExtensionId": owner})
+        await stack.wait_for_cards([c for _, c in people], len(people), timeout_s=120)
+        await asyncio.sleep(1)
+        # Every group scaled by the same factor, so Medium stays the binding limit as it
+        # is at full scale (a digest costs one Light record fetch and one Medium create).
+        await stack.control(
+            "POST",
+            "/faults",
+            {
+                "enforceRateLimits": True,
+                "limits": {
+                    group: {
+                        "limit": limit,
+                        "windowSeconds": args.window,
+                        "penaltySeconds": args.window,
+                    }
+                    for group, limit in (("Light", 50), ("Medium", 40), ("Heavy", 10), ("Auth", 5))
+                },
+            },
+        )
+        await stack.control("DELETE", "/requests")
+        began = time.monotonic()
+        for number in range(args.cards):
+            owner, _ = people[number % len(people)]
+            await stack.control("POST", "/calls", {"ownerExtensionId": owner})
+        cards = await stack.wait_for_cards(
+            [c for _, c in people], args.cards + len(people), timeout_s=600
+        )
+        requests = await stack.control("GET", "/requests")
+        bot_medium = [
+            r
+            for r in requests
+            if r["path"].startswith("/team-messaging/")
+            and group_of(r["method"], r["path"]) == "medium"
+        ]
+        creates = [
+            r
+            for r in bot_medium
+            if r["method"] == "POST"
+            and r["path"].endswith("/adaptive-cards")
+            and r["status"] == 201
+        ]
+        throttled = [r for r in requests if r["status"] == 429]
+        allowed_per_s = 40 / args.window
+        first = min(r["arrivedMonotonic"] for r in creates)
+        last = max(r["arrivedMonotonic"] for r in creates)
+        elapsed = last - first
+        allowed_per_s = 40 / args.window
+        achieved_per_s = (len(creates) - 1) / elapsed if elapsed > 0 else float("nan")
+        delivered = len(cards) - len(people)
+        print(f"cards delivered: {delivered} of {args.cards} in {time.monotonic() - began:.1f} s")
+        medium_first = min(r["arrivedMonotonic"] for r in bot_medium)
+        medium_last = max(r["arrivedMonotonic"] for r in bot_medium)
+        medium_rate = (len(bot_medium) - 1) / (medium_last - medium_first)
+        print(
+            f"Medium requests by the bot: {len(bot_medium)}, of which card creates "
+            f"{len(creates)}; Medium used {medium_rate / allowed_per_s:.1%} of the allowed rate"
+        )
+        per_window = achieved_per_s * args.window
+        print(
+            f"cards per window: {per_window:.1f} of the 40 allowed = "
+            f"{achieved_per_s / allowed_per_s:.1%} of the allowed rate "
+            f"(at full scale: {per_window:.1f} cards/min) (aim: at least 95 %)"
+        )
+        print(
+            f"429 responses: {len(throttled)} (aim: none)"
+            + (f": {sorted({(r['method'], r['path']) for r in throttled})}" if throttled else "")
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cards", type=int, default=200)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--window", type=float, default=6.0)
+    asyncio.run(main(parser.parse_args()))
