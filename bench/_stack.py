@@ -54,7 +54,7 @@ class Stack:
                 raise RuntimeError(f"{method} {path}: {response.status} {body}")
             return body
 
-    async def start_bot(self, workers: int = 8) -> None:
+    async def start_bot(self, workers: int = 8, daily_post_limit: int = 2500) -> None:
         assert self.sandbox is not None
         port = free_port()
         self.bot_url = f"http://127.0.0.1:{port}"
@@ -74,7 +74,10 @@ class Stack:
         }
         config = Path(self._workdir.name) / "bot.config.yaml"
         config.write_text(
-            (ROOT / "bot.config.yaml").read_text().replace("workers: 4", f"workers: {workers}")
+            (ROOT / "bot.config.yaml")
+            .read_text()
+            .replace("workers: 4", f"workers: {workers}")
+            .replace("daily_post_limit: 2500", f"daily_post_limit: {daily_post_limit}")
         )
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -17,7 +17,7 @@ from bench.call_to_card import RAISED_LIMITS
 async def main(args: argparse.Namespace) -> None:
     async with Stack() as stack:
         await stack.control("POST", "/faults", {"limits": RAISED_LIMITS})
-        await stack.start_bot()
+        await stack.start_bot(daily_post_limit=10 * args.calls)
         await asyncio.sleep(2)
         idle = stack.bot_rss_mb()
         people = await stack.opted_in_users(args.users)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.ai import AI_WEBHOOK_PREFIX, AiWebhookEndpoint, JobPoller
 from bot.cards import CardRenderer
 from bot.catchup import CatchUp
 from bot.config import Config
@@ -36,6 +37,8 @@ NOTIFICATIONS = web.AppKey("notifications", NotificationEndpoint)
 INTERACTIVE = web.AppKey("interactive", InteractiveEndpoint)
 OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
 CATCH_UP = web.AppKey("catch_up", CatchUp)
+AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
+AI_POLLER = web.AppKey("ai_poller", JobPoller)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -59,6 +62,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/webhooks/ringcentral", _receive_notification)
     app.router.add_post(INTERACTIVE_PATH, _receive_submit)
+    app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
     app.router.add_post(REDIRECT_PATH, _install_post)
     app.router.add_get(REDIRECT_PATH, _install_get)
     return app
@@ -114,6 +118,10 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SUBSCRIPTIONS] = subscriptions
         app[INSTALLS] = installs
         app[CATCH_UP] = catch_up
+        poller = JobPoller(services, inbox.wake)
+        services.check_ai_job = poller.check
+        app[AI_POLLER] = poller
+        app[AI_WEBHOOK] = AiWebhookEndpoint(services, inbox.wake)
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
@@ -123,9 +131,11 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         inbox.start()
         delivery.start()
+        poller.start()
         try:
             yield
         finally:
+            await poller.stop()
             await inbox.stop(config.shutdown_grace_s)
             await delivery.stop(config.shutdown_grace_s)
     finally:
@@ -157,6 +167,10 @@ async def _receive_notification(request: web.Request) -> web.Response:
 
 async def _receive_submit(request: web.Request) -> web.Response:
     return await request.app[INTERACTIVE].handle(request)
+
+
+async def _receive_ai_result(request: web.Request) -> web.Response:
+    return await request.app[AI_WEBHOOK].handle(request)
 
 
 async def _install_post(request: web.Request) -> web.Response:

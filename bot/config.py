@@ -72,6 +72,8 @@ class Config:
     subscription_check_interval_s: int = 3600
     shutdown_grace_s: int = 10
     catch_up_max_hours: int = 24
+    ai_poll_after_s: int = 900
+    ai_poll_interval_s: int = 60
 
     @property
     def webhook_address(self) -> str:
@@ -201,6 +203,8 @@ def load_config(
     )
     grace = _int(bot_section, "shutdown_grace_s", 10, problems, minimum=0, maximum=600)
     catch_up = _int(bot_section, "catch_up_max_hours", 24, problems, minimum=1, maximum=24 * 30)
+    ai_poll_after = _int(bot_section, "ai_poll_after_s", 900, problems, minimum=0)
+    ai_poll_interval = _int(bot_section, "ai_poll_interval_s", 60, problems, minimum=1)
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -226,6 +230,8 @@ def load_config(
         subscription_check_interval_s=check_interval,
         shutdown_grace_s=grace,
         catch_up_max_hours=catch_up,
+        ai_poll_after_s=ai_poll_after,
+        ai_poll_interval_s=ai_poll_interval,
     )
 
 

@@ -23,6 +23,8 @@ EXTENSION_CREATED = "extension.created"
 EXTENSION_DELETED = "extension.deleted"
 EXTENSION_UPDATED = "extension.updated"
 SUBSCRIPTION_RENEWAL = "subscription.renewal"
+AI_RESULT = "ai.result"
+AI_RESULT_EVENT = "/ai/status/v1/jobs"
 OTHER = "other"
 
 _RINGSENSE_EVENT = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/[^/]+/insights$")
@@ -99,6 +101,8 @@ def classify(event: str, body: Mapping[str, Any]) -> str:
     event_type = body.get("eventType")
     if _RINGSENSE_EVENT.match(path):
         return RINGSENSE_INSIGHTS
+    if path == AI_RESULT_EVENT:
+        return AI_RESULT
     if path in _POSTS_EVENTS:
         return _POST_KINDS.get(str(event_type), OTHER)
     if path in _CHATS_EVENTS:

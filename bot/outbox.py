@@ -46,6 +46,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         self._max_attempts = max_attempts
         self._destinations = KeyedLock()
         self.card_observers: list[CardObserver] = []
+        self._budget_warned = ""
 
     async def _fetch(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
         return await self._services.storage.due_outbox(limit, exclude)
@@ -70,7 +71,13 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         storage = self._services.storage
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
-            log.warning("delivery %s waits %.0f s: %s", item.id, err.retry_after, err)
+            day = _utc_day()
+            if self._budget_warned != day:
+                self._budget_warned = day
+                log.warning(
+                    "daily post limit reached; deliveries wait %.0f s, until 00:00 UTC",
+                    err.retry_after,
+                )
             await storage.postpone_outbox(item.id, err.retry_after, str(err))
             return
         attempts = item.attempts + 1

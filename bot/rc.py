@@ -425,6 +425,44 @@ class RingCentralClient:
         records = result.get("records", []) if isinstance(result, Mapping) else []
         return [r for r in records if isinstance(r, Mapping)]
 
+    # -- AI API (Interaction Analytics) ----------------------------------------------------
+
+    async def analyze_interaction(self, webhook: str, body: Mapping[str, Any]) -> str:
+        """Start an asynchronous analysis; the job id. The body holds the media URL, which may
+        carry a token: it is never logged (errors name only method and path)."""
+        result = await self.request(
+            "POST",
+            "/ai/insights/v1/async/analyze-interaction",
+            json=dict(body),
+            params={"webhook": webhook},
+        )
+        return str(result["jobId"])
+
+    async def ai_job_status(self, job_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}"
+        )
+        return result
+
+    async def recording(self, recording_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/restapi/v1.0/account/~/recording/{quote(recording_id, safe='')}"
+        )
+        return result
+
+    async def call_log_record(self, record_id: str) -> Mapping[str, Any]:
+        result: Mapping[str, Any] = await self.request(
+            "GET", f"/restapi/v1.0/account/~/call-log/{quote(record_id, safe='')}"
+        )
+        return result
+
+    async def media_url_with_token(self, content_uri: str) -> str:
+        """The recording's content URL with our access token as `access_token`: the AI API
+        fetches media itself and cannot send headers. This string is a secret."""
+        token = await self._tokens.access_token()
+        separator = "&" if "?" in content_uri else "?"
+        return f"{content_uri}{separator}access_token={quote(token, safe='')}"
+
     # -- call log -----------------------------------------------------------------------
 
     async def company_call_log(

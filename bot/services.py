@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bot.cards import CardRenderer
 from bot.config import Config
 from bot.rc import RingCentralClient
-from bot.storage import Storage
+from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
 
@@ -35,6 +35,7 @@ class Services:
     wake_outbox: Callable[[], None] = lambda: None
     remove_install: Callable[[str], Awaitable[None]] | None = None
     renew_subscription: Callable[[str], Awaitable[None]] | None = None
+    check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
 

@@ -171,6 +171,42 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (account_id, day)
     );
     """,
+    # 4: AI API jobs and RingCX transcript segments
+    """
+    CREATE TABLE ai_jobs (
+        job_id TEXT PRIMARY KEY,
+        requester_id TEXT NOT NULL,
+        account_id TEXT,
+        destination TEXT NOT NULL,
+        source_label TEXT NOT NULL,
+        recording_id TEXT,
+        entitled_ids TEXT NOT NULL,
+        webhook_secret_hash TEXT NOT NULL,
+        state TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        finished_at REAL,
+        expires_at REAL NOT NULL,
+        result TEXT,
+        problem TEXT
+    );
+    CREATE INDEX ai_jobs_requester ON ai_jobs(requester_id, requested_at);
+    CREATE INDEX ai_jobs_pending ON ai_jobs(state, requested_at);
+
+    CREATE TABLE ringcx_segments (
+        dialog_id TEXT NOT NULL,
+        segment_id TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        agent_extension_id TEXT,
+        agent_group_id TEXT,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        last_error TEXT,
+        found_at REAL NOT NULL,
+        PRIMARY KEY (dialog_id, segment_id)
+    );
+    CREATE INDEX ringcx_segments_due ON ringcx_segments(state, next_attempt_at);
+    """,
 )
 
 INBOX_BATCH_MAX = 500
@@ -208,6 +244,45 @@ class StoredCard:
     chat_id: str
     card_id: str
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class AiJob:
+    """An Interaction Analytics job we asked for. The media URL is never stored."""
+
+    job_id: str
+    requester_id: str
+    account_id: str | None
+    destination: Mapping[str, str]
+    source_label: str
+    recording_id: str | None
+    entitled_ids: frozenset[str]
+    webhook_secret_hash: str
+    state: str
+    requested_at: float
+    expires_at: float
+    finished_at: float | None = None
+    result: Mapping[str, Any] | None = None
+    problem: str | None = None
+
+
+def _ai_job(row: aiosqlite.Row) -> AiJob:
+    return AiJob(
+        job_id=row["job_id"],
+        requester_id=row["requester_id"],
+        account_id=row["account_id"],
+        destination=json.loads(row["destination"]),
+        source_label=row["source_label"],
+        recording_id=row["recording_id"],
+        entitled_ids=frozenset(json.loads(row["entitled_ids"])),
+        webhook_secret_hash=row["webhook_secret_hash"],
+        state=row["state"],
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        finished_at=row["finished_at"],
+        result=json.loads(row["result"]) if row["result"] else None,
+        problem=row["problem"],
+    )
 
 
 @dataclass(frozen=True)
@@ -571,6 +646,128 @@ class Storage:
                 "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1",
                 (account_id, day),
             )
+
+    # -- AI API jobs --------------------------------------------------------------------
+
+    async def save_ai_job(self, job: AiJob) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO ai_jobs (job_id, requester_id, account_id, destination, "
+                "source_label, recording_id, entitled_ids, webhook_secret_hash, state, "
+                "requested_at, finished_at, expires_at, result, problem) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
+                "finished_at = excluded.finished_at, result = excluded.result, "
+                "problem = excluded.problem",
+                (
+                    job.job_id,
+                    job.requester_id,
+                    job.account_id,
+                    json.dumps(dict(job.destination)),
+                    job.source_label,
+                    job.recording_id,
+                    json.dumps(sorted(job.entitled_ids)),
+                    job.webhook_secret_hash,
+                    job.state,
+                    job.requested_at,
+                    job.finished_at,
+                    job.expires_at,
+                    json.dumps(job.result) if job.result is not None else None,
+                    job.problem,
+                ),
+            )
+
+    async def ai_job(self, job_id: str) -> AiJob | None:
+        async with self._db.execute("SELECT * FROM ai_jobs WHERE job_id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _ai_job(row) if row else None
+
+    async def ai_jobs_of(self, requester_id: str, limit: int) -> list[AiJob]:
+        async with self._db.execute(
+            "SELECT * FROM ai_jobs WHERE requester_id = ? ORDER BY requested_at DESC LIMIT ?",
+            (requester_id, limit),
+        ) as cursor:
+            return [_ai_job(r) for r in await cursor.fetchall()]
+
+    async def pending_ai_jobs(self, requested_before: float) -> list[AiJob]:
+        async with self._db.execute(
+            "SELECT * FROM ai_jobs WHERE state = 'pending' AND requested_at <= ? "
+            "ORDER BY requested_at",
+            (requested_before,),
+        ) as cursor:
+            return [_ai_job(r) for r in await cursor.fetchall()]
+
+    # -- RingCX segments ----------------------------------------------------------------
+
+    async def add_ringcx_segments(
+        self,
+        segments: Sequence[tuple[str, str, Mapping[str, Any], str | None, str | None]],
+        position_key: str,
+        next_position: str,
+    ) -> int:
+        """Remember a window's segments and move the window on, in one transaction, so a
+        restart neither skips a window nor takes a segment twice."""
+        added = 0
+        async with self._transaction() as db:
+            for dialog_id, segment_id, metadata, agent_id, group_id in segments:
+                cursor = await db.execute(
+                    "INSERT OR IGNORE INTO ringcx_segments (dialog_id, segment_id, metadata, "
+                    "agent_extension_id, agent_group_id, found_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (dialog_id, segment_id, json.dumps(metadata), agent_id, group_id, time.time()),
+                )
+                added += cursor.rowcount
+            await db.execute(
+                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at",
+                (position_key, next_position, time.time()),
+            )
+        return added
+
+    async def due_ringcx_segments(
+        self, limit: int
+    ) -> list[tuple[str, str, Mapping[str, Any], int]]:
+        async with self._db.execute(
+            "SELECT dialog_id, segment_id, metadata, attempts FROM ringcx_segments "
+            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY found_at LIMIT ?",
+            (time.time(), limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    async def ringcx_segment(self, dialog_id: str, segment_id: str) -> Mapping[str, Any] | None:
+        async with self._db.execute(
+            "SELECT metadata FROM ringcx_segments WHERE dialog_id = ? AND segment_id = ?",
+            (dialog_id, segment_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def finish_ringcx_segment(
+        self, dialog_id: str, segment_id: str, state: str, error: str | None = None
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE ringcx_segments SET state = ?, attempts = attempts + 1, last_error = ? "
+                "WHERE dialog_id = ? AND segment_id = ?",
+                (state, error, dialog_id, segment_id),
+            )
+
+    async def retry_ringcx_segment(
+        self, dialog_id: str, segment_id: str, delay_s: float, error: str
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE ringcx_segments SET attempts = attempts + 1, next_attempt_at = ?, "
+                "last_error = ? WHERE dialog_id = ? AND segment_id = ?",
+                (time.time() + delay_s, error, dialog_id, segment_id),
+            )
+
+    async def ringcx_counts(self) -> dict[str, int]:
+        async with self._db.execute(
+            "SELECT state, COUNT(*) FROM ringcx_segments GROUP BY state"
+        ) as cursor:
+            return {row[0]: row[1] for row in await cursor.fetchall()}
 
     # -- direct chats -------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import calls, commands, digests, lifecycle, settings, upkeep
+from handlers import ai, calls, commands, digests, lifecycle, settings, upkeep
 
 
 def all_routers() -> list[Router]:
@@ -14,4 +14,5 @@ def all_routers() -> list[Router]:
         calls.router,
         settings.router,
         upkeep.router,
+        ai.router,
     ]

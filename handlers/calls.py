@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.access import NOT_VISIBLE, everyone_may_see, may_see
@@ -46,11 +46,11 @@ def timezone_for(ctx: Context) -> ZoneInfo:
     return ctx.settings.zone(default) if ctx.settings else default
 
 
-async def answer_where_everyone_may_see(
-    ctx: Context, calls: Sequence[CallInsights]
+async def answer_where_all_may_see(
+    ctx: Context, may_see_it: Callable[[str], bool]
 ) -> dict[str, str]:
-    """The chat itself when every member may see these calls, else the asker's DMs (and a
-    word in the chat saying so)."""
+    """The chat itself when every member may see the answer, else the asker's direct
+    messages (and a word in the chat saying so)."""
     chat_id = ctx.chat_id
     asker = ctx.actor_id
     assert asker is not None
@@ -59,13 +59,22 @@ async def answer_where_everyone_may_see(
     if await ctx.services.is_direct_chat(ctx.bot, chat_id):
         return chat(chat_id)
     members = await ctx.services.chat_member_ids(ctx.bot, chat_id)
-    if everyone_may_see(members, calls, ctx.services.config.admins):
+    if all(may_see_it(member) for member in members):
         return chat(chat_id)
     if ctx.message is not None:
         await ctx.reply(
-            "I sent my answer to you in a direct message: not everyone here took part in that call."
+            "I sent my answer to you in a direct message: not everyone here may see it."
         )
     return direct(asker)
+
+
+async def answer_where_everyone_may_see(
+    ctx: Context, calls: Sequence[CallInsights]
+) -> dict[str, str]:
+    admins = ctx.services.config.admins
+    return await answer_where_all_may_see(
+        ctx, lambda member: everyone_may_see([member], calls, admins)
+    )
 
 
 async def show_calls(ctx: Context, calls: Sequence[tuple[str, CallInsights]]) -> None:

@@ -46,6 +46,8 @@ def bot_config(
         overrides={
             "bot": {
                 "admins": [ADMIN_ID],
+                "ai_poll_after_s": 1,
+                "ai_poll_interval_s": 1,
                 "port": port,
                 "database": str(database),
                 "default_timezone": "America/New_York",

@@ -1,0 +1,156 @@
+"""Interaction Analytics jobs: their webhook, and polling when the webhook stays silent.
+
+RingCentral's AI API is asynchronous: we get a job id, and the result is POSTed to the
+webhook we named (results usually take 5 to 10 minutes, sometimes 30). AI webhooks carry no
+signature (API-FACTS E says none is documented), so each job gets its own unguessable webhook
+path; a result is accepted only for a pending job of ours, through that job's path. The
+result goes into the inbox (unique per job), so a result arriving twice, or arriving by
+webhook and by polling, is handled once, and a result that arrives while the bot is down
+is found by polling after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bot import events
+from bot.rc import RingCentralError, RingCentralNotFound
+from bot.services import Services
+from bot.storage import AiJob
+from bot.webhooks import BodyTooLarge, read_limited, refuse
+
+log = logging.getLogger(__name__)
+
+AI_WEBHOOK_PREFIX = "/webhooks/ai/"
+MAX_RESULT_BYTES = 20 * 1024 * 1024
+PENDING = "pending"
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def result_uuid(job_id: str) -> str:
+    return f"ai-result:{job_id}"
+
+
+async def queue_result(services: Services, job: AiJob, result: Any) -> bool:
+    """Put a job's result into the inbox (once per job, whoever brings it first)."""
+    install = services.install_for_account(job.account_id)
+    envelope = {
+        "uuid": result_uuid(job.job_id),
+        "event": events.AI_RESULT_EVENT,
+        "timestamp": None,
+        "subscriptionId": None,
+        "ownerId": install.extension_id if install else None,
+        "body": {"jobId": job.job_id, "result": result},
+    }
+    return await services.storage.add_to_inbox(result_uuid(job.job_id), events.AI_RESULT, envelope)
+
+
+class AiWebhookEndpoint:
+    """`POST /webhooks/ai/{secret}`."""
+
+    def __init__(self, services: Services, on_stored: Any) -> None:
+        self._services = services
+        self._on_stored = on_stored
+
+    async def handle(self, request: web.Request) -> web.Response:
+        secret = request.match_info.get("secret", "")
+        try:
+            raw = await read_limited(request, MAX_RESULT_BYTES)
+            body = json.loads(raw)
+        except BodyTooLarge:
+            return refuse(413, "body too large")
+        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
+            return refuse(400, "body is not JSON")
+        job_id = body.get("jobId") if isinstance(body, dict) else None
+        if not isinstance(job_id, str) or not job_id:
+            return refuse(400, "jobId is missing")
+        job = await self._services.storage.ai_job(job_id)
+        if job is None:
+            log.warning("AI result for unknown job %s refused", job_id[:80])
+            return refuse(404, "unknown job")
+        if not hmac.compare_digest(secret_hash(secret), job.webhook_secret_hash):
+            log.warning("AI result for job %s came to the wrong address; refused", job_id)
+            return refuse(403, "wrong address for this job")
+        if job.state != PENDING:
+            log.info("late AI result for job %s (already %s) ignored", job_id, job.state)
+            return web.Response(status=200)
+        if await queue_result(self._services, job, body):
+            self._on_stored()
+        return web.Response(status=200)
+
+
+class JobPoller:
+    """Asks for results the webhook did not bring, and closes jobs RingCentral forgot."""
+
+    def __init__(self, services: Services, on_stored: Any) -> None:
+        self._services = services
+        self._on_stored = on_stored
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ai-poller")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        config = self._services.config
+        while True:
+            try:
+                cutoff = time.time() - config.ai_poll_after_s
+                for job in await self._services.storage.pending_ai_jobs(cutoff):
+                    await self.check(job)
+            except RingCentralError as err:
+                log.warning("AI job polling: %s", err)
+            except Exception:
+                log.exception("AI job polling failed")
+            await asyncio.sleep(config.ai_poll_interval_s)
+
+    async def check(self, job: AiJob) -> str:
+        """Look at one job now; what we learned ('pending', 'result', 'expired')."""
+        if job.state != PENDING:
+            return job.state
+        if time.time() >= job.expires_at:
+            await self._expire(job)
+            return "expired"
+        try:
+            status = await self._services.service_api.ai_job_status(job.job_id)
+        except RingCentralNotFound:
+            # RingCentral keeps job ids for a week; one it no longer knows is gone.
+            await self._expire(job)
+            return "expired"
+        if status.get("status") in ("Success", "Fail"):
+            if await queue_result(self._services, job, status):
+                self._on_stored()
+            return "result"
+        return PENDING
+
+    async def _expire(self, job: AiJob) -> None:
+        install = self._services.install_for_account(job.account_id)
+        envelope = {
+            "uuid": result_uuid(job.job_id),
+            "event": events.AI_RESULT_EVENT,
+            "timestamp": None,
+            "subscriptionId": None,
+            "ownerId": install.extension_id if install else None,
+            "body": {"jobId": job.job_id, "expired": True},
+        }
+        if await self._services.storage.add_to_inbox(
+            result_uuid(job.job_id), events.AI_RESULT, envelope
+        ):
+            self._on_stored()

@@ -1,0 +1,183 @@
+"""`analyze` through the sandbox's AI API: webhook results, polling, failures, expiry,
+restarts, and who sees what. The media URL's token never leaves the request to RingCentral."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.access import NOT_VISIBLE
+from bot.app import SERVICES
+from bot.cards import card_as_text
+from tests.e2e import Stack, eventually, settle
+
+
+async def people_and_call(stack: Stack) -> tuple[str, str, str, dict[str, Any]]:
+    owner = await stack.control.user("Olivia Owner")
+    colleague = await stack.control.user("Paul Participant")
+    other = await stack.control.user("Omar Other")
+    call = await stack.control.call(
+        "POST", "/calls", {"ownerExtensionId": owner, "participants": [colleague]}
+    )
+    await settle(stack.bot)
+    return owner, colleague, other, call
+
+
+async def analysis_cards(stack: Stack, chat: str) -> list[dict[str, Any]]:
+    return [
+        dict(c)
+        for c in await stack.control.cards(chat)
+        if "ai." in json.dumps(c["card"]) or "nalys" in card_as_text(c["card"])
+    ]
+
+
+async def ask(stack: Stack, person: str, text: str) -> str:
+    dm = await stack.control.chat([person, stack.bot_id])
+    await stack.control.say(dm, person, text)
+    await settle(stack.bot)
+    return dm
+
+
+async def wait_for_state(stack: Stack, dm: str, words: str, within_s: float = 15) -> str:
+    async def finished() -> str | None:
+        await settle(stack.bot)
+        for card in await stack.control.cards(dm):
+            text = card_as_text(card["card"])
+            if words in text:
+                return text
+        return None
+
+    return await eventually(finished, within_s=within_s)
+
+
+async def test_a_participant_gets_the_analysis_on_the_same_card(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, colleague, _, call = await people_and_call(stack)
+    dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']} speakers=2")
+    [pending] = await stack.control.cards(dm)
+    assert "Analysing recording" in card_as_text(pending["card"])
+    text = await wait_for_state(stack, dm, "Speakers")
+    assert "Talk time" in text and "Key phrases" in text
+    [final] = await stack.control.cards(dm)
+    assert final["cardId"] == pending["cardId"]  # updated in place
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    sent_uri = job["request"]["body"]["contentUri"]
+    assert "access_token=***" in sent_uri  # the token went to RingCentral (masked here)
+    # ...and nowhere else: not in the database, the cards, or the logs.
+    services = stack.bot.app[SERVICES]
+    token = await services.service_api._tokens.access_token()  # noqa: SLF001
+    database = stack.config.database_path.read_bytes()
+    assert token.encode() not in database
+    for wal in stack.config.database_path.parent.glob("*.sqlite3-wal"):
+        assert token.encode() not in wal.read_bytes()
+    assert token not in json.dumps(await stack.control.cards(dm))
+    assert token not in caplog.text
+
+
+async def test_someone_not_on_the_call_is_refused_and_nothing_starts(stack: Stack) -> None:
+    _, _, other, call = await people_and_call(stack)
+    dm = await ask(stack, other, f"analyze {call['sourceRecordId']}")
+    assert await stack.control.texts(dm, stack.bot_id) == [NOT_VISIBLE]
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    assert (jobs["records"] if isinstance(jobs, dict) else jobs) == []
+
+
+async def test_a_media_link_is_analysed_for_the_asker(stack: Stack) -> None:
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/calls/demo.mp3 type=Meeting")
+    text = await wait_for_state(stack, dm, "Speakers")
+    assert "demo.mp3" in text and "https://" not in text
+
+
+async def test_a_failed_job_says_which_parameter_was_wrong(stack: Stack) -> None:
+    await stack.control.call("POST", "/settings", {"aiJobDelaySeconds": 3600})
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/x.mp3")
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    await stack.control.call("POST", f"/ai/jobs/{job['jobId']}", {"outcome": "fail"})
+    text = await wait_for_state(stack, dm, "Could not analyse")
+    assert "contentUri" in text
+
+
+async def test_a_result_whose_webhook_never_comes_is_found_by_polling(stack: Stack) -> None:
+    await stack.control.call("POST", "/settings", {"aiWebhookDelivery": "never"})
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/y.wav")
+    await wait_for_state(stack, dm, "Speakers", within_s=20)
+
+
+async def test_a_result_that_arrives_while_the_bot_is_down_is_shown_after_restart(
+    stack: Stack,
+) -> None:
+    await stack.control.call("POST", "/settings", {"aiJobDelaySeconds": 1})
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/z.ogg")
+    await stack.bot.stop()
+    jobs = await stack.control.call("GET", "/ai/jobs")
+
+    async def webhook_tried() -> bool:
+        listed = await stack.control.call("GET", "/ai/jobs")
+        [job] = listed["records"] if isinstance(listed, dict) else listed
+        return bool(job["webhookDeliveries"])
+
+    await eventually(webhook_tried, within_s=10)
+    assert jobs
+    await stack.restart_bot(already_stopped=True)
+    await wait_for_state(stack, dm, "Speakers", within_s=20)
+    assert len(await stack.control.cards(dm)) == 1
+
+
+async def test_a_job_past_its_week_is_closed_with_a_clear_message(stack: Stack) -> None:
+    await stack.control.call("POST", "/settings", {"aiJobDelaySeconds": 10**7})
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/old.mp3")
+    await stack.control.call("POST", "/clock", {"advanceSeconds": 8 * 86400})
+    text = await wait_for_state(stack, dm, "no longer has the result")
+    assert "one week" in text
+
+
+async def test_unknown_forged_and_late_results_change_nothing(stack: Stack) -> None:
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/a.mp3")
+    await wait_for_state(stack, dm, "Speakers")
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    [delivery] = job["webhookDeliveries"]
+    address = delivery["url"]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(address, json=delivery["payload"]) as response:
+            assert response.status == 200  # a late duplicate is acknowledged...
+        async with session.post(address, json={**delivery["payload"], "jobId": "nope"}) as r:
+            assert r.status == 404
+        forged = address.rsplit("/", 1)[0] + "/not-the-secret"
+        async with session.post(forged, json=delivery["payload"]) as response:
+            assert response.status == 403
+        async with session.post(address, data=b"{not json") as response:
+            assert response.status == 400
+    await settle(stack.bot)
+    assert len(await stack.control.cards(dm)) == 1  # ...and changes nothing
+
+
+async def test_jobs_lists_my_analyses(stack: Stack) -> None:
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/b.mp3")
+    await wait_for_state(stack, dm, "Speakers")
+    await stack.control.say(dm, person, "jobs")
+    await settle(stack.bot)
+    texts = [card_as_text(c["card"]) for c in await stack.control.cards(dm)]
+    assert any("b.mp3" in t and "Done" in t for t in texts)
+
+
+async def test_bad_options_get_a_helpful_answer(stack: Stack) -> None:
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/c.mp3 lang=french")
+    [reply] = await stack.control.texts(dm, stack.bot_id)
+    assert "lang=en-US" in reply
