@@ -72,7 +72,7 @@ async def test_a_participant_gets_the_analysis_on_the_same_card(
     assert "access_token=***" in sent_uri  # the token went to RingCentral (masked here)
     # ...and nowhere else: not in the database, the cards, or the logs.
     services = stack.bot.app[SERVICES]
-    token = await services.service_api._tokens.access_token()  # noqa: SLF001
+    token = await services.service_api._tokens.access_token()
     database = stack.config.database_path.read_bytes()
     assert token.encode() not in database
     for wal in stack.config.database_path.parent.glob("*.sqlite3-wal"):
