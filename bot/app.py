@@ -17,6 +17,7 @@ from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
 from bot.rc import RingCentralClient, ServiceUserTokens
+from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
 from bot.services import Services
 from bot.storage import Storage
@@ -39,6 +40,7 @@ OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
 CATCH_UP = web.AppKey("catch_up", CatchUp)
 AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
+RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -122,6 +124,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         services.check_ai_job = poller.check
         app[AI_POLLER] = poller
         app[AI_WEBHOOK] = AiWebhookEndpoint(services, inbox.wake)
+        ringcx_poller: RingCXPoller | None = None
+        if config.ringcx.enabled:
+            ringcx_client = RingCXClient(
+                session,
+                config.ringcx.base_url,
+                service_tokens,
+                config.ringcx.rc_account_id or services.service_account_id,
+                config.ringcx.sub_account_id,
+            )
+            services.ringcx = ringcx_client
+            ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
+        app[RINGCX_POLLERS] = [ringcx_poller] if ringcx_poller is not None else []
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
@@ -132,9 +146,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         inbox.start()
         delivery.start()
         poller.start()
+        if ringcx_poller is not None:
+            ringcx_poller.start()
         try:
             yield
         finally:
+            if ringcx_poller is not None:
+                await ringcx_poller.stop()
             await poller.stop()
             await inbox.stop(config.shutdown_grace_s)
             await delivery.stop(config.shutdown_grace_s)

@@ -55,6 +55,23 @@ class RingCentralConfig:
 
 
 @dataclass(frozen=True)
+class RingCXConfig:
+    """RingCX (contact center) transcripts; off unless `ringcx.enabled`."""
+
+    enabled: bool = False
+    base_url: str = "https://ringcx.ringcentral.com"
+    rc_account_id: str = ""
+    sub_account_id: str = ""
+    time_zone: str = "US/Eastern"
+    window_minutes: int = 15
+    lag_minutes: int = 5
+    poll_interval_s: int = 60
+    agents_dm: bool = True
+    queue_chats: tuple[tuple[str, str], ...] = ()
+    transcript_retry_base_s: float = 15.0
+
+
+@dataclass(frozen=True)
 class Config:
     ringcentral: RingCentralConfig
     public_url: str
@@ -74,6 +91,7 @@ class Config:
     catch_up_max_hours: int = 24
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
+    ringcx: RingCXConfig = RingCXConfig()
 
     @property
     def webhook_address(self) -> str:
@@ -211,6 +229,8 @@ def load_config(
         problems.append(f"{ENV_VERIFICATION_TOKEN} must be at most 64 characters")
     shared_secret = secret(ENV_SHARED_SECRET)
 
+    ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
+
     if problems:
         raise ConfigError(problems)
     return Config(
@@ -232,6 +252,56 @@ def load_config(
         catch_up_max_hours=catch_up,
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
+        ringcx=ringcx,
+    )
+
+
+def _ringcx(
+    section: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+) -> RingCXConfig:
+    enabled = bool(section.get("enabled", False))
+    base_url = env.get("RINGCX_BASE_URL") or str(
+        section.get("base_url", "https://ringcx.ringcentral.com")
+    )
+    if not enabled:
+        return RingCXConfig(enabled=False, base_url=base_url.rstrip("/"))
+    _check_url("ringcx.base_url (or RINGCX_BASE_URL)", base_url, problems)
+    sub_account = str(section.get("sub_account_id", "") or "")
+    if not sub_account:
+        problems.append("ringcx.sub_account_id is required when RingCX is enabled")
+    tz_name = str(section.get("time_zone", "US/Eastern"))
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"ringcx.time_zone {tz_name!r} is not a known IANA time zone")
+    window = section.get("window_minutes", 15)
+    if not isinstance(window, int) or not 1 <= window <= 180:
+        problems.append("ringcx.window_minutes must be a whole number from 1 to 180")
+        window = 15
+    lag = section.get("lag_minutes", 5)
+    if not isinstance(lag, int) or not 0 <= lag <= 120:
+        problems.append("ringcx.lag_minutes must be a whole number from 0 to 120")
+        lag = 5
+    interval = section.get("poll_interval_s", 60)
+    if not isinstance(interval, int | float) or interval <= 0:
+        problems.append("ringcx.poll_interval_s must be a positive number")
+        interval = 60
+    queues = section.get("queue_chats", {}) or {}
+    if not isinstance(queues, Mapping):
+        problems.append("ringcx.queue_chats must map agent group ids to chat ids")
+        queues = {}
+    return RingCXConfig(
+        enabled=True,
+        base_url=base_url.rstrip("/"),
+        rc_account_id=str(section.get("rc_account_id", "") or ""),
+        sub_account_id=sub_account,
+        time_zone=tz_name,
+        window_minutes=window,
+        lag_minutes=lag,
+        poll_interval_s=int(interval),
+        agents_dm=bool(section.get("agents_dm", True)),
+        queue_chats=tuple((str(k), str(v)) for k, v in queues.items()),
+        transcript_retry_base_s=float(section.get("transcript_retry_base_s", 15.0)),
     )
 
 

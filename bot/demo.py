@@ -28,6 +28,7 @@ from bot.oauth import REDIRECT_PATH
 from bot.runner import RunningBot, free_port, start_bot
 
 DEMO_USER = "Alex Rivera"
+DEMO_RINGCX_SUB_ACCOUNT = "12345"
 DEMO_CALL: dict[str, Any] = {
     "participants": [{"name": "Jordan Lee", "phoneNumber": "+16505550123"}],
     "direction": "Outbound",
@@ -93,22 +94,51 @@ async def run_demo(
                     "port": port,
                     "database": str(Path(workdir) / "bot.sqlite3"),
                     "default_timezone": "America/New_York",
-                }
+                },
+                "ringcx": {
+                    "enabled": True,
+                    "base_url": sandbox.url,
+                    "sub_account_id": DEMO_RINGCX_SUB_ACCOUNT,
+                    "time_zone": "US/Eastern",
+                    # Short windows so a segment made in the demo shows up within minutes.
+                    "window_minutes": 1,
+                    "lag_minutes": 1,
+                    "poll_interval_s": 5,
+                    "transcript_retry_base_s": 5,
+                },
             },
         )
         bot: RunningBot | None = None
         try:
+            async with aiohttp.ClientSession() as session:
+                await SandboxControl(session, sandbox.url).call(
+                    "POST", "/ringcx/accounts", {"subAccountId": DEMO_RINGCX_SUB_ACCOUNT}
+                )
             bot = await start_bot(config)
             if serve:
                 print(f"sandbox: {sandbox.url}", flush=True)
                 print(f"bot: {bot.url}", flush=True)
             async with aiohttp.ClientSession() as session:
                 control = SandboxControl(session, sandbox.url)
-                cards = await _simulate(control, bot, event, timeout_s)
+                cards, people = await _simulate(control, bot, event, timeout_s)
             _show(cards)
             if out_dir is not None:
                 _write_cards(out_dir, cards)
             if serve:
+                owner_id, chat_id = people
+                print(
+                    f"\nTry it: post as the demo user ({owner_id}) in chat {chat_id}:\n"
+                    f"  curl -s -XPOST {sandbox.url}/_sandbox/posts -d "
+                    f'\'{{"chatId": "{chat_id}", "creatorId": "{owner_id}", '
+                    f'"text": "analyze https://media.example.com/call.mp3"}}\'\n'
+                    "  then read the chat: "
+                    f"curl -s {sandbox.url}/_sandbox/chats/{chat_id}/posts\n"
+                    "  (also: last, settings, status, jobs, help)\n"
+                    "  a RingCX transcript for the demo user, delivered within about 2 minutes:\n"
+                    f"  curl -s -XPOST {sandbox.url}/_sandbox/ringcx/segments -d "
+                    f"'{{\"agentExtensionId\": \"{owner_id}\"}}'",
+                    flush=True,
+                )
                 await _wait_for_interrupt()
             return 0
         except DemoError as err:
@@ -125,7 +155,7 @@ async def _simulate(
     bot: RunningBot,
     event: Mapping[str, Any] | None,
     timeout_s: float,
-) -> list[tuple[str, str, Mapping[str, Any]]]:
+) -> tuple[list[tuple[str, str, Mapping[str, Any]]], tuple[str, str]]:
     sent: list[tuple[str, str, Mapping[str, Any]]] = []
     card_arrived = asyncio.Event()
 
@@ -179,7 +209,7 @@ async def _simulate(
         raise DemoError(f"no digest was posted within {timeout_s:.0f}s") from None
     # Let any update that follows (more insights) land too.
     await asyncio.wait_for(_idle(bot), timeout_s)
-    return sent
+    return sent, (owner_id, chat_id)
 
 
 async def _idle(bot: RunningBot) -> None:

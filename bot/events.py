@@ -25,6 +25,8 @@ EXTENSION_UPDATED = "extension.updated"
 SUBSCRIPTION_RENEWAL = "subscription.renewal"
 AI_RESULT = "ai.result"
 AI_RESULT_EVENT = "/ai/status/v1/jobs"
+RINGCX_TRANSCRIPT = "ringcx.transcript"
+RINGCX_TRANSCRIPT_EVENT = "/voice/api/cx/integration/v1/transcripts"
 OTHER = "other"
 
 _RINGSENSE_EVENT = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/[^/]+/insights$")
@@ -103,6 +105,8 @@ def classify(event: str, body: Mapping[str, Any]) -> str:
         return RINGSENSE_INSIGHTS
     if path == AI_RESULT_EVENT:
         return AI_RESULT
+    if path == RINGCX_TRANSCRIPT_EVENT:
+        return RINGCX_TRANSCRIPT
     if path in _POSTS_EVENTS:
         return _POST_KINDS.get(str(event_type), OTHER)
     if path in _CHATS_EVENTS:

@@ -21,6 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 DEFAULT_LIMITS = {"light": 50, "medium": 40, "heavy": 10, "auth": 5}
+# RingCX's own limits (API-FACTS F): per minute unless a window is given.
+RINGCX_LIMITS = {
+    "ringcx-auth": (5, 60.0),
+    "ringcx-metadata-minute": (3, 60.0),
+    "ringcx-metadata-quarter": (9, 900.0),
+    "ringcx-transcript": (120, 60.0),
+}
 DEFAULT_WINDOW_S = 60.0
 RETRY_AFTER_MISSING_S = 30.0
 
@@ -79,7 +86,8 @@ class RateGovernor:
     def _state(self, group: str) -> _GroupState:
         state = self._groups.get(group)
         if state is None:
-            state = _GroupState(DEFAULT_LIMITS.get(group, 40), DEFAULT_WINDOW_S)
+            limit, window = RINGCX_LIMITS.get(group, (DEFAULT_LIMITS.get(group, 40), 60.0))
+            state = _GroupState(limit, window)
             self._groups[group] = state
         return state
 

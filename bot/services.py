@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from bot.cards import CardRenderer
 from bot.config import Config
@@ -11,6 +12,10 @@ from bot.rc import RingCentralClient
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
+
+
+class RingCXTranscripts(Protocol):
+    async def transcript(self, dialog_id: str, segment_id: str) -> Mapping[str, Any]: ...
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Services:
     remove_install: Callable[[str], Awaitable[None]] | None = None
     renew_subscription: Callable[[str], Awaitable[None]] | None = None
     check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
+    ringcx: RingCXTranscripts | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
 

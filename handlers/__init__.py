@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import ai, calls, commands, digests, lifecycle, settings, upkeep
+from handlers import ai, calls, commands, digests, lifecycle, ringcx, settings, upkeep
 
 
 def all_routers() -> list[Router]:
@@ -15,4 +15,5 @@ def all_routers() -> list[Router]:
         settings.router,
         upkeep.router,
         ai.router,
+        ringcx.router,
     ]

@@ -29,6 +29,7 @@ def bot_config(
     *,
     verification_token: str | None = None,
     port: int | None = None,
+    ringcx: dict[str, Any] | None = None,
 ) -> Config:
     port = port or free_port()
     return load_config(
@@ -51,7 +52,8 @@ def bot_config(
                 "port": port,
                 "database": str(database),
                 "default_timezone": "America/New_York",
-            }
+            },
+            "ringcx": ringcx or {"enabled": False},
         },
     )
 
@@ -162,5 +164,6 @@ class Stack:
                 "verification_token", self.config.verification_token
             ),
             port=self.config.port,
+            ringcx=config_changes.get("ringcx"),
         )
         self.bot = await start_bot(self.config)

@@ -1,0 +1,410 @@
+"""RingCX contact-center transcripts: the client, the metadata poller, the transcript worker.
+
+RingCX has its own token (exchanged from the service user's RingCentral token, living 5
+minutes, the exchange limited to 5 a minute) and its own limits: interaction metadata 3
+requests a minute and 9 per 15 minutes per sub-account, transcripts 120 a minute
+(API-FACTS F). The poller walks metadata in windows that end `lag` minutes behind real
+time, larger windows (up to the API's 3 hours) while it is catching up; it stores the
+window's segments and its new position in one transaction, so a restart neither skips a
+window nor takes a segment twice. Transcripts are usually ready about 5 minutes after a
+segment ends: a 404 is retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import aiohttp
+
+from bot import events
+from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor
+from bot.rc import (
+    REQUEST_TIMEOUT,
+    RingCentralAuthError,
+    RingCentralBadRequest,
+    RingCentralError,
+    RingCentralNotFound,
+    RingCentralPermissionError,
+    RingCentralRateLimited,
+    RingCentralServerError,
+    RingCentralUnavailable,
+    TokenSource,
+)
+from bot.ringcx_model import RingCXFormatError, Segment
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+TOKEN_LIFETIME_S = 300.0
+REFRESH_MARGIN_S = 60.0
+MAX_INTERVAL_S = 10_800
+POSITION_KEY = "ringcx.window_start"
+
+
+class RingCXClient:
+    """RingCX calls for one RingCentral identity (the service user)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        rc_tokens: TokenSource,
+        rc_account_id: str,
+        sub_account_id: str,
+        governor: RateGovernor | None = None,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._rc_tokens = rc_tokens
+        self.rc_account_id = rc_account_id
+        self.sub_account_id = sub_account_id
+        self.governor = governor or RateGovernor()
+        self._lock = asyncio.Lock()
+        self._access: str | None = None
+        self._refresh: str | None = None
+        self._expires_at = 0.0
+
+    async def _token(self) -> str:
+        async with self._lock:
+            if self._access and time.monotonic() < self._expires_at - REFRESH_MARGIN_S:
+                return self._access
+            if self._refresh:
+                try:
+                    await self._authenticate(
+                        "/api/auth/token/refresh", {"refresh_token": self._refresh}, None
+                    )
+                    assert self._access is not None
+                    return self._access
+                except RingCentralError as err:
+                    log.info("RingCX token refresh failed (%s); exchanging again", err)
+            rc_token = await self._rc_tokens.access_token()
+            await self._authenticate(
+                "/api/auth/login/rc/accesstoken",
+                {"rcAccessToken": rc_token, "rcTokenType": "Bearer"},
+                {"includeRefresh": "true"},
+            )
+            assert self._access is not None
+            return self._access
+
+    async def _authenticate(
+        self, path: str, form: Mapping[str, str], params: Mapping[str, str] | None
+    ) -> None:
+        await self.governor.acquire("ringcx-auth")
+        body = await self._send(
+            "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
+        )
+        if not isinstance(body, Mapping) or not body.get("accessToken"):
+            raise RingCentralAuthError(None, None, "RingCX did not return a token")
+        self._access = str(body["accessToken"])
+        self._refresh = str(body["refreshToken"]) if body.get("refreshToken") else self._refresh
+        self._expires_at = time.monotonic() + TOKEN_LIFETIME_S
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None,
+        group: str,
+        json: Any = None,
+        data: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._session.request(
+                method,
+                self._base + path,
+                json=json,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=REQUEST_TIMEOUT,
+            ) as response:
+                raw = await response.read()
+                try:
+                    body: Any = await response.json(content_type=None) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                if response.status < 400:
+                    return body
+                raise _ringcx_error(method, path, response, body, self.governor, group)
+        except aiohttp.ClientError as err:
+            raise RingCentralUnavailable(
+                None, None, type(err).__name__, method=method, path=path
+            ) from None
+        except TimeoutError:
+            raise RingCentralUnavailable(
+                None, None, "timed out", method=method, path=path
+            ) from None
+
+    async def _request(self, method: str, path: str, group: str, **kwargs: Any) -> Any:
+        for attempt in (1, 2):
+            token = await self._token()
+            for limited in (
+                [group]
+                if group != "ringcx-metadata"
+                else ["ringcx-metadata-minute", "ringcx-metadata-quarter"]
+            ):
+                await self.governor.acquire(limited)
+            try:
+                return await self._send(method, path, token=token, group=group, **kwargs)
+            except RingCentralAuthError:
+                if attempt == 2:
+                    raise
+                self._access = None  # expired early or revoked: get a new one
+                self._expires_at = 0.0
+        raise AssertionError("unreachable")
+
+    def _account_path(self) -> str:
+        return (
+            f"/voice/api/cx/integration/v1/accounts/{quote(self.rc_account_id, safe='')}"
+            f"/sub-accounts/{quote(self.sub_account_id, safe='')}"
+        )
+
+    async def interaction_metadata(
+        self, window_start: datetime, interval_s: int, time_zone: str
+    ) -> list[Any]:
+        local = window_start.astimezone(ZoneInfo(time_zone))
+        body = await self._request(
+            "POST",
+            self._account_path() + "/interaction-metadata",
+            "ringcx-metadata",
+            json={
+                "segmentEndTime": local.strftime("%Y-%m-%d %H:%M:%S"),
+                "timeInterval": interval_s,
+                "timeZone": time_zone,
+            },
+        )
+        return list(body) if isinstance(body, list) else []
+
+    async def transcript(self, dialog_id: str, segment_id: str) -> Mapping[str, Any]:
+        body = await self._request(
+            "GET",
+            self._account_path() + f"/transcripts/dialogs/{quote(dialog_id, safe='')}"
+            f"/segments/{quote(segment_id, safe='')}",
+            "ringcx-transcript",
+        )
+        return body if isinstance(body, Mapping) else {}
+
+
+def _ringcx_error(
+    method: str,
+    path: str,
+    response: aiohttp.ClientResponse,
+    body: Any,
+    governor: RateGovernor,
+    group: str,
+) -> RingCentralError:
+    message = "no details"
+    if isinstance(body, Mapping):
+        message = str(
+            body.get("generalMessage") or body.get("details") or body.get("message") or message
+        )
+    elif isinstance(body, str) and body:
+        message = body[:200]
+    common: dict[str, Any] = {"method": method, "path": path}
+    code = (
+        str(body.get("errorCode")) if isinstance(body, Mapping) and body.get("errorCode") else None
+    )
+    status = response.status
+    if status == 429:
+        try:
+            retry_after: float | None = float(response.headers["Retry-After"])
+        except (KeyError, ValueError):
+            retry_after = None
+        targets = (
+            ["ringcx-metadata-minute", "ringcx-metadata-quarter"]
+            if group == "ringcx-metadata"
+            else [group]
+        )
+        for target in targets:
+            governor.penalise(target, retry_after)
+        return RingCentralRateLimited(
+            status,
+            code,
+            message,
+            retry_after=retry_after or RETRY_AFTER_MISSING_S,
+            group=group,
+            **common,
+        )
+    if status == 401:
+        return RingCentralAuthError(status, code, message, **common)
+    if status == 403:
+        return RingCentralPermissionError(status, code, message, **common)
+    if status == 404:
+        return RingCentralNotFound(status, code, message, **common)
+    if status >= 500:
+        return RingCentralServerError(status, code, message, **common)
+    return RingCentralBadRequest(status, code, message, **common)
+
+
+def next_window(
+    start: datetime, now: datetime, window: timedelta, lag: timedelta
+) -> tuple[datetime, int] | None:
+    """The next window to read, (start, seconds), or None when it is not over yet.
+
+    Behind by more than one window, read up to the API's 3 hours at once (in whole windows)
+    so catching up after downtime costs few of the scarce metadata requests.
+    """
+    ready_until = now - lag
+    if start + window > ready_until:
+        return None
+    window_s = int(window.total_seconds())
+    whole_windows = int((ready_until - start) / window)
+    return start, min(whole_windows, MAX_INTERVAL_S // window_s) * window_s
+
+
+class RingCXPoller:
+    """Walks interaction metadata forward; fetches and delivers finished transcripts."""
+
+    def __init__(self, client: RingCXClient, services: Services, on_stored: Any) -> None:
+        self._client = client
+        self._services = services
+        self._on_stored = on_stored
+        self._tasks: list[asyncio.Task[None]] = []
+        self.wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._walk_metadata(), name="ringcx-metadata"),
+            asyncio.create_task(self._fetch_transcripts(), name="ringcx-transcripts"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _position(self, now: datetime, window: timedelta, lag: timedelta) -> datetime:
+        stored = await self._services.storage.state(POSITION_KEY)
+        if stored:
+            return datetime.fromisoformat(stored)
+        start = (now - lag - window).replace(second=0, microsecond=0)
+        await self._services.storage.set_state(POSITION_KEY, start.isoformat())
+        return start
+
+    async def step(self) -> bool:
+        """Read one window if one is ready; True if it did."""
+        config = self._services.config.ringcx
+        window = timedelta(minutes=config.window_minutes)
+        lag = timedelta(minutes=config.lag_minutes)
+        now = datetime.now(UTC)
+        start = await self._position(now, window, lag)
+        planned = next_window(start, now, window, lag)
+        if planned is None:
+            return False
+        window_start, seconds = planned
+        items = await self._client.interaction_metadata(window_start, seconds, config.time_zone)
+        found = []
+        for item in items:
+            try:
+                segment = Segment.from_api(item)
+            except RingCXFormatError as err:
+                log.warning("RingCX segment skipped: %s", err)
+                continue
+            if segment.has_transcript:
+                found.append(
+                    (
+                        segment.dialog_id,
+                        segment.segment_id,
+                        item,
+                        segment.agent_extension_id,
+                        segment.agent_group_id,
+                    )
+                )
+        end = window_start + timedelta(seconds=seconds)
+        added = await self._services.storage.add_ringcx_segments(
+            found, POSITION_KEY, end.isoformat()
+        )
+        if added:
+            log.info("RingCX: %d new segment(s) with transcripts up to %s", added, end)
+            self.wake.set()
+        return True
+
+    async def _walk_metadata(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                moved = await self.step()
+                attempt = 0
+                if moved:
+                    continue
+            except RingCentralRateLimited as err:
+                await asyncio.sleep(err.retry_after)
+                continue
+            except RingCentralError as err:
+                attempt += 1
+                log.warning("RingCX metadata: %s", err)
+                await asyncio.sleep(min(300.0, 5.0 * 2 ** min(attempt, 6)))
+                continue
+            await asyncio.sleep(self._services.config.ringcx.poll_interval_s)
+
+    async def _fetch_transcripts(self) -> None:
+        storage = self._services.storage
+        while True:
+            try:
+                for dialog_id, segment_id, metadata, attempts in await storage.due_ringcx_segments(
+                    20
+                ):
+                    await self._one(dialog_id, segment_id, metadata, attempts)
+            except Exception:
+                log.exception("RingCX transcripts")
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), 5.0)
+
+    async def _one(
+        self, dialog_id: str, segment_id: str, metadata: Mapping[str, Any], attempts: int
+    ) -> None:
+        storage = self._services.storage
+        try:
+            body = await self._client.transcript(dialog_id, segment_id)
+        except RingCentralNotFound:
+            # Not ready yet (usually about 5 minutes after the segment ends).
+            if attempts >= 16:
+                await storage.finish_ringcx_segment(
+                    dialog_id, segment_id, "failed", "the transcript never became ready"
+                )
+                return
+            base = self._services.config.ringcx.transcript_retry_base_s
+            delay = min(1800.0, base * 2**attempts)
+            await storage.retry_ringcx_segment(dialog_id, segment_id, delay, "not ready yet")
+            return
+        except RingCentralRateLimited as err:
+            await storage.retry_ringcx_segment(dialog_id, segment_id, err.retry_after, str(err))
+            return
+        except RingCentralError as err:
+            if err.retryable and attempts < 10:
+                await storage.retry_ringcx_segment(
+                    dialog_id, segment_id, min(600.0, 10.0 * 2**attempts), str(err)
+                )
+            else:
+                await storage.finish_ringcx_segment(dialog_id, segment_id, "failed", str(err))
+            return
+        # The transcript goes through the inbox like any event: durable, handled once.
+        install = self._services.install_for_account(self._services.service_account_id)
+        uuid = f"ringcx:{dialog_id}:{segment_id}"
+        envelope = {
+            "uuid": uuid,
+            "event": events.RINGCX_TRANSCRIPT_EVENT,
+            "timestamp": None,
+            "subscriptionId": None,
+            "ownerId": install.extension_id if install else None,
+            "body": {"segment": dict(metadata), "transcript": dict(body)},
+        }
+        if await storage.add_to_inbox(uuid, events.RINGCX_TRANSCRIPT, envelope):
+            self._on_stored()
+        await storage.finish_ringcx_segment(dialog_id, segment_id, "done")

@@ -1,0 +1,169 @@
+"""RingCX transcripts through the sandbox: found by the windowed poller, delivered to
+opted-in agents and queue chats, across a restart, 404 until ready, and on demand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.access import NOT_VISIBLE
+from bot.app import SERVICES
+from bot.cards import card_as_text
+from bot.ringcx import POSITION_KEY, next_window
+from bot.storage import Storage
+from tests.e2e import ADMIN_ID, Stack, eventually, settle
+
+SUB_ACCOUNT = "12345"
+
+
+def ringcx_config(stack: Stack, **extra: Any) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "base_url": stack.sandbox.url,
+        "sub_account_id": SUB_ACCOUNT,
+        "time_zone": "US/Eastern",
+        "window_minutes": 5,
+        "lag_minutes": 5,
+        "poll_interval_s": 1,
+        "transcript_retry_base_s": 0.5,
+        **extra,
+    }
+
+
+async def start_ringcx(stack: Stack, position: datetime, **extra: Any) -> None:
+    """Restart the bot with RingCX on, its metadata position set (as if it had been running)."""
+    await stack.bot.stop()
+    storage = await Storage.open(stack.config.database_path)
+    await storage.set_state(POSITION_KEY, position.isoformat())
+    await storage.close()
+    await stack.restart_bot(already_stopped=True, ringcx=ringcx_config(stack, **extra))
+
+
+async def segment(stack: Stack, agent: str, ended: datetime, **extra: Any) -> dict[str, Any]:
+    accounts = await stack.control.call("GET", "/ringcx/accounts")
+    if not (accounts["records"] if isinstance(accounts, dict) else accounts):
+        await stack.control.call("POST", "/ringcx/accounts", {})
+    duration = 120
+    result: dict[str, Any] = await stack.control.call(
+        "POST",
+        "/ringcx/segments",
+        {
+            "agentExtensionId": agent,
+            "segmentStartTime": (ended - timedelta(seconds=duration)).isoformat(),
+            "durationSec": duration,
+            **extra,
+        },
+    )
+    return result
+
+
+async def opted_in_agent(stack: Stack, name: str = "Alex Agent") -> tuple[str, str]:
+    agent = await stack.control.user(name)
+    dm = await stack.control.chat([agent, stack.bot_id])
+    await stack.control.say(dm, agent, "optin")
+    await settle(stack.bot)
+    return agent, dm
+
+
+async def transcripts_in(stack: Stack, chat: str) -> list[str]:
+    return [
+        t
+        for t in (card_as_text(c["card"]) for c in await stack.control.cards(chat))
+        if "Contact center transcript" in t
+    ]
+
+
+def test_windows_trail_real_time_and_grow_while_catching_up() -> None:
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    window, lag = timedelta(minutes=15), timedelta(minutes=5)
+    assert next_window(now - timedelta(minutes=10), now, window, lag) is None
+    assert next_window(now - timedelta(minutes=20), now, window, lag) == (
+        now - timedelta(minutes=20),
+        900,
+    )
+    start = now - timedelta(hours=10)
+    assert next_window(start, now, window, lag) == (start, 10_800)  # the API's maximum
+
+
+async def test_an_opted_in_agent_gets_each_finished_transcript_once(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    now = datetime.now(UTC)
+    found = await segment(stack, agent, now - timedelta(minutes=8))
+    await segment(stack, agent, now - timedelta(minutes=7), hasTranscript=False)
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    texts = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    await settle(stack.bot)
+    assert len(await transcripts_in(stack, dm)) == 1
+    assert found["segmentId"]
+    assert "Contact center transcript" in texts[0]
+    metadata_requests = [
+        r for r in await stack.control.requests() if "interaction-metadata" in r["path"]
+    ]
+    assert len(metadata_requests) == 1  # one window, one request: the 3/min budget held
+
+
+async def test_windows_across_a_restart_neither_skip_nor_repeat(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=9))  # in the first window
+    await segment(stack, agent, now - timedelta(minutes=2))  # behind the lag: not yet
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=10))
+    await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    await settle(stack.bot)
+    assert len(await transcripts_in(stack, dm)) == 1
+    # Restart; time "passes" by lowering the lag, so the next window is ready.
+    await stack.restart_bot(ringcx=ringcx_config(stack, lag_minutes=0))
+
+    async def both() -> list[str] | None:
+        texts = await transcripts_in(stack, dm)
+        return texts if len(texts) >= 2 else None
+
+    await eventually(both, within_s=15)
+    await settle(stack.bot)
+    assert len(await transcripts_in(stack, dm)) == 2
+
+
+async def test_a_transcript_404_until_ready_is_retried(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    now = datetime.now(UTC)
+    await segment(
+        stack, agent, now - timedelta(minutes=8), readyAfterSeconds=8 * 60 + 3
+    )  # ready three seconds from now
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    await eventually(lambda: transcripts_in(stack, dm), within_s=25)
+    transcript_requests = [
+        r for r in await stack.control.requests() if "/transcripts/" in r["path"]
+    ]
+    assert transcript_requests[0]["status"] == 404
+    assert transcript_requests[-1]["status"] == 200
+
+
+async def test_queue_chats_get_their_groups_transcripts(stack: Stack) -> None:
+    agent = await stack.control.user("Not Opted In")
+    lead = await stack.control.user("Team Lead")
+    queue = await stack.control.chat([lead, stack.bot_id], "Group", name="Tier 2 queue")
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=8), agentGroupId="555")
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5), queue_chats={"555": queue})
+    await eventually(lambda: transcripts_in(stack, queue), within_s=15)
+    dm = await stack.control.chat([agent, stack.bot_id])
+    assert await transcripts_in(stack, dm) == []  # the agent did not opt in
+
+
+async def test_transcript_on_demand_follows_the_rules_for_calls(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    other = await stack.control.user("Omar Other")
+    admin = await stack.control.user("Ada Admin", extensionId=ADMIN_ID)
+    now = datetime.now(UTC)
+    made = await segment(stack, agent, now - timedelta(minutes=8))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    command = f"transcript {made['dialogId']} {made['segmentId']}"
+    other_dm = await stack.control.chat([other, stack.bot_id])
+    await stack.control.say(other_dm, other, command)
+    admin_dm = await stack.control.chat([admin, stack.bot_id])
+    await stack.control.say(admin_dm, admin, command)
+    await settle(stack.bot)
+    assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
+    assert len(await transcripts_in(stack, admin_dm)) == 1
+    assert stack.bot.app[SERVICES].ringcx is not None
