@@ -22,12 +22,13 @@ passes RingCentral's own message on.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
+
+from bot import payloads
 
 #: The `api` of an Interaction Analytics job.
 ANALYZE_INTERACTION_API: Final = "/ai/insights/v1/async/analyze-interaction"
@@ -164,7 +165,7 @@ class InteractionAnalysis:
         conversational = _section(response, "conversationalInsights", list)
 
         insights = _section(speaker_insights, "insights", list, where="speakerInsights.insights")
-        count = _number(speaker_insights.get("speakerCount"))
+        count = payloads.number(speaker_insights.get("speakerCount"))
 
         values: dict[str, list[str]] = {}
         for item in _items(conversational):
@@ -245,12 +246,12 @@ class JobResult:
                 f"AI job result must be a JSON object, got {type(body).__name__}"
             )
         status = _status(body)
-        body_job_id = _id(body.get("jobId"))
+        body_job_id = payloads.ident(body.get("jobId"))
         if body_job_id is not None and job_id is not None and body_job_id != job_id:
             raise AnalysisFormatError(
                 f"AI job result: 'jobId' is {body_job_id!r}, expected {job_id!r}"
             )
-        api = _text(body.get("api"))
+        api = payloads.text(body.get("api"))
         response = body.get("response")
         if response is not None and not isinstance(response, Mapping):
             raise AnalysisFormatError(
@@ -266,9 +267,9 @@ class JobResult:
             job_id=body_job_id or job_id,
             api=api.strip() if api else None,
             status=status,
-            creation_time=_time(body.get("creationTime")),
-            completion_time=_time(body.get("completionTime")),
-            expiration_time=_time(body.get("expirationTime")),
+            creation_time=payloads.timestamp(body.get("creationTime")),
+            completion_time=payloads.timestamp(body.get("completionTime")),
+            expiration_time=payloads.timestamp(body.get("expirationTime")),
             analysis=analysis,
             errors=errors,
         )
@@ -438,7 +439,8 @@ def _items(raw: object) -> Iterator[Mapping[str, Any]]:
 def _value_texts(raw: object) -> Iterator[str]:
     for item in _items(raw):
         text = next(
-            (t for t in (_text(item.get(k)) for k in ("value", "sentence", "text")) if t), None
+            (t for t in (payloads.text(item.get(k)) for k in ("value", "sentence", "text")) if t),
+            None,
         )
         if text is not None:
             yield text
@@ -458,7 +460,7 @@ def _speaker_stats(insights: list[Any]) -> tuple[SpeakerStats, ...]:
         name = insight.get("name")
         name = name.strip().lower() if isinstance(name, str) else ""
         for item in _items(insight.get("values")):
-            speaker_id = _id(item.get("speakerId"))
+            speaker_id = payloads.ident(item.get("speakerId"))
             if speaker_id is None:
                 continue
             known = stats.setdefault(speaker_id, {})
@@ -466,10 +468,10 @@ def _speaker_stats(insights: list[Any]) -> tuple[SpeakerStats, ...]:
             if name == TALK_TO_LISTEN_RATIO.lower():
                 known.setdefault("talk_to_listen_ratio", _talk_share(value))
             elif name == PACE.lower():
-                wpm = _number(item.get("wpm"))
-                known.setdefault("pace_wpm", wpm if wpm is not None else _number(value))
+                wpm = payloads.number(item.get("wpm"))
+                known.setdefault("pace_wpm", wpm if wpm is not None else payloads.number(value))
             elif name == ENERGY.lower():
-                known.setdefault("energy", _number(value))
+                known.setdefault("energy", payloads.number(value))
             elif name == QUESTIONS_ASKED.lower():
                 known.setdefault("questions_asked", _count(value, item.get("questions")))
     return tuple(
@@ -496,7 +498,7 @@ def _talk_share(value: object) -> float | None:
 
 
 def _count(value: object, questions: object) -> int | None:
-    number = _number(value)
+    number = payloads.number(value)
     if number is not None and number >= 0 and number.is_integer():
         return int(number)
     return len(questions) if isinstance(questions, list) else None
@@ -507,75 +509,32 @@ def _non_negative(value: float | None) -> float | None:
 
 
 def _utterance(item: Mapping[str, Any]) -> Utterance | None:
-    text = _text(item.get("text"))
+    text = payloads.text(item.get("text"))
     if text is None:
         return None
     emotion = next(
         (
-            _text(insight.get("value"))
+            payloads.text(insight.get("value"))
             for insight in _items(item.get("insights"))
             if isinstance(insight.get("name"), str)
             and insight["name"].strip().lower() == _EMOTION
-            and _text(insight.get("value"))
+            and payloads.text(insight.get("value"))
         ),
         None,
     )
     return Utterance(
-        speaker_id=_id(item.get("speakerId")),
-        start=_number(item.get("start")),
-        end=_number(item.get("end")),
+        speaker_id=payloads.ident(item.get("speakerId")),
+        start=payloads.number(item.get("start")),
+        end=payloads.number(item.get("end")),
         text=text,
         emotion=emotion.strip() if emotion else None,
-        confidence=_number(item.get("confidence")),
+        confidence=payloads.number(item.get("confidence")),
     )
 
 
-def _text(value: object) -> str | None:
-    """A string with something visible in it, kept exactly as sent."""
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _one_line(value: object) -> str | None:
-    text = _text(value)
+    text = payloads.text(value)
     return " ".join(text.split()) if text is not None else None
-
-
-def _id(value: object) -> str | None:
-    """An identifier; ids are strings, but tolerate a bare integer."""
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _number(value: object) -> float | None:
-    """A finite number given as a JSON number or a numeric string ("152.9")."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _time(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime (naive ones are taken as UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 __all__ = [

@@ -136,7 +136,7 @@ async def run_demo(
                     "  (also: last, settings, status, jobs, help)\n"
                     "  a RingCX transcript for the demo user, delivered within about 2 minutes:\n"
                     f"  curl -s -XPOST {sandbox.url}/_sandbox/ringcx/segments -d "
-                    f"'{{\"agentExtensionId\": \"{owner_id}\"}}'",
+                    f'\'{{"agentExtensionId": "{owner_id}"}}\'',
                     flush=True,
                 )
                 await _wait_for_interrupt()

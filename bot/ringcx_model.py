@@ -15,11 +15,12 @@ messages, notes) is kept exactly as sent; the cards show it literally. Nothing h
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
+
+from bot import payloads
 
 ParticipantType = Literal["agent", "contact"]
 PARTICIPANT_AGENT: Final = "agent"
@@ -93,31 +94,31 @@ class Segment:
         return cls(
             dialog_id=_required_id(item, "dialogId"),
             segment_id=_required_id(item, "segmentId"),
-            sub_account_id=_id(item.get("subAccountId")),
-            interaction_id=_id(item.get("interactionId")),
-            channel_id=_id(item.get("channelId")),
+            sub_account_id=payloads.ident(item.get("subAccountId")),
+            interaction_id=payloads.ident(item.get("interactionId")),
+            channel_id=payloads.ident(item.get("channelId")),
             channel_type=_word(item.get("channelType")),
             channel_class=_word(item.get("channelClass")),
-            channel_endpoint_address=_id(item.get("channelEndpointAddress")),
-            contact_endpoint_address=_id(item.get("contactEndpointAddress")),
+            channel_endpoint_address=payloads.ident(item.get("channelEndpointAddress")),
+            contact_endpoint_address=payloads.ident(item.get("contactEndpointAddress")),
             direction=_word(item.get("dialogOrigination")),
-            dialog_start=_time(item.get("dialogStartTimeMs")),
-            dialog_end=_time(item.get("dialogEndTimeMs")),
+            dialog_start=payloads.timestamp(item.get("dialogStartTimeMs")),
+            dialog_end=payloads.timestamp(item.get("dialogEndTimeMs")),
             dialog_duration_ms=_duration(item.get("dialogDurationMs")),
             segment_type=_word(item.get("segmentType")),
-            participant_id=_id(item.get("segmentParticipantId")),
-            agent_extension_id=_id(item.get("segmentParticipantRcExtensionId")),
-            start=_time(item.get("segmentStartTimeMs")),
-            end=_time(item.get("segmentEndTimeMs")),
+            participant_id=payloads.ident(item.get("segmentParticipantId")),
+            agent_extension_id=payloads.ident(item.get("segmentParticipantRcExtensionId")),
+            start=payloads.timestamp(item.get("segmentStartTimeMs")),
+            end=payloads.timestamp(item.get("segmentEndTimeMs")),
             duration_ms=_duration(item.get("segmentDurationMs")),
-            agent_group_id=_id(item.get("segmentAgentGroupId")),
-            system_disposition=_text(item.get("systemDisposition")),
-            agent_disposition=_text(item.get("agentDisposition")),
-            agent_notes=_text(item.get("agentNotes")),
+            agent_group_id=payloads.ident(item.get("segmentAgentGroupId")),
+            system_disposition=payloads.text(item.get("systemDisposition")),
+            agent_disposition=payloads.text(item.get("agentDisposition")),
+            agent_notes=payloads.text(item.get("agentNotes")),
             has_recording=_flag(item.get("hasRecording")),
             has_transcript=_flag(item.get("hasTranscript")),
             events=tuple(
-                SegmentEvent(event_type, _time(event.get("eventTimeMs")))
+                SegmentEvent(event_type, payloads.timestamp(event.get("eventTimeMs")))
                 for event in _items(item.get("segmentEvents"))
                 if (event_type := _word(event.get("eventType"))) is not None
             ),
@@ -187,8 +188,8 @@ class Transcript:
             )
         return cls(
             channel_class=_word(body.get("channelClass")),
-            error_code=_text(body.get("errorCode")),
-            error_message=_text(body.get("errorMessage")),
+            error_code=payloads.text(body.get("errorCode")),
+            error_message=payloads.text(body.get("errorMessage")),
             lines=tuple(line for line in map(_line, _items(raw_lines)) if line is not None),
         )
 
@@ -206,15 +207,15 @@ class Transcript:
 
 
 def _line(item: Mapping[str, Any]) -> TranscriptLine | None:
-    message = _text(item.get("message"))
+    message = payloads.text(item.get("message"))
     if message is None:
         return None
     kind = item.get("participantType")
     kind = kind.strip().lower() if isinstance(kind, str) else None
     return TranscriptLine(
-        participant_id=_id(item.get("participantId")),
-        rc_user_id=_id(item.get("rcUserId")),
-        participant_name=_text(item.get("participantName")),
+        participant_id=payloads.ident(item.get("participantId")),
+        rc_user_id=payloads.ident(item.get("rcUserId")),
+        participant_name=payloads.text(item.get("participantName")),
         participant_type=(
             PARTICIPANT_AGENT
             if kind == PARTICIPANT_AGENT
@@ -247,69 +248,27 @@ def _items(raw: object) -> Iterator[Mapping[str, Any]]:
                 yield item
 
 
-def _text(value: object) -> str | None:
-    """A string with something visible in it, kept exactly as sent."""
-    return value if isinstance(value, str) and value.strip() else None
-
-
 def _word(value: object) -> str | None:
     """An enum-like value (VOICE, INBOUND), trimmed."""
-    text = _text(value)
+    text = payloads.text(value)
     return text.strip() if text is not None else None
-
-
-def _id(value: object) -> str | None:
-    """An identifier; RingCX ids are strings, but tolerate a bare integer."""
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
 
 
 def _flag(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _duration(value: object) -> int | None:
-    number = _number(value)
+    number = payloads.number(value)
     return int(number) if number is not None and number >= 0 else None
-
-
-def _time(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime (naive ones are taken as UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _epoch_ms(value: object) -> datetime | None:
     """Epoch milliseconds ("1721651880000" or a number) as an aware UTC datetime; an ISO
     string is tolerated too."""
-    number = _number(value)
+    number = payloads.number(value)
     if number is None:
-        return _time(value)
+        return payloads.timestamp(value)
     if not 0 <= number <= _MAX_EPOCH_MS:
         return None
     return datetime.fromtimestamp(number / 1000, tz=UTC)

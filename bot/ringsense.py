@@ -14,12 +14,13 @@ kept exactly as sent; it is the card's job to show it literally. Nothing here do
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
+
+from bot import payloads
 
 TRANSCRIPT: Final = "Transcript"
 SUMMARY: Final = "Summary"
@@ -145,10 +146,8 @@ class CallInsights:
         highlights = _timed_texts(insights.get(HIGHLIGHTS))
         bulleted_summary = tuple(_item_texts(insights.get(BULLETED_SUMMARY)))
         call_notes = tuple(_item_texts(insights.get(CALL_NOTES)))
-        ai_score = next(
-            (s for s in map(_number, _item_values(insights.get(AI_SCORE))) if s is not None),
-            None,
-        )
+        scores = map(payloads.number, _item_values(insights.get(AI_SCORE)))
+        ai_score = next((s for s in scores if s is not None), None)
         sentiment = next(iter(_item_texts(insights.get(SENTIMENT))), None)
 
         content: dict[str, object] = {
@@ -161,21 +160,21 @@ class CallInsights:
             AI_SCORE: ai_score,
             SENTIMENT: sentiment,
         }
-        direction = _text(body.get("callDirection"))
-        duration = _number(body.get("recordingDurationMs"))
+        direction = payloads.text(body.get("callDirection"))
+        duration = payloads.number(body.get("recordingDurationMs"))
         return cls(
             domain=domain,
             source_record_id=source_record_id,
-            source_session_id=_id(body.get("sourceSessionId")) or "",
+            source_session_id=payloads.ident(body.get("sourceSessionId")) or "",
             owner_extension_id=owner_extension_id,
             title=body["title"] if isinstance(body.get("title"), str) else "",
             call_direction=direction.strip() if direction else None,
-            recording_start_time=_time(body.get("recordingStartTime")),
+            recording_start_time=payloads.timestamp(body.get("recordingStartTime")),
             recording_duration_ms=(
                 int(duration) if duration is not None and duration >= 0 else None
             ),
-            creation_time=_time(body.get("creationTime")),
-            last_modified_time=_time(body.get("lastModifiedTime")),
+            creation_time=payloads.timestamp(body.get("creationTime")),
+            last_modified_time=payloads.timestamp(body.get("lastModifiedTime")),
             ringsense_url=_web_url(body.get("rsRecordUri")),
             speakers=_speakers(body.get("speakerInfo")),
             transcript=transcript,
@@ -336,7 +335,7 @@ def _item_values(raw: object) -> Iterator[object]:
 
 def _item_texts(raw: object) -> Iterator[str]:
     for value in _item_values(raw):
-        text = _text(value)
+        text = payloads.text(value)
         if text is not None:
             yield text
 
@@ -346,15 +345,17 @@ def _timed_texts(
 ) -> tuple[TimedText, ...]:
     timed: list[TimedText] = []
     for item in _items(raw):
-        text = next((t for t in (_text(item.get(k)) for k in text_keys) if t is not None), None)
+        text = next(
+            (t for t in (payloads.text(item.get(k)) for k in text_keys) if t is not None), None
+        )
         if text is None:
             continue
         timed.append(
             TimedText(
                 text=text,
-                start=_number(item.get("start")),
-                end=_number(item.get("end")),
-                speaker_id=_id(item.get("speakerId")),
+                start=payloads.number(item.get("start")),
+                end=payloads.number(item.get("end")),
+                speaker_id=payloads.ident(item.get("speakerId")),
             )
         )
     return tuple(timed)
@@ -363,7 +364,7 @@ def _timed_texts(
 def _speakers(raw: object) -> tuple[Speaker, ...]:
     speakers: dict[str, Speaker] = {}
     for item in _items(raw):
-        speaker_id = _id(item.get("speakerId"))
+        speaker_id = payloads.ident(item.get("speakerId"))
         if speaker_id is None or speaker_id in speakers:
             continue
         name = item.get("name")
@@ -371,8 +372,8 @@ def _speakers(raw: object) -> tuple[Speaker, ...]:
         speakers[speaker_id] = Speaker(
             speaker_id=speaker_id,
             name=name if isinstance(name, str) else "",
-            extension_id=_id(item.get("extensionId")),
-            account_id=_id(item.get("accountId")),
+            extension_id=payloads.ident(item.get("extensionId")),
+            account_id=payloads.ident(item.get("accountId")),
             phone_number=phone if isinstance(phone, str) and phone.strip() else None,
         )
     return tuple(speakers.values())
@@ -393,49 +394,6 @@ def _merged_speakers(mine: tuple[Speaker, ...], theirs: tuple[Speaker, ...]) -> 
             phone_number=_first_set(new.phone_number, old.phone_number),
         )
     return tuple(merged.values())
-
-
-def _text(value: object) -> str | None:
-    """A string with something visible in it, kept exactly as sent."""
-    return value if isinstance(value, str) and value.strip() else None
-
-
-def _id(value: object) -> str | None:
-    """An identifier; RingCentral ids are strings, but tolerate a bare integer."""
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _number(value: object) -> float | None:
-    """A finite number given as a JSON number or a numeric string ("7", "42.52")."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _time(value: object) -> datetime | None:
-    """An ISO 8601 timestamp as an aware UTC datetime (naive ones are taken as UTC)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _web_url(value: object) -> str | None:
