@@ -7,6 +7,8 @@ channel unless the owner turns that on.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
@@ -88,3 +90,23 @@ class UserSettings:
 
     def without_channel(self, chat_id: str) -> UserSettings:
         return replace(self, channels=tuple(c for c in self.channels if c.chat_id != chat_id))
+
+
+def settings_revision(settings: UserSettings) -> str:
+    """A short fingerprint of every setting. A settings card carries the one it was drawn
+    from, so saving a card made stale by a later change (a command, another card) is
+    noticed instead of silently undoing that change."""
+    fields = {
+        name: (
+            sorted(value)
+            if isinstance(value, frozenset)
+            else value.isoformat()
+            if isinstance(value, datetime)
+            else [vars(c) for c in value]
+            if name == "channels"
+            else value
+        )
+        for name, value in vars(settings).items()
+    }
+    canonical = json.dumps(fields, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]

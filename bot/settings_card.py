@@ -39,12 +39,17 @@ from bot.cards import (
     SubmitAction,
     format_start_time,
 )
-from bot.settings import DIRECTIONS, UserSettings
+from bot.settings import DIRECTIONS, UserSettings, settings_revision
 
 SETTINGS_TEMPLATE: Final = "settings.card.json.j2"
 
 #: The Save button's action id.
 ACTION_SETTINGS_SAVE: Final = "settings.save"
+DATA_REVISION: Final = "revision"
+STALE_CARD: Final = (
+    "Your settings changed after this card was sent. Here they are as they are now: "
+    "change them and save again."
+)
 
 INPUT_OPTED_IN: Final = "optedIn"
 INPUT_DIRECT_MESSAGES: Final = "directMessages"
@@ -182,7 +187,9 @@ def settings_view(
         "timezone_example": f"e.g. {TIMEZONE_EXAMPLE}",
         "default_timezone": default_timezone,
         "limits": {"min_duration": MAX_DURATION_MINUTES, "min_ai_score": MAX_AI_SCORE},
-        "save": SubmitAction("Save", ACTION_SETTINGS_SAVE).as_view(),
+        "save": SubmitAction(
+            "Save", ACTION_SETTINGS_SAVE, {DATA_REVISION: settings_revision(settings)}
+        ).as_view(),
         "fallback_text": (
             f"Your digest settings: {len(errors)} to fix" if errors else "Your digest settings"
         ),
@@ -424,6 +431,7 @@ def _quoted(text: str) -> str:
 __all__ = [
     "ACTION_SETTINGS_SAVE",
     "CHANNEL_INPUT_PREFIX",
+    "DATA_REVISION",
     "INPUT_DIRECTIONS",
     "INPUT_DIRECT_MESSAGES",
     "INPUT_EXTERNAL_TO_CHANNELS",
@@ -439,6 +447,7 @@ __all__ = [
     "PARTY_INTERNAL",
     "SAVED_TEXT",
     "SETTINGS_TEMPLATE",
+    "STALE_CARD",
     "parse_settings_submission",
     "settings_card",
     "settings_view",

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.router import Context, Router, direct
-from bot.settings_card import ACTION_SETTINGS_SAVE, parse_settings_submission, settings_card
+from bot.settings import settings_revision
+from bot.settings_card import (
+    ACTION_SETTINGS_SAVE,
+    DATA_REVISION,
+    STALE_CARD,
+    parse_settings_submission,
+    settings_card,
+)
 
 router = Router("settings")
 
@@ -35,8 +42,16 @@ async def save_settings(ctx: Context) -> None:
     current = ctx.settings
     if current.account_id is None and ctx.install is not None:
         current = replace(current, account_id=ctx.install.account_id)
-    new_settings, problems = parse_settings_submission(ctx.submission.data, current)
     default_tz = ctx.services.config.default_timezone
+    revision = ctx.submission.data.get(DATA_REVISION)
+    if revision and revision != settings_revision(current):
+        card = settings_card(
+            ctx.services.cards, current, default_timezone=default_tz, errors=[STALE_CARD]
+        )
+        if ctx.submission.card_id:
+            await ctx.update_card(ctx.submission.card_id, card)
+        return
+    new_settings, problems = parse_settings_submission(ctx.submission.data, current)
     if problems:
         card = settings_card(
             ctx.services.cards,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from typing import Any
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from bot.app import CATCH_UP, SERVICES, SUBSCRIPTIONS
 from bot.cards import card_as_text
 from bot.ratelimit import group_of
+from bot.rc import RingCentralError
 from tests.conftest import load_fixture
 from tests.e2e import Stack, eventually, settle
 
@@ -220,3 +222,64 @@ async def test_a_thousand_malformed_or_forged_bodies_store_nothing(
         if not verified:
             assert response.status == 403
     assert sum((await stack.bot.app[SERVICES].storage.inbox_counts()).values()) == 0
+
+
+async def test_a_delivery_that_keeps_failing_is_visible_and_can_be_resent(stack: Stack) -> None:
+    user, dm = await opted_in(stack)
+    await stack.control.call(
+        "POST", "/faults", {"errorRate": 1.0, "errorStatus": 500, "paths": ["/adaptive-cards"]}
+    )
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+
+    async def failed() -> int | None:
+        counts = await stack.bot.app[SERVICES].storage.outbox_counts()
+        return counts.get("failed") or None
+
+    await eventually(failed, within_s=90)
+    await stack.control.say(dm, user, "status")
+    await settle(stack.bot)
+    assert "**Failed deliveries**: 1" in (await stack.control.texts(dm, stack.bot_id))[-1]
+    await stack.control.call("DELETE", "/faults")
+    await stack.control.say(dm, user, "resend")
+    await settle(stack.bot)
+    assert "Trying 1 failed delivery again" in (await stack.control.texts(dm, stack.bot_id))[-1]
+    await settle(stack.bot)
+    assert len(await stack.control.cards(dm)) == 1
+
+
+async def test_the_daily_post_limit_makes_deliveries_wait_not_fail(stack: Stack) -> None:
+    user, dm = await opted_in(stack)
+    await stack.control.call("POST", "/faults", {"dailyPostLimit": 1})
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    counts = await stack.bot.app[SERVICES].storage.outbox_counts()
+    assert counts.get("failed", 0) == 0
+    assert counts.get("pending", 0) >= 1  # waiting for tomorrow, not lost
+
+
+async def test_a_revoked_bot_token_marks_the_install_removed(stack: Stack) -> None:
+    account = await stack.control.call("POST", "/accounts", {"name": "Leaving Inc"})
+    installed = await stack.control.call(
+        "POST", "/bots", {"accountId": account["accountId"], "mode": "private"}
+    )
+    await settle(stack.bot)
+    bot_id = installed["extensionId"]
+    user = await stack.control.user("Bea Other", accountId=account["accountId"])
+    dm = await stack.control.chat([user, bot_id])
+    await stack.control.say(dm, user, "optin")
+    await settle(stack.bot)
+    # The Delete event is lost on the way; the bot learns it from RingCentral's answers.
+    await stack.control.call("POST", "/faults", {"dropNotifications": 1.0})
+    await stack.control.call("DELETE", f"/bots/{bot_id}")
+    await stack.control.call("DELETE", "/faults")
+    subscriptions = stack.bot.app[SUBSCRIPTIONS]
+    with contextlib.suppress(RingCentralError):
+        await subscriptions.ensure_all()  # the periodic check meets the revoked token
+
+    async def removed() -> bool:
+        await settle(stack.bot)
+        return bot_id not in stack.bot.app[SERVICES].installs
+
+    await eventually(removed, within_s=10)
+    assert not (await stack.bot.app[SERVICES].storage.user_settings(user)).opted_in

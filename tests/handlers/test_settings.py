@@ -165,3 +165,20 @@ async def test_settings_asked_in_a_group_arrive_in_a_direct_message(stack: Stack
         if "settings" in str(p["card"]).lower() and "Save" in str(p["card"])
     ] == []
     assert any("Save" in str(p["card"]) for p in await stack.control.cards(dm))
+
+
+async def test_saving_a_stale_card_does_not_undo_a_later_change(stack: Stack) -> None:
+    user, dm, card_post = await settings_card_in_dm(stack)
+    await stack.control.say(dm, user, "optin")  # a change after the card was sent
+    await settle(stack.bot)
+    save = next(
+        a
+        for a in json.loads(json.dumps(card_post["card"]))["actions"]
+        if a.get("data", {}).get("action") == "settings.save"
+    )
+    await press_save(
+        stack, card_post["cardId"], user, optedIn="false", revision=save["data"]["revision"]
+    )
+    [updated] = await stack.control.cards(dm)
+    assert "changed after this card was sent" in card_as_text(updated["card"])
+    assert "**Digests**: on" in await status_of(stack, dm, user)

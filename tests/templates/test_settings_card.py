@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, card_as_text
-from bot.settings import Channel, UserSettings
+from bot.settings import Channel, UserSettings, settings_revision
 from bot.settings_card import parse_settings_submission, settings_card
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
@@ -133,10 +133,11 @@ def test_default_settings_say_which_time_zone_applies(renderer: CardRenderer) ->
 
 
 def test_save_is_the_only_button(renderer: CardRenderer) -> None:
-    card = settings_card(renderer, customised_settings(), default_timezone="UTC")
+    settings = customised_settings()
+    card = settings_card(renderer, settings, default_timezone="UTC")
 
     assert [(a["title"], a["data"]) for a in submit_actions(card)] == [
-        ("Save", {"action": "settings.save"})
+        ("Save", {"action": "settings.save", "revision": settings_revision(settings)})
     ]
     assert card["actions"] == submit_actions(card)
 
