@@ -116,9 +116,9 @@ class RingCentralUnavailable(RingCentralError):
 def describe_error(err: RingCentralError) -> str:
     """What to tell a person in chat when RingCentral refused or failed."""
     if isinstance(err, RingCentralRateLimited):
-        return "RingCentral asked me to slow down. I'll try again in a moment."
+        return "RingCentral asked me to slow down."
     if isinstance(err, RingCentralUnavailable | RingCentralServerError):
-        return "RingCentral is not answering right now. I'll keep trying."
+        return "RingCentral is not answering right now."
     if isinstance(err, RingCentralAuthError):
         return "I could not sign in to RingCentral. An administrator needs to check my setup."
     if isinstance(err, RingCentralPermissionError):

@@ -69,6 +69,8 @@ class Context:
     settings: UserSettings | None = None
     dispatcher: Dispatcher | None = None
     response: dict[str, Any] | None = None
+    attempt: int = 1
+    last_attempt: bool = False
     _queued: int = field(default=0, repr=False)
 
     @property
@@ -226,9 +228,20 @@ class Dispatcher:
     def command(self, word: str) -> CommandSpec | None:
         return self.commands.get(word.lower())
 
-    async def dispatch(self, services: Services, notification: Notification) -> bool:
-        """Handle one notification; False when nothing was registered for it."""
+    async def dispatch(
+        self,
+        services: Services,
+        notification: Notification,
+        *,
+        attempt: int = 1,
+        last_attempt: bool = False,
+    ) -> bool:
+        """Handle one notification; False when nothing was registered for it.
+
+        `attempt` counts from 1; `last_attempt` says a temporary failure now is final.
+        """
         ctx = Context(services, notification.uuid, notification.kind, notification, dispatcher=self)
+        ctx.attempt, ctx.last_attempt = attempt, last_attempt
         if notification.kind == events.POST_ADDED:
             handler: Handler = self._handle_message
         else:
@@ -376,10 +389,16 @@ async def answer_on_error(ctx: Context, next_handler: Handler) -> None:
     except Ignored:
         raise
     except RingCentralError as err:
-        if not asked_by_a_person or (err.retryable and ctx.message is not None):
+        if not asked_by_a_person:
+            raise
+        if err.retryable and ctx.message is not None and not ctx.last_attempt:
+            # The inbox will try again; say so once, so nobody is left wondering.
+            if ctx.attempt == 1:
+                await ctx.reply(f"{describe_error(err)} I'll answer as soon as it works.")
             raise
         log.warning("%s failed: %s", ctx.kind, err)
-        await _apologise(ctx, f"Sorry, that did not work. {describe_error(err)}")
+        later = " Please try again later." if err.retryable else ""
+        await _apologise(ctx, f"Sorry, that did not work. {describe_error(err)}{later}")
     except Exception:
         if not asked_by_a_person:
             raise

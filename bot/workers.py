@@ -186,7 +186,12 @@ class InboxWorker(QueueWorker[InboxItem]):
         storage = self._services.storage
         try:
             notification = Notification.parse(item.payload)
-            handled = await self._dispatcher.dispatch(self._services, notification)
+            handled = await self._dispatcher.dispatch(
+                self._services,
+                notification,
+                attempt=item.attempts + 1,
+                last_attempt=item.attempts + 1 >= self.max_attempts,
+            )
         except RingCentralError as err:
             attempts = item.attempts + 1
             if err.retryable and attempts < self.max_attempts:

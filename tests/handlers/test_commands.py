@@ -104,3 +104,14 @@ async def test_status_shows_the_connection(stack: Stack) -> None:
     user, dm = await dm_with(stack)
     reply = await last_reply(stack, dm, user, "status")
     assert "**Digests**: off" in reply and "healthy" in reply
+
+
+async def test_when_ringcentral_fails_the_person_hears_it_at_once(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await stack.control.call(
+        "POST", "/faults", {"errorRate": 1.0, "paths": ["/ai/ringsense/"], "methods": ["GET"]}
+    )
+    await stack.control.say(dm, user, "insights 123456789")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(dm, stack.bot_id)
+    assert "not answering right now" in reply and "as soon as it works" in reply
