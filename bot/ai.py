@@ -18,11 +18,13 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from bot import events
+from bot.events import Notification
 from bot.rc import RingCentralError, RingCentralNotFound
 from bot.services import Services
 from bot.storage import AiJob
@@ -45,16 +47,16 @@ def result_uuid(job_id: str) -> str:
 
 async def queue_result(services: Services, job: AiJob, result: Any) -> bool:
     """Put a job's result into the inbox (once per job, whoever brings it first)."""
+    return await _queue(services, job, {"jobId": job.job_id, "result": result})
+
+
+async def _queue(services: Services, job: AiJob, body: Mapping[str, Any]) -> bool:
     install = services.install_for_account(job.account_id)
-    envelope = {
-        "uuid": result_uuid(job.job_id),
-        "event": events.AI_RESULT_EVENT,
-        "timestamp": None,
-        "subscriptionId": None,
-        "ownerId": install.extension_id if install else None,
-        "body": {"jobId": job.job_id, "result": result},
-    }
-    return await services.storage.add_to_inbox(result_uuid(job.job_id), events.AI_RESULT, envelope)
+    owner = install.extension_id if install else None
+    notification = Notification.made_here(
+        result_uuid(job.job_id), events.AI_RESULT_EVENT, body, owner
+    )
+    return await services.storage.add_notification(notification)
 
 
 class AiWebhookEndpoint:
@@ -141,16 +143,5 @@ class JobPoller:
         return PENDING
 
     async def _expire(self, job: AiJob) -> None:
-        install = self._services.install_for_account(job.account_id)
-        envelope = {
-            "uuid": result_uuid(job.job_id),
-            "event": events.AI_RESULT_EVENT,
-            "timestamp": None,
-            "subscriptionId": None,
-            "ownerId": install.extension_id if install else None,
-            "body": {"jobId": job.job_id, "expired": True},
-        }
-        if await self._services.storage.add_to_inbox(
-            result_uuid(job.job_id), events.AI_RESULT, envelope
-        ):
+        if await _queue(self._services, job, {"jobId": job.job_id, "expired": True}):
             self._on_stored()

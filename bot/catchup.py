@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot import events
+from bot.events import Notification
 from bot.rc import RingCentralError, RingCentralNotFound
 from bot.services import Services
 
@@ -106,14 +106,9 @@ class CatchUp:
             )
         except RingCentralNotFound:
             return 0  # not analysed (yet); its notification will come when it is
-        uuid = f"catch-up:{key}"
-        envelope = {
-            "uuid": uuid,
-            "event": f"/ai/ringsense/v1/public/accounts/~/domains/{CATCH_UP_DOMAIN}/insights",
-            "timestamp": _iso(datetime.now(UTC)),
-            "subscriptionId": None,
-            "ownerId": None,
-            "body": dict(body),
-        }
-        stored = await storage.add_to_inbox(uuid, events.RINGSENSE_INSIGHTS, envelope)
-        return 1 if stored else 0
+        notification = Notification.made_here(
+            f"catch-up:{key}",
+            f"/ai/ringsense/v1/public/accounts/~/domains/{CATCH_UP_DOMAIN}/insights",
+            body,
+        )
+        return 1 if await storage.add_notification(notification) else 0

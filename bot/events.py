@@ -85,6 +85,14 @@ class Notification:
             kind=classify(event, body),
         )
 
+    @classmethod
+    def made_here(
+        cls, uuid: str, event: str, body: Mapping[str, Any], owner_id: str | None = None
+    ) -> Notification:
+        """Work the bot finds itself (catch-up, AI results, RingCX transcripts), shaped like
+        a notification so it travels through the inbox with the same guarantees."""
+        return cls(uuid, event, None, None, owner_id, body, classify(event, body))
+
     def to_payload(self) -> dict[str, Any]:
         """The envelope as RingCentral sent it (what the inbox stores)."""
         return {

@@ -356,18 +356,27 @@ class RingCentralClient:
                 ) from None
         raise AssertionError("unreachable")
 
+    async def _object(self, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
+        """A request whose answer must be a JSON object; anything else is RingCentral
+        misbehaving, reported as such rather than failing later on a missing key."""
+        result = await self.request(method, path, **kwargs)
+        if not isinstance(result, Mapping):
+            raise RingCentralServerError(
+                None, None, "the answer is not a JSON object", method=method, path=path
+            )
+        return result
+
     # -- identity -----------------------------------------------------------------------
 
     async def get_own_extension(self) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request("GET", "/restapi/v1.0/account/~/extension/~")
-        return result
+        return await self._object("GET", "/restapi/v1.0/account/~/extension/~")
 
     # -- subscriptions ------------------------------------------------------------------
 
     async def create_subscription(
         self, event_filters: Sequence[str], address: str, verification_token: str
     ) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "POST",
             "/restapi/v1.0/subscription",
             json={
@@ -380,24 +389,20 @@ class RingCentralClient:
                 "expiresIn": SUBSCRIPTION_TTL_S,
             },
         )
-        return result
 
     async def list_subscriptions(self) -> list[Mapping[str, Any]]:
         result = await self.request("GET", "/restapi/v1.0/subscription")
-        records = result.get("records", []) if isinstance(result, Mapping) else []
-        return [r for r in records if isinstance(r, Mapping)]
+        return _records(result)
 
     async def get_subscription(self, subscription_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "GET", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}"
         )
-        return result
 
     async def renew_subscription(self, subscription_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "POST", f"/restapi/v1.0/subscription/{quote(subscription_id, safe='')}/renew"
         )
-        return result
 
     async def delete_subscription(self, subscription_id: str) -> None:
         await self.request(
@@ -407,12 +412,11 @@ class RingCentralClient:
     # -- RingSense ----------------------------------------------------------------------
 
     async def get_record_insights(self, domain: str, source_record_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "GET",
             f"/ai/ringsense/v1/public/accounts/~/domains/{quote(domain, safe='')}"
             f"/records/{quote(source_record_id, safe='')}/insights",
         )
-        return result
 
     async def get_session_insights(
         self, domain: str, source_session_id: str
@@ -422,15 +426,14 @@ class RingCentralClient:
             f"/ai/ringsense/v1/public/accounts/~/domains/{quote(domain, safe='')}"
             f"/sessions/{quote(source_session_id, safe='')}/insights",
         )
-        records = result.get("records", []) if isinstance(result, Mapping) else []
-        return [r for r in records if isinstance(r, Mapping)]
+        return _records(result)
 
     # -- AI API (Interaction Analytics) ----------------------------------------------------
 
     async def analyze_interaction(self, webhook: str, body: Mapping[str, Any]) -> str:
         """Start an asynchronous analysis; the job id. The body holds the media URL, which may
         carry a token: it is never logged (errors name only method and path)."""
-        result = await self.request(
+        result = await self._object(
             "POST",
             "/ai/insights/v1/async/analyze-interaction",
             json=dict(body),
@@ -439,22 +442,17 @@ class RingCentralClient:
         return str(result["jobId"])
 
     async def ai_job_status(self, job_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
-            "GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}"
-        )
-        return result
+        return await self._object("GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}")
 
     async def recording(self, recording_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "GET", f"/restapi/v1.0/account/~/recording/{quote(recording_id, safe='')}"
         )
-        return result
 
     async def call_log_record(self, record_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "GET", f"/restapi/v1.0/account/~/call-log/{quote(record_id, safe='')}"
         )
-        return result
 
     async def media_url_with_token(self, content_uri: str) -> str:
         """The recording's content URL with our access token as `access_token`: the AI API
@@ -480,10 +478,8 @@ class RingCentralClient:
                 "page": str(page),
             },
         )
-        if not isinstance(result, Mapping):
-            return [], False
-        records = [r for r in result.get("records", []) if isinstance(r, Mapping)]
-        navigation = result.get("navigation")
+        records = _records(result)
+        navigation = result.get("navigation") if isinstance(result, Mapping) else None
         has_more = isinstance(navigation, Mapping) and bool(navigation.get("nextPage"))
         return records, has_more
 
@@ -491,34 +487,30 @@ class RingCentralClient:
 
     async def open_direct_chat(self, extension_id: str) -> str:
         """The id of the direct conversation between this identity and a person."""
-        result = await self.request(
+        result = await self._object(
             "POST", "/team-messaging/v1/conversations", json={"members": [{"id": extension_id}]}
         )
         return str(result["id"])
 
     async def get_chat(self, chat_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
-            "GET", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}"
-        )
-        return result
+        return await self._object("GET", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}")
 
     async def post_text(self, chat_id: str, text: str) -> str:
-        result = await self.request(
+        result = await self._object(
             "POST", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/posts", json={"text": text}
         )
         return str(result["id"])
 
     async def create_card(self, chat_id: str, card: Mapping[str, Any]) -> str:
-        result = await self.request(
+        result = await self._object(
             "POST", f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/adaptive-cards", json=card
         )
         return str(result["id"])
 
     async def get_card(self, card_id: str) -> Mapping[str, Any]:
-        result: Mapping[str, Any] = await self.request(
+        return await self._object(
             "GET", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}"
         )
-        return result
 
     async def recent_card_ids(
         self, chat_id: str, *, creator_id: str, since: float, limit: int = 30
@@ -529,10 +521,9 @@ class RingCentralClient:
             f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/posts",
             params={"recordCount": str(limit)},
         )
-        records = result.get("records", []) if isinstance(result, Mapping) else []
         ids: list[str] = []
-        for post in records:
-            if not isinstance(post, Mapping) or str(post.get("creatorId")) != creator_id:
+        for post in _records(result):
+            if str(post.get("creatorId")) != creator_id:
                 continue
             created = _epoch(post.get("creationTime"))
             if created is not None and created < since:
@@ -565,6 +556,12 @@ def _epoch(value: Any) -> float | None:
 def seconds_until_utc_midnight() -> float:
     now = time.time()
     return 86_400 - (now % 86_400) + 1
+
+
+def _records(result: Any) -> list[Mapping[str, Any]]:
+    """The `records` of a list answer, skipping anything that is not an object."""
+    records = result.get("records", []) if isinstance(result, Mapping) else []
+    return [r for r in records if isinstance(r, Mapping)] if isinstance(records, list) else []
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -396,15 +396,12 @@ class RingCXPoller:
             return
         # The transcript goes through the inbox like any event: durable, handled once.
         install = self._services.install_for_account(self._services.service_account_id)
-        uuid = f"ringcx:{dialog_id}:{segment_id}"
-        envelope = {
-            "uuid": uuid,
-            "event": events.RINGCX_TRANSCRIPT_EVENT,
-            "timestamp": None,
-            "subscriptionId": None,
-            "ownerId": install.extension_id if install else None,
-            "body": {"segment": dict(metadata), "transcript": dict(body)},
-        }
-        if await storage.add_to_inbox(uuid, events.RINGCX_TRANSCRIPT, envelope):
+        notification = events.Notification.made_here(
+            f"ringcx:{dialog_id}:{segment_id}",
+            events.RINGCX_TRANSCRIPT_EVENT,
+            {"segment": dict(metadata), "transcript": dict(body)},
+            install.extension_id if install else None,
+        )
+        if await storage.add_notification(notification):
             self._on_stored()
         await storage.finish_ringcx_segment(dialog_id, segment_id, "done")

@@ -20,6 +20,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.events import Notification
 from bot.settings import Channel, UserSettings
 
 MIGRATIONS: Sequence[str] = (
@@ -371,6 +372,12 @@ class Storage:
         return int(row[0]) if row and row[0] is not None else 0
 
     # -- inbox --------------------------------------------------------------------------
+
+    async def add_notification(self, notification: Notification) -> bool:
+        """Store a notification in the inbox; False when its uuid was stored before."""
+        return await self.add_to_inbox(
+            notification.uuid, notification.kind, notification.to_payload()
+        )
 
     async def add_to_inbox(self, uuid: str, kind: str, payload: Mapping[str, Any]) -> bool:
         """Store a notification; False when one with this uuid was already stored.

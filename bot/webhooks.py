@@ -64,9 +64,7 @@ class NotificationEndpoint:
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
             return refuse(400, reason)
-        stored = await self._storage.add_to_inbox(
-            notification.uuid, notification.kind, notification.to_payload()
-        )
+        stored = await self._storage.add_notification(notification)
         if stored:
             self._on_stored()
         else:
