@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot import events
+from bot import events, payloads
 from bot.cards import render_digest
 from bot.catchup import note_ringsense_event
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
@@ -77,7 +77,7 @@ async def remember_call(
         source_record_id=merged.source_record_id,
         source_session_id=merged.source_session_id,
         owner_extension_id=merged.owner_extension_id,
-        recording_start_time=_text(body.get("recordingStartTime")),
+        recording_start_time=payloads.text(body.get("recordingStartTime")),
         insights=body,
         participant_ids=sorted(merged.entitled_extension_ids()),
         account_id=ctx.services.service_account_id or None,
@@ -133,7 +133,3 @@ async def _fill_from_record(
         )
         return body
     return merge_call_bodies(*_in_time_order(record, body))
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
