@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.access import admin_entry_problem
+
 DEFAULT_CONFIG_PATH = Path("bot.config.yaml")
 KNOWN_RINGSENSE_DOMAINS = frozenset({"pbx", "rcv", "rcx", "ms-teams", "nice-incontact"})
 
@@ -202,9 +204,10 @@ def load_config(
 
     admins_raw = bot_section.get("admins", []) or []
     if not isinstance(admins_raw, list):
-        problems.append("bot.admins must be a list of extension ids")
+        problems.append("bot.admins must be a list of extension ids or accountId:extensionId")
         admins_raw = []
-    admins = frozenset(str(a) for a in admins_raw)
+    admins = frozenset(str(a).strip() for a in admins_raw)
+    problems.extend(p for p in map(admin_entry_problem, sorted(admins)) if p is not None)
 
     tz_name = str(bot_section.get("default_timezone", "UTC"))
     try:

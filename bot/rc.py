@@ -507,6 +507,17 @@ class RingCentralClient:
         )
         return str(result["id"])
 
+    async def get_post(self, chat_id: str, post_id: str) -> Mapping[str, Any]:
+        """A post read back from RingCentral: proof that it exists, where, and by whom."""
+        return await self._object(
+            "GET",
+            f"/team-messaging/v1/chats/{quote(chat_id, safe='')}/posts/{quote(post_id, safe='')}",
+        )
+
+    async def get_person(self, person_id: str) -> Mapping[str, Any]:
+        """One person (`companyId` is their account); 404 when this identity cannot see them."""
+        return await self._object("GET", f"/team-messaging/v1/persons/{quote(person_id, safe='')}")
+
     async def get_card(self, card_id: str) -> Mapping[str, Any]:
         return await self._object(
             "GET", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}"

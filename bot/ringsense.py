@@ -116,10 +116,15 @@ class CallInsights:
     ai_score: float | None
     sentiment: str | None
     insight_keys: frozenset[str]
+    account_id: str | None = None
+    """The account whose install or RingSense subscription brought this call (the payload
+    never says it for sure); None until the bot knows, and then nobody may see the call."""
 
     @classmethod
-    def from_api(cls, body: Mapping[str, Any]) -> CallInsights:
+    def from_api(cls, body: Mapping[str, Any], *, account_id: str | None = None) -> CallInsights:
         """Parse a RingSense notification `body` or a REST insights record.
+
+        `account_id` is the account the record was read through, not anything in the body.
 
         Raises `InsightsFormatError` when `domain`, `sourceRecordId` or `ownerExtensionId`
         is missing or not a non-empty string, or when `insights` is present but not an
@@ -186,6 +191,7 @@ class CallInsights:
             ai_score=ai_score,
             sentiment=sentiment,
             insight_keys=frozenset(k for k, v in content.items() if v not in (None, ())),
+            account_id=account_id,
         )
 
     def merged_with(self, other: CallInsights) -> CallInsights:
@@ -203,6 +209,8 @@ class CallInsights:
                 f"{self.domain}/{self.source_record_id} and "
                 f"{other.domain}/{other.source_record_id}"
             )
+        if None not in (self.account_id, other.account_id) and self.account_id != other.account_id:
+            raise ValueError("cannot merge insights of the same record id from two accounts")
         theirs = other.insight_keys
 
         def pick(key: str, mine: _T, their: _T) -> _T:
@@ -232,6 +240,7 @@ class CallInsights:
             ai_score=pick(AI_SCORE, self.ai_score, other.ai_score),
             sentiment=pick(SENTIMENT, self.sentiment, other.sentiment),
             insight_keys=self.insight_keys | other.insight_keys,
+            account_id=self.account_id or other.account_id,
         )
 
     def missing_insight_keys(self) -> frozenset[str]:
@@ -247,17 +256,17 @@ class CallInsights:
         return None
 
     def entitled_extension_ids(self) -> frozenset[str]:
-        """Who may see this call: the owner and the owner's colleagues who spoke on it.
+        """Who of the call's account may see it: the owner and the colleagues who spoke on it.
 
-        A speaker with an extension id counts unless their account is known to differ from
-        the owner's (an extension of another RingCentral customer is not "ours").
+        A speaker counts only when their `accountId` is the call's account; a missing
+        `accountId` is not proof of anything. When the call's account is unknown, nobody.
         """
-        owner_account = self.owner_account_id
+        if self.account_id is None:
+            return frozenset()
         colleagues = (
             s.extension_id
             for s in self.speakers
-            if s.extension_id is not None
-            and (owner_account is None or s.account_id in (None, owner_account))
+            if s.extension_id is not None and s.account_id == self.account_id
         )
         return frozenset({self.owner_extension_id, *colleagues})
 
@@ -273,14 +282,15 @@ class CallInsights:
         return found.display_name if found else None
 
     def is_external_speaker(self, speaker: Speaker) -> bool:
-        """True for someone outside the owner's account (no extension, or another account).
+        """True for someone outside the call's account (no extension, another account, or
+        no account given while the call's account is known).
 
-        When the owner's account is unknown, a speaker with an extension is given the
-        benefit of the doubt only if every extension on the call shares one account.
+        When no account is known at all, a speaker with an extension is given the benefit
+        of the doubt only if every extension on the call shares one account.
         """
         if speaker.extension_id is None:
             return True
-        owner_account = self.owner_account_id
+        owner_account = self.account_id or self.owner_account_id
         if owner_account is not None:
             return speaker.account_id != owner_account
         accounts = {s.account_id for s in self.speakers if s.extension_id is not None}

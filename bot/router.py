@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import events
+from bot.access import Identity
 from bot.cards import message_dialog
 from bot.events import CardSubmission, ChatMessage, Notification
 from bot.rc import (
@@ -72,6 +73,7 @@ class Context:
     attempt: int = 1
     last_attempt: bool = False
     _queued: int = field(default=0, repr=False)
+    _actor_identity: tuple[Identity | None] | None = field(default=None, repr=False)
 
     @property
     def bot(self) -> BotInstall:
@@ -87,6 +89,51 @@ class Context:
         if self.submission is not None:
             return self.submission.user_id
         return None
+
+    async def actor_identity(self) -> Identity | None:
+        """Who did it, as (account, extension), once RingCentral confirms the person belongs
+        to the account of the install the event came through; None when it cannot be
+        established (another company's person, a guest, someone the bot cannot see)."""
+        if self._actor_identity is None:
+            identity: Identity | None = None
+            actor = self.actor_id
+            claimed = self.submission.user_account_id if self.submission is not None else None
+            if (
+                actor is not None
+                and self.install is not None
+                and claimed
+                in (
+                    None,
+                    self.install.account_id,
+                )
+            ):
+                identity = await self.services.identity_of(self.install, actor)
+            self._actor_identity = (identity,)
+        return self._actor_identity[0]
+
+    async def author_confirmed(self) -> bool:
+        """Whether RingCentral itself confirms who acted where, not just the notification body.
+
+        A message is read back: it must exist, in this chat, by this author. A button press
+        (already signed by RingCentral) must come from a member of the chat the card is in.
+        Used before anything that changes where data goes or what is kept.
+        """
+        actor, chat_id = self.actor_id, self.chat_id
+        if actor is None or chat_id is None or self.install is None:
+            return False
+        try:
+            if self.message is not None:
+                post = await self.bot.api.get_post(chat_id, self.message.post_id)
+                return (
+                    str(post.get("id")) == self.message.post_id
+                    and str(post.get("creatorId")) == actor
+                    and str(post.get("groupId", chat_id)) == chat_id
+                )
+            members = await self.services.chat_member_ids(self.bot, chat_id)
+        except (RingCentralNotFound, RingCentralPermissionError) as err:
+            log.info("%s %s: could not confirm its author (%s)", self.kind, self.event_id, err)
+            return False
+        return actor in members
 
     @property
     def chat_id(self) -> str | None:
@@ -143,6 +190,13 @@ class Context:
             account_id=self.bot.account_id,
         )
         self.services.wake_outbox()
+
+
+async def require_confirmed_author(ctx: Context) -> None:
+    """Stop here, silently, unless RingCentral confirms the author (`author_confirmed`): a
+    forged notification must not change anything, nor make the bot post anything."""
+    if not await ctx.author_confirmed():
+        raise Ignored("its author could not be confirmed with RingCentral")
 
 
 def direct(extension_id: str) -> dict[str, str]:

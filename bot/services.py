@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.access import Identity
 from bot.cards import CardRenderer
 from bot.config import Config
-from bot.rc import RingCentralClient
+from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
+
+PERSON_ACCOUNT_TTL_S = 300.0
+"""How long a person's confirmed account is reused before RingCentral is asked again."""
+
+CHAT_MEMBERS_TTL_S = 60.0
+"""How long a chat's members are reused when checking that a digest may still go there."""
 
 
 class RingCXTranscripts(Protocol):
@@ -44,6 +52,12 @@ class Services:
     ringcx: RingCXTranscripts | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
+    _person_accounts: dict[tuple[str, str], tuple[float, str | None]] = field(
+        default_factory=dict, repr=False
+    )
+    _chat_members: dict[tuple[str, str], tuple[float, frozenset[str]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def install_for_bot(self, extension_id: str | None) -> BotInstall | None:
         return self.installs.get(extension_id) if extension_id else None
@@ -84,3 +98,48 @@ class Services:
                     ids.add(str(member_id))
         ids.discard(install.extension_id)
         return ids
+
+    async def person_account(self, install: BotInstall, person_id: str) -> str | None:
+        """The account RingCentral says a person belongs to (`companyId`), as seen by this
+        install's bot; None when the bot cannot see them. Cached for a few minutes."""
+        key = (install.extension_id, person_id)
+        cached = self._person_accounts.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < PERSON_ACCOUNT_TTL_S:
+            return cached[1]
+        try:
+            person = await install.api.get_person(person_id)
+        except (RingCentralNotFound, RingCentralPermissionError):
+            account: str | None = None
+        else:
+            company = person.get("companyId")
+            same_person = str(person.get("id", person_id)) == person_id
+            account = str(company) if company not in (None, "") and same_person else None
+        self._person_accounts[key] = (now, account)
+        return account
+
+    async def identity_of(self, install: BotInstall, person_id: str | None) -> Identity | None:
+        """A person as (account, extension) when they are confirmed to be of the install's
+        account; anyone else (another company, a guest, unknown) has no identity here."""
+        if not person_id or person_id == install.extension_id:
+            return None
+        account = await self.person_account(install, person_id)
+        if account is None or account != install.account_id:
+            return None
+        return Identity(install.account_id, person_id)
+
+    async def recent_chat_member_ids(self, install: BotInstall, chat_id: str) -> frozenset[str]:
+        """A chat's members (without the bot) as of at most a minute ago: enough to check
+        before each delivery that the people it is meant for are still there."""
+        key = (install.extension_id, chat_id)
+        cached = self._chat_members.get(key)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CHAT_MEMBERS_TTL_S:
+            return cached[1]
+        members = frozenset(await self.chat_member_ids(install, chat_id))
+        self._chat_members[key] = (now, members)
+        return members
+
+    def forget_chat_members(self, chat_id: str) -> None:
+        for key in [k for k in self._chat_members if k[1] == chat_id]:
+            del self._chat_members[key]

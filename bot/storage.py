@@ -601,13 +601,20 @@ class Storage:
                 (card_key, destination, chat_id, time.time()),
             )
 
-    async def requeue_failed(self, destinations: Sequence[str] | None) -> int:
-        """Failed deliveries (to these destinations, or all) go back into the queue."""
+    async def requeue_failed(
+        self, destinations: Sequence[str] | None, *, account_id: str | None = None
+    ) -> int:
+        """Failed deliveries (to these destinations, or all of `account_id`'s) go back into
+        the queue. Without destinations an account is required: nobody resends another
+        account's deliveries."""
         async with self._transaction() as db:
             if destinations is None:
+                if account_id is None:
+                    raise ValueError("resending every failed delivery needs an account")
                 cursor = await db.execute(
                     "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0 "
-                    "WHERE status = 'failed'"
+                    "WHERE status = 'failed' AND account_id = ?",
+                    (account_id,),
                 )
                 return cursor.rowcount
             total = 0
@@ -969,21 +976,36 @@ class Storage:
             row = await cursor.fetchone()
         return json.loads(row[0]) if row else None
 
-    async def calls_of(self, extension_id: str, limit: int) -> list[tuple[str, Mapping[str, Any]]]:
-        """The calls a person owned or took part in, newest first."""
+    async def call_of_account(self, call_key: str, account_id: str) -> Mapping[str, Any] | None:
+        """A stored call, only if it belongs to this account (else as if it did not exist)."""
+        async with self._db.execute(
+            "SELECT insights FROM calls WHERE call_key = ? AND account_id = ?",
+            (call_key, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return json.loads(row[0]) if row else None
+
+    async def calls_of(
+        self, account_id: str, extension_id: str, limit: int
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls of this account a person owned or took part in, newest first."""
         async with self._db.execute(
             "SELECT c.call_key, c.insights FROM calls c "
             "JOIN call_participants p ON p.call_key = c.call_key "
-            "WHERE p.extension_id = ? "
+            "WHERE c.account_id = ? AND p.extension_id = ? "
             "ORDER BY c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
-            (extension_id, limit),
+            (account_id, extension_id, limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [(r["call_key"], json.loads(r["insights"])) for r in rows]
 
-    async def call_by_ringsense_url(self, url: str) -> tuple[str, Mapping[str, Any]] | None:
+    async def call_by_ringsense_url(
+        self, url: str, account_id: str
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """The call of this account with that RingSense link (another account's: None)."""
         async with self._db.execute(
-            "SELECT call_key, insights FROM calls WHERE ringsense_url = ?", (url,)
+            "SELECT call_key, insights FROM calls WHERE ringsense_url = ? AND account_id = ?",
+            (url, account_id),
         ) as cursor:
             row = await cursor.fetchone()
         return (row["call_key"], json.loads(row["insights"])) if row else None

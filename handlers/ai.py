@@ -266,7 +266,9 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         requested_at=now,
         expires_at=now + RESULT_RETENTION.total_seconds(),
     )
-    destination = await answer_where_all_may_see(ctx, lambda member: member in entitled)
+    destination = await answer_where_all_may_see(
+        ctx, lambda person: person is not None and person.extension_id in entitled
+    )
     job = replace(job, destination=destination)
     await services.storage.save_ai_job(job)
     log.info("AI job %s started for %s (%s)", job_id, asker, label)

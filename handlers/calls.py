@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from bot.access import NOT_VISIBLE, everyone_may_see, may_see
+from bot.access import NOT_VISIBLE, Identity, everyone_may_see, may_see
 from bot.cards import (
     ACTION_DIGEST_FEEDBACK,
     ACTION_DIGEST_OPEN,
@@ -47,10 +47,14 @@ def timezone_for(ctx: Context) -> ZoneInfo:
 
 
 async def answer_where_all_may_see(
-    ctx: Context, may_see_it: Callable[[str], bool]
+    ctx: Context, may_see_it: Callable[[Identity | None], bool]
 ) -> dict[str, str]:
     """The chat itself when every member may see the answer, else the asker's direct
-    messages (and a word in the chat saying so)."""
+    messages (and a word in the chat saying so).
+
+    Each member is judged as (account, extension) confirmed with RingCentral; a member whose
+    account cannot be confirmed as the install's (a guest, another company) is judged as
+    nobody, so a chat shared with another account gets the answer by direct message."""
     chat_id = ctx.chat_id
     asker = ctx.actor_id
     assert asker is not None
@@ -59,7 +63,8 @@ async def answer_where_all_may_see(
     if await ctx.services.is_direct_chat(ctx.bot, chat_id):
         return chat(chat_id)
     members = await ctx.services.chat_member_ids(ctx.bot, chat_id)
-    if all(may_see_it(member) for member in members):
+    people = [await ctx.services.identity_of(ctx.bot, member) for member in members]
+    if all(may_see_it(person) for person in people):
         return chat(chat_id)
     if ctx.message is not None:
         await ctx.reply(
@@ -71,16 +76,17 @@ async def answer_where_all_may_see(
 async def answer_where_everyone_may_see(
     ctx: Context, calls: Sequence[CallInsights]
 ) -> dict[str, str]:
-    admins = ctx.services.config.admins
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
     return await answer_where_all_may_see(
-        ctx, lambda member: everyone_may_see([member], calls, admins)
+        ctx, lambda person: everyone_may_see([person], calls, admins, home)
     )
 
 
 async def show_calls(ctx: Context, calls: Sequence[tuple[str, CallInsights]]) -> None:
     """Post the digest of each call the asker may see; refuse politely when there is none."""
-    admins = ctx.services.config.admins
-    visible = [(key, c) for key, c in calls if may_see(ctx.actor_id, c, admins)]
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
+    asker = await ctx.actor_identity()
+    visible = [(key, c) for key, c in calls if may_see(asker, c, admins, home)]
     if not visible:
         await _refuse(ctx)
         return
@@ -128,14 +134,26 @@ async def insights_command(ctx: Context) -> None:
 
 
 async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsights]]:
+    """The calls a reference names, of the account of the install the question came
+    through only; RingSense is read only through that account's own reader."""
     services = ctx.services
+    account = ctx.bot.account_id
     if RINGSENSE_LINK.match(reference):
-        stored = await services.storage.call_by_ringsense_url(reference.rstrip("/"))
+        stored = await services.storage.call_by_ringsense_url(reference.rstrip("/"), account)
         if stored is None:
-            stored = await services.storage.call_by_ringsense_url(reference)
+            stored = await services.storage.call_by_ringsense_url(reference, account)
         if stored is None:
             return []
-        return [(stored[0], CallInsights.from_api(stored[1]))]
+        return [(stored[0], CallInsights.from_api(stored[1], account_id=account))]
+    if not (SESSION_ID.match(reference) or RECORDING_ID.match(reference)):
+        raise ValueError(
+            f'"{reference[:80]}" does not look like a recording id (digits), a telephony '
+            "session id (`s-…`) or a RingSense link."
+        )
+    if account != services.service_account_id:
+        # The service user reads its own account's RingSense; never another account's calls
+        # on behalf of this one.
+        return []
     domains = services.config.ringcentral.ringsense_domains
     if SESSION_ID.match(reference):
         for domain in domains:
@@ -143,7 +161,7 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
                 records = await services.service_api.get_session_insights(domain, reference)
             except RingCentralNotFound:
                 continue
-            found = [await remember_call(ctx, record) for record in records]
+            found = [await remember_call(ctx, record, account_id=account) for record in records]
             return [(call_key(c), c) for c in found if c is not None]
         return []
     if RECORDING_ID.match(reference):
@@ -152,13 +170,9 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
                 record = await services.service_api.get_record_insights(domain, reference)
             except RingCentralNotFound:
                 continue
-            found_call = await remember_call(ctx, record)
+            found_call = await remember_call(ctx, record, account_id=account)
             return [(call_key(found_call), found_call)] if found_call else []
-        return []
-    raise ValueError(
-        f'"{reference[:80]}" does not look like a recording id (digits), a telephony session '
-        "id (`s-…`) or a RingSense link."
-    )
+    return []
 
 
 @router.command(
@@ -169,23 +183,26 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
     details=f"Shows up to {LAST_MAX} calls (default {LAST_DEFAULT}) you owned or took part in.",
 )
 async def last_command(ctx: Context) -> None:
-    asker = ctx.actor_id
-    assert asker is not None
     count = LAST_DEFAULT
     if ctx.args:
         if not ctx.args.isdigit() or not 1 <= int(ctx.args) <= LAST_MAX:
             await ctx.reply(f"Say **last** and a number from 1 to {LAST_MAX}, e.g. `last 5`.")
             return
         count = int(ctx.args)
-    stored = await ctx.services.storage.calls_of(asker, count)
+    asker = await ctx.actor_identity()
+    stored = (
+        await ctx.services.storage.calls_of(asker.account_id, asker.extension_id, count)
+        if asker is not None
+        else []
+    )
     calls: list[tuple[str, CallInsights]] = []
     for key, body in stored:
         try:
-            calls.append((key, CallInsights.from_api(body)))
+            calls.append((key, CallInsights.from_api(body, account_id=ctx.bot.account_id)))
         except InsightsFormatError:
             log.warning("stored call %s is unreadable", key)
-    admins = ctx.services.config.admins
-    calls = [(k, c) for k, c in calls if may_see(asker, c, admins)]
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
+    calls = [(k, c) for k, c in calls if may_see(asker, c, admins, home)]
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])
     heading = f"Your last {len(calls)} analysed call{'s' if len(calls) != 1 else ''}"
     card = calls_card(ctx.services.cards, calls, timezone_for(ctx), heading=heading)
@@ -195,10 +212,23 @@ async def last_command(ctx: Context) -> None:
 async def _call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
     assert ctx.submission is not None
     key = ctx.submission.data.get(DATA_CALL_KEY, "")
-    body = await ctx.services.storage.call_insights(key) if key else None
+    account = ctx.bot.account_id
+    body = await ctx.services.storage.call_of_account(key, account) if key else None
     if body is None:
         return None
-    return key, CallInsights.from_api(body)
+    return key, CallInsights.from_api(body, account_id=account)
+
+
+async def _visible_call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
+    """The call a button names, if the person who pressed it may see it."""
+    found = await _call_from_button(ctx)
+    if found is None:
+        return None
+    services = ctx.services
+    presser = await ctx.actor_identity()
+    if not may_see(presser, found[1], services.config.admins, services.service_account_id):
+        return None
+    return found
 
 
 @router.card_action(ACTION_DIGEST_OPEN)
@@ -210,10 +240,10 @@ async def open_digest(ctx: Context) -> None:
 @router.card_action(ACTION_DIGEST_TRANSCRIPT)
 async def send_transcript(ctx: Context) -> None:
     """The transcript goes to the person who pressed, and only if they may see the call."""
-    found = await _call_from_button(ctx)
+    found = await _visible_call_from_button(ctx)
     presser = ctx.actor_id
     assert presser is not None
-    if found is None or not may_see(presser, found[1], ctx.services.config.admins):
+    if found is None:
         await _refuse(ctx)
         return
     card = transcript_card(ctx.services.cards, found[1], timezone_for(ctx))
@@ -225,6 +255,7 @@ async def send_transcript(ctx: Context) -> None:
 
 @router.card_action(ACTION_DIGEST_FEEDBACK)
 async def record_feedback(ctx: Context) -> None:
+    """Only someone who may see the call may judge it; anyone else is refused like Open."""
     assert ctx.submission is not None and ctx.actor_id is not None
     key = ctx.submission.data.get(DATA_CALL_KEY, "")
     verdict = ctx.submission.data.get(DATA_VERDICT, "")
@@ -232,6 +263,9 @@ async def record_feedback(ctx: Context) -> None:
         ctx.response = message_dialog(
             ctx.services.cards, "Not recorded", "That button did not say what you thought."
         )
+        return
+    if await _visible_call_from_button(ctx) is None:
+        await _refuse(ctx)
         return
     await ctx.services.storage.save_feedback(key, ctx.actor_id, verdict)
     ctx.response = feedback_dialog(ctx.services.cards, verdict)

@@ -7,8 +7,9 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.access import is_admin
 from bot.cards import SECTION_LABELS, format_start_time
-from bot.router import Context, Router
+from bot.router import Context, Router, require_confirmed_author
 from bot.settings import UserSettings
 
 router = Router("commands")
@@ -98,6 +99,7 @@ async def opt_in(ctx: Context) -> None:
     "optout", summary="stop sending me digests", aliases=("opt-out", "stop", "unsubscribe")
 )
 async def opt_out(ctx: Context) -> None:
+    await require_confirmed_author(ctx)
     await _save(ctx, replace(_settings(ctx), opted_in=False))
     await ctx.reply("Done: no more digests. Say **optin** whenever you want them back.")
 
@@ -164,6 +166,7 @@ async def channel(ctx: Context) -> None:
             f"That works in a group chat or team: mention me there with **channel {action}**."
         )
         return
+    await require_confirmed_author(ctx)
     if action == "add":
         info = await ctx.services.chat_info(ctx.bot, chat_id)
         name = str(info.get("name") or "this chat")
@@ -239,10 +242,14 @@ async def resend(ctx: Context) -> None:
     settings = _settings(ctx)
     storage = ctx.services.storage
     if ctx.args.strip().lower() == "all":
-        if settings.extension_id not in ctx.services.config.admins:
+        services = ctx.services
+        if not is_admin(
+            await ctx.actor_identity(), services.config.admins, services.service_account_id
+        ):
             await ctx.reply("Only administrators can resend everyone's deliveries.")
             return
-        count = await storage.requeue_failed(None)
+        await require_confirmed_author(ctx)
+        count = await storage.requeue_failed(None, account_id=ctx.bot.account_id)
     else:
         destinations = [f"direct:{settings.extension_id}"] + [
             f"chat:{c.chat_id}" for c in settings.channels

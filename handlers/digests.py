@@ -18,6 +18,7 @@ from bot.catchup import note_ringsense_event
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
+from bot.settings import Channel, UserSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +52,28 @@ def _in_time_order(
 
 
 async def remember_call(
-    ctx: Context, body: Mapping[str, Any], *, fill_gaps: bool = False
+    ctx: Context, body: Mapping[str, Any], *, account_id: str
 ) -> CallInsights | None:
-    """Merge what we just learned of a call into what we knew, store it, return the result.
+    """Merge what RingSense just said of a call (read through `account_id`'s own reader)
+    into what we knew, store it as that account's call, and return the result.
 
-    With `fill_gaps`, insights missing after the merge are fetched from the REST record.
-    None when the body is not a usable RingSense record.
+    None when the body is not a usable RingSense record, or when the same record id is
+    already stored for another account (the two are never mixed).
     """
     try:
-        insights = CallInsights.from_api(body)
+        insights = CallInsights.from_api(body, account_id=account_id)
     except InsightsFormatError as err:
         log.warning("unusable RingSense record: %s", err)
         return None
     key = call_key(insights)
     storage = ctx.services.storage
-    known = await storage.call_insights(key)
+    known = await storage.call_of_account(key, account_id)
+    if known is None and await storage.call_insights(key) is not None:
+        log.warning("call %s is stored for another account; not mixing them", key)
+        return None
     if known is not None:
         body = merge_call_bodies(*_in_time_order(known, body))
-    if fill_gaps and CallInsights.from_api(body).missing_insight_keys():
-        body = await _fill_from_record(ctx, insights, body)
-    merged = CallInsights.from_api(body)
+    merged = CallInsights.from_api(body, account_id=account_id)
     await storage.save_call(
         key,
         domain=merged.domain,
@@ -80,32 +83,56 @@ async def remember_call(
         recording_start_time=payloads.text(body.get("recordingStartTime")),
         insights=body,
         participant_ids=sorted(merged.entitled_extension_ids()),
-        account_id=ctx.services.service_account_id or None,
+        account_id=account_id,
         ringsense_url=merged.ringsense_url,
     )
     return merged
 
 
+async def read_back_insights(ctx: Context, announced: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The REST record of the call a RingSense notification announces, read through the
+    service user: a notification body proves nothing (only the Verification-Token guards
+    it), so what a digest shows comes from the API. Not readable: the event is ignored."""
+    try:
+        claimed = CallInsights.from_api(announced)
+    except InsightsFormatError as err:
+        raise Ignored(f"not a usable RingSense notification: {err}") from None
+    try:
+        return await ctx.services.service_api.get_record_insights(
+            claimed.domain, claimed.source_record_id
+        )
+    except (RingCentralNotFound, RingCentralPermissionError) as err:
+        raise Ignored(
+            f"RingSense does not confirm {call_key(claimed)} ({err.error_code or err.status})"
+        ) from None
+
+
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
-    filters. Channels get calls with external participants only when the owner allows it."""
+    filters. Channels get calls with external participants only when the owner allows it,
+    and only while the owner is still in the chat and nobody there is of another account."""
     assert ctx.notification is not None
+    services = ctx.services
+    account = ctx.bot.account_id
+    if account != services.service_account_id:
+        raise Ignored("RingSense events are read through the service user's account only")
+    record = await read_back_insights(ctx, ctx.notification.body)
     if not ctx.event_id.startswith("catch-up:"):
-        await note_ringsense_event(ctx.services)
-    merged = await remember_call(ctx, ctx.notification.body, fill_gaps=True)
+        await note_ringsense_event(services)
+    merged = await remember_call(ctx, record, account_id=account)
     if merged is None:
-        raise Ignored("not a usable RingSense notification")
+        raise Ignored("not a usable RingSense record")
     key = call_key(merged)
-    settings = await ctx.services.storage.user_settings(merged.owner_extension_id)
+    settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
         log.debug("no digest for %s: %s", key, reason)
         return
     card = render_digest(
-        ctx.services.cards,
+        services.cards,
         merged,
-        settings.zone(ctx.services.config.timezone),
+        settings.zone(services.config.timezone),
         settings.sections,
         call_key=key,
     )
@@ -115,21 +142,33 @@ async def deliver_digest(ctx: Context) -> None:
         if merged.is_external and not settings.external_to_channels:
             log.debug("%s has external participants; not posted to chat %s", key, channel.chat_id)
             continue
-        await ctx.send_card(chat(channel.chat_id), card, card_key=key)
+        if await _channel_still_fits(ctx, settings, channel):
+            await ctx.send_card(chat(channel.chat_id), card, card_key=key)
 
 
-async def _fill_from_record(
-    ctx: Context, insights: CallInsights, body: Mapping[str, Any]
-) -> Mapping[str, Any]:
+async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:
+    """Before a channel delivery: the owner must still be in the chat (else the channel is
+    dropped from their settings and they are told once), and everyone there must be of the
+    call's account (else this call is not posted there)."""
+    services, owner = ctx.services, settings.extension_id
     try:
-        record = await ctx.services.service_api.get_record_insights(
-            insights.domain, insights.source_record_id
-        )
-    except (RingCentralNotFound, RingCentralPermissionError) as err:
-        log.info(
-            "insights record for %s not readable (%s); using the notification",
-            call_key(insights),
-            err,
-        )
-        return body
-    return merge_call_bodies(*_in_time_order(record, body))
+        members = await services.recent_chat_member_ids(ctx.bot, channel.chat_id)
+    except (RingCentralNotFound, RingCentralPermissionError):
+        members = frozenset()
+    if owner not in members:
+        current = await services.storage.user_settings(owner)
+        if any(c.chat_id == channel.chat_id for c in current.channels):
+            await services.storage.save_settings(current.without_channel(channel.chat_id))
+            await ctx.send_text(
+                direct(owner),
+                "You left a group chat where I posted your digests, so I stopped posting them "
+                "there. Say **status** to see where they go now; mention me with "
+                "**channel add** in a chat to add it again.",
+            )
+        log.info("owner %s left chat %s; channel dropped", owner, channel.chat_id)
+        return False
+    for member in members:
+        if await services.identity_of(ctx.bot, member) is None:
+            log.info("chat %s has people of another account; call not posted", channel.chat_id)
+            return False
+    return True

@@ -6,6 +6,12 @@ import logging
 
 from bot import events
 from bot.cards import welcome_card
+from bot.rc import (
+    TOKEN_REVOKED_CODES,
+    RingCentralAuthError,
+    RingCentralError,
+    RingCentralNotFound,
+)
 from bot.router import Context, Ignored, Router, chat
 
 log = logging.getLogger(__name__)
@@ -22,9 +28,34 @@ async def forget_removed_bot(ctx: Context) -> None:
     deleted = str(ctx.notification.body.get("extensionId", ""))
     if deleted != ctx.bot.extension_id:
         raise Ignored("another extension was deleted")
+    if not await _removal_confirmed(ctx):
+        if ctx.last_attempt:
+            raise Ignored("RingCentral does not confirm the bot's removal")
+        raise RemovalNotConfirmedYet(
+            None, None, "the bot's extension still answers", method="GET", path="extension/~"
+        )
     if ctx.services.remove_install is None:
         raise RuntimeError("install removal is not wired")
     await ctx.services.remove_install(deleted)
+
+
+class RemovalNotConfirmedYet(RingCentralError):
+    """A Delete event while the bot's extension still works: forged, or early (the platform
+    may tell before it deletes). Tried again a little later; never wipes data by itself."""
+
+    retryable = True
+
+
+async def _removal_confirmed(ctx: Context) -> bool:
+    """Read the bot's own extension back: a deleted bot's token gets 401 OAU-232/CMN-405
+    (API-FACTS A.5), or the extension is not found."""
+    try:
+        extension = await ctx.bot.api.get_own_extension()
+    except RingCentralAuthError as err:
+        return err.error_code in TOKEN_REVOKED_CODES
+    except RingCentralNotFound:
+        return True
+    return str(extension.get("status", "")) == "Deleted"
 
 
 @router.event(events.CHAT_JOINED)

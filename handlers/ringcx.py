@@ -107,5 +107,7 @@ async def transcript_command(ctx: Context) -> None:
         )
         return
     transcript = Transcript.from_api(body)
-    destination = await answer_where_all_may_see(ctx, lambda member: member in entitled)
+    destination = await answer_where_all_may_see(
+        ctx, lambda person: person is not None and person.extension_id in entitled
+    )
     await ctx.send_card(destination, _card(ctx, segment, transcript))

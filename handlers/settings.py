@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.router import Context, Router, direct
+from bot.router import Context, Router, direct, require_confirmed_author
 from bot.settings import settings_revision
 from bot.settings_card import (
     ACTION_SETTINGS_SAVE,
@@ -39,6 +39,7 @@ async def save_settings(ctx: Context) -> None:
     """Validate and store; the card is updated in place to show what was saved, or the
     problems next to the values as typed."""
     assert ctx.submission is not None and ctx.settings is not None
+    await require_confirmed_author(ctx)
     current = ctx.settings
     if current.account_id is None and ctx.install is not None:
         current = replace(current, account_id=ctx.install.account_id)

@@ -783,11 +783,20 @@ class World:
     # ------------------------------------------------------------- ringsense
 
     def store_ringsense_record(self, record: JSON, account_id: str | None = None) -> None:
-        """Keep a record under its account (default: the owner extension's account)."""
+        """Keep a record under its account (default: the owner extension's account).
+
+        The REST record is the call's current state and never goes back in time: a version
+        older (by `lastModifiedTime`) than the one kept is announced but does not replace it,
+        which is how a late, reordered notification looks from the API."""
         if account_id is None:
             owner = self.extensions.get(str(record.get("ownerExtensionId")))
             account_id = owner.account_id if owner else self.account_id
         key = (account_id, str(record.get("domain", "pbx")), str(record["sourceRecordId"]))
+        kept = self.ringsense_records.get(key)
+        if kept is not None:
+            kept_time, new_time = kept.get("lastModifiedTime"), record.get("lastModifiedTime")
+            if isinstance(kept_time, str) and isinstance(new_time, str) and new_time < kept_time:
+                return
         self.ringsense_records[key] = record
 
     def ringsense_record(self, account_id: str, domain: str, record_id: str) -> JSON | None:

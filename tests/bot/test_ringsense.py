@@ -238,22 +238,61 @@ def test_insights_of_two_recordings_are_never_merged() -> None:
         CallInsights.from_api(event_body()).merged_with(CallInsights.from_api(other))
 
 
-def test_owner_and_colleagues_on_the_call_are_entitled() -> None:
+ACCOUNT = "809646XXX"
+
+
+def test_owner_and_colleagues_of_the_calls_account_are_entitled() -> None:
     body = event_body()
     body["speakerInfo"] += [
-        {"speakerId": "p-3", "name": "Colleague", "accountId": "809646XXX", "extensionId": "101"},
+        {"speakerId": "p-3", "name": "Colleague", "accountId": ACCOUNT, "extensionId": "101"},
         {"speakerId": "p-4", "name": "Other firm", "accountId": "555", "extensionId": "202"},
     ]
-    call = CallInsights.from_api(body)
+    call = CallInsights.from_api(body, account_id=ACCOUNT)
 
-    assert CallInsights.from_api(event_body()).entitled_extension_ids() == {"6228832XXXX"}
+    assert CallInsights.from_api(event_body(), account_id=ACCOUNT).entitled_extension_ids() == {
+        "6228832XXXX"
+    }
     assert call.entitled_extension_ids() == {"6228832XXXX", "101"}
+
+
+def test_a_speaker_without_an_account_id_is_not_entitled() -> None:
+    """Issue 8 item 1: a missing accountId used to count as "ours"."""
+    body = event_body()
+    body["speakerInfo"] += [
+        {"speakerId": "p-3", "name": "Unknown", "accountId": None, "extensionId": "303"},
+        {"speakerId": "p-5", "name": "No field", "extensionId": "404"},
+    ]
+    call = CallInsights.from_api(body, account_id=ACCOUNT)
+    assert "303" not in call.entitled_extension_ids()
+    assert "404" not in call.entitled_extension_ids()
+
+
+def test_a_call_of_no_known_account_entitles_nobody() -> None:
+    """Issue 8 item 1: an unknown owner account used to entitle every speaker."""
+    body = event_body()
+    body["ownerExtensionId"] = "42"  # not among the speakers: the owner's account is unknown
+    body["speakerInfo"][1].update(accountId=None, extensionId="101")
+    assert CallInsights.from_api(body).entitled_extension_ids() == frozenset()
+    assert CallInsights.from_api(body, account_id=ACCOUNT).entitled_extension_ids() == {
+        "42",
+        "6228832XXXX",
+    }
 
 
 def test_the_owner_is_entitled_even_when_not_among_the_speakers() -> None:
     body = event_body()
     body["ownerExtensionId"] = "42"
-    assert CallInsights.from_api(body).entitled_extension_ids() == {"42", "6228832XXXX"}
+    assert CallInsights.from_api(body, account_id=ACCOUNT).entitled_extension_ids() == {
+        "42",
+        "6228832XXXX",
+    }
+
+
+def test_calls_of_two_accounts_are_never_merged() -> None:
+    mine = CallInsights.from_api(event_body(), account_id=ACCOUNT)
+    theirs = CallInsights.from_api(record_body(), account_id="555")
+    with pytest.raises(ValueError, match="two accounts"):
+        mine.merged_with(theirs)
 
 
 def test_speaker_names_by_speaker_id() -> None:
