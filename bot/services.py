@@ -139,7 +139,3 @@ class Services:
         members = frozenset(await self.chat_member_ids(install, chat_id))
         self._chat_members[key] = (now, members)
         return members
-
-    def forget_chat_members(self, chat_id: str) -> None:
-        for key in [k for k in self._chat_members if k[1] == chat_id]:
-            del self._chat_members[key]

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot import events
-from bot.access import NOT_VISIBLE
+from bot.access import NOT_VISIBLE, is_admin
 from bot.ai import AI_WEBHOOK_PREFIX, PENDING, secret_hash
 from bot.analysis import (
     AiError,
@@ -218,7 +218,13 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         else:
             recording_id = source
             people = await _recording_people(ctx, recording_id)
-        if asker not in people and asker not in admins:
+        # Recordings are read through the service user: only people confirmed to be of its
+        # account, on the recording or administrators of that account, may have them analysed.
+        person = await ctx.actor_identity()
+        home = services.service_account_id
+        if person is None or person.account_id != home:
+            return None
+        if asker not in people and not is_admin(person, admins, home):
             return None
         try:
             metadata = await services.service_api.recording(recording_id)
@@ -374,9 +380,14 @@ async def list_jobs(ctx: Context) -> None:
 async def _job_for_presser(ctx: Context) -> AiJob | None:
     assert ctx.submission is not None
     job = await ctx.services.storage.ai_job(ctx.submission.data.get(DATA_JOB_ID, ""))
-    presser = ctx.actor_id
-    admins = ctx.services.config.admins
-    if job is None or (presser not in job.entitled_ids and presser not in admins):
+    person = await ctx.actor_identity()
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
+    if (
+        job is None
+        or person is None
+        or person.account_id != job.account_id
+        or (person.extension_id not in job.entitled_ids and not is_admin(person, admins, home))
+    ):
         ctx.response = message_dialog(ctx.services.cards, "Not available", NOT_VISIBLE)
         return None
     return job

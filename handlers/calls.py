@@ -125,6 +125,11 @@ async def insights_command(ctx: Context) -> None:
             "(it starts with `s-`) or a RingSense link."
         )
         return
+    if await ctx.actor_identity() is None:
+        # Not confirmed as a person of this install's account: nothing is read on their
+        # behalf, and the answer is the one anybody gets for a call they may not see.
+        await _refuse(ctx)
+        return
     try:
         calls = await find_calls(ctx, reference)
     except ValueError as err:

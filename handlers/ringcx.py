@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot import events
-from bot.access import NOT_VISIBLE
+from bot.access import NOT_VISIBLE, Identity, is_admin
 from bot.cards import ringcx_transcript_card
 from bot.rc import RingCentralNotFound
 from bot.ringcx_model import RingCXFormatError, Segment, Transcript
@@ -87,15 +87,20 @@ async def transcript_command(ctx: Context) -> None:
         await ctx.reply("RingCX transcripts are not turned on for this bot.")
         return
     dialog_id, segment_id = parts
-    asker = ctx.actor_id
-    admins = ctx.services.config.admins
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
     metadata = await ctx.services.storage.ringcx_segment(dialog_id, segment_id)
     if metadata is None:
         await ctx.reply(NOT_VISIBLE)
         return
     segment = Segment.from_api(metadata)
-    entitled = {segment.agent_extension_id} | set(admins)
-    if asker not in entitled:
+
+    def entitled(person: Identity | None) -> bool:
+        """The agent or an administrator, of the account whose RingCX the bot reads."""
+        if person is None or person.account_id != home:
+            return False
+        return person.extension_id == segment.agent_extension_id or is_admin(person, admins, home)
+
+    if not entitled(await ctx.actor_identity()):
         await ctx.reply(NOT_VISIBLE)
         return
     try:
@@ -107,7 +112,5 @@ async def transcript_command(ctx: Context) -> None:
         )
         return
     transcript = Transcript.from_api(body)
-    destination = await answer_where_all_may_see(
-        ctx, lambda person: person is not None and person.extension_id in entitled
-    )
+    destination = await answer_where_all_may_see(ctx, entitled)
     await ctx.send_card(destination, _card(ctx, segment, transcript))
