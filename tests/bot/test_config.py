@@ -95,3 +95,15 @@ def test_the_bot_token_is_optional_but_never_a_placeholder() -> None:
     assert load_config(PROJECT_ROOT / "bot.config.yaml", environ=env).ringcentral.bot_token == ""
     with pytest.raises(ConfigError, match="RC_BOT_TOKEN"):
         load_config(PROJECT_ROOT / "bot.config.yaml", environ={**env, "RC_BOT_TOKEN": "<token>"})
+
+
+def test_admins_name_an_extension_or_an_account_and_extension(tmp_path: Path) -> None:
+    path = tmp_path / "bot.config.yaml"
+    path.write_text('bot:\n  admins: [62288320001, "809640001:62288320002"]\n', encoding="utf-8")
+    env = {**GOOD_ENV, "RC_SERVER_URL": "http://127.0.0.1:8090", "BOT_PUBLIC_URL": "http://b"}
+    config = load_config(path, environ=env)
+    assert config.admins == {"62288320001", "809640001:62288320002"}
+    path.write_text('bot:\n  admins: ["Ada", "1:2:3"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as problems:
+        load_config(path, environ=env)
+    assert "'Ada'" in str(problems.value) and "'1:2:3'" in str(problems.value)
