@@ -3,6 +3,7 @@ API's other flows (posts → PostAdded, chats → GroupJoined, request log, rate
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sandbox import defaults
@@ -179,6 +180,28 @@ async def test_event_file_form_recreates_people_and_replays_the_body(
     ).json()
     assert record == event["body"]
     assert result["callLogId"]
+
+
+async def test_a_late_older_event_is_announced_but_the_record_stays_current(
+    client: SandboxClient, receiver: Receiver, service_auth: dict[str, str]
+) -> None:
+    """The REST record is the call's state now; a reordered, older notification does not
+    turn it back (the bot reads the record back instead of trusting a body)."""
+    await subscribe(client, service_auth, receiver, [RINGSENSE_FILTER])
+    newer = copy.deepcopy(load_fixture("ringsense-event-pbx.json"))
+    newer["body"]["lastModifiedTime"] = "2024-09-04T21:20:00.000Z"
+    newer["body"]["title"] = "Newer"
+    older = copy.deepcopy(load_fixture("ringsense-event-pbx.json"))
+    await _call(client, event=newer)
+    await _call(client, event=older)
+    assert [n["body"]["title"] for n in receiver.notifications()] == [
+        "Newer",
+        older["body"]["title"],
+    ]
+    record = await (
+        await client.get(f"{RS}/records/2728084995017/insights", headers=service_auth)
+    ).json()
+    assert record["title"] == "Newer"
 
 
 async def test_call_log_links_to_ringsense_ids(
