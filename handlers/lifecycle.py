@@ -11,6 +11,7 @@ from bot.rc import (
     RingCentralAuthError,
     RingCentralError,
     RingCentralNotFound,
+    RingCentralPermissionError,
 )
 from bot.router import Context, Ignored, Router, chat
 
@@ -77,8 +78,22 @@ async def welcome(ctx: Context) -> None:
 
 @router.event(events.CHAT_LEFT)
 async def stop_delivering_to_a_chat_we_left(ctx: Context) -> None:
+    """Nobody's digests go to a chat the bot is no longer in: once RingCentral confirms it
+    (a forged GroupLeft must not strip people's channels)."""
     assert ctx.notification is not None
     chat_id = str(ctx.notification.body.get("id", ""))
     if chat_id:
+        try:
+            info = await ctx.services.chat_info(ctx.bot, chat_id)
+        except (RingCentralNotFound, RingCentralPermissionError):
+            pass  # the bot can no longer see the chat: it really left
+        else:
+            members = info.get("members")
+            ids = {
+                str(m.get("id") if isinstance(m, dict) else m)
+                for m in (members if isinstance(members, list) else [])
+            }
+            if ctx.bot.extension_id in ids:
+                raise Ignored("the bot is still in that chat")
         removed = await ctx.services.storage.remove_channel_everywhere(chat_id)
         log.info("left chat %s; removed it from %d people's digest channels", chat_id, removed)

@@ -460,3 +460,19 @@ async def test_a_forged_extension_delete_wipes_nothing(stack: Stack) -> None:
     await control.call("POST", "/calls", {"ownerExtensionId": owner})
     await settle(stack.bot)
     assert len(await card_texts(stack, dm)) == 1
+
+
+async def test_a_forged_group_left_keeps_everyones_channels(stack: Stack) -> None:
+    control = stack.control
+    owner = await control.user("Olivia Owner")
+    mate = await control.user("Mo Mate")
+    group = await control.chat([owner, mate, stack.bot_id], "Group", name="Sales floor")
+    await ask(stack, group, owner, "channel add", mention=stack.bot_id)
+    body = {"id": group, "type": "Group", "members": [owner, mate], "eventType": "GroupLeft"}
+    await notify(stack, "/team-messaging/v1/chats", body, stack.bot_id)
+    settings = await stack.bot.app[SERVICES].storage.user_settings(owner)
+    assert [c.chat_id for c in settings.channels] == [group]
+    # and when the bot really leaves, the channel goes
+    await control.call("POST", f"/chats/{group}/members", {"remove": [stack.bot_id]})
+    await settle(stack.bot)
+    assert (await stack.bot.app[SERVICES].storage.user_settings(owner)).channels == ()
