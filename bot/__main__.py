@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -40,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "run":
         return _run(args.config, args.log_level)
+    if importlib.util.find_spec("sandbox") is None:
+        # The production image installs the bot without the sandbox (Dockerfile).
+        print(
+            "the demo needs the sandbox (the local RingCentral in sandbox/), which this "
+            "install does not include: run it from a checkout of the project "
+            "(pip install -e . there)",
+            file=sys.stderr,
+        )
+        return 2
     from bot.demo import run_demo
 
     return asyncio.run(
@@ -81,6 +91,7 @@ def _run(path: Path, log_level: str) -> int:
             rc.bot_token,
             config.verification_token,
             config.shared_secret,
+            config.status_token,
         ),
     )
     return asyncio.run(_serve(config))

@@ -178,6 +178,11 @@ class ServiceUserTokens:
                 await self._refresh_or_login()
             return str(self._platform.auth().access_token())
 
+    @property
+    def signed_in(self) -> bool:
+        """Whether the service user holds a token (for readiness; it may still be refreshed)."""
+        return self._platform is not None
+
     async def recover_from_401(self) -> bool:
         async with self._lock:
             await self._login()
