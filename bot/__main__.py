@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import signal
 import sys
@@ -41,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "run":
         return _run(args.config, args.log_level)
-    if importlib.util.find_spec("sandbox") is None:
+    try:
+        import sandbox  # noqa: F401 - only to learn whether this install has it
+    except ImportError:
         # The production image installs the bot without the sandbox (Dockerfile).
         print(
             "the demo needs the sandbox (the local RingCentral in sandbox/), which this "
