@@ -18,6 +18,7 @@ import logging
 from aiohttp import web
 
 from bot.events import CardSubmission, MalformedNotification
+from bot.quoting import for_log
 from bot.router import Dispatcher
 from bot.services import Services
 from bot.webhooks import BodyTooLarge, read_limited, refuse
@@ -63,11 +64,11 @@ class InteractiveEndpoint:
             reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
             return refuse(400, reason)
         if not await self._services.storage.first_time_seen(submission.uuid):
-            log.info("card submit %s seen before; not handled again", submission.uuid)
+            log.info("card submit %s seen before; not handled again", for_log(submission.uuid))
             return web.Response(status=200)
         handled, response = await self._dispatcher.dispatch_submission(self._services, submission)
         if not handled:
-            log.warning("card submit with unknown action %r", submission.action)
+            log.warning("card submit with unknown action %s", for_log(submission.action))
         if response is not None:
             return web.json_response(response)
         return web.Response(status=200)

@@ -18,6 +18,7 @@ from typing import Any
 from bot import events
 from bot.cards import message_dialog
 from bot.events import CardSubmission, ChatMessage, Notification
+from bot.quoting import for_log
 from bot.rc import (
     RingCentralError,
     RingCentralNotFound,
@@ -272,7 +273,7 @@ class Dispatcher:
         try:
             await chain(ctx)
         except Ignored as why:
-            log.debug("%s %s ignored: %s", ctx.kind, ctx.event_id, why)
+            log.debug("%s %s ignored: %s", ctx.kind, for_log(ctx.event_id), for_log(why))
 
     async def _handle_message(self, ctx: Context) -> None:
         message = ctx.message

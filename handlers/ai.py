@@ -40,6 +40,7 @@ from bot.cards import (
     message_dialog,
     utterances_card,
 )
+from bot.quoting import for_log
 from bot.rc import RingCentralBadRequest, RingCentralNotFound
 from bot.router import Context, Ignored, Router, direct
 from bot.storage import AiJob
@@ -269,7 +270,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
     destination = await answer_where_all_may_see(ctx, lambda member: member in entitled)
     job = replace(job, destination=destination)
     await services.storage.save_ai_job(job)
-    log.info("AI job %s started for %s (%s)", job_id, asker, label)
+    log.info("AI job %s started for %s (%s)", for_log(job_id), asker, for_log(label))
     return job
 
 

@@ -26,6 +26,7 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
+from bot.quoting import for_log
 from bot.rc import RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
@@ -183,7 +184,7 @@ async def last_command(ctx: Context) -> None:
         try:
             calls.append((key, CallInsights.from_api(body)))
         except InsightsFormatError:
-            log.warning("stored call %s is unreadable", key)
+            log.warning("stored call %s is unreadable", for_log(key))
     admins = ctx.services.config.admins
     calls = [(k, c) for k, c in calls if may_see(asker, c, admins)]
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])

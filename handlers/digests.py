@@ -15,6 +15,7 @@ from typing import Any
 from bot import events, payloads
 from bot.cards import render_digest
 from bot.catchup import note_ringsense_event
+from bot.quoting import for_log
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
@@ -100,7 +101,7 @@ async def deliver_digest(ctx: Context) -> None:
     settings = await ctx.services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
-        log.debug("no digest for %s: %s", key, reason)
+        log.debug("no digest for %s: %s", for_log(key), reason)
         return
     card = render_digest(
         ctx.services.cards,
@@ -113,7 +114,11 @@ async def deliver_digest(ctx: Context) -> None:
         await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
-            log.debug("%s has external participants; not posted to chat %s", key, channel.chat_id)
+            log.debug(
+                "%s has external participants; not posted to chat %s",
+                for_log(key),
+                for_log(channel.chat_id),
+            )
             continue
         await ctx.send_card(chat(channel.chat_id), card, card_key=key)
 
@@ -128,7 +133,7 @@ async def _fill_from_record(
     except (RingCentralNotFound, RingCentralPermissionError) as err:
         log.info(
             "insights record for %s not readable (%s); using the notification",
-            call_key(insights),
+            for_log(call_key(insights)),
             err,
         )
         return body
