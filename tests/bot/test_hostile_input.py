@@ -26,7 +26,7 @@ from bot.ai import secret_hash
 from bot.events import Notification
 from bot.storage import AiJob, Storage
 from sandbox import defaults
-from tests.e2e import Stack, settle
+from tests.e2e import STATUS_TOKEN, Stack, settle
 
 
 @dataclass(frozen=True)
@@ -405,3 +405,381 @@ async def test_caller_strings_cannot_forge_log_lines(
     assert any("forged line" in line for line in lines)  # it was logged ...
     broken = [line for line in lines if "forged" in line and ("\n" in line or "\r" in line)]
     assert broken == []  # ... and on one line
+
+
+# --- the corpus: every public endpoint, forged and malformed -----------------------------
+
+JSON = (b"Content-Type", b"application/json")
+FORM = (b"Content-Type", b"application/x-www-form-urlencoded")
+
+MALFORMED_BODIES: tuple[tuple[str, bytes], ...] = (
+    ("empty", b""),
+    ("truncated", b'{"uuid": "a", "event":'),
+    ("null", b"null"),
+    ("list", b"[]"),
+    ("string", b'"text"'),
+    ("number", b"1e999999"),
+    ("not utf-8", b"\xff\xfe\xfd{}"),
+    ("nul bytes", b"\x00" * 64),
+    ("deep lists", b"[" * 100_000),
+    ("deep objects", b'{"a":' * 20_000 + b"1" + b"}" * 20_000),
+    ("lone surrogate", b'{"uuid": "\\ud800", "event": "/x", "body": {}}'),
+    ("lone low surrogate", b'{"uuid": "u", "event": "/x", "body": {"text": "\\udfff"}}'),
+    ("duplicate keys", b'{"uuid": "a", "uuid": 1, "event": "/x", "body": {}}'),
+    ("utf-16", '{"uuid": "a"}'.encode("utf-16")),
+)
+BAD_HEADER_VALUES: tuple[tuple[str, bytes], ...] = (
+    ("latin-1", b"caf\xe9"),
+    ("invalid utf-8", b"\xff\xfe\xfd"),
+    ("nul", b"abc\x00def"),
+    ("long", b"x" * 8000),
+    ("spaces", b"   "),
+    ("unicode", "tökén-ü".encode()),
+)
+
+
+def notification_envelopes() -> list[tuple[str, Any]]:
+    """Envelopes with the right token that are still not notifications."""
+    good = post_added("corpus")
+    return [
+        ("no uuid", {k: v for k, v in good.items() if k != "uuid"}),
+        ("empty uuid", {**good, "uuid": ""}),
+        ("long uuid", {**good, "uuid": "u" * 201}),
+        ("no event", {k: v for k, v in good.items() if k != "event"}),
+        ("empty event", {**good, "event": ""}),
+        ("no body", {k: v for k, v in good.items() if k != "body"}),
+        ("body string", {**good, "body": "x"}),
+        ("body null", {**good, "body": None}),
+        ("uuid bool", {**good, "uuid": True}),
+        ("uuid float", {**good, "uuid": 1.5}),
+        ("uuid object", {**good, "uuid": {"a": 1}}),
+        ("event list", {**good, "event": ["/team-messaging/v1/posts"]}),
+        ("timestamp list", {**good, "timestamp": []}),
+        ("ownerId bool", {**good, "ownerId": False}),
+        ("eventType number", post_added("c", eventType=1)),
+        ("text object", post_added("c", text={"a": "b"})),
+        ("text list", post_added("c", text=["help"])),
+        ("groupId bool", post_added("c", groupId=True)),
+        ("creatorId float", post_added("c", creatorId=1.5)),
+        ("mentions object", post_added("c", mentions={"id": "1"})),
+        ("post id list", post_added("c", id=[1])),
+        (
+            "chat members string",
+            {
+                **good,
+                "event": "/team-messaging/v1/chats",
+                "body": {"id": "1", "eventType": "GroupJoined", "members": "all"},
+            },
+        ),
+        (
+            "extension id list",
+            {
+                **good,
+                "event": "/restapi/v1.0/account/~/extension/62288329999",
+                "body": {"extensionId": ["1"], "eventType": "Delete"},
+            },
+        ),
+    ]
+
+
+def corpus(verification_token: str) -> dict[str, list[RawRequest]]:
+    """Forged and malformed requests per public endpoint; `verification_token` is the
+    bot's, for the requests that are authentic but malformed."""
+    token = verification_token.encode()
+    with_token = (JSON, (b"Verification-Token", token))
+    sample = json.dumps(post_added("corpus-sample")).encode()
+    hook = "/webhooks/ringcentral"
+    notifications: list[RawRequest] = []
+    for name, body in (*MALFORMED_BODIES, ("sample", sample)):
+        notifications.append(RawRequest(f"no token, {name}", "POST", hook, (JSON,), body))
+        notifications.append(
+            RawRequest(
+                f"wrong token, {name}",
+                "POST",
+                hook,
+                (JSON, (b"Verification-Token", b"not-" + token)),
+                body,
+            )
+        )
+        for header_name, value in BAD_HEADER_VALUES:
+            notifications.append(
+                RawRequest(
+                    f"{header_name} token, {name}",
+                    "POST",
+                    hook,
+                    (JSON, (b"Verification-Token", value)),
+                    body,
+                )
+            )
+        if name != "sample":
+            notifications.append(RawRequest(f"right token, {name}", "POST", hook, with_token, body))
+    for name, envelope in notification_envelopes():
+        notifications.append(
+            RawRequest(
+                f"right token, {name}",
+                "POST",
+                hook,
+                with_token,
+                json.dumps(envelope).encode(),
+            )
+        )
+    notifications.append(
+        RawRequest(
+            "right token, 2 MiB",
+            "POST",
+            hook,
+            with_token,
+            b'{"uuid": "big", "event": "/x", "body": {"t": "' + b"x" * 2_097_152 + b'"}}',
+        )
+    )
+    notifications.append(
+        RawRequest(
+            "right token, lies about its length",
+            "POST",
+            hook,
+            with_token,
+            sample,
+            content_length=50 * 1024 * 1024,
+        )
+    )
+
+    handshakes = [
+        RawRequest(
+            f"validation token {name}",
+            "POST",
+            hook,
+            ((b"Validation-Token", value),),
+        )
+        for name, value in BAD_HEADER_VALUES
+        if name != "spaces"  # surrounding spaces are trimmed to nothing: an empty token
+    ]
+    handshakes += [
+        RawRequest("validation token too long", "POST", hook, ((b"Validation-Token", b"v" * 600),)),
+        RawRequest(
+            "someone else's verification token",
+            "POST",
+            hook,
+            ((b"Validation-Token", b"abc"), (b"Verification-Token", b"theirs")),
+        ),
+        RawRequest(
+            "latin-1 verification token",
+            "POST",
+            hook,
+            ((b"Validation-Token", b"abc"), (b"Verification-Token", b"\xe9\xe9")),
+        ),
+    ]
+
+    interactive: list[RawRequest] = []
+    submit = json.dumps(
+        {
+            "type": "button_submit",
+            "uuid": "corpus-submit",
+            "user": {"id": "7001", "accountId": "809640001"},
+            "data": {"action": "digest.feedback", "callKey": "pbx:1", "verdict": "helpful"},
+            "conversation": {"id": "6001"},
+        }
+    ).encode()
+    for name, body in (*MALFORMED_BODIES, ("sample", submit)):
+        interactive.append(
+            RawRequest(f"unsigned, {name}", "POST", "/webhooks/interactive", (JSON,), body)
+        )
+        interactive.append(
+            RawRequest(
+                f"wrongly signed, {name}",
+                "POST",
+                "/webhooks/interactive",
+                (JSON, (b"X-Glip-Signature", b"sha1=" + b"0" * 40)),
+                body,
+            )
+        )
+        for header_name, value in BAD_HEADER_VALUES:
+            interactive.append(
+                RawRequest(
+                    f"{header_name} signature, {name}",
+                    "POST",
+                    "/webhooks/interactive",
+                    (JSON, (b"X-Glip-Signature", value)),
+                    body,
+                )
+            )
+        if name != "sample":
+            interactive.append(
+                RawRequest(f"signed, {name}", "POST", "/webhooks/interactive", signed(body), body)
+            )
+    for name, change in (
+        ("no type", {"type": None}),
+        ("other type", {"type": "message"}),
+        ("no uuid", {"uuid": None}),
+        ("uuid object", {"uuid": {"a": 1}}),
+        ("no user", {"user": None}),
+        ("user string", {"user": "7001"}),
+        ("data list", {"data": [1]}),
+    ):
+        document = {**json.loads(submit), **change}
+        body = json.dumps(document).encode()
+        interactive.append(
+            RawRequest(f"signed, {name}", "POST", "/webhooks/interactive", signed(body), body)
+        )
+
+    ai: list[RawRequest] = []
+    result = json.dumps({"jobId": "job-1", "status": "Success", "response": {}}).encode()
+    for secret in (
+        "x",
+        "not-the-secret",
+        "a" * 32,
+        "A" * 200,
+        "%00" * 20,
+        "%FF%FE" * 10,
+        "%E2%80%AE" * 10,
+        "..%2F..%2Fetc%2Fpasswd",
+        "secret%0D%0AX-Injected:%201",
+        quote("ünïcödé-secret-0123456789"),
+    ):
+        for name, body in (("result", result), *MALFORMED_BODIES):
+            ai.append(
+                RawRequest(
+                    f"{secret[:20]}, {name}", "POST", f"/webhooks/ai/{secret}", (JSON,), body
+                )
+            )
+        ai.append(
+            RawRequest(
+                f"{secret[:20]}, endless body",
+                "POST",
+                f"/webhooks/ai/{secret}",
+                (JSON,),
+                b"{",
+                content_length=30 * 1024 * 1024,
+            )
+        )
+
+    oauth_post: list[RawRequest] = []
+    for value in (
+        "",
+        "unknown-but-well-formed-token",
+        "abc\r\ndef",
+        "abc\x00",
+        "a b",
+        "é",
+        "x" * 5000,
+        "Bearer abc",
+    ):
+        oauth_post.append(
+            RawRequest(
+                f"form {value[:20]!r}",
+                "POST",
+                "/oauth/redirect",
+                (FORM,),
+                f"access_token={quote(value)}".encode(),
+            )
+        )
+    for name, body in MALFORMED_BODIES:
+        oauth_post.append(RawRequest(f"json {name}", "POST", "/oauth/redirect", (JSON,), body))
+        oauth_post.append(RawRequest(f"form {name}", "POST", "/oauth/redirect", (FORM,), body))
+    for name, document in (
+        ("token object", {"access_token": {"a": "b"}}),
+        ("token list", {"access_token": ["a"]}),
+        ("token bool", {"access_token": True}),
+        ("token null", {"access_token": None}),
+        ("other client", {"access_token": "abc", "client_id": "someone-else"}),
+        ("creator not an id", {"access_token": "abc", "creator_extension_id": "1; DROP"}),
+    ):
+        oauth_post.append(
+            RawRequest(
+                f"json {name}", "POST", "/oauth/redirect", (JSON,), json.dumps(document).encode()
+            )
+        )
+    oauth_post.append(
+        RawRequest(
+            "multipart",
+            "POST",
+            "/oauth/redirect",
+            ((b"Content-Type", b"multipart/form-data; boundary=x"),),
+            b"--x\r\n",
+        )
+    )
+    oauth_post.append(
+        RawRequest("form not utf-8", "POST", "/oauth/redirect", (FORM,), b"access_token=\xff\xfe")
+    )
+
+    oauth_get = [
+        RawRequest(f"query {query[:30]}", "GET", f"/oauth/redirect{query}")
+        for query in (
+            "",
+            "?",
+            "?code=",
+            "?code=%0D%0Aabc",
+            "?code=abc%00",
+            "?code=" + "c" * 5000,
+            "?code=not-a-real-code",
+            "?code=abc&client_id=%FF%FE",
+            "?code=abc&client_id=someone-else",
+            "?code=abc&creator_extension_id=%0Aabc",
+            "?error=access_denied",
+            "?error=%0D%0Aforged",
+            "?error=" + "e" * 5000,
+            "?code=%FF",
+            "?code=%E2%80%AE",
+        )
+    ]
+
+    status = [
+        RawRequest(f"authorization {name}", "GET", "/status", ((b"Authorization", value),))
+        for name, value in (
+            *BAD_HEADER_VALUES,
+            ("bearer latin-1", b"Bearer caf\xe9"),
+            ("bearer wrong", b"Bearer wrong"),
+            ("bearer almost", b"Bearer " + STATUS_TOKEN.encode()[:-1]),
+            ("basic", b"Basic " + STATUS_TOKEN.encode()),
+            ("bare token", STATUS_TOKEN.encode()),
+            ("bearer nul", b"Bearer " + STATUS_TOKEN.encode() + b"\x00"),
+        )
+    ]
+    status.append(RawRequest("no authorization", "GET", "/status"))
+
+    elsewhere = [
+        RawRequest("old healthz", "GET", "/healthz"),
+        RawRequest("unknown path", "GET", "/admin"),
+        RawRequest("traversal", "GET", "/../../etc/passwd"),
+        RawRequest("encoded traversal", "GET", "/webhooks/%2E%2E/%2E%2E/etc/passwd"),
+        RawRequest("GET the webhook", "GET", hook),
+        RawRequest("PUT the webhook", "PUT", hook, (JSON,), sample),
+        RawRequest("DELETE the redirect", "DELETE", "/oauth/redirect"),
+        RawRequest("POST livez", "POST", "/livez", (JSON,), b"{}"),
+        RawRequest("POST status", "POST", "/status", (JSON,), b"{}"),
+    ]
+    return {
+        "notifications": notifications,
+        "handshake": handshakes,
+        "interactive": interactive,
+        "ai-webhook": ai,
+        "oauth-post": oauth_post,
+        "oauth-get": oauth_get,
+        "status": status,
+        "elsewhere": elsewhere,
+    }
+
+
+ENDPOINTS = (
+    "notifications",
+    "handshake",
+    "interactive",
+    "ai-webhook",
+    "oauth-post",
+    "oauth-get",
+    "status",
+    "elsewhere",
+)
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_forged_and_malformed_requests_get_a_4xx_and_change_nothing(
+    stack: Stack, endpoint: str
+) -> None:
+    requests = corpus(stack.config.verification_token)[endpoint]
+    assert len(requests) >= 8
+    await assert_refused_quietly(stack, requests)
+
+
+def test_the_corpus_is_large() -> None:
+    """The in-process corpus alone; the separate-process one in tests/blackbox/ adds more."""
+    assert sum(len(requests) for requests in corpus("token").values()) >= 500
