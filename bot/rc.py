@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.quoting import quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def describe_error(err: RingCentralError) -> str:
     if isinstance(err, RingCentralNotFound):
         return "RingCentral could not find that."
     if err.parameter_name:
-        return f"RingCentral refused the request: the value of {err.parameter_name} is not valid."
+        parameter = quote_for_chat(err.parameter_name)
+        return f"RingCentral refused the request: the value of {parameter} is not valid."
     return "RingCentral refused the request."
 
 

@@ -26,7 +26,7 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
-from bot.quoting import for_log
+from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
@@ -157,8 +157,8 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
             return [(call_key(found_call), found_call)] if found_call else []
         return []
     raise ValueError(
-        f'"{reference[:80]}" does not look like a recording id (digits), a telephony session '
-        "id (`s-…`) or a RingSense link."
+        f'"{quote_for_chat(reference[:80])}" does not look like a recording id (digits), a '
+        "telephony session id (`s-…`) or a RingSense link."
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.cards import SECTION_LABELS, format_start_time
+from bot.quoting import quote_for_chat
 from bot.router import Context, Router
 from bot.settings import UserSettings
 
@@ -153,7 +154,7 @@ async def channel(ctx: Context) -> None:
     assert chat_id is not None
     action = ctx.args.lower().split()[0] if ctx.args else ""
     if action not in ("add", "remove"):
-        listed = ", ".join(c.name for c in settings.channels) or "none yet"
+        listed = ", ".join(quote_for_chat(c.name) for c in settings.channels) or "none yet"
         await ctx.reply(
             f"Your digest channels: {listed}. In a group chat, mention me with "
             "**channel add** or **channel remove**."
@@ -189,7 +190,7 @@ async def status(ctx: Context) -> None:
     else:
         state = "on"
     places = (["direct message"] if settings.direct_messages else []) + [
-        c.name for c in settings.enabled_channels()
+        quote_for_chat(c.name) for c in settings.enabled_channels()
     ]
     filters = [
         " and ".join(d.lower() for d in sorted(settings.directions)) + " calls",
