@@ -265,9 +265,7 @@ async def test_one_bad_notification_does_not_fail_the_good_ones_in_its_batch(
     good = [Notification.parse(post_added(f"good-{i}")) for i in range(23)]
     # Only a caller inside the process could bring this (the edge refuses it), which is
     # what makes it a good stand-in for any row SQLite will not take.
-    bad = Notification.parse(post_added("bad")).__class__(
-        "\ud800", "/team-messaging/v1/posts", None, None, None, {}, "post.added"
-    )
+    bad = Notification("\ud800", "/team-messaging/v1/posts", None, None, None, {}, "post.added")
     results = await asyncio.gather(
         *(storage.add_notification(n) for n in [*good[:10], bad, *good[10:]]),
         return_exceptions=True,
