@@ -1,5 +1,7 @@
-# The bot alone (not the sandbox). Configuration: bot.config.yaml baked in, secrets and
-# addresses from the environment (see README), SQLite on the /data volume.
+# The bot alone: the image holds bot/, handlers/ and templates/, never the sandbox (the
+# local RingCentral is for development and tests; `python -m bot demo` here says so).
+# Configuration: bot.config.yaml baked in, secrets and addresses from the environment
+# (see README), SQLite on the /data volume, readable by the bot user only.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -9,16 +11,16 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
-COPY sandbox ./sandbox
 COPY templates ./templates
 COPY bot.config.yaml ./
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --home-dir /app bot \
-    && mkdir -p /data && chown bot /data
+    && useradd --system --user-group --uid 10001 --home-dir /app bot \
+    && install -d -m 0700 -o bot -g bot /data
 
 USER bot
 VOLUME ["/data"]
 EXPOSE 8080
+# Ready (database, service user, subscriptions) on the port the bot listens on.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
+    CMD python -c "import os,sys,urllib.request; port=os.environ.get('BOT_PORT','8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=4).status == 200 else 1)"
 CMD ["python", "-m", "bot", "run", "--config", "/app/bot.config.yaml"]

@@ -94,9 +94,8 @@ class Stack:
         for _ in range(300):
             try:
                 assert self.session is not None
-                async with self.session.get(f"{self.bot_url}/healthz") as response:
-                    health = await response.json()
-                    if all(s["healthy"] for s in health["subscriptions"].values()):
+                async with self.session.get(f"{self.bot_url}/readyz") as response:
+                    if response.status == 200:
                         break
             except aiohttp.ClientError:
                 pass

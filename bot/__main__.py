@@ -40,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         return _check_config(args.config)
     if args.command == "run":
         return _run(args.config, args.log_level)
+    try:
+        import sandbox  # noqa: F401 - only to learn whether this install has it
+    except ImportError:
+        # The production image installs the bot without the sandbox (Dockerfile).
+        print(
+            "the demo needs the sandbox (the local RingCentral in sandbox/), which this "
+            "install does not include: run it from a checkout of the project "
+            "(pip install -e . there)",
+            file=sys.stderr,
+        )
+        return 2
     from bot.demo import run_demo
 
     return asyncio.run(
@@ -81,6 +92,7 @@ def _run(path: Path, log_level: str) -> int:
             rc.bot_token,
             config.verification_token,
             config.shared_secret,
+            config.status_token,
         ),
     )
     return asyncio.run(_serve(config))

@@ -15,8 +15,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,15 +25,20 @@ from aiohttp import web
 
 from bot import events
 from bot.events import Notification
+from bot.quoting import for_log
 from bot.rc import RingCentralError, RingCentralNotFound
 from bot.services import Services
 from bot.storage import AiJob
-from bot.webhooks import BodyTooLarge, read_limited, refuse
+from bot.webhooks import BodyTooLarge, parse_json_body, read_limited, refuse
 
 log = logging.getLogger(__name__)
 
 AI_WEBHOOK_PREFIX = "/webhooks/ai/"
-MAX_RESULT_BYTES = 20 * 1024 * 1024
+# A result larger than this is refused (413); the poller then fetches it from the job's
+# status, so nothing is lost.
+MAX_RESULT_BYTES = 1024 * 1024
+# The secrets we put in webhook paths are `secrets.token_urlsafe(24)`; this shape is generous.
+_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 PENDING = "pending"
 
 
@@ -67,26 +72,36 @@ class AiWebhookEndpoint:
         self._on_stored = on_stored
 
     async def handle(self, request: web.Request) -> web.Response:
+        """The path's secret is checked before a byte of the body is read, so an address
+        nobody was given costs a lookup and nothing more; then at most `MAX_RESULT_BYTES`."""
         secret = request.match_info.get("secret", "")
+        job = None
+        if _SECRET_SHAPE.fullmatch(secret):
+            job = await self._services.storage.ai_job_with_webhook_secret(secret_hash(secret))
+        if job is None:
+            log.warning("AI result at an address of no job of ours; refused")
+            return refuse(404, "unknown address")
         try:
-            raw = await read_limited(request, MAX_RESULT_BYTES)
-            body = json.loads(raw)
+            body = parse_json_body(await read_limited(request, MAX_RESULT_BYTES))
         except BodyTooLarge:
-            return refuse(413, "body too large")
-        except (OSError, ValueError, UnicodeDecodeError, RecursionError):
-            return refuse(400, "body is not JSON")
+            log.warning(
+                "AI result for job %s too large; polling will fetch it", for_log(job.job_id)
+            )
+            return refuse(413, f"body larger than {MAX_RESULT_BYTES} bytes")
+        except OSError:
+            return refuse(400, "could not read the body")
+        except ValueError as err:
+            return refuse(400, str(err))
         job_id = body.get("jobId") if isinstance(body, dict) else None
         if not isinstance(job_id, str) or not job_id:
             return refuse(400, "jobId is missing")
-        job = await self._services.storage.ai_job(job_id)
-        if job is None:
-            log.warning("AI result for unknown job %s refused", job_id[:80])
-            return refuse(404, "unknown job")
-        if not hmac.compare_digest(secret_hash(secret), job.webhook_secret_hash):
-            log.warning("AI result for job %s came to the wrong address; refused", job_id)
+        if not hmac.compare_digest(job_id.encode("utf-8"), job.job_id.encode("utf-8")):
+            log.warning(
+                "AI result for job %s came to another job's address; refused", for_log(job_id)
+            )
             return refuse(403, "wrong address for this job")
         if job.state != PENDING:
-            log.info("late AI result for job %s (already %s) ignored", job_id, job.state)
+            log.info("late AI result for job %s (already %s) ignored", for_log(job_id), job.state)
             return web.Response(status=200)
         if await queue_result(self._services, job, body):
             self._on_stored()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -41,9 +42,13 @@ CATCH_UP = web.AppKey("catch_up", CatchUp)
 AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
+SERVICE_TOKENS = web.AppKey("service_tokens", ServiceUserTokens)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+STATUS_PATH = "/status"
 
 
 def ringsense_event_filters(domains: Sequence[str]) -> tuple[str, ...]:
@@ -61,7 +66,11 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app[DISPATCHER] = Dispatcher(routers)
     app.cleanup_ctx.append(_services_ctx)
     app.on_shutdown.append(_stop_subscriptions)
-    app.router.add_get("/healthz", healthz)
+    # Public probes answer a status code and one word; details only behind a token.
+    # `/healthz` is gone (it showed installs and subscriptions to anyone): it answers 404.
+    app.router.add_get(LIVENESS_PATH, livez)
+    app.router.add_get(READINESS_PATH, readyz)
+    app.router.add_get(STATUS_PATH, status)
     app.router.add_post("/webhooks/ringcentral", _receive_notification)
     app.router.add_post(INTERACTIVE_PATH, _receive_submit)
     app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
@@ -78,6 +87,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         rc = config.ringcentral
         service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
         service_api = RingCentralClient(session, rc.server_url, service_tokens)
+        app[SERVICE_TOKENS] = service_tokens
         services = Services(config, storage, service_api, CardRenderer())
         service_user = await service_api.get_own_extension()
         account = service_user.get("account")
@@ -199,16 +209,70 @@ async def _install_get(request: web.Request) -> web.Response:
     return await request.app[OAUTH].handle_get(request)
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness plus what an operator checks first: installs, subscriptions, queue depths."""
+async def livez(request: web.Request) -> web.Response:
+    """Liveness: the process serves HTTP. One word, nothing about the deployment."""
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database answers, the service user is signed in, and every
+    subscription is active. Only the status code and one word, for anyone to see."""
+    ready = await _is_ready(request.app)
+    return web.Response(text="ready" if ready else "unready", status=200 if ready else 503)
+
+
+async def _is_ready(app: web.Application) -> bool:
+    if SERVICES not in app or SUBSCRIPTIONS not in app or SERVICE_TOKENS not in app:
+        return False
+    if not app[SERVICE_TOKENS].signed_in:
+        return False
+    health = app[SUBSCRIPTIONS].health()
+    if not health or not all(state["healthy"] for state in health.values()):
+        return False
+    try:
+        await app[SERVICES].storage.inbox_counts()
+    except Exception:
+        log.warning("readiness: the database does not answer", exc_info=True)
+        return False
+    return True
+
+
+async def status(request: web.Request) -> web.Response:
+    """What an operator checks first (installs, subscriptions, queue depths), for
+    administrators only: `Authorization: Bearer <BOT_STATUS_TOKEN>`, compared in constant
+    time. Without a configured token the endpoint does not exist (404)."""
+    expected = request.app[CONFIG].status_token
+    if not expected:
+        raise web.HTTPNotFound()
+    if not bearer_token_matches(request.headers.get("Authorization"), expected):
+        return web.json_response(
+            {"error": "missing or wrong bearer token"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="status"'},
+        )
     app = request.app
     services = app[SERVICES]
     return web.json_response(
         {
-            "status": "ok",
+            "status": "ready" if await _is_ready(app) else "unready",
             "installs": {i.extension_id: i.account_id for i in services.installs.values()},
             "subscriptions": app[SUBSCRIPTIONS].health(),
             "inbox": await services.storage.inbox_counts(),
             "outbox": await services.storage.outbox_counts(),
         }
     )
+
+
+def bearer_token_matches(header: str | None, expected: str) -> bool:
+    """Constant-time check of an `Authorization: Bearer ...` header. Bytes that are not
+    UTF-8 (aiohttp hands them over as surrogates) simply do not match."""
+    if header is None:
+        return False
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        received = token.strip().encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(received, expected.encode("utf-8"))

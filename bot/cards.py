@@ -39,6 +39,7 @@ from bot.analysis import (
     Utterance,
     contains_address_or_secret,
 )
+from bot.quoting import plain_text, quote_for_chat
 from bot.ringcx_model import (
     PARTICIPANT_AGENT,
     PARTICIPANT_CONTACT,
@@ -212,11 +213,50 @@ class CardRenderer:
             raise CardError(f"{template_name} rendered invalid JSON: {error}") from error
         if not isinstance(card, dict):
             raise CardError(f"{template_name} rendered {type(card).__name__}, not a card object")
+        quote_displayed_text(card)
         try:
             check_card(card)
         except CardError as error:
             raise CardError(f"{template_name}: {error}") from error
         return card
+
+
+# Where a card shows text (and RingCentral may read it as markdown): these keys of any
+# element, plus the `value` of a fact. Input values and Action.Submit data are left alone:
+# they are sent back to us, not shown as markup.
+_DISPLAYED_TEXT_KEYS: Final = frozenset({"text", "title", "placeholder", "label", "errorMessage"})
+
+
+def quote_displayed_text(card: dict[str, Any]) -> None:
+    """Quote every text a card shows, in place, so nothing in it becomes a mention, a link
+    or emphasis (`bot.quoting.quote_for_chat`), and make `fallbackText` plain text.
+
+    Done once here, after rendering, rather than value by value in the views: no view can
+    forget a caller-controlled value. The bot's own card texts use no markdown (layout
+    comes from Adaptive Card properties), so quoting them changes nothing.
+    """
+    fallback = card.get("fallbackText")
+    if isinstance(fallback, str):
+        card["fallbackText"] = plain_text(fallback)
+    _quote_in(card.get("body"), in_facts=False)
+    _quote_in(card.get("actions"), in_facts=False)
+
+
+def _quote_in(node: object, *, in_facts: bool) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _quote_in(item, in_facts=in_facts)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if isinstance(value, str):
+            if key in _DISPLAYED_TEXT_KEYS or (in_facts and key == "value"):
+                node[key] = quote_for_chat(value)
+        elif key == "data" and node.get("type") == "Action.Submit":
+            continue  # comes back to us as it is
+        else:
+            _quote_in(value, in_facts=key == "facts")
 
 
 def _refuse_in_json(value: object) -> object:

@@ -34,6 +34,7 @@ ENV_PUBLIC_URL = "BOT_PUBLIC_URL"
 ENV_DATABASE = "BOT_DATABASE"
 ENV_HOST = "BOT_HOST"
 ENV_PORT = "BOT_PORT"
+ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 _PLACEHOLDER_MARKERS = ("changeme", "change-me", "replace-me", "your-", "<", "xxx", "todo")
 
@@ -94,6 +95,8 @@ class Config:
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
     ringcx: RingCXConfig = RingCXConfig()
+    # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
+    status_token: str = field(default="", repr=False)
 
     @property
     def webhook_address(self) -> str:
@@ -231,6 +234,9 @@ def load_config(
     if verification_token and len(verification_token) > 64:
         problems.append(f"{ENV_VERIFICATION_TOKEN} must be at most 64 characters")
     shared_secret = secret(ENV_SHARED_SECRET)
+    status_token = optional_secret(ENV_STATUS_TOKEN)
+    if status_token and len(status_token) < 16:
+        problems.append(f"{ENV_STATUS_TOKEN} must be at least 16 characters when set")
 
     ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
 
@@ -256,6 +262,7 @@ def load_config(
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
         ringcx=ringcx,
+        status_token=status_token,
     )
 
 

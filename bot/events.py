@@ -75,6 +75,13 @@ class Notification:
             raise MalformedNotification("event must be a non-empty string")
         if not isinstance(body, Mapping):
             raise MalformedNotification("body must be an object")
+        _expect(payload, "timestamp", (str, int, float), "the envelope")
+        _expect(payload, "subscriptionId", _ID_TYPES, "the envelope")
+        _expect(payload, "ownerId", _ID_TYPES, "the envelope")
+        _expect(body, "eventType", (str,), "body")
+        kind = classify(event, body)
+        for name, types in _BODY_FIELD_TYPES.get(_family(kind), ()):
+            _expect(body, name, types, "body")
         return cls(
             uuid=uuid,
             event=event,
@@ -82,7 +89,7 @@ class Notification:
             subscription_id=_optional_str(payload.get("subscriptionId")),
             owner_id=_optional_str(payload.get("ownerId")),
             body=body,
-            kind=classify(event, body),
+            kind=kind,
         )
 
     @classmethod
@@ -124,6 +131,43 @@ def classify(event: str, body: Mapping[str, Any]) -> str:
     if _EXTENSION_EVENT.match(path):
         return _EXTENSION_KINDS.get(str(event_type), OTHER)
     return OTHER
+
+
+# What the fields the handlers read must be, per family of notification, when present
+# (API-FACTS D.2: ids are strings; numbers are tolerated in case RingCentral sends them).
+# Anything else is refused at the door with a 400 instead of surprising a handler later.
+_ID_TYPES: tuple[type, ...] = (str, int)
+_BODY_FIELD_TYPES: Mapping[str, tuple[tuple[str, tuple[type, ...]], ...]] = {
+    "post": (
+        ("id", _ID_TYPES),
+        ("groupId", _ID_TYPES),
+        ("creatorId", _ID_TYPES),
+        ("type", (str,)),
+        ("text", (str,)),
+        ("mentions", (list,)),
+    ),
+    "chat": (("id", _ID_TYPES), ("name", (str,)), ("type", (str,)), ("members", (list,))),
+    "extension": (("extensionId", _ID_TYPES),),
+}
+
+
+def _family(kind: str) -> str:
+    if kind in (POST_ADDED, POST_CHANGED, POST_REMOVED):
+        return "post"
+    if kind in (CHAT_JOINED, CHAT_LEFT, CHAT_CHANGED):
+        return "chat"
+    if kind in (EXTENSION_CREATED, EXTENSION_DELETED, EXTENSION_UPDATED):
+        return "extension"
+    return kind
+
+
+def _expect(container: Mapping[str, Any], name: str, types: tuple[type, ...], where: str) -> None:
+    """Refuse a field of the wrong JSON type (null counts as absent; a bool is no number)."""
+    value = container.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise MalformedNotification(f"{name} in {where} has the wrong type")
 
 
 def _optional_str(value: Any) -> str | None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 
 from aiohttp import web
 
-from bot.events import CardSubmission, MalformedNotification
+from bot.events import CardSubmission
+from bot.quoting import for_log
 from bot.router import Dispatcher
 from bot.services import Services
-from bot.webhooks import BodyTooLarge, read_limited, refuse
+from bot.webhooks import BodyTooLarge, parse_json_body, read_limited, refuse
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,15 @@ class InteractiveEndpoint:
             log.warning("refused a card submit with a missing or wrong X-Glip-Signature")
             return refuse(401, "missing or wrong X-Glip-Signature")
         try:
-            submission = CardSubmission.parse(json.loads(body))
-        except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
-            return refuse(400, reason)
+            submission = CardSubmission.parse(parse_json_body(body))
+        except ValueError as err:  # MalformedNotification says what is wrong, too
+            return refuse(400, str(err))
         if not await self._services.storage.first_time_seen(submission.uuid):
-            log.info("card submit %s seen before; not handled again", submission.uuid)
+            log.info("card submit %s seen before; not handled again", for_log(submission.uuid))
             return web.Response(status=200)
         handled, response = await self._dispatcher.dispatch_submission(self._services, submission)
         if not handled:
-            log.warning("card submit with unknown action %r", submission.action)
+            log.warning("card submit with unknown action %s", for_log(submission.action))
         if response is not None:
             return web.json_response(response)
         return web.Response(status=200)

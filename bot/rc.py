@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.quoting import quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def describe_error(err: RingCentralError) -> str:
     if isinstance(err, RingCentralNotFound):
         return "RingCentral could not find that."
     if err.parameter_name:
-        return f"RingCentral refused the request: the value of {err.parameter_name} is not valid."
+        parameter = quote_for_chat(err.parameter_name)
+        return f"RingCentral refused the request: the value of {parameter} is not valid."
     return "RingCentral refused the request."
 
 
@@ -177,6 +179,11 @@ class ServiceUserTokens:
             elif time.monotonic() >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
                 await self._refresh_or_login()
             return str(self._platform.auth().access_token())
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether the service user holds a token (for readiness; it may still be refreshed)."""
+        return self._platform is not None
 
     async def recover_from_401(self) -> bool:
         async with self._lock:

@@ -19,6 +19,7 @@ from bot import events
 from bot.access import Identity
 from bot.cards import message_dialog
 from bot.events import CardSubmission, ChatMessage, Notification
+from bot.quoting import for_log, quote_for_chat
 from bot.rc import (
     RingCentralError,
     RingCentralNotFound,
@@ -326,7 +327,7 @@ class Dispatcher:
         try:
             await chain(ctx)
         except Ignored as why:
-            log.debug("%s %s ignored: %s", ctx.kind, ctx.event_id, why)
+            log.debug("%s %s ignored: %s", ctx.kind, for_log(ctx.event_id), for_log(why))
 
     async def _handle_message(self, ctx: Context) -> None:
         message = ctx.message
@@ -343,14 +344,16 @@ class Dispatcher:
         await spec.handler(ctx)
 
     def unknown_command_reply(self, word: str) -> str:
+        """What to say to a word that is no command; the word is repeated quoted."""
         lines: list[str] = []
+        shown = quote_for_chat(word)
         if word:
             close = difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)
             if close:
                 suggestion = self.commands[close[0]].name
-                lines.append(f'I don\'t know "{word}". Did you mean **{suggestion}**?')
+                lines.append(f'I don\'t know "{shown}". Did you mean **{suggestion}**?')
             else:
-                lines.append(f'I don\'t know "{word}".')
+                lines.append(f'I don\'t know "{shown}".')
         lines.append(self.help_text())
         return "\n\n".join(lines)
 

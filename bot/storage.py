@@ -208,6 +208,10 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX ringcx_segments_due ON ringcx_segments(state, next_attempt_at);
     """,
+    # 5: the AI webhook finds its job by the secret in its path, before reading any body
+    """
+    CREATE INDEX IF NOT EXISTS ai_jobs_webhook_secret ON ai_jobs(webhook_secret_hash);
+    """,
 )
 
 INBOX_BATCH_MAX = 500
@@ -407,15 +411,35 @@ class Storage:
                     )
                     inserted = {r[0] for r in await cursor.fetchall()}
                     await cursor.close()
-            except Exception as err:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(err)
+            except Exception:
+                # One row SQLite will not take must not fail the others committed with it:
+                # store them one by one, and fail only the rows that fail alone.
+                await self._insert_inbox_one_by_one(batch)
                 continue
             for (uuid, *_), future in batch:
                 if not future.done():
                     future.set_result(uuid in inserted)
                 inserted.discard(uuid)  # a duplicate inside one batch is stored once
+
+    async def _insert_inbox_one_by_one(
+        self, batch: Sequence[tuple[tuple[str, str, str, float], asyncio.Future[bool]]]
+    ) -> None:
+        for row, future in batch:
+            try:
+                async with self._transaction() as db:
+                    cursor = await db.execute(
+                        "INSERT INTO inbox (uuid, kind, payload, received_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+                        row,
+                    )
+                    inserted = await cursor.fetchone() is not None
+                    await cursor.close()
+            except Exception as err:
+                if not future.done():
+                    future.set_exception(err)
+                continue
+            if not future.done():
+                future.set_result(inserted)
 
     async def due_inbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[InboxItem]:
         placeholders = ",".join("?" for _ in exclude_ids)
@@ -693,6 +717,14 @@ class Storage:
 
     async def ai_job(self, job_id: str) -> AiJob | None:
         async with self._db.execute("SELECT * FROM ai_jobs WHERE job_id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _ai_job(row) if row else None
+
+    async def ai_job_with_webhook_secret(self, webhook_secret_hash: str) -> AiJob | None:
+        """The job whose webhook address carries this secret (by its hash), if any."""
+        async with self._db.execute(
+            "SELECT * FROM ai_jobs WHERE webhook_secret_hash = ?", (webhook_secret_hash,)
+        ) as cur:
             row = await cur.fetchone()
         return _ai_job(row) if row else None
 

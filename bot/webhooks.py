@@ -10,11 +10,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
-from bot.events import MalformedNotification, Notification
+from bot.events import Notification
+from bot.quoting import for_log
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -24,10 +27,15 @@ VERIFICATION_TOKEN_HEADER = "Verification-Token"  # noqa: S105 - a header name
 
 
 def tokens_match(received: str | None, expected: str) -> bool:
-    """Constant-time comparison, so response timing does not leak the token."""
+    """Constant-time comparison, so response timing does not leak the token. A header that
+    is not UTF-8 (aiohttp hands its bytes over as lone surrogates) simply does not match."""
     if received is None:
         return False
-    return hmac.compare_digest(received.encode("utf-8"), expected.encode("utf-8"))
+    try:
+        received_bytes = received.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(received_bytes, expected.encode("utf-8"))
 
 
 class NotificationEndpoint:
@@ -60,15 +68,14 @@ class NotificationEndpoint:
         except (OSError, ValueError):
             return refuse(400, "could not read the body")
         try:
-            notification = Notification.parse(json.loads(raw))
-        except (ValueError, UnicodeDecodeError, RecursionError) as err:
-            reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
-            return refuse(400, reason)
+            notification = Notification.parse(parse_json_body(raw))
+        except ValueError as err:  # MalformedNotification says what is wrong, too
+            return refuse(400, str(err))
         stored = await self._storage.add_notification(notification)
         if stored:
             self._on_stored()
         else:
-            log.info("duplicate notification %s ignored", notification.uuid)
+            log.info("duplicate notification %s ignored", for_log(notification.uuid))
         return web.Response(status=200, content_type="application/json")
 
     def _handshake(self, validation_token: str, received_token: str | None) -> web.Response:
@@ -79,8 +86,9 @@ class NotificationEndpoint:
             received_token, self._verification_token
         ):
             return refuse(403, "verification token does not match")
-        if len(validation_token) > 512:
-            return refuse(400, "validation token too long")
+        if not _VALIDATION_TOKEN_SHAPE.fullmatch(validation_token):
+            # Echoed in a header: printable ASCII only, so it cannot break the answer.
+            return refuse(400, "validation token must be up to 512 printable ASCII characters")
         return web.Response(
             status=200,
             headers={VALIDATION_TOKEN_HEADER: validation_token},
@@ -90,6 +98,32 @@ class NotificationEndpoint:
 
 class BodyTooLarge(Exception):
     pass
+
+
+_VALIDATION_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON, or ValueError when it is not JSON or not valid Unicode.
+
+    Raw UTF-8 cannot carry a lone surrogate, but a `\\ud800` escape can, and such a string
+    fails later wherever it is encoded (SQLite, logs, RingCentral). Only bodies that
+    contain a surrogate escape at all pay for the full check; a proper pair (an escaped
+    emoji) passes it.
+    """
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError("body is not JSON") from err
+    if _ESCAPED_SURROGATE.search(raw):
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ValueError("body holds text that is not valid Unicode") from err
+        except RecursionError as err:
+            raise ValueError("body is nested too deeply") from err
+    return document
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:

@@ -40,6 +40,7 @@ from bot.cards import (
     message_dialog,
     utterances_card,
 )
+from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralBadRequest, RingCentralNotFound
 from bot.router import Context, Ignored, Router, direct
 from bot.storage import AiJob
@@ -86,14 +87,15 @@ def _options(words: list[str]) -> dict[str, str]:
         key, sep, value = word.partition("=")
         if not sep or not value:
             raise SourceError(
-                f'I did not understand "{word[:40]}". Options look like '
+                f'I did not understand "{quote_for_chat(word[:40])}". Options look like '
                 "`lang=fr-FR`, `speakers=3`, `type=Meeting`."
             )
         options[key.lower()] = value
     unknown = set(options) - {"lang", "speakers", "type", "encoding"}
     if unknown:
         raise SourceError(
-            f"Unknown option {sorted(unknown)[0]!r}: I know lang, speakers, type and encoding."
+            f'Unknown option "{quote_for_chat(sorted(unknown)[0][:40])}": I know lang, speakers, '
+            "type and encoding."
         )
     return options
 
@@ -188,7 +190,8 @@ async def analyze(ctx: Context) -> None:
         return
     except RingCentralBadRequest as err:
         problem = describe_ai_error(AiError(err.error_code, err.message, err.parameter_name))
-        await ctx.reply(f"RingCentral refused the analysis. {problem}")
+        # RingCentral's message may repeat what was asked (the link, say): quoted.
+        await ctx.reply(f"RingCentral refused the analysis. {quote_for_chat(problem)}")
         return
     if job is None:
         await ctx.reply(NOT_VISIBLE)
@@ -277,7 +280,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
     )
     job = replace(job, destination=destination)
     await services.storage.save_ai_job(job)
-    log.info("AI job %s started for %s (%s)", job_id, asker, label)
+    log.info("AI job %s started for %s (%s)", for_log(job_id), asker, for_log(label))
     return job
 
 

@@ -26,6 +26,7 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
+from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
@@ -152,8 +153,8 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
         return [(stored[0], CallInsights.from_api(stored[1], account_id=account))]
     if not (SESSION_ID.match(reference) or RECORDING_ID.match(reference)):
         raise ValueError(
-            f'"{reference[:80]}" does not look like a recording id (digits), a telephony '
-            "session id (`s-…`) or a RingSense link."
+            f'"{quote_for_chat(reference[:80])}" does not look like a recording id (digits), '
+            "a telephony session id (`s-…`) or a RingSense link."
         )
     if account != services.service_account_id:
         # The service user reads its own account's RingSense; never another account's calls
@@ -205,7 +206,7 @@ async def last_command(ctx: Context) -> None:
         try:
             calls.append((key, CallInsights.from_api(body, account_id=ctx.bot.account_id)))
         except InsightsFormatError:
-            log.warning("stored call %s is unreadable", key)
+            log.warning("stored call %s is unreadable", for_log(key))
     admins, home = ctx.services.config.admins, ctx.services.service_account_id
     calls = [(k, c) for k, c in calls if may_see(asker, c, admins, home)]
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.access import is_admin
 from bot.cards import SECTION_LABELS, format_start_time
+from bot.quoting import quote_for_chat
 from bot.router import Context, Router, require_confirmed_author
 from bot.settings import UserSettings
 
@@ -155,7 +156,7 @@ async def channel(ctx: Context) -> None:
     assert chat_id is not None
     action = ctx.args.lower().split()[0] if ctx.args else ""
     if action not in ("add", "remove"):
-        listed = ", ".join(c.name for c in settings.channels) or "none yet"
+        listed = ", ".join(quote_for_chat(c.name) for c in settings.channels) or "none yet"
         await ctx.reply(
             f"Your digest channels: {listed}. In a group chat, mention me with "
             "**channel add** or **channel remove**."
@@ -192,7 +193,7 @@ async def status(ctx: Context) -> None:
     else:
         state = "on"
     places = (["direct message"] if settings.direct_messages else []) + [
-        c.name for c in settings.enabled_channels()
+        quote_for_chat(c.name) for c in settings.enabled_channels()
     ]
     filters = [
         " and ".join(d.lower() for d in sorted(settings.directions)) + " calls",

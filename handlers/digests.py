@@ -15,6 +15,7 @@ from typing import Any
 from bot import events, payloads
 from bot.cards import render_digest
 from bot.catchup import note_ringsense_event
+from bot.quoting import for_log
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
@@ -127,7 +128,7 @@ async def deliver_digest(ctx: Context) -> None:
     settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
-        log.debug("no digest for %s: %s", key, reason)
+        log.debug("no digest for %s: %s", for_log(key), reason)
         return
     card = render_digest(
         services.cards,
@@ -140,7 +141,11 @@ async def deliver_digest(ctx: Context) -> None:
         await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
-            log.debug("%s has external participants; not posted to chat %s", key, channel.chat_id)
+            log.debug(
+                "%s has external participants; not posted to chat %s",
+                for_log(key),
+                for_log(channel.chat_id),
+            )
             continue
         if await _channel_still_fits(ctx, settings, channel):
             await ctx.send_card(chat(channel.chat_id), card, card_key=key)
@@ -165,10 +170,12 @@ async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Cha
                 "there. Say **status** to see where they go now; mention me with "
                 "**channel add** in a chat to add it again.",
             )
-        log.info("owner %s left chat %s; channel dropped", owner, channel.chat_id)
+        log.info("owner %s left chat %s; channel dropped", for_log(owner), for_log(channel.chat_id))
         return False
     for member in members:
         if await services.identity_of(ctx.bot, member) is None:
-            log.info("chat %s has people of another account; call not posted", channel.chat_id)
+            log.info(
+                "chat %s has people of another account; call not posted", for_log(channel.chat_id)
+            )
             return False
     return True

@@ -14,6 +14,7 @@ from typing import Any
 from bot import events
 from bot.access import NOT_VISIBLE, Identity, is_admin
 from bot.cards import ringcx_transcript_card
+from bot.quoting import for_log
 from bot.rc import RingCentralNotFound
 from bot.ringcx_model import RingCXFormatError, Segment, Transcript
 from bot.router import Context, Ignored, Router, chat, direct
@@ -58,7 +59,7 @@ async def deliver_transcript(ctx: Context) -> None:
         if group_id == segment.agent_group_id:
             destinations.append(chat(chat_id))
     if not destinations:
-        log.debug("RingCX segment %s: nobody opted in", segment.segment_id)
+        log.debug("RingCX segment %s: nobody opted in", for_log(segment.segment_id))
         return
     card = _card(ctx, segment, transcript)
     for destination in destinations:

@@ -22,6 +22,9 @@ T = TypeVar("T")
 ADMIN_ID = "70000001"
 """The extension id the tests' bot configuration names as an administrator."""
 
+STATUS_TOKEN = "e2e-status-token-0123456789"
+"""The `BOT_STATUS_TOKEN` of the tests' bot: what `GET /status` wants as a bearer token."""
+
 
 def bot_config(
     sandbox_url: str,
@@ -43,6 +46,7 @@ def bot_config(
             "RC_VERIFICATION_TOKEN": verification_token or secrets.token_urlsafe(16),
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
             "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "BOT_STATUS_TOKEN": STATUS_TOKEN,
         },
         overrides={
             "bot": {
@@ -126,6 +130,19 @@ class Control:
     async def requests(self) -> list[Mapping[str, Any]]:
         body = await self.call("GET", "/requests")
         return list(body["records"] if isinstance(body, Mapping) else body)
+
+
+async def bot_status(bot: RunningBot) -> dict[str, Any]:
+    """The administrators' `GET /status` of a running bot."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{bot.url}/status", headers={"Authorization": f"Bearer {STATUS_TOKEN}"}
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        result: dict[str, Any] = await response.json()
+        return result
 
 
 async def settle(bot: RunningBot) -> None:

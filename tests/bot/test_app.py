@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-import aiohttp
+from dataclasses import replace
+from pathlib import Path
 
-from tests.e2e import Stack, settle
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import SERVICES, create_app, start_subscriptions
+from bot.runner import start_bot
+from bot.storage import Storage
+from tests.e2e import STATUS_TOKEN, Stack, bot_config, bot_status, settle
 
 
 async def sandbox_subscriptions(stack: Stack) -> list[dict[str, object]]:
@@ -50,15 +58,89 @@ async def test_a_new_verification_token_replaces_the_subscriptions(stack: Stack)
     assert await stack.control.texts(chat, stack.bot_id)
 
 
-async def test_healthz_reports_subscriptions_and_queues(stack: Stack) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{stack.bot.url}/healthz") as response:
-            assert response.status == 200
-            health = await response.json()
+async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+        return response.status, await response.text()
+
+
+async def test_status_reports_subscriptions_and_queues_to_the_token_holder(stack: Stack) -> None:
+    health = await bot_status(stack.bot)
+    assert health["status"] == "ready"
     assert health["subscriptions"][f"bot:{stack.bot_id}"]["healthy"] is True
     assert health["subscriptions"]["service"]["healthy"] is True
     assert health["installs"] == {stack.bot_id: "809640001"}
     assert "inbox" in health and "outbox" in health
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer wrong-token-0123456789",
+        f"Bearer {STATUS_TOKEN}x",
+        f"Basic {STATUS_TOKEN}",
+        STATUS_TOKEN,
+        "Bearer ",
+    ],
+)
+async def test_status_without_the_right_token_tells_nothing(
+    stack: Stack, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else None
+    status, text = await get(f"{stack.bot.url}/status", headers)
+    assert status == 401
+    assert stack.bot_id not in text and "809640001" not in text
+    assert "subscriptions" not in text
+
+
+async def test_the_public_probes_say_one_word(stack: Stack) -> None:
+    assert await get(f"{stack.bot.url}/livez") == (200, "ok")
+    assert await get(f"{stack.bot.url}/readyz") == (200, "ready")
+    # the old detailed endpoint is gone
+    status, text = await get(f"{stack.bot.url}/healthz")
+    assert status == 404
+    assert stack.bot_id not in text
+
+
+async def test_readyz_says_unready_until_the_subscriptions_exist(
+    stack: Stack, tmp_path: Path
+) -> None:
+    config = bot_config(stack.sandbox.url, tmp_path / "starting.sqlite3")
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        url = f"http://{config.host}:{config.port}"
+        assert await get(f"{url}/livez") == (200, "ok")
+        assert await get(f"{url}/readyz") == (503, "unready")
+        await start_subscriptions(app)
+        assert await get(f"{url}/readyz") == (200, "ready")
+    finally:
+        await runner.cleanup()
+
+
+async def test_readyz_says_unready_when_the_database_is_gone(stack: Stack) -> None:
+    await stack.bot.app[SERVICES].storage.close()
+    assert await get(f"{stack.bot.url}/readyz") == (503, "unready")
+    # let the fixture's shutdown close it again without tripping over it
+    stack.bot.app[SERVICES].storage = await Storage.open(stack.config.database_path)
+
+
+async def test_without_a_status_token_there_is_no_status_endpoint(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await stack.bot.stop()
+    config = bot_config(stack.sandbox.url, tmp_path / "other.sqlite3")
+    config = replace(config, status_token="")
+    bot = await start_bot(config)
+    try:
+        status, _ = await get(f"{bot.url}/status", {"Authorization": "Bearer "})
+        assert status == 404
+        assert (await get(f"{bot.url}/readyz"))[0] == 200
+    finally:
+        await bot.stop()
+    stack.bot = await start_bot(stack.config)
 
 
 async def test_work_stored_before_a_stop_is_done_after_the_restart(stack: Stack) -> None:

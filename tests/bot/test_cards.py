@@ -169,7 +169,7 @@ def test_card_as_text_cannot_drive_the_terminal() -> None:
     text = card_as_text(render_digest(CardRenderer(), CallInsights.from_api(body), NEW_YORK))
 
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
-    assert text.splitlines()[0] == "Evil \\x1b[2J\\x1b]0;pwned\\x07 call \\u202e"
+    assert text.splitlines()[0] == "Evil \\x1b\uff3b2J\\x1b\uff3d0;pwned\\x07 call \\u202e"
 
 
 def test_card_as_text_shows_inputs_with_their_values() -> None:

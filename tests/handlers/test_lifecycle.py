@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import aiohttp
-
 from bot.cards import card_as_text
-from tests.e2e import Stack, eventually, settle
+from tests.e2e import Stack, bot_status, eventually, settle
 
 
 async def health(stack: Stack) -> dict[str, object]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"{stack.bot.url}/healthz") as response,
-    ):
-        result: dict[str, object] = await response.json()
-        return result
+    return await bot_status(stack.bot)
 
 
 async def test_added_to_a_group_the_bot_says_what_it_does(stack: Stack) -> None:

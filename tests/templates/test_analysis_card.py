@@ -25,6 +25,7 @@ from bot.cards import (
     jobs_card,
     utterances_card,
 )
+from bot.quoting import quote_for_chat
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
     assert_valid_card,
@@ -264,15 +265,19 @@ def test_an_analysis_with_nothing_in_it_says_so() -> None:
 def test_failed_shows_the_problem_literally_and_the_job() -> None:
     problem = 'RingCentral said: "**Bad** [audio](x)" (CAI-105).'
     shown = card("failed", problem=problem)
+    quoted = quote_for_chat(problem)
+    assert (
+        quoted == 'RingCentral said: "\u2217\u2217Bad\u2217\u2217 \uff3baudio\uff3d(x)" (CAI-105).'
+    )
 
     assert lines_of(shown) == [
         "Could not analyse recording 2728084995017",
         "Requested Fri 29 Dec 2023, 11:01 EST",
-        problem,
+        quoted,
         f"Job {AI_JOB_ID}",
     ]
-    assert problem in text_runs(shown)
-    assert problem not in markdown_texts(shown)
+    assert quoted in text_runs(shown)
+    assert quoted not in markdown_texts(shown)
     assert shown["fallbackText"] == "Could not analyse recording 2728084995017"
     assert submit_actions(shown) == []
 
@@ -500,15 +505,16 @@ def assert_analysis_text_literal(text: str) -> None:
     shown = card("success", analysis=analysis_with_text(text))
     assert_valid_card(shown)
     runs = text_runs(shown)
+    quoted = quote_for_chat(text)  # shown as written, never as markup
     # title, key phrase, topic, task, summary, utterance
-    assert runs.count(text) >= 6, runs
+    assert runs.count(quoted) >= 6, runs
     # the speaker id in the table and on an utterance
-    assert runs.count(f"Speaker {text}") >= 2, runs
+    assert runs.count(f"Speaker {quoted}") >= 2, runs
     assert markdown_texts(shown) == plain_markdown_texts()
     everything = utterances_card(
         renderer(), source_label="call.mp3", analysis=analysis_with_text(text)
     )
-    assert text in text_runs(everything) and f"Speaker {text}" in text_runs(everything)
+    assert quoted in text_runs(everything) and f"Speaker {quoted}" in text_runs(everything)
     assert json.loads(json.dumps(shown)) == shown
 
 
@@ -518,7 +524,8 @@ def test_text_from_ringcentral_is_shown_exactly(text: str) -> None:
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=call_text)
+# "0" and "1" are the sample's own speaker ids: as a speaker id they merge two speakers.
+@given(text=call_text.filter(lambda text: text not in ("0", "1")))
 def test_any_utterance_speaker_id_or_key_phrase_survives(text: str) -> None:
     assert_analysis_text_literal(text)
 
@@ -526,7 +533,8 @@ def test_any_utterance_speaker_id_or_key_phrase_survives(text: str) -> None:
 @pytest.mark.parametrize("label", [t for t in NASTY if "://" not in t])
 def test_labels_are_shown_exactly(label: str) -> None:
     shown = card("pending", source_label=label)
-    assert label in text_runs(shown)
+    quoted = quote_for_chat(label)
+    assert quoted in text_runs(shown)
     jobs = jobs_card(renderer(), [JobSummary("j", label, "pending", REQUESTED_AT, None)], NEW_YORK)
-    assert label in text_runs(jobs)
-    assert label not in markdown_texts(shown) + markdown_texts(jobs)
+    assert quoted in text_runs(jobs)
+    assert quoted not in markdown_texts(shown) + markdown_texts(jobs)

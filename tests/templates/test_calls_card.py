@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, calls_card, card_as_text
+from bot.quoting import quote_for_chat
 from bot.ringsense import CallInsights
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
@@ -97,7 +98,8 @@ def assert_titles_literal(text: str) -> None:
     rows = [("pbx:1", insights_with(title=text)), ("pbx:2", merged_insights())]
     card = calls(rows, heading=text)
     assert_valid_card(card)
-    assert text_runs(card).count(text) == 2  # the heading and the title
+    # the heading and the title, shown as written, never as markup
+    assert text_runs(card).count(quote_for_chat(text)) == 2
     plain = calls([("pbx:1", insights_with(title="Plain")), ("pbx:2", merged_insights())])
     assert markdown_texts(card) == markdown_texts(plain)
 

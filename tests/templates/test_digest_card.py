@@ -22,6 +22,7 @@ from bot.cards import (
     digest_view,
     render_digest,
 )
+from bot.quoting import quote_for_chat
 from bot.ringsense import CallInsights
 from tests.templates.adaptive_cards import (
     actions_of_type,
@@ -384,8 +385,9 @@ def markdown_texts_without_call_text() -> list[str]:
 def assert_shown_literally(card: dict[str, Any], text: str) -> None:
     assert_valid_card(card)
     runs = text_runs(card)
-    # title, participant, summary, bullet, next step, its owner, highlight, its speaker
-    assert runs.count(text) >= 8, runs
+    # title, participant, summary, bullet, next step, its owner, highlight, its speaker,
+    # each shown as written and never as markup
+    assert runs.count(quote_for_chat(text)) >= 8, runs
     # nothing said on the call reaches a TextBlock or a fact, where markdown renders
     assert markdown_texts(card) == markdown_texts_without_call_text()
 

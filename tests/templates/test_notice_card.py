@@ -7,6 +7,7 @@ from functools import cache
 import pytest
 
 from bot.cards import CardError, CardRenderer, card_as_text, feedback_dialog, message_dialog
+from bot.quoting import quote_for_chat
 from tests.conftest import load_fixture
 from tests.templates.adaptive_cards import (
     assert_valid_card,
@@ -68,6 +69,6 @@ def test_notice_text_is_shown_exactly(text: str) -> None:
     card = message_dialog(renderer(), "Notice", text)["dialog"]["card"]
 
     assert_valid_card(card)
-    assert text_runs(card) == [text]
+    assert text_runs(card) == [quote_for_chat(text)]
     assert markdown_texts(card) == []
     assert "\n" not in card["fallbackText"]

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, card_as_text, ringcx_transcript_card
+from bot.quoting import quote_for_chat
 from bot.ringcx_model import Segment, Transcript
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
@@ -187,7 +188,8 @@ def assert_ringcx_text_literal(text: str) -> None:
     card = shown(body, queue_label=text)
     assert_valid_card(card)
     runs = text_runs(card)
-    assert runs.count(text) >= 4, runs  # the message, the agent (fact and line), the queue
+    # the message, the agent (fact and line), the queue: as written, never as markup
+    assert runs.count(quote_for_chat(text)) >= 4, runs
     plain = ringcx_named_transcript()
     plain["transcript"][0]["message"] = "Plain"
     plain["transcript"][1]["participantName"] = "Plain"

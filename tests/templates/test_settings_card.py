@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, card_as_text
+from bot.quoting import quote_for_chat
 from bot.settings import Channel, UserSettings, settings_revision
 from bot.settings_card import parse_settings_submission, settings_card
 from tests.templates.adaptive_cards import (
@@ -259,7 +260,7 @@ def channel_card(name: str, *, default_timezone: str = "UTC") -> dict[str, Any]:
 def assert_channel_name_literal(name: str) -> None:
     card = channel_card(name)
     assert_valid_card(card)
-    assert inputs(card)["channel.1"]["title"] == name
+    assert inputs(card)["channel.1"]["title"] == quote_for_chat(name)
     # nothing but our own labels reaches markdown
     assert markdown_texts(card) == markdown_texts(channel_card("Plain words"))
 
@@ -292,8 +293,8 @@ def test_problems_and_typed_values_are_shown_exactly(renderer: CardRenderer, tex
     )
 
     assert_valid_card(card)
-    assert text in text_runs(card)
-    assert inputs(card)["timezone"]["value"] == text
+    assert quote_for_chat(text) in text_runs(card)
+    assert inputs(card)["timezone"]["value"] == text  # what was typed, unchanged
     assert "Etc/GMT+5" in text_runs(card)
     plain = settings_card(renderer, UserSettings(OWNER), default_timezone="UTC", errors=["x"])
     assert markdown_texts(card) == markdown_texts(plain)

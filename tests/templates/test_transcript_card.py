@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, card_as_text, transcript_card
+from bot.quoting import quote_for_chat
 from bot.ringsense import CallInsights
 from tests.templates.adaptive_cards import (
     actions_of_type,
@@ -126,7 +127,8 @@ def assert_utterance_literal(text: str) -> None:
         with_transcript([{"text": text, "speakerId": JOHN, "start": 1.0}], title=text)
     )
     assert_valid_card(card)
-    assert text_runs(card).count(text) == 2  # the title and the utterance
+    # the title and the utterance, as written, never as markup
+    assert text_runs(card).count(quote_for_chat(text)) == 2
     plain = transcript(
         with_transcript([{"text": "Plain", "speakerId": JOHN, "start": 1.0}], title="Plain")
     )

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from bot.cards import CardRenderer, card_as_text, welcome_card
+from bot.quoting import quote_for_chat
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
     assert_valid_card,
@@ -78,7 +79,7 @@ def assert_bot_name_literal(name: str) -> None:
     for kind in ("direct", "group"):
         card = welcome(kind, name)
         assert_valid_card(card)
-        assert name in text_runs(card)
+        assert quote_for_chat(name) in text_runs(card)
         assert markdown_texts(card) == markdown_texts(welcome(kind, "Plain words"))
 
 
