@@ -62,7 +62,9 @@ class InteractiveEndpoint:
         except (ValueError, UnicodeDecodeError, RecursionError) as err:
             reason = str(err) if isinstance(err, MalformedNotification) else "body is not JSON"
             return refuse(400, reason)
-        if not await self._services.storage.first_time_seen(submission.uuid):
+        install = self._services.install_for_bot(submission.bot_id)
+        account_id = install.account_id if install else None
+        if not await self._services.storage.first_time_seen(submission.uuid, account_id):
             log.info("card submit %s seen before; not handled again", submission.uuid)
             return web.Response(status=200)
         handled, response = await self._dispatcher.dispatch_submission(self._services, submission)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
+from bot.crypto import generate_key
 from tests.conftest import PROJECT_ROOT
 
 GOOD_ENV = {
@@ -14,6 +15,7 @@ GOOD_ENV = {
     "RC_BOT_TOKEN": "bot-token-value",
     "RC_VERIFICATION_TOKEN": "verify-123456",
     "RC_SHARED_SECRET": "shared-secret-value",
+    "BOT_SECRET_KEY": generate_key(),
 }
 
 
