@@ -1451,11 +1451,10 @@ class Storage:
             )
 
     def _account_of_identity(self, identity: str) -> str | None:
-        """`bot:<extension>` is that bot's account; `service` the service user's."""
+        """`bot:<extension>` belongs to that bot's account (and goes when it is removed).
+        The service user's own subscriptions belong to the operator, not to an install."""
         kind, _, owner = identity.partition(":")
-        if kind == "bot":
-            return self._owner_accounts.get(owner)
-        return self.default_account_id
+        return self._owner_accounts.get(owner) if kind == "bot" else None
 
     async def forget_subscription(self, subscription_id: str) -> None:
         async with self._transaction() as db:
