@@ -18,6 +18,7 @@ from bot.__main__ import main
 from bot.crypto import TokenCipher, generate_key
 from bot.logs import configure_logging
 from bot.storage import MIGRATIONS, NoSecretKey, Storage, StoredInstall
+from tests.conftest import PROJECT_ROOT
 from tests.e2e import Stack, settle
 
 INSTALL = StoredInstall("62288330099", "809640077", "bot-token-IN-PLAIN-SIGHT", None, "private")
@@ -151,7 +152,7 @@ async def test_rotate_key_reencrypts_under_the_new_key(
     storage = await Storage.open(database, TokenCipher([old_key]))
     await storage.save_install(INSTALL)
     await storage.close()
-    config = Path(__file__).resolve().parents[2] / "bot.config.yaml"
+    config = PROJECT_ROOT / "bot.config.yaml"
 
     # A key that opens nothing: the rotation refuses and changes nothing.
     for name, value in env_for(database, generate_key()).items():
@@ -234,5 +235,5 @@ async def test_log_content_is_an_explicit_choice(stack: Stack, captured_log: io.
         stream=captured_log,
         log_content=True,
     )
-    _, words = await install_and_talk(stack)
+    await install_and_talk(stack)
     assert "PIN is 4471" in captured_log.getvalue()
