@@ -148,7 +148,13 @@ class Installs:
         return str(token)
 
     async def remove(self, bot_extension_id: str) -> None:
-        install = self._services.installs.pop(bot_extension_id, None)
+        """Forget a removed bot: its subscriptions, then every row of its account.
+
+        The install stays known until its data is gone, so nobody sees it missing while
+        its account's rows are still there; a second pass after it is dropped catches rows
+        that work in flight wrote meanwhile.
+        """
+        install = self._services.installs.get(bot_extension_id)
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
         account_id = install.account_id if install else None
@@ -156,7 +162,10 @@ class Installs:
             account_id = await self._services.storage.install_account(bot_extension_id)
             if account_id is None:
                 return  # already removed
-        await self._services.storage.forget_account(account_id, bot_extension_id)
+        storage = self._services.storage
+        await storage.forget_account(account_id, bot_extension_id)
+        self._services.installs.pop(bot_extension_id, None)
+        await storage.forget_account(account_id, bot_extension_id)
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
         )
