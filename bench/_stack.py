@@ -27,6 +27,8 @@ class Stack:
         self.process: asyncio.subprocess.Process | None = None
         self.session: aiohttp.ClientSession | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="ringsense-bench-")
+        # One key per stack: a bot restarted on the same database must read its tokens.
+        self._secret_key = generate_key()
         self.bot_url = ""
         self.bot_id = ""
 
@@ -68,7 +70,7 @@ class Stack:
             "RC_BOT_TOKEN": defaults.BOT_TOKEN,
             "RC_VERIFICATION_TOKEN": secrets.token_urlsafe(16),
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
-            ENV_SECRET_KEY: generate_key(),
+            ENV_SECRET_KEY: self._secret_key,
             "BOT_PUBLIC_URL": self.bot_url,
             "BOT_PORT": str(port),
             "BOT_DATABASE": str(Path(self._workdir.name) / "bot.sqlite3"),
