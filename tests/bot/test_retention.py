@@ -19,7 +19,7 @@ import aiohttp
 from bot.app import SERVICES
 from bot.cards import card_as_text
 from bot.retention import RetentionPruner
-from bot.storage import GLOBAL_TABLES, AiJob, Storage
+from bot.storage import GLOBAL_TABLES, MIGRATIONS, AiJob, Storage
 from bot.webhooks import VERIFICATION_TOKEN_HEADER
 from tests.conftest import load_fixture
 from tests.e2e import Stack, settle
@@ -333,3 +333,48 @@ async def test_the_pruner_runs_by_itself_on_its_schedule(tmp_path: Path) -> None
     finally:
         await pruner.stop()
         await storage.close()
+
+
+async def test_rows_stored_before_accounts_were_recorded_are_deleted_with_their_account(
+    tmp_path: Path,
+) -> None:
+    """A database from before every table had `account_id`: uninstall still finds it all."""
+    path = tmp_path / "bot.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, script in enumerate(MIGRATIONS[:4], start=1):
+        old.executescript(script)
+        old.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+    old.executescript(
+        """
+        INSERT INTO user_settings (extension_id, account_id, opted_in, updated_at)
+            VALUES ('101', 'A', 1, 0), ('201', 'B', 1, 0);
+        INSERT INTO user_channels (extension_id, chat_id, chat_name, added_at)
+            VALUES ('101', 'chat-a', 'A team', 0), ('201', 'chat-b', 'B team', 0);
+        INSERT INTO calls (call_key, domain, source_record_id, owner_extension_id, insights,
+            updated_at, account_id) VALUES ('call-a', 'pbx', 'r1', '101', '{}', 0, 'A');
+        INSERT INTO call_participants (call_key, extension_id) VALUES ('call-a', '101');
+        INSERT INTO feedback (call_key, extension_id, verdict, created_at)
+            VALUES ('call-a', '101', 'helpful', 0);
+        INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at)
+            VALUES ('call-a', 'direct:101', 'dm-a', 'card-a', 0);
+        INSERT INTO inbox (uuid, kind, payload, received_at)
+            VALUES ('n-a', 'post.added', '{"ownerId":"9001","body":{"text":"A words"}}', 0);
+        """
+    )
+    old.commit()
+    old.close()
+
+    storage = await Storage.open(path)
+    try:
+        await storage.forget_account("A", "9001")
+    finally:
+        await storage.close()
+    with database(path) as db:
+        leftovers = [
+            (table, value)
+            for table, value in every_stored_value(db)
+            if value in ("101", "chat-a", "call-a", "card-a", "n-a", "A")
+        ]
+        assert leftovers == []
+        assert db.execute("SELECT chat_id FROM user_channels").fetchall() == [("chat-b",)]
