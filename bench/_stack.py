@@ -15,6 +15,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.crypto import ENV_SECRET_KEY, generate_key  # noqa: E402
 from bot.runner import free_port  # noqa: E402
 from sandbox import defaults  # noqa: E402
 from sandbox.runner import RunningSandbox, start_sandbox  # noqa: E402
@@ -26,6 +27,8 @@ class Stack:
         self.process: asyncio.subprocess.Process | None = None
         self.session: aiohttp.ClientSession | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="ringsense-bench-")
+        # One key per stack: a bot restarted on the same database must read its tokens.
+        self._secret_key = generate_key()
         self.bot_url = ""
         self.bot_id = ""
 
@@ -67,6 +70,7 @@ class Stack:
             "RC_BOT_TOKEN": defaults.BOT_TOKEN,
             "RC_VERIFICATION_TOKEN": secrets.token_urlsafe(16),
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+            ENV_SECRET_KEY: self._secret_key,
             "BOT_PUBLIC_URL": self.bot_url,
             "BOT_PORT": str(port),
             "BOT_DATABASE": str(Path(self._workdir.name) / "bot.sqlite3"),

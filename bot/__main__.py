@@ -1,4 +1,4 @@
-"""`python -m bot run | demo | check-config`."""
+"""`python -m bot run | demo | check-config | generate-key | rotate-key`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from bot.crypto import ENV_SECRET_KEY, UndecryptableSecret, generate_key
 from bot.logs import configure_logging
 
 log = logging.getLogger("bot")
@@ -22,9 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the bot against RingCentral (or a sandbox)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
     run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-content",
+        action="store_true",
+        help="also log SQL parameters and message text (for debugging only: the log then "
+        "holds what people wrote)",
+    )
 
     check = commands.add_parser("check-config", help="validate the configuration and exit")
     check.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
+
+    commands.add_parser(
+        "generate-key", help=f"print a new key for {ENV_SECRET_KEY} (tokens at rest)"
+    )
+    rotate = commands.add_parser(
+        "rotate-key",
+        help=f"re-encrypt every stored secret under the first key of {ENV_SECRET_KEY}",
+    )
+    rotate.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
 
     demo = commands.add_parser(
         "demo", help="the bot against the local sandbox: a simulated call and its digest"
@@ -38,8 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check-config":
         return _check_config(args.config)
+    if args.command == "generate-key":
+        print(generate_key())
+        return 0
+    if args.command == "rotate-key":
+        return _rotate_key(args.config)
     if args.command == "run":
-        return _run(args.config, args.log_level)
+        return _run(args.config, args.log_level, args.log_content)
     try:
         import sandbox  # noqa: F401 - only to learn whether this install has it
     except ImportError:
@@ -77,7 +98,40 @@ def _check_config(path: Path) -> int:
     return 0
 
 
-def _run(path: Path, log_level: str) -> int:
+def _rotate_key(path: Path) -> int:
+    """Re-encrypt the stored secrets: after putting a new key first in BOT_SECRET_KEY (the
+    old one after it), run this, then drop the old key."""
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    async def rotate() -> int:
+        from bot.storage import Storage
+
+        storage = await Storage.open(config.database_path, config.token_cipher())
+        try:
+            return await storage.rotate_secret_key()
+        finally:
+            await storage.close()
+
+    try:
+        count = asyncio.run(rotate())
+    except UndecryptableSecret as err:
+        print(
+            f"nothing changed: {err}; put the key they were stored with after the new one",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"{count} stored secret(s) now encrypted with the first key of {ENV_SECRET_KEY}; "
+        "the other keys can be removed"
+    )
+    return 0
+
+
+def _run(path: Path, log_level: str, log_content: bool = False) -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -93,8 +147,12 @@ def _run(path: Path, log_level: str) -> int:
             config.verification_token,
             config.shared_secret,
             config.status_token,
+            *(key.strip() for key in config.secret_keys.split(",")),
         ),
+        log_content=log_content,
     )
+    if log_content:
+        log.warning("--log-content: SQL parameters and message text are logged")
     return asyncio.run(_serve(config))
 
 

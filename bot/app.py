@@ -18,6 +18,7 @@ from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
 from bot.rc import RingCentralClient, ServiceUserTokens
+from bot.retention import RetentionPruner
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
 from bot.services import Services
@@ -43,6 +44,7 @@ AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
 SERVICE_TOKENS = web.AppKey("service_tokens", ServiceUserTokens)
+PRUNER = web.AppKey("pruner", RetentionPruner)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -81,17 +83,22 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
 
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    storage = await Storage.open(config.database_path)
+    cipher = config.token_cipher()
+    storage = await Storage.open(config.database_path, cipher)
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
         service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
         service_api = RingCentralClient(session, rc.server_url, service_tokens)
         app[SERVICE_TOKENS] = service_tokens
-        services = Services(config, storage, service_api, CardRenderer())
+        services = Services(config, storage, service_api, CardRenderer(), cipher)
         service_user = await service_api.get_own_extension()
         account = service_user.get("account")
         services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
+        # What the service user's subscriptions and the bot's own work (catch-up) bring
+        # belongs to the service user's account.
+        storage.default_account_id = services.service_account_id or None
+        storage.attribute_owner(str(service_user.get("id", "")), services.service_account_id)
         log.info(
             "service user %s in account %s", service_user.get("id"), services.service_account_id
         )
@@ -153,9 +160,12 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[OAUTH] = OAuthRedirectEndpoint(
             installs, rc.client_id, config.public_url + REDIRECT_PATH
         )
+        pruner = RetentionPruner(storage, config)
+        app[PRUNER] = pruner
         inbox.start()
         delivery.start()
         poller.start()
+        pruner.start()
         if ringcx_poller is not None:
             ringcx_poller.start()
         try:
@@ -163,6 +173,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         finally:
             if ringcx_poller is not None:
                 await ringcx_poller.stop()
+            await pruner.stop()
             await poller.stop()
             await inbox.stop(config.shutdown_grace_s)
             await delivery.stop(config.shutdown_grace_s)

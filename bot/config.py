@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.access import admin_entry_problem
+from bot.crypto import ENV_SECRET_KEY, SecretKeyError, TokenCipher
 
 DEFAULT_CONFIG_PATH = Path("bot.config.yaml")
 KNOWN_RINGSENSE_DOMAINS = frozenset({"pbx", "rcv", "rcx", "ms-teams", "nice-incontact"})
@@ -75,6 +76,16 @@ class RingCXConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long people's words are kept (`retention:` in the YAML file)."""
+
+    # Finished inbox rows (notification payloads: chat messages) and outbox rows (cards).
+    messages_days: int = 7
+    # Stored call insights (summaries, transcripts' highlights, next steps) and AI results.
+    calls_days: int = 90
+
+
+@dataclass(frozen=True)
 class Config:
     ringcentral: RingCentralConfig
     public_url: str
@@ -97,6 +108,13 @@ class Config:
     ringcx: RingCXConfig = RingCXConfig()
     # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
     status_token: str = field(default="", repr=False)
+    # Fernet key(s) from BOT_SECRET_KEY, the current one first; never from the YAML file.
+    secret_keys: str = field(default="", repr=False)
+    retention: RetentionConfig = RetentionConfig()
+
+    def token_cipher(self) -> TokenCipher:
+        """The cipher for secrets the bot stores (install and refresh tokens)."""
+        return TokenCipher.from_setting(self.secret_keys)
 
     @property
     def webhook_address(self) -> str:
@@ -239,6 +257,8 @@ def load_config(
         problems.append(f"{ENV_STATUS_TOKEN} must be at least 16 characters when set")
 
     ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
+    retention = _retention(_section(raw, "retention", problems), problems)
+    secret_keys = _secret_keys(env, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -263,7 +283,37 @@ def load_config(
         ai_poll_interval_s=ai_poll_interval,
         ringcx=ringcx,
         status_token=status_token,
+        secret_keys=secret_keys,
+        retention=retention,
     )
+
+
+def _secret_keys(env: Mapping[str, str], problems: list[str]) -> str:
+    """BOT_SECRET_KEY: required, every key in it a valid Fernet key (the problem never
+    quotes the value)."""
+    value = env.get(ENV_SECRET_KEY, "").strip()
+    if not value:
+        problems.append(
+            f"environment variable {ENV_SECRET_KEY} is not set (it encrypts the tokens the "
+            "bot stores; make one with `python -m bot generate-key`)"
+        )
+        return ""
+    try:
+        TokenCipher.from_setting(value)
+    except SecretKeyError as err:
+        problems.append(str(err))
+    return value
+
+
+def _retention(section: Mapping[str, Any], problems: list[str]) -> RetentionConfig:
+    values: dict[str, int] = {}
+    for key, default in (("messages_days", 7), ("calls_days", 90)):
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650:
+            problems.append(f"retention.{key} must be a whole number of days from 1 to 3650")
+            value = default
+        values[key] = value
+    return RetentionConfig(**values)
 
 
 def _ringcx(

@@ -23,6 +23,7 @@ import aiohttp
 from bot.app import CONFIG, DELIVERY_WORKER, INBOX_WORKER, INTERACTIVE_PATH
 from bot.cards import card_as_text
 from bot.config import load_config
+from bot.crypto import ENV_SECRET_KEY, generate_key
 from bot.logs import configure_logging
 from bot.oauth import REDIRECT_PATH
 from bot.runner import RunningBot, free_port, start_bot
@@ -72,7 +73,9 @@ async def run_demo(
         print(f"demo failed: {err}", file=sys.stderr)
         return 2
     verification_token = secrets.token_urlsafe(24)
-    configure_logging(log_level, secrets=(verification_token,))
+    # The demo's database is temporary, so is the key its stored tokens are encrypted with.
+    secret_key = generate_key()
+    configure_logging(log_level, secrets=(verification_token, secret_key))
     sandbox = await start_sandbox()
     with TemporaryDirectory(prefix="ringsense-demo-") as workdir:
         port = free_port()
@@ -86,6 +89,7 @@ async def run_demo(
                 "RC_BOT_TOKEN": defaults.BOT_TOKEN,
                 "RC_VERIFICATION_TOKEN": verification_token,
                 "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+                ENV_SECRET_KEY: secret_key,
                 "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             },
             overrides={

@@ -148,20 +148,24 @@ class Installs:
         return str(token)
 
     async def remove(self, bot_extension_id: str) -> None:
-        install = self._services.installs.pop(bot_extension_id, None)
+        """Forget a removed bot: its subscriptions, then every row of its account.
+
+        The install stays known until its data is gone, so nobody sees it missing while
+        its account's rows are still there; a second pass after it is dropped catches rows
+        that work in flight wrote meanwhile.
+        """
+        install = self._services.installs.get(bot_extension_id)
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
         account_id = install.account_id if install else None
         if account_id is None:
-            stored = [
-                i
-                for i in await self._services.storage.stored_installs()
-                if i.bot_extension_id == bot_extension_id
-            ]
-            if not stored:
+            account_id = await self._services.storage.install_account(bot_extension_id)
+            if account_id is None:
                 return  # already removed
-            account_id = stored[0].account_id
-        await self._services.storage.forget_account(account_id, bot_extension_id)
+        storage = self._services.storage
+        await storage.forget_account(account_id, bot_extension_id)
+        self._services.installs.pop(bot_extension_id, None)
+        await storage.forget_account(account_id, bot_extension_id)
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
         )
@@ -186,6 +190,7 @@ class Installs:
 
     def _add(self, install: BotInstall) -> None:
         self._services.installs[install.extension_id] = install
+        self._services.storage.attribute_owner(install.extension_id, install.account_id)
         self._subscriptions.add_identity(
             f"bot:{install.extension_id}", install.api, BOT_EVENT_FILTERS
         )

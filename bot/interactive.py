@@ -61,7 +61,9 @@ class InteractiveEndpoint:
             submission = CardSubmission.parse(parse_json_body(body))
         except ValueError as err:  # MalformedNotification says what is wrong, too
             return refuse(400, str(err))
-        if not await self._services.storage.first_time_seen(submission.uuid):
+        install = self._services.install_for_bot(submission.bot_id)
+        account_id = install.account_id if install else None
+        if not await self._services.storage.first_time_seen(submission.uuid, account_id):
             log.info("card submit %s seen before; not handled again", for_log(submission.uuid))
             return web.Response(status=200)
         handled, response = await self._dispatcher.dispatch_submission(self._services, submission)

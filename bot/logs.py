@@ -1,8 +1,12 @@
-"""Logging that never shows a secret.
+"""Logging that never shows a secret, nor what people wrote.
 
 Every record passes a filter that masks the configured secrets wherever they appear, plus
 anything shaped like a bearer token or an `access_token=` query value, in case a library
 (the `ringcentral` SDK puts request headers into its exception text) lets one slip.
+
+Content stays out of the log at every level unless the operator asks for it with
+`python -m bot run --log-content`: aiosqlite's DEBUG lines print each SQL statement with its
+parameters (chat messages, call insights, cards), so that logger is held at INFO.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import TextIO
 
 _TOKEN_SHAPES = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"),
@@ -18,6 +23,9 @@ _TOKEN_SHAPES = (
     re.compile(r"(?i)(\"?(?:access_token|refresh_token|assertion)\"?\s*[:=]\s*\"?)[^\"&\s,}]+"),
 )
 MASK = "***"
+
+# Loggers whose DEBUG lines carry content (SQL parameters: messages, insights, cards).
+CONTENT_LOGGERS = ("aiosqlite",)
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -46,10 +54,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
-    handler = logging.StreamHandler()
+def configure_logging(
+    level: str = "INFO",
+    secrets: Iterable[str] = (),
+    *,
+    log_content: bool = False,
+    stream: TextIO | None = None,
+) -> None:
+    """One handler on the root logger, masking secrets. Without `log_content`, loggers that
+    would print SQL parameters or message text are kept at INFO even when `level` is DEBUG."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in CONTENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if log_content else logging.INFO)

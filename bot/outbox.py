@@ -117,7 +117,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             return
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
-            await self._services.storage.mark_card_pending(item.card_key, key, chat_id)
+            await self._services.storage.mark_card_pending(
+                item.card_key, key, chat_id, install.account_id
+            )
         await self._spend_post(install)
         try:
             card_id = await api.create_card(chat_id, card)
@@ -127,7 +129,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             raise
         await self._count_post(install)
         if item.card_key is not None:
-            await self._services.storage.remember_card(item.card_key, key, chat_id, card_id)
+            await self._services.storage.remember_card(
+                item.card_key, key, chat_id, card_id, install.account_id
+            )
         self._notify(chat_id, card_id, card)
 
     async def _update_posted(
@@ -152,7 +156,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             )
             if not card_id:
                 return False
-            await storage.remember_card(card_key, key, posted.chat_id, card_id)
+            await storage.remember_card(card_key, key, posted.chat_id, card_id, install.account_id)
         try:
             await install.api.update_card(card_id, card)
         except RingCentralNotFound:

@@ -327,7 +327,10 @@ class RingCXPoller:
                 )
         end = window_start + timedelta(seconds=seconds)
         added = await self._services.storage.add_ringcx_segments(
-            found, POSITION_KEY, end.isoformat()
+            found,
+            POSITION_KEY,
+            end.isoformat(),
+            config.rc_account_id or self._services.service_account_id,
         )
         if added:
             log.info("RingCX: %d new segment(s) with transcripts up to %s", added, end)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from bot.access import Identity
 from bot.cards import CardRenderer
 from bot.config import Config
+from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.storage import AiJob, Storage
 
@@ -43,6 +44,8 @@ class Services:
     storage: Storage
     service_api: RingCentralClient
     cards: CardRenderer
+    # Encrypts secrets before they are stored (`cipher.encrypt`/`cipher.decrypt`).
+    cipher: TokenCipher
     service_account_id: str = ""
     installs: dict[str, BotInstall] = field(default_factory=dict)
     wake_outbox: Callable[[], None] = lambda: None

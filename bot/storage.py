@@ -10,18 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import stat
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from bot.crypto import TokenCipher, UndecryptableSecret
 from bot.events import Notification
 from bot.settings import Channel, UserSettings
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS: Sequence[str] = (
     # 1: the first schema
@@ -208,15 +214,56 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX ringcx_segments_due ON ringcx_segments(state, next_attempt_at);
     """,
-    # 5: the AI webhook finds its job by the secret in its path, before reading any body
+    # 5: every row attributable to an account (uninstall deletes all of it); install tokens
+    # encrypted (rows written before this are encrypted by `Storage.open` once it has a key)
+    """
+    ALTER TABLE inbox ADD COLUMN account_id TEXT;
+    ALTER TABLE posted_cards ADD COLUMN account_id TEXT;
+    ALTER TABLE user_channels ADD COLUMN account_id TEXT;
+    ALTER TABLE feedback ADD COLUMN account_id TEXT;
+    ALTER TABLE call_participants ADD COLUMN account_id TEXT;
+    ALTER TABLE seen_submits ADD COLUMN account_id TEXT;
+    ALTER TABLE ringcx_segments ADD COLUMN account_id TEXT;
+    ALTER TABLE subscriptions ADD COLUMN account_id TEXT;
+    ALTER TABLE installs ADD COLUMN token_encrypted INTEGER NOT NULL DEFAULT 0;
+    UPDATE user_channels SET account_id = (SELECT s.account_id FROM user_settings s
+        WHERE s.extension_id = user_channels.extension_id);
+    UPDATE call_participants SET account_id = (SELECT c.account_id FROM calls c
+        WHERE c.call_key = call_participants.call_key);
+    UPDATE feedback SET account_id = (SELECT c.account_id FROM calls c
+        WHERE c.call_key = feedback.call_key);
+    UPDATE posted_cards SET account_id = COALESCE(
+        (SELECT c.account_id FROM calls c WHERE c.call_key = posted_cards.card_key),
+        (SELECT j.account_id FROM ai_jobs j WHERE 'ai:' || j.job_id = posted_cards.card_key));
+    UPDATE subscriptions SET account_id = (SELECT i.account_id FROM installs i
+        WHERE 'bot:' || i.bot_extension_id = subscriptions.identity);
+    CREATE INDEX inbox_account ON inbox(account_id);
+    CREATE INDEX outbox_account ON outbox(account_id);
+    CREATE INDEX posted_cards_account ON posted_cards(account_id);
+    CREATE INDEX calls_account ON calls(account_id, updated_at);
+    CREATE INDEX call_participants_account ON call_participants(account_id);
+    """,
+    # 6: the AI webhook finds its job by the secret in its path, before reading any body
     """
     CREATE INDEX IF NOT EXISTS ai_jobs_webhook_secret ON ai_jobs(webhook_secret_hash);
     """,
 )
 
+# Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
+# `rotate_secret_key` re-encrypts each of them. A new table with a secret appends itself here.
+SECRET_COLUMNS: Sequence[tuple[str, str, str]] = (("installs", "bot_extension_id", "access_token"),)
+
+# Tables whose rows belong to no account (named values of the bot itself, the schema).
+GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
+
+DAY_S = 86_400.0
+
 INBOX_BATCH_MAX = 500
 
 PRAGMAS = (
+    # Deleted rows (an uninstalled account, pruned messages) are overwritten on disk, not
+    # merely unlinked from the b-tree.
+    "PRAGMA secure_delete=ON",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
@@ -319,24 +366,102 @@ def destination_key(destination: Mapping[str, str]) -> str:
     return f"chat:{destination['chatId']}"
 
 
+class NoSecretKey(RuntimeError):
+    """Storage was opened without a cipher, so it may neither store nor read a secret."""
+
+
 class Storage:
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: aiosqlite.Connection, cipher: TokenCipher | None = None) -> None:
         self._db = db
+        self._cipher = cipher
         self._write_lock = asyncio.Lock()
-        self._inbox_batch: list[tuple[tuple[str, str, str, float], asyncio.Future[bool]]] = []
+        self._inbox_batch: list[
+            tuple[tuple[str, str, str, float, str | None], asyncio.Future[bool]]
+        ] = []
         self._inbox_flusher: asyncio.Task[None] | None = None
+        # Which account a notification belongs to, by the subscription owner that brought it
+        # (a bot extension, the service user): every inbox row is attributed on arrival.
+        self._owner_accounts: dict[str, str] = {}
+        self.default_account_id: str | None = None
 
     @classmethod
-    async def open(cls, path: Path | str) -> Storage:
+    async def open(cls, path: Path | str, cipher: TokenCipher | None = None) -> Storage:
+        """Open (creating if needed) the database, readable by its owner only.
+
+        Without a `cipher` the store works but refuses to store or read tokens.
+        """
         if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_private_file(Path(path))
         db = await aiosqlite.connect(str(path), isolation_level=None)
         db.row_factory = aiosqlite.Row
         for pragma in PRAGMAS:
             await db.execute(pragma)
-        storage = cls(db)
+        storage = cls(db, cipher)
         await storage._migrate()
+        if str(path) != ":memory:":
+            _tighten_files(Path(path))
+        if cipher is not None:
+            await storage._encrypt_plaintext_tokens()
         return storage
+
+    def attribute_owner(self, owner_id: str, account_id: str) -> None:
+        """Notifications whose subscription `owner_id` made belong to `account_id`."""
+        if owner_id and account_id:
+            self._owner_accounts[owner_id] = account_id
+
+    def account_of_owner(self, owner_id: str | None) -> str | None:
+        if owner_id is None:
+            return self.default_account_id
+        return self._owner_accounts.get(owner_id)
+
+    def _require_cipher(self) -> TokenCipher:
+        if self._cipher is None:
+            raise NoSecretKey("no BOT_SECRET_KEY: tokens can be neither stored nor read")
+        return self._cipher
+
+    async def _encrypt_plaintext_tokens(self) -> None:
+        """Install tokens stored before encryption existed are encrypted on the first start
+        with a key, all in one transaction."""
+        cipher = self._require_cipher()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT bot_extension_id, access_token FROM installs WHERE token_encrypted = 0"
+            )
+            rows = list(await cursor.fetchall())
+            await cursor.close()
+            for row in rows:
+                await db.execute(
+                    "UPDATE installs SET access_token = ?, token_encrypted = 1 "
+                    "WHERE bot_extension_id = ?",
+                    (cipher.encrypt(row["access_token"]), row["bot_extension_id"]),
+                )
+        if rows:
+            log.info("encrypted %d install token(s) stored in plain text", len(rows))
+
+    async def rotate_secret_key(self) -> int:
+        """Re-encrypt every stored secret under the current (first) key; how many.
+
+        All or nothing: a secret no configured key opens stops the rotation unchanged.
+        """
+        cipher = self._require_cipher()
+        rotated = 0
+        async with self._transaction() as db:
+            for table, key_column, secret_column in SECRET_COLUMNS:
+                # Table and column names come from SECRET_COLUMNS above, never from input.
+                cursor = await db.execute(
+                    f"SELECT {key_column}, {secret_column} FROM {table} "  # noqa: S608
+                    f"WHERE {secret_column} IS NOT NULL AND {secret_column} != ''"
+                )
+                rows = await cursor.fetchall()
+                await cursor.close()
+                for key, stored in rows:
+                    await db.execute(
+                        f"UPDATE {table} SET {secret_column} = ? "  # noqa: S608
+                        f"WHERE {key_column} = ?",
+                        (cipher.reencrypt(stored), key),
+                    )
+                    rotated += 1
+        return rotated
 
     async def close(self) -> None:
         if self._inbox_flusher is not None:
@@ -380,16 +505,21 @@ class Storage:
     async def add_notification(self, notification: Notification) -> bool:
         """Store a notification in the inbox; False when its uuid was stored before."""
         return await self.add_to_inbox(
-            notification.uuid, notification.kind, notification.to_payload()
+            notification.uuid,
+            notification.kind,
+            notification.to_payload(),
+            self.account_of_owner(notification.owner_id),
         )
 
-    async def add_to_inbox(self, uuid: str, kind: str, payload: Mapping[str, Any]) -> bool:
+    async def add_to_inbox(
+        self, uuid: str, kind: str, payload: Mapping[str, Any], account_id: str | None = None
+    ) -> bool:
         """Store a notification; False when one with this uuid was already stored.
 
         Returns once the row is committed. Concurrent callers share one transaction (group
         commit), which is what lets the webhook keep up with bursts.
         """
-        row = (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time())
+        row = (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time(), account_id)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._inbox_batch.append((row, future))
         if self._inbox_flusher is None or self._inbox_flusher.done():
@@ -401,11 +531,11 @@ class Storage:
             batch = self._inbox_batch[:INBOX_BATCH_MAX]
             del self._inbox_batch[:INBOX_BATCH_MAX]
             try:
-                values = ", ".join("(?, ?, ?, ?)" for _ in batch)
+                values = ", ".join("(?, ?, ?, ?, ?)" for _ in batch)
                 params = [value for row, _ in batch for value in row]
                 async with self._transaction() as db:
                     cursor = await db.execute(
-                        "INSERT INTO inbox (uuid, kind, payload, received_at) "  # noqa: S608
+                        "INSERT INTO inbox (uuid, kind, payload, received_at, account_id) "  # noqa: S608
                         f"VALUES {values} ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
                         params,
                     )
@@ -422,14 +552,14 @@ class Storage:
                 inserted.discard(uuid)  # a duplicate inside one batch is stored once
 
     async def _insert_inbox_one_by_one(
-        self, batch: Sequence[tuple[tuple[str, str, str, float], asyncio.Future[bool]]]
+        self, batch: Sequence[tuple[tuple[str, str, str, float, str | None], asyncio.Future[bool]]]
     ) -> None:
         for row, future in batch:
             try:
                 async with self._transaction() as db:
                     cursor = await db.execute(
-                        "INSERT INTO inbox (uuid, kind, payload, received_at) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
+                        "INSERT INTO inbox (uuid, kind, payload, received_at, account_id) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
                         row,
                     )
                     inserted = await cursor.fetchone() is not None
@@ -589,15 +719,22 @@ class Storage:
         return StoredCard(row["chat_id"], row["card_id"], row["updated_at"]) if row else None
 
     async def remember_card(
-        self, card_key: str, destination: str, chat_id: str, card_id: str
+        self,
+        card_key: str,
+        destination: str,
+        chat_id: str,
+        card_id: str,
+        account_id: str | None = None,
     ) -> None:
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (card_key, destination) DO UPDATE SET "
+                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at, "
+                "account_id) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (card_key, destination) DO UPDATE SET "
                 "chat_id = excluded.chat_id, card_id = excluded.card_id, "
-                "updated_at = excluded.updated_at",
-                (card_key, destination, chat_id, card_id, time.time()),
+                "updated_at = excluded.updated_at, "
+                "account_id = COALESCE(excluded.account_id, posted_cards.account_id)",
+                (card_key, destination, chat_id, card_id, time.time(), account_id),
             )
 
     async def forget_pending_card(self, card_key: str, destination: str) -> None:
@@ -615,14 +752,17 @@ class Storage:
                 (card_key, destination),
             )
 
-    async def mark_card_pending(self, card_key: str, destination: str, chat_id: str) -> None:
+    async def mark_card_pending(
+        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
+    ) -> None:
         """About to create a card: if we die before learning its id, a retry knows to look
         for it in the chat instead of posting a second one."""
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at) "
-                "VALUES (?, ?, ?, '', ?) ON CONFLICT (card_key, destination) DO NOTHING",
-                (card_key, destination, chat_id, time.time()),
+                "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, updated_at, "
+                "account_id) VALUES (?, ?, ?, '', ?, ?) "
+                "ON CONFLICT (card_key, destination) DO NOTHING",
+                (card_key, destination, chat_id, time.time(), account_id),
             )
 
     async def requeue_failed(
@@ -750,6 +890,7 @@ class Storage:
         segments: Sequence[tuple[str, str, Mapping[str, Any], str | None, str | None]],
         position_key: str,
         next_position: str,
+        account_id: str | None = None,
     ) -> int:
         """Remember a window's segments and move the window on, in one transaction, so a
         restart neither skips a window nor takes a segment twice."""
@@ -758,8 +899,17 @@ class Storage:
             for dialog_id, segment_id, metadata, agent_id, group_id in segments:
                 cursor = await db.execute(
                     "INSERT OR IGNORE INTO ringcx_segments (dialog_id, segment_id, metadata, "
-                    "agent_extension_id, agent_group_id, found_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (dialog_id, segment_id, json.dumps(metadata), agent_id, group_id, time.time()),
+                    "agent_extension_id, agent_group_id, found_at, account_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        dialog_id,
+                        segment_id,
+                        json.dumps(metadata),
+                        agent_id,
+                        group_id,
+                        time.time(),
+                        account_id or self.default_account_id,
+                    ),
                 )
                 added += cursor.rowcount
             await db.execute(
@@ -916,13 +1066,14 @@ class Storage:
             for order, channel in enumerate(settings.channels):
                 await db.execute(
                     "INSERT INTO user_channels (extension_id, chat_id, chat_name, enabled, "
-                    "added_at) VALUES (?, ?, ?, ?, ?)",
+                    "added_at, account_id) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         settings.extension_id,
                         channel.chat_id,
                         channel.name,
                         int(channel.enabled),
                         time.time() + order * 1e-6,
+                        settings.account_id,
                     ),
                 )
 
@@ -997,8 +1148,9 @@ class Storage:
             await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call_key,))
             for extension_id in {owner_extension_id, *participant_ids}:
                 await db.execute(
-                    "INSERT INTO call_participants (call_key, extension_id) VALUES (?, ?)",
-                    (call_key, extension_id),
+                    "INSERT INTO call_participants (call_key, extension_id, account_id) "
+                    "VALUES (?, ?, ?)",
+                    (call_key, extension_id, account_id),
                 )
 
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
@@ -1045,10 +1197,12 @@ class Storage:
     async def save_feedback(self, call_key: str, extension_id: str, verdict: str) -> None:
         async with self._transaction() as db:
             await db.execute(
-                "INSERT INTO feedback (call_key, extension_id, verdict, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (call_key, extension_id) DO UPDATE SET "
-                "verdict = excluded.verdict, created_at = excluded.created_at",
-                (call_key, extension_id, verdict, time.time()),
+                "INSERT INTO feedback (call_key, extension_id, verdict, created_at, account_id) "
+                "VALUES (?, ?, ?, ?, (SELECT account_id FROM calls WHERE call_key = ?)) "
+                "ON CONFLICT (call_key, extension_id) DO UPDATE SET "
+                "verdict = excluded.verdict, created_at = excluded.created_at, "
+                "account_id = excluded.account_id",
+                (call_key, extension_id, verdict, time.time(), call_key),
             )
 
     async def feedback_for(self, call_key: str) -> dict[str, str]:
@@ -1057,12 +1211,12 @@ class Storage:
         ) as cursor:
             return {r["extension_id"]: r["verdict"] for r in await cursor.fetchall()}
 
-    async def first_time_seen(self, uuid: str) -> bool:
+    async def first_time_seen(self, uuid: str, account_id: str | None = None) -> bool:
         """Record a card submit's uuid; False when it was seen before (a redelivery)."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT OR IGNORE INTO seen_submits (uuid, seen_at) VALUES (?, ?)",
-                (uuid, time.time()),
+                "INSERT OR IGNORE INTO seen_submits (uuid, seen_at, account_id) VALUES (?, ?, ?)",
+                (uuid, time.time(), account_id),
             )
             return cursor.rowcount == 1
 
@@ -1072,15 +1226,17 @@ class Storage:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO installs (bot_extension_id, account_id, access_token, "
-                "creator_extension_id, source, installed_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "creator_extension_id, source, installed_at, token_encrypted) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (bot_extension_id) DO UPDATE SET account_id = excluded.account_id, "
                 "access_token = excluded.access_token, "
                 "creator_extension_id = excluded.creator_extension_id, "
-                "source = excluded.source, installed_at = excluded.installed_at",
+                "source = excluded.source, installed_at = excluded.installed_at, "
+                "token_encrypted = 1",
                 (
                     install.bot_extension_id,
                     install.account_id,
-                    install.access_token,
+                    self._require_cipher().encrypt(install.access_token),
                     install.creator_extension_id,
                     install.source,
                     time.time(),
@@ -1088,62 +1244,225 @@ class Storage:
             )
 
     async def stored_installs(self) -> list[StoredInstall]:
+        """The stored installs with their tokens decrypted. One whose token no configured key
+        opens is left out (and said so): the bot cannot act for it until the key is back."""
+        cipher = self._require_cipher()
         async with self._db.execute(
-            "SELECT bot_extension_id, account_id, access_token, creator_extension_id, source "
-            "FROM installs ORDER BY installed_at"
+            "SELECT bot_extension_id, account_id, access_token, creator_extension_id, source, "
+            "token_encrypted FROM installs ORDER BY installed_at"
         ) as cursor:
             rows = await cursor.fetchall()
-        return [
-            StoredInstall(
-                r["bot_extension_id"],
-                r["account_id"],
-                r["access_token"],
-                r["creator_extension_id"],
-                r["source"],
+        installs: list[StoredInstall] = []
+        for r in rows:
+            try:
+                token = cipher.decrypt(r["access_token"]) if r["token_encrypted"] else None
+            except UndecryptableSecret as err:
+                log.error("install of bot %s skipped: %s", r["bot_extension_id"], err)
+                continue
+            if token is None:
+                log.error("install of bot %s skipped: its token is not encrypted", r[0])
+                continue
+            installs.append(
+                StoredInstall(
+                    r["bot_extension_id"],
+                    r["account_id"],
+                    token,
+                    r["creator_extension_id"],
+                    r["source"],
+                )
             )
-            for r in rows
-        ]
+        return installs
 
-    async def forget_account(self, account_id: str, bot_extension_id: str) -> None:
-        """Delete what the bot stored for an account it was removed from."""
+    async def install_account(self, bot_extension_id: str) -> str | None:
+        """The account a stored install belongs to (no token needed)."""
+        async with self._db.execute(
+            "SELECT account_id FROM installs WHERE bot_extension_id = ?", (bot_extension_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def forget_account(self, account_id: str, bot_extension_id: str) -> dict[str, int]:
+        """Delete everything stored for an account the bot was removed from: every row of
+        every table that carries `account_id` (found in the schema, so a table added later
+        is covered), plus rows written before rows were attributed, found through the
+        account's people and the bot's own extension. Returns rows deleted per table."""
+        deleted: dict[str, int] = {}
+
+        def count(table: str, cursor: aiosqlite.Cursor) -> None:
+            if cursor.rowcount > 0:
+                deleted[table] = deleted.get(table, 0) + cursor.rowcount
+
         async with self._transaction() as db:
-            people = [
-                r[0]
+            people = {
+                str(r[0])
+                for table in ("user_settings", "direct_chats", "call_participants")
                 for r in await (
                     await db.execute(
-                        "SELECT extension_id FROM user_settings WHERE account_id = ?",
+                        f"SELECT extension_id FROM {table} WHERE account_id = ?",  # noqa: S608
                         (account_id,),
                     )
                 ).fetchall()
-            ]
+            }
+            people.discard("")
             for extension_id in people:
+                for table, condition in (
+                    ("user_channels", "extension_id = ? AND account_id IS NULL"),
+                    ("feedback", "extension_id = ? AND account_id IS NULL"),
+                    ("posted_cards", "destination = 'direct:' || ? AND account_id IS NULL"),
+                ):
+                    count(
+                        table,
+                        await db.execute(
+                            f"DELETE FROM {table} WHERE {condition}",  # noqa: S608
+                            (extension_id,),
+                        ),
+                    )
+            count(
+                "inbox",
                 await db.execute(
-                    "DELETE FROM user_channels WHERE extension_id = ?", (extension_id,)
-                )
+                    "DELETE FROM inbox WHERE account_id IS NULL "
+                    "AND json_extract(payload, '$.ownerId') = ?",
+                    (bot_extension_id,),
+                ),
+            )
+            count(
+                "subscriptions",
                 await db.execute(
-                    "DELETE FROM posted_cards WHERE destination = ?", (f"direct:{extension_id}",)
+                    "DELETE FROM subscriptions WHERE identity = ?", (f"bot:{bot_extension_id}",)
+                ),
+            )
+            count(
+                "installs",
+                await db.execute(
+                    "DELETE FROM installs WHERE bot_extension_id = ?", (bot_extension_id,)
+                ),
+            )
+            for table in await self._tables_with_account(db):
+                count(
+                    table,
+                    await db.execute(
+                        f"DELETE FROM {table} WHERE account_id = ?",  # noqa: S608
+                        (account_id,),
+                    ),
                 )
-                await db.execute("DELETE FROM feedback WHERE extension_id = ?", (extension_id,))
-            await db.execute("DELETE FROM user_settings WHERE account_id = ?", (account_id,))
-            await db.execute("DELETE FROM direct_chats WHERE account_id = ?", (account_id,))
-            await db.execute(
+        self._owner_accounts.pop(bot_extension_id, None)
+        return deleted
+
+    @staticmethod
+    async def _tables_with_account(db: aiosqlite.Connection) -> list[str]:
+        """Every table of ours with an `account_id` column, read from the schema."""
+        async with db.execute(
+            "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c "
+            "WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND c.name = 'account_id' "
+            "ORDER BY m.name"
+        ) as cursor:
+            return [str(r[0]) for r in await cursor.fetchall()]
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def prune(
+        self,
+        *,
+        now: float,
+        messages_days: int,
+        calls_days: int,
+        dedupe_days: float,
+    ) -> dict[str, int]:
+        """Delete people's words once they are older than the retention allows.
+
+        - Finished inbox rows (notification payloads: chat messages, insights) and finished
+          outbox rows (cards) lose their content after `messages_days`. The bare row (the
+          notification `uuid`, the delivery's dedupe key, no words) is kept until
+          `dedupe_days` has also passed, because that key is what makes a notification
+          RingCentral redelivers, or one catch-up finds again, a no-op; only then is the
+          row deleted. Pending work is never pruned. A failed delivery past retention is
+          deleted (`resend` could no longer send its content).
+        - Calls whose insights last changed more than `calls_days` ago go, with their
+          participants, feedback and the ids of their posted cards. A call updated within
+          retention keeps its card id, so a later event still updates that card in place.
+          Finished AI analyses follow the same rule.
+        Returns rows changed or deleted per table.
+        """
+        messages_cutoff = now - messages_days * DAY_S
+        keys_cutoff = now - max(messages_days, dedupe_days) * DAY_S
+        calls_cutoff = now - calls_days * DAY_S
+        changed: dict[str, int] = {}
+        statements: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
+            (
+                "inbox",
+                "UPDATE inbox SET payload = '{}', last_error = NULL "
+                "WHERE status != 'pending' AND received_at < ? AND payload != '{}'",
+                (messages_cutoff,),
+            ),
+            (
+                "inbox",
+                "DELETE FROM inbox WHERE status != 'pending' AND received_at < ?",
+                (keys_cutoff,),
+            ),
+            (
+                "outbox",
+                "DELETE FROM outbox WHERE status = 'failed' AND created_at < ?",
+                (messages_cutoff,),
+            ),
+            (
+                "outbox",
+                "UPDATE outbox SET message = '{}', last_error = NULL "
+                "WHERE status = 'sent' AND created_at < ? AND message != '{}'",
+                (messages_cutoff,),
+            ),
+            (
+                "outbox",
+                "DELETE FROM outbox WHERE status = 'sent' AND created_at < ?",
+                (keys_cutoff,),
+            ),
+            (
+                "ringcx_segments",
+                "DELETE FROM ringcx_segments WHERE state != 'pending' AND found_at < ?",
+                (messages_cutoff,),
+            ),
+            ("seen_submits", "DELETE FROM seen_submits WHERE seen_at < ?", (keys_cutoff,)),
+            (
+                "feedback",
+                "DELETE FROM feedback WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
+                "call_participants",
                 "DELETE FROM call_participants WHERE call_key IN "
-                "(SELECT call_key FROM calls WHERE account_id = ?)",
-                (account_id,),
-            )
-            await db.execute("DELETE FROM calls WHERE account_id = ?", (account_id,))
-            await db.execute(
-                "UPDATE outbox SET status = 'failed', last_error = 'the bot was removed' "
-                "WHERE account_id = ? AND status = 'pending'",
-                (account_id,),
-            )
-            await db.execute(
-                "DELETE FROM installs WHERE bot_extension_id = ? OR account_id = ?",
-                (bot_extension_id, account_id),
-            )
-            await db.execute(
-                "DELETE FROM subscriptions WHERE identity = ?", (f"bot:{bot_extension_id}",)
-            )
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
+                "posted_cards",
+                "DELETE FROM posted_cards WHERE card_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            ("calls", "DELETE FROM calls WHERE updated_at < ?", (calls_cutoff,)),
+            (
+                "posted_cards",
+                "DELETE FROM posted_cards WHERE card_key IN (SELECT 'ai:' || job_id FROM ai_jobs "
+                "WHERE state != 'pending' AND requested_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
+                "ai_jobs",
+                "DELETE FROM ai_jobs WHERE state != 'pending' AND requested_at < ?",
+                (calls_cutoff,),
+            ),
+            (
+                "daily_posts",
+                "DELETE FROM daily_posts WHERE day < ?",
+                (datetime.fromtimestamp(now - 2 * DAY_S, UTC).strftime("%Y-%m-%d"),),
+            ),
+        )
+        async with self._transaction() as db:
+            for table, sql, params in statements:
+                cursor = await db.execute(sql, params)
+                if cursor.rowcount > 0:
+                    changed[table] = changed.get(table, 0) + cursor.rowcount
+        return changed
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -1170,7 +1489,8 @@ class Storage:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO subscriptions (id, identity, address, event_filters, "
-                "token_fingerprint, expiration_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "token_fingerprint, expiration_time, created_at, account_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET expiration_time = excluded.expiration_time",
                 (
                     subscription.id,
@@ -1180,8 +1500,15 @@ class Storage:
                     subscription.token_fingerprint,
                     subscription.expiration_time,
                     time.time(),
+                    self._account_of_identity(subscription.identity),
                 ),
             )
+
+    def _account_of_identity(self, identity: str) -> str | None:
+        """`bot:<extension>` belongs to that bot's account (and goes when it is removed).
+        The service user's own subscriptions belong to the operator, not to an install."""
+        kind, _, owner = identity.partition(":")
+        return self._owner_accounts.get(owner) if kind == "bot" else None
 
     async def forget_subscription(self, subscription_id: str) -> None:
         async with self._transaction() as db:
@@ -1191,3 +1518,33 @@ class Storage:
 def _split_statements(script: str) -> list[str]:
     """Our migrations hold no `;` inside literals, so splitting on it is exact."""
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _prepare_private_file(path: Path) -> None:
+    """Create the database's folder (0700) and file (0600) before SQLite does, so they are
+    never readable by others, not even for a moment."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask; be exact
+    elif folder.stat().st_mode & 0o007:
+        log.warning(
+            "the database folder %s is open to other users; consider `chmod 700` on it", folder
+        )
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    _tighten_files(path)
+
+
+def _tighten_files(path: Path) -> None:
+    """The database and its -wal/-shm/-journal files: owner read/write only. A file found
+    with wider permissions (made by an older version, or copied in) is tightened and
+    reported."""
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in ("-wal", "-shm", "-journal"))):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(candidate, 0o600)
+            log.warning("%s was readable by others (mode %o); now 0600", candidate, mode)

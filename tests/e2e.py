@@ -13,11 +13,15 @@ import aiohttp
 
 from bot.app import DELIVERY_WORKER, INBOX_WORKER
 from bot.config import Config, load_config
+from bot.crypto import ENV_SECRET_KEY, generate_key
 from bot.runner import RunningBot, free_port, start_bot
 from sandbox import defaults
 
 T = TypeVar("T")
 
+
+TEST_SECRET_KEY = generate_key()
+"""The key the tests' bot encrypts stored tokens with (new for every test run)."""
 
 ADMIN_ID = "70000001"
 """The extension id the tests' bot configuration names as an administrator."""
@@ -33,6 +37,8 @@ def bot_config(
     verification_token: str | None = None,
     port: int | None = None,
     ringcx: dict[str, Any] | None = None,
+    secret_key: str | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Config:
     port = port or free_port()
     return load_config(
@@ -45,6 +51,7 @@ def bot_config(
             "RC_BOT_TOKEN": defaults.BOT_TOKEN,
             "RC_VERIFICATION_TOKEN": verification_token or secrets.token_urlsafe(16),
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+            ENV_SECRET_KEY: secret_key or TEST_SECRET_KEY,
             "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "BOT_STATUS_TOKEN": STATUS_TOKEN,
         },
@@ -58,6 +65,7 @@ def bot_config(
                 "default_timezone": "America/New_York",
             },
             "ringcx": ringcx or {"enabled": False},
+            **(overrides or {}),
         },
     )
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_config
+from bot.crypto import generate_key
 from tests.conftest import PROJECT_ROOT
 
 GOOD_ENV = {
@@ -14,6 +15,7 @@ GOOD_ENV = {
     "RC_BOT_TOKEN": "bot-token-value",
     "RC_VERIFICATION_TOKEN": "verify-123456",
     "RC_SHARED_SECRET": "shared-secret-value",
+    "BOT_SECRET_KEY": generate_key(),
 }
 
 
@@ -107,3 +109,50 @@ def test_admins_name_an_extension_or_an_account_and_extension(tmp_path: Path) ->
     with pytest.raises(ConfigError) as problems:
         load_config(path, environ=env)
     assert "'Ada'" in str(problems.value) and "'1:2:3'" in str(problems.value)
+
+
+def test_a_missing_or_broken_secret_key_is_reported_with_the_other_problems(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bot.config.yaml"
+    path.write_text("bot:\n  port: lots\n")
+    env = {k: v for k, v in GOOD_ENV.items() if k != "BOT_SECRET_KEY"}
+    with pytest.raises(ConfigError) as missing:
+        load_config(path, environ=env)
+    assert any("BOT_SECRET_KEY is not set" in p for p in missing.value.problems)
+    assert any("bot.port" in p for p in missing.value.problems)
+    assert "generate-key" in str(missing.value)
+
+    broken = "not-a-fernet-key-but-a-secret-anyway"
+    good = generate_key()
+    with pytest.raises(ConfigError) as invalid:
+        load_config(path, environ={**env, "BOT_SECRET_KEY": f"{good},{broken}"})
+    assert any("key 2 of BOT_SECRET_KEY" in p for p in invalid.value.problems)
+    assert broken not in str(invalid.value) and good not in str(invalid.value)
+
+
+def test_the_secret_key_is_never_shown_and_never_read_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bot.config.yaml"
+    path.write_text(f"bot:\n  secret_key: {generate_key()}\n")
+    env = {k: v for k, v in GOOD_ENV.items() if k != "BOT_SECRET_KEY"}
+    with pytest.raises(ConfigError):
+        load_config(path, environ=env)
+    config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
+    assert GOOD_ENV["BOT_SECRET_KEY"] not in repr(config)
+    cipher = config.token_cipher()
+    assert cipher.decrypt(cipher.encrypt("a token")) == "a token"
+
+
+def test_retention_defaults_and_limits(tmp_path: Path) -> None:
+    config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
+    assert (config.retention.messages_days, config.retention.calls_days) == (7, 90)
+    path = tmp_path / "bot.config.yaml"
+    addresses = "bot:\n  public_url: http://127.0.0.1:8080\nringcentral:\n  server_url: http://x\n"
+    path.write_text(addresses + "retention:\n  messages_days: 2\n  calls_days: 30\n")
+    config = load_config(path, environ=GOOD_ENV)
+    assert (config.retention.messages_days, config.retention.calls_days) == (2, 30)
+    path.write_text(addresses + "retention:\n  messages_days: 0\n  calls_days: forever\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=GOOD_ENV)
+    text = str(caught.value)
+    assert "retention.messages_days" in text and "retention.calls_days" in text

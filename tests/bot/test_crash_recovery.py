@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.crypto import ENV_SECRET_KEY, generate_key
 from bot.runner import free_port
 from sandbox import defaults
 from sandbox.runner import start_sandbox
@@ -100,6 +101,8 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: 
         "RC_BOT_TOKEN": defaults.BOT_TOKEN,
         "RC_VERIFICATION_TOKEN": secrets.token_urlsafe(16),
         "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+        # One key for every restart, as a deployment keeps it.
+        ENV_SECRET_KEY: generate_key(),
         "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "BOT_PORT": str(port),
         "BOT_HOST": "127.0.0.1",

@@ -26,7 +26,7 @@ GROUP_CHAT = "222"
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     storage = await Storage.open(tmp_path / "bot.sqlite3")
-    services = Services(config, storage, None, CardRenderer())  # type: ignore[arg-type]
+    services = Services(config, storage, None, CardRenderer(), config.token_cipher())  # type: ignore[arg-type]
     services.installs[BOT_ID] = BotInstall(BOT_ID, "1", None)  # type: ignore[arg-type]
     services.remember_chat_type(DIRECT_CHAT, "Direct")
     services.remember_chat_type(GROUP_CHAT, "Group")

@@ -33,7 +33,7 @@ def ringcx_config(stack: Stack, **extra: Any) -> dict[str, Any]:
 async def start_ringcx(stack: Stack, position: datetime, **extra: Any) -> None:
     """Restart the bot with RingCX on, its metadata position set (as if it had been running)."""
     await stack.bot.stop()
-    storage = await Storage.open(stack.config.database_path)
+    storage = await Storage.open(stack.config.database_path, stack.config.token_cipher())
     await storage.set_state(POSITION_KEY, position.isoformat())
     await storage.close()
     await stack.restart_bot(already_stopped=True, ringcx=ringcx_config(stack, **extra))
