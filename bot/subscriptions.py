@@ -258,8 +258,12 @@ class Subscriptions:
         for task in tasks:
             task.cancel()
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception as err:  # stopping must not fail on what the task was doing
+                log.debug("subscription keeper stopped with %s", type(err).__name__)
 
     def health(self) -> dict[str, dict[str, Any]]:
         return {

@@ -281,7 +281,7 @@ async def test_calls_past_retention_are_gone_and_recent_ones_stay(tmp_path: Path
         assert await storage.call_insights("old-call") is None
         assert await storage.call_insights("recent-call") == {"summary": "words of recent-call"}
         assert await storage.posted_card("recent-call", "direct:101") is not None
-        assert [key for key, _ in await storage.calls_of("102", 10)] == ["recent-call"]
+        assert [key for key, _ in await storage.calls_of("1", "102", 10)] == ["recent-call"]
     finally:
         await storage.close()
 
