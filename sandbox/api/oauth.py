@@ -171,8 +171,6 @@ async def get_token(request: web.Request) -> web.StreamResponse:
                 code.code_challenge_method,
                 verifier if isinstance(verifier, str) else None,
             ):
-                # Strict: a failed proof spends the code, so a stolen code gets one guess.
-                del world.authorization_codes[code.code]
                 raise oauth_error(400, "invalid_grant", "OAU-113", "Code verifier is invalid")
         del world.authorization_codes[code.code]
         owner = world.extensions.get(code.owner_id)
