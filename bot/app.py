@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Sequence
 
 import aiohttp
@@ -12,6 +13,8 @@ from bot.ai import AI_WEBHOOK_PREFIX, AiWebhookEndpoint, JobPoller
 from bot.cards import CardRenderer
 from bot.catchup import CatchUp
 from bot.config import Config
+from bot.connections import CALLBACK_PATH, START_PATH, ConnectEndpoint, RingSenseConnections
+from bot.crypto import ENV_SECRET_KEY, SecretKeyError, TokenCipher
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
@@ -41,6 +44,8 @@ CATCH_UP = web.AppKey("catch_up", CatchUp)
 AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
+CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
+CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -67,7 +72,25 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
     app.router.add_post(REDIRECT_PATH, _install_post)
     app.router.add_get(REDIRECT_PATH, _install_get)
+    app.router.add_get(START_PATH, _connect_start)
+    app.router.add_get(CALLBACK_PATH, _connect_callback)
     return app
+
+
+def _cipher_from_environment() -> TokenCipher | None:
+    """h8-connect: minimal stand-in until `services.cipher` is wired from the config (h8-rest).
+
+    Without a usable `BOT_SECRET_KEY` no RingSense connection can be kept: `connect` is
+    refused and stored connections stay unused (fail closed).
+    """
+    value = os.environ.get(ENV_SECRET_KEY, "")
+    if not value.strip():
+        return None
+    try:
+        return TokenCipher.from_setting(value)
+    except SecretKeyError as err:
+        log.error("%s", err)
+        return None
 
 
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -82,6 +105,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         service_user = await service_api.get_own_extension()
         account = service_user.get("account")
         services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
+        services.service_extension_id = str(service_user.get("id") or "")
+        if services.cipher is None:
+            services.cipher = _cipher_from_environment()
         log.info(
             "service user %s in account %s", service_user.get("id"), services.service_account_id
         )
@@ -103,6 +129,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringsense_event_filters(rc.ringsense_domains),
             on_created=catch_up.trigger,
         )
+        connections = RingSenseConnections(
+            config,
+            services,
+            session,
+            subscriptions,
+            services.cipher,
+            ringsense_event_filters(rc.ringsense_domains),
+        )
+        await connections.load()
+        services.connector = connections
+        app[CONNECTIONS] = connections
+        app[CONNECT_PAGES] = ConnectEndpoint(connections, services)
         installs = Installs(config, services, session, subscriptions)
         await installs.load()
         if not services.installs:
@@ -171,6 +209,7 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
     if wait:
         await subscriptions.ensure_all()
     subscriptions.start()
+    app[CONNECTIONS].start()
     app[CATCH_UP].trigger()
 
 
@@ -197,6 +236,14 @@ async def _install_post(request: web.Request) -> web.Response:
 
 async def _install_get(request: web.Request) -> web.Response:
     return await request.app[OAUTH].handle_get(request)
+
+
+async def _connect_start(request: web.Request) -> web.Response:
+    return await request.app[CONNECT_PAGES].handle_start(request)
+
+
+async def _connect_callback(request: web.Request) -> web.Response:
+    return await request.app[CONNECT_PAGES].handle_callback(request)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -152,6 +152,9 @@ class Installs:
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
         account_id = install.account_id if install else None
+        if account_id is not None and self._services.connector is not None:
+            # Uninstalled: that account's RingSense reader goes too (revoked, unsubscribed).
+            await self._services.connector.disconnect(account_id)
         if account_id is None:
             stored = [
                 i

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from bot.cards import CardRenderer
 from bot.config import Config
+from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient
 from bot.storage import AiJob, Storage
 
@@ -30,12 +31,38 @@ class BotInstall:
 
 
 @dataclass
+class RingSenseReader:
+    """The identity that reads one account's RingSense: an admin-approved user of it."""
+
+    account_id: str
+    owner_extension_id: str
+    api: RingCentralClient
+
+
+class RingSenseConnector(Protocol):
+    """What the `connect` / `disconnect` commands need (bot/connections.py implements it)."""
+
+    @property
+    def can_connect(self) -> bool: ...
+
+    async def create_link(self, account_id: str, admin_extension_id: str) -> str: ...
+
+    async def disconnect(self, account_id: str, *, revoke: bool = True) -> bool: ...
+
+
+@dataclass
 class Services:
     config: Config
     storage: Storage
     service_api: RingCentralClient
     cards: CardRenderer
     service_account_id: str = ""
+    service_extension_id: str = ""
+    # h8-connect: minimal wiring of the cipher from BOT_SECRET_KEY (h8-rest owns the real
+    # one; keep a single `cipher` field when merging).
+    cipher: TokenCipher | None = None
+    ringsense_readers: dict[str, RingSenseReader] = field(default_factory=dict)
+    connector: RingSenseConnector | None = None
     installs: dict[str, BotInstall] = field(default_factory=dict)
     wake_outbox: Callable[[], None] = lambda: None
     remove_install: Callable[[str], Awaitable[None]] | None = None
@@ -44,6 +71,30 @@ class Services:
     ringcx: RingCXTranscripts | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def ringsense_api(self, account_id: str | None) -> RingCentralClient | None:
+        """The identity that may read this account's RingSense, or None (not connected).
+
+        The service user reads only its own account; any other account only through the
+        user its admin connected. Never another account's identity.
+        """
+        if not account_id:
+            return None
+        if account_id == self.service_account_id:
+            return self.service_api
+        reader = self.ringsense_readers.get(account_id)
+        return reader.api if reader is not None else None
+
+    def ringsense_account_of_subscriber(self, owner_id: str | None) -> str | None:
+        """Whose RingSense a notification is, from the subscriber it came to (`ownerId`)."""
+        if not owner_id:
+            return None
+        if owner_id == self.service_extension_id and self.service_account_id:
+            return self.service_account_id
+        for reader in self.ringsense_readers.values():
+            if reader.owner_extension_id == owner_id:
+                return reader.account_id
+        return None
 
     def install_for_bot(self, extension_id: str | None) -> BotInstall | None:
         return self.installs.get(extension_id) if extension_id else None

@@ -26,9 +26,10 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
-from bot.rc import RingCentralNotFound
+from bot.rc import RingCentralClient, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
+from handlers.connect import ringsense_reader
 from handlers.digests import call_key, remember_call
 
 log = logging.getLogger(__name__)
@@ -119,15 +120,21 @@ async def insights_command(ctx: Context) -> None:
             "(it starts with `s-`) or a RingSense link."
         )
         return
+    api = await ringsense_reader(ctx)
+    if api is None:
+        return
     try:
-        calls = await find_calls(ctx, reference)
+        calls = await find_calls(ctx, api, reference)
     except ValueError as err:
         await ctx.reply(str(err))
         return
     await show_calls(ctx, calls)
 
 
-async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsights]]:
+async def find_calls(
+    ctx: Context, api: RingCentralClient, reference: str
+) -> list[tuple[str, CallInsights]]:
+    """The calls a reference names, read with `api`: the asker's own account's reader."""
     services = ctx.services
     if RINGSENSE_LINK.match(reference):
         stored = await services.storage.call_by_ringsense_url(reference.rstrip("/"))
@@ -140,7 +147,7 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
     if SESSION_ID.match(reference):
         for domain in domains:
             try:
-                records = await services.service_api.get_session_insights(domain, reference)
+                records = await api.get_session_insights(domain, reference)
             except RingCentralNotFound:
                 continue
             found = [await remember_call(ctx, record) for record in records]
@@ -149,7 +156,7 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
     if RECORDING_ID.match(reference):
         for domain in domains:
             try:
-                record = await services.service_api.get_record_insights(domain, reference)
+                record = await api.get_record_insights(domain, reference)
             except RingCentralNotFound:
                 continue
             found_call = await remember_call(ctx, record)
@@ -177,6 +184,8 @@ async def last_command(ctx: Context) -> None:
             await ctx.reply(f"Say **last** and a number from 1 to {LAST_MAX}, e.g. `last 5`.")
             return
         count = int(ctx.args)
+    if await ringsense_reader(ctx) is None:
+        return
     stored = await ctx.services.storage.calls_of(asker, count)
     calls: list[tuple[str, CallInsights]] = []
     for key, body in stored:

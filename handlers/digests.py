@@ -80,7 +80,7 @@ async def remember_call(
         recording_start_time=payloads.text(body.get("recordingStartTime")),
         insights=body,
         participant_ids=sorted(merged.entitled_extension_ids()),
-        account_id=ctx.services.service_account_id or None,
+        account_id=ctx.bot.account_id or None,
         ringsense_url=merged.ringsense_url,
     )
     return merged
@@ -121,10 +121,11 @@ async def deliver_digest(ctx: Context) -> None:
 async def _fill_from_record(
     ctx: Context, insights: CallInsights, body: Mapping[str, Any]
 ) -> Mapping[str, Any]:
+    api = ctx.services.ringsense_api(ctx.bot.account_id)
+    if api is None:
+        return body  # no identity may read this account's RingSense (any more)
     try:
-        record = await ctx.services.service_api.get_record_insights(
-            insights.domain, insights.source_record_id
-        )
+        record = await api.get_record_insights(insights.domain, insights.source_record_id)
     except (RingCentralNotFound, RingCentralPermissionError) as err:
         log.info(
             "insights record for %s not readable (%s); using the notification",

@@ -165,4 +165,3 @@ async def authorize_decision(request: web.Request) -> web.StreamResponse:
         code_challenge_method=pending.code_challenge_method,
     )
     return _redirect(pending.redirect_uri, {"code": code.code, **state})
-

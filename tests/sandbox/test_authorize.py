@@ -60,7 +60,9 @@ async def _approve(client: SandboxClient, request_id: str, login: str) -> dict[s
     return parse_qs(urlsplit(location).query)
 
 
-async def _exchange(client: SandboxClient, code: str, verifier: str) -> tuple[int, dict[str, object]]:
+async def _exchange(
+    client: SandboxClient, code: str, verifier: str
+) -> tuple[int, dict[str, object]]:
     response = await client.post(
         "/restapi/oauth/token",
         data={
