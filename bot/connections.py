@@ -59,6 +59,8 @@ RINGSENSE_USER_PERMISSION = "ReadRingSenseInsights"
 RINGSENSE_APP_SCOPE = "RingSense"
 # Refresh this long before the access token expires.
 REFRESH_MARGIN_S = 120
+# A 401 this soon after a refresh is answered by the token that refresh gave.
+RECENT_REFRESH_S = 5.0
 
 
 def identity_of(account_id: str) -> str:
@@ -175,6 +177,7 @@ class ConnectedUserTokens:
         self._lock = asyncio.Lock()
         self._access_token: str | None = None
         self._expires_at = 0.0
+        self._refreshed_at = float("-inf")
 
     def seed(self, access_token: str, expires_in: object) -> None:
         """Start with the access token the code exchange gave (no refresh needed yet)."""
@@ -191,9 +194,13 @@ class ConnectedUserTokens:
             return self._access_token
 
     async def recover_from_401(self) -> bool:
+        """A 401 means the access token died early (revoked, or RingCentral's clock): one
+        refresh serves every request that failed at the same time, so the single-use
+        refresh token is never spent twice for one expiry."""
         async with self._lock:
-            self._access_token = None
-            await self._refresh()
+            if time.monotonic() - self._refreshed_at > RECENT_REFRESH_S:
+                self._access_token = None
+                await self._refresh()
         return True
 
     async def _refresh(self) -> None:
@@ -239,6 +246,7 @@ class ConnectedUserTokens:
                     None, None, "RingSense is not connected for this account"
                 )
         self.seed(str(data["access_token"]), data.get("expires_in"))
+        self._refreshed_at = time.monotonic()
 
     def _lost(self) -> None:
         self._access_token = None

@@ -317,3 +317,57 @@ async def test_a_forged_state_and_a_code_bound_to_another_challenge_are_refused(
     assert await ringsense_subscriptions(stack.control, other.admin) == []
     # the callback cannot be replayed either
     assert (await get(http, callback))[0] == 400
+
+
+async def test_the_refresh_token_is_kept_encrypted_refreshed_once_and_survives_a_restart(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    import asyncio
+    import logging
+
+    from bot.app import SERVICES
+
+    caplog.set_level(logging.DEBUG)
+    other = await other_account(stack)
+    control = stack.control
+    status, page, _ = await connect_as(stack, other, other.admin)
+    assert status == 200, page
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    world = stack.sandbox.world
+
+    def refresh_tokens() -> list[str]:
+        return [str(s.refresh_token) for s in world.sessions.values() if s.owner_id == other.admin]
+
+    [first] = refresh_tokens()
+    # RingCentral's clock passes the access token's hour: the next reads get 401 at once.
+    world.advance(3700)
+    await control.call("DELETE", "/requests")
+    call = await control.call("POST", "/calls", {"ownerExtensionId": other.admin})
+    reader = stack.bot.app[SERVICES].ringsense_readers[other.account_id].api
+    records = await asyncio.gather(
+        *(reader.get_record_insights("pbx", str(call["sourceRecordId"])) for _ in range(3))
+    )
+    assert {r["sourceRecordId"] for r in records} == {call["sourceRecordId"]}
+    refreshes = [r for r in await control.requests() if r["path"] == "/restapi/oauth/token"]
+    assert len(refreshes) == 1
+    [second] = refresh_tokens()
+    assert second != first
+
+    await stack.restart_bot()
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    await ask(stack, other.user_chat, other.user, other.bot_id, "optin")
+    await control.call("POST", "/calls", {"ownerExtensionId": other.user})
+    await settle(stack.bot)
+    assert len(await control.cards(other.user_chat)) == 1
+    [current] = refresh_tokens()
+    database = stack.config.database_path
+    stored = b"".join(
+        path.read_bytes()
+        for path in (database, database.with_name(database.name + "-wal"))
+        if path.exists()
+    )
+    assert b"ringsense_connections" in stored
+    for token in {first, second, current}:
+        assert token.encode() not in stored
+        assert token not in caplog.text
+    assert len(await ringsense_subscriptions(control, other.admin)) == 1
