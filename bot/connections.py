@@ -374,6 +374,8 @@ class RingSenseConnections:
     async def complete(self, link: ConnectLink, code: str) -> RingSenseReader:
         """Exchange the code, check the identity, keep it; `ConnectRefused` says why not."""
         assert self._cipher is not None
+        if self._services.install_for_account(link.account_id) is None:
+            raise ConnectRefused("I am no longer installed in your company's account.")
         verifier = self._cipher.decrypt(link.code_verifier_encrypted)
         try:
             data = await self._endpoint.token(

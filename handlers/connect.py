@@ -54,9 +54,9 @@ async def is_account_admin(ctx: Context) -> bool:
         return False
     account = person.get("account")
     account_id = str(account.get("id")) if isinstance(account, dict) else None
-    # RingCentral shows only the caller's own account's extensions; when the answer names
-    # an account, it must be this one.
-    return account_id in (None, ctx.bot.account_id) and str(person.get("id")) == actor
+    # RingCentral shows only the caller's own account's extensions; the answer must also
+    # say so itself (when in doubt, refuse).
+    return account_id == ctx.bot.account_id and str(person.get("id")) == actor
 
 
 @router.command(

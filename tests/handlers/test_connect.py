@@ -371,3 +371,20 @@ async def test_the_refresh_token_is_kept_encrypted_refreshed_once_and_survives_a
         assert token.encode() not in stored
         assert token not in caplog.text
     assert len(await ringsense_subscriptions(control, other.admin)) == 1
+
+
+async def test_a_refresh_token_ringcentral_refuses_drops_the_connection(stack: Stack) -> None:
+    other = await other_account(stack)
+    control = stack.control
+    status, page, _ = await connect_as(stack, other, other.admin)
+    assert status == 200, page
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    world = stack.sandbox.world
+    # Someone revokes the sign-in at RingCentral (the whole session: API-FACTS A.2).
+    for session in [s for s in world.sessions.values() if s.owner_id == other.admin]:
+        world.revoke_session(session)
+    reply = await ask(stack, other.user_chat, other.user, other.bot_id, "insights 12345678")
+    assert "Sorry" in reply
+    assert await ask(stack, other.user_chat, other.user, other.bot_id, "last") == NOT_CONNECTED
+    status_text = await ask(stack, other.admin_chat, other.admin, other.bot_id, "status")
+    assert "not connected" in status_text
