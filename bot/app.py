@@ -13,7 +13,8 @@ from bot.ai import AI_WEBHOOK_PREFIX, AiWebhookEndpoint, JobPoller
 from bot.cards import CardRenderer
 from bot.catchup import CatchUp
 from bot.config import Config
-from bot.connections import CALLBACK_PATH, START_PATH, ConnectEndpoint, RingSenseConnections
+from bot.connect_pages import ConnectEndpoint
+from bot.connections import CALLBACK_PATH, START_PATH, RingSenseConnections
 from bot.crypto import ENV_SECRET_KEY, SecretKeyError, TokenCipher
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint

@@ -148,13 +148,14 @@ class Installs:
         return str(token)
 
     async def remove(self, bot_extension_id: str) -> None:
+        known = self._services.installs.get(bot_extension_id)
+        if known is not None and self._services.connector is not None:
+            # Uninstalled: that account's RingSense reader goes too (revoked, unsubscribed).
+            await self._services.connector.disconnect(known.account_id)
         install = self._services.installs.pop(bot_extension_id, None)
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
         account_id = install.account_id if install else None
-        if account_id is not None and self._services.connector is not None:
-            # Uninstalled: that account's RingSense reader goes too (revoked, unsubscribed).
-            await self._services.connector.disconnect(account_id)
         if account_id is None:
             stored = [
                 i

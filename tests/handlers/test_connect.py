@@ -388,3 +388,21 @@ async def test_a_refresh_token_ringcentral_refuses_drops_the_connection(stack: S
     assert await ask(stack, other.user_chat, other.user, other.bot_id, "last") == NOT_CONNECTED
     status_text = await ask(stack, other.admin_chat, other.admin, other.bot_id, "status")
     assert "not connected" in status_text
+
+
+async def test_uninstalling_the_bot_disconnects_that_accounts_ringsense(stack: Stack) -> None:
+    other = await other_account(stack)
+    control = stack.control
+    status, page, _ = await connect_as(stack, other, other.admin)
+    assert status == 200, page
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    await control.call("DELETE", f"/bots/{other.bot_id}")
+
+    async def gone() -> bool:
+        await settle(stack.bot)
+        return (
+            await ringsense_subscriptions(control, other.admin) == []
+            and await sessions_of(stack, other.admin) == 0
+        )
+
+    await eventually(gone)
