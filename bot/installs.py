@@ -103,6 +103,7 @@ class Installs:
                 await self._services.storage.forget_account(
                     stored.account_id, stored.bot_extension_id
                 )
+                await self._disconnect_ringsense(stored.account_id)
             except RingCentralError as err:
                 # RingCentral is unwell; trust what we stored and check again next start.
                 log.warning("could not check bot %s: %s", stored.bot_extension_id, err)
@@ -148,10 +149,6 @@ class Installs:
         return str(token)
 
     async def remove(self, bot_extension_id: str) -> None:
-        known = self._services.installs.get(bot_extension_id)
-        if known is not None and self._services.connector is not None:
-            # Uninstalled: that account's RingSense reader goes too (revoked, unsubscribed).
-            await self._services.connector.disconnect(known.account_id)
         install = self._services.installs.pop(bot_extension_id, None)
         identity = f"bot:{bot_extension_id}"
         await self._subscriptions.drop_identity(identity, delete_remote=True)
@@ -166,9 +163,16 @@ class Installs:
                 return  # already removed
             account_id = stored[0].account_id
         await self._services.storage.forget_account(account_id, bot_extension_id)
+        await self._disconnect_ringsense(account_id)
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
         )
+
+    async def _disconnect_ringsense(self, account_id: str) -> None:
+        """The account's own RingSense reader goes with the bot: revoked, unsubscribed,
+        forgotten (after the account's other data, which a removal wipes first)."""
+        if self._services.connector is not None:
+            await self._services.connector.disconnect(account_id)
 
     async def _register(
         self, token: str, creator_extension_id: str | None, source: str, *, store: bool = True

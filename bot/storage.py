@@ -1133,15 +1133,6 @@ class Storage:
             await db.execute(
                 "DELETE FROM subscriptions WHERE identity = ?", (f"bot:{bot_extension_id}",)
             )
-            await db.execute(
-                "DELETE FROM ringsense_connections WHERE account_id = ?", (account_id,)
-            )
-            await db.execute(
-                "DELETE FROM ringsense_connect_links WHERE account_id = ?", (account_id,)
-            )
-            await db.execute(
-                "DELETE FROM subscriptions WHERE identity = ?", (f"ringsense:{account_id}",)
-            )
 
     # -- RingSense connections (h8-connect) -----------------------------------------------
 
