@@ -13,6 +13,8 @@ from bot.ai import AI_WEBHOOK_PREFIX, AiWebhookEndpoint, JobPoller
 from bot.cards import CardRenderer
 from bot.catchup import CatchUp
 from bot.config import Config
+from bot.connect_pages import ConnectEndpoint
+from bot.connections import CALLBACK_PATH, START_PATH, RingSenseConnections
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
@@ -45,6 +47,8 @@ AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
 SERVICE_TOKENS = web.AppKey("service_tokens", ServiceUserTokens)
 PRUNER = web.AppKey("pruner", RetentionPruner)
+CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
+CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -78,6 +82,8 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
     app.router.add_post(REDIRECT_PATH, _install_post)
     app.router.add_get(REDIRECT_PATH, _install_get)
+    app.router.add_get(START_PATH, _connect_start)
+    app.router.add_get(CALLBACK_PATH, _connect_callback)
     return app
 
 
@@ -95,6 +101,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         service_user = await service_api.get_own_extension()
         account = service_user.get("account")
         services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
+        services.service_extension_id = str(service_user.get("id") or "")
         # What the service user's subscriptions and the bot's own work (catch-up) bring
         # belongs to the service user's account.
         storage.default_account_id = services.service_account_id or None
@@ -120,6 +127,18 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringsense_event_filters(rc.ringsense_domains),
             on_created=catch_up.trigger,
         )
+        connections = RingSenseConnections(
+            config,
+            services,
+            session,
+            subscriptions,
+            services.cipher,
+            ringsense_event_filters(rc.ringsense_domains),
+        )
+        await connections.load()
+        services.connector = connections
+        app[CONNECTIONS] = connections
+        app[CONNECT_PAGES] = ConnectEndpoint(connections, services)
         installs = Installs(config, services, session, subscriptions)
         await installs.load()
         if not services.installs:
@@ -192,6 +211,7 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
     if wait:
         await subscriptions.ensure_all()
     subscriptions.start()
+    app[CONNECTIONS].start()
     app[CATCH_UP].trigger()
 
 
@@ -218,6 +238,14 @@ async def _install_post(request: web.Request) -> web.Response:
 
 async def _install_get(request: web.Request) -> web.Response:
     return await request.app[OAUTH].handle_get(request)
+
+
+async def _connect_start(request: web.Request) -> web.Response:
+    return await request.app[CONNECT_PAGES].handle_start(request)
+
+
+async def _connect_callback(request: web.Request) -> web.Response:
+    return await request.app[CONNECT_PAGES].handle_callback(request)
 
 
 async def livez(request: web.Request) -> web.Response:

@@ -110,5 +110,6 @@ class CatchUp:
             f"catch-up:{key}",
             f"/ai/ringsense/v1/public/accounts/~/domains/{CATCH_UP_DOMAIN}/insights",
             body,
+            owner_id=self._services.service_extension_id,
         )
         return 1 if await storage.add_notification(notification) else 0

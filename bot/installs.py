@@ -103,6 +103,7 @@ class Installs:
                 await self._services.storage.forget_account(
                     stored.account_id, stored.bot_extension_id
                 )
+                await self._disconnect_ringsense(stored.account_id)
             except RingCentralError as err:
                 # RingCentral is unwell; trust what we stored and check again next start.
                 log.warning("could not check bot %s: %s", stored.bot_extension_id, err)
@@ -163,12 +164,21 @@ class Installs:
             if account_id is None:
                 return  # already removed
         storage = self._services.storage
+        # The account's own RingSense reader is revoked first: forgetting the account
+        # deletes its stored refresh token too.
+        await self._disconnect_ringsense(account_id)
         await storage.forget_account(account_id, bot_extension_id)
         self._services.installs.pop(bot_extension_id, None)
         await storage.forget_account(account_id, bot_extension_id)
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
         )
+
+    async def _disconnect_ringsense(self, account_id: str) -> None:
+        """The account's own RingSense reader goes with the bot: revoked, unsubscribed,
+        forgotten (after the account's other data, which a removal wipes first)."""
+        if self._services.connector is not None:
+            await self._services.connector.disconnect(account_id)
 
     async def _register(
         self, token: str, creator_extension_id: str | None, source: str, *, store: bool = True

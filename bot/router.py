@@ -387,7 +387,7 @@ async def resolve_install(ctx: Context, next_handler: Handler) -> None:
     """Which installed bot this event belongs to; events for no known install are dropped.
 
     Team-messaging and extension notifications carry the bot's extension id as `ownerId`;
-    RingSense notifications come through the service user and belong to its account; a card
+    RingSense notifications belong to the account whose reader subscribed (`ownerId`); a card
     press names the bot that posted the card.
     """
     services = ctx.services
@@ -397,7 +397,10 @@ async def resolve_install(ctx: Context, next_handler: Handler) -> None:
         )
     elif ctx.notification is not None:
         if ctx.kind == events.RINGSENSE_INSIGHTS:
-            ctx.install = services.install_for_account(services.service_account_id)
+            # The account whose RingSense identity the notification came to: the service
+            # user's own, or an account's connected reader. Anyone else: not ours.
+            account_id = services.ringsense_account_of_subscriber(ctx.notification.owner_id)
+            ctx.install = services.install_for_account(account_id) if account_id else None
         else:
             ctx.install = services.install_for_bot(ctx.notification.owner_id)
     if ctx.install is None:

@@ -39,6 +39,26 @@ class BotInstall:
 
 
 @dataclass
+class RingSenseReader:
+    """The identity that reads one account's RingSense: an admin-approved user of it."""
+
+    account_id: str
+    owner_extension_id: str
+    api: RingCentralClient
+
+
+class RingSenseConnector(Protocol):
+    """What the `connect` / `disconnect` commands need (bot/connections.py implements it)."""
+
+    @property
+    def can_connect(self) -> bool: ...
+
+    async def create_link(self, account_id: str, admin_extension_id: str) -> str: ...
+
+    async def disconnect(self, account_id: str, *, revoke: bool = True) -> bool: ...
+
+
+@dataclass
 class Services:
     config: Config
     storage: Storage
@@ -47,6 +67,9 @@ class Services:
     # Encrypts secrets before they are stored (`cipher.encrypt`/`cipher.decrypt`).
     cipher: TokenCipher
     service_account_id: str = ""
+    service_extension_id: str = ""
+    ringsense_readers: dict[str, RingSenseReader] = field(default_factory=dict)
+    connector: RingSenseConnector | None = None
     installs: dict[str, BotInstall] = field(default_factory=dict)
     wake_outbox: Callable[[], None] = lambda: None
     remove_install: Callable[[str], Awaitable[None]] | None = None
@@ -61,6 +84,30 @@ class Services:
     _chat_members: dict[tuple[str, str], tuple[float, frozenset[str]]] = field(
         default_factory=dict, repr=False
     )
+
+    def ringsense_api(self, account_id: str | None) -> RingCentralClient | None:
+        """The identity that may read this account's RingSense, or None (not connected).
+
+        The service user reads only its own account; any other account only through the
+        user its admin connected. Never another account's identity.
+        """
+        if not account_id:
+            return None
+        if account_id == self.service_account_id:
+            return self.service_api
+        reader = self.ringsense_readers.get(account_id)
+        return reader.api if reader is not None else None
+
+    def ringsense_account_of_subscriber(self, owner_id: str | None) -> str | None:
+        """Whose RingSense a notification is, from the subscriber it came to (`ownerId`)."""
+        if not owner_id:
+            return None
+        if owner_id == self.service_extension_id and self.service_account_id:
+            return self.service_account_id
+        for reader in self.ringsense_readers.values():
+            if reader.owner_extension_id == owner_id:
+                return reader.account_id
+        return None
 
     def install_for_bot(self, extension_id: str | None) -> BotInstall | None:
         return self.installs.get(extension_id) if extension_id else None

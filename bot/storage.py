@@ -247,11 +247,36 @@ MIGRATIONS: Sequence[str] = (
     """
     CREATE INDEX IF NOT EXISTS ai_jobs_webhook_secret ON ai_jobs(webhook_secret_hash);
     """,
+    # 7: each account's own RingSense reader (an admin's OAuth consent). Secrets
+    # (the refresh token, the PKCE verifier) are stored encrypted; a link's state only
+    # as its SHA-256.
+    """
+    CREATE TABLE ringsense_connections (
+        account_id TEXT PRIMARY KEY,
+        owner_extension_id TEXT NOT NULL,
+        refresh_token TEXT NOT NULL,
+        connected_by TEXT NOT NULL,
+        connected_at REAL NOT NULL
+    );
+
+    CREATE TABLE ringsense_connect_links (
+        state_hash TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL,
+        admin_extension_id TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        opened INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 )
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
 # `rotate_secret_key` re-encrypts each of them. A new table with a secret appends itself here.
-SECRET_COLUMNS: Sequence[tuple[str, str, str]] = (("installs", "bot_extension_id", "access_token"),)
+SECRET_COLUMNS: Sequence[tuple[str, str, str]] = (
+    ("installs", "bot_extension_id", "access_token"),
+    ("ringsense_connections", "account_id", "refresh_token"),
+    ("ringsense_connect_links", "state_hash", "code_verifier"),
+)
 
 # Tables whose rows belong to no account (named values of the bot itself, the schema).
 GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
@@ -344,6 +369,28 @@ class StoredInstall:
     access_token: str
     creator_extension_id: str | None
     source: str
+
+
+@dataclass(frozen=True)
+class RingSenseConnection:
+    """An account's own RingSense reader: whose consent, and its refresh token (encrypted)."""
+
+    account_id: str
+    owner_extension_id: str
+    refresh_token_encrypted: str
+    connected_by: str
+    connected_at: float
+
+
+@dataclass(frozen=True)
+class ConnectLink:
+    """A one-time `connect` link: for which account, asked by which admin, its PKCE
+    verifier (encrypted), until when."""
+
+    account_id: str
+    admin_extension_id: str
+    code_verifier_encrypted: str
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -1464,6 +1511,108 @@ class Storage:
                     changed[table] = changed.get(table, 0) + cursor.rowcount
         return changed
 
+    # -- RingSense connections (h8-connect) -----------------------------------------------
+
+    async def add_connect_link(self, state_hash: str, link: ConnectLink) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM ringsense_connect_links WHERE expires_at <= ?", (time.time(),)
+            )
+            await db.execute(
+                "INSERT INTO ringsense_connect_links (state_hash, account_id, "
+                "admin_extension_id, code_verifier, expires_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    state_hash,
+                    link.account_id,
+                    link.admin_extension_id,
+                    link.code_verifier_encrypted,
+                    link.expires_at,
+                ),
+            )
+
+    async def open_connect_link(self, state_hash: str) -> ConnectLink | None:
+        """The link, if it is live and was never opened; it counts as opened from now on."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE ringsense_connect_links SET opened = 1 "
+                "WHERE state_hash = ? AND opened = 0 AND expires_at > ?",
+                (state_hash, time.time()),
+            )
+            if cursor.rowcount != 1:
+                return None
+            row = await (
+                await db.execute(
+                    "SELECT * FROM ringsense_connect_links WHERE state_hash = ?", (state_hash,)
+                )
+            ).fetchone()
+        return _connect_link(row) if row else None
+
+    async def take_connect_link(self, state_hash: str) -> ConnectLink | None:
+        """The opened, live link for a callback's state, deleted so it can never serve again."""
+        async with self._transaction() as db:
+            row = await (
+                await db.execute(
+                    "SELECT * FROM ringsense_connect_links WHERE state_hash = ?", (state_hash,)
+                )
+            ).fetchone()
+            await db.execute(
+                "DELETE FROM ringsense_connect_links WHERE state_hash = ?", (state_hash,)
+            )
+        if row is None or not row["opened"] or row["expires_at"] <= time.time():
+            return None
+        return _connect_link(row)
+
+    async def save_ringsense_connection(self, connection: RingSenseConnection) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO ringsense_connections (account_id, owner_extension_id, "
+                "refresh_token, connected_by, connected_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (account_id) DO UPDATE SET "
+                "owner_extension_id = excluded.owner_extension_id, "
+                "refresh_token = excluded.refresh_token, "
+                "connected_by = excluded.connected_by, connected_at = excluded.connected_at",
+                (
+                    connection.account_id,
+                    connection.owner_extension_id,
+                    connection.refresh_token_encrypted,
+                    connection.connected_by,
+                    connection.connected_at,
+                ),
+            )
+
+    async def replace_ringsense_refresh_token(self, account_id: str, encrypted: str) -> bool:
+        """Keep the newest refresh token (the old one is spent); False if disconnected."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE ringsense_connections SET refresh_token = ? WHERE account_id = ?",
+                (encrypted, account_id),
+            )
+            return cursor.rowcount == 1
+
+    async def ringsense_connection(self, account_id: str) -> RingSenseConnection | None:
+        async with self._db.execute(
+            "SELECT * FROM ringsense_connections WHERE account_id = ?", (account_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _ringsense_connection(row) if row else None
+
+    async def ringsense_connections(self) -> list[RingSenseConnection]:
+        async with self._db.execute("SELECT * FROM ringsense_connections") as cursor:
+            rows = await cursor.fetchall()
+        return [_ringsense_connection(r) for r in rows]
+
+    async def forget_ringsense_connection(self, account_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM ringsense_connections WHERE account_id = ?", (account_id,)
+            )
+            await db.execute(
+                "DELETE FROM ringsense_connect_links WHERE account_id = ?", (account_id,)
+            )
+            await db.execute(
+                "DELETE FROM subscriptions WHERE identity = ?", (f"ringsense:{account_id}",)
+            )
+
     # -- subscriptions ------------------------------------------------------------------
 
     async def subscriptions(self, identity: str) -> list[StoredSubscription]:
@@ -1548,3 +1697,22 @@ def _tighten_files(path: Path) -> None:
         if mode & 0o077:
             os.chmod(candidate, 0o600)
             log.warning("%s was readable by others (mode %o); now 0600", candidate, mode)
+
+
+def _connect_link(row: aiosqlite.Row) -> ConnectLink:
+    return ConnectLink(
+        account_id=row["account_id"],
+        admin_extension_id=row["admin_extension_id"],
+        code_verifier_encrypted=row["code_verifier"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _ringsense_connection(row: aiosqlite.Row) -> RingSenseConnection:
+    return RingSenseConnection(
+        account_id=row["account_id"],
+        owner_extension_id=row["owner_extension_id"],
+        refresh_token_encrypted=row["refresh_token"],
+        connected_by=row["connected_by"],
+        connected_at=row["connected_at"],
+    )

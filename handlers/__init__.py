@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import ai, calls, commands, digests, lifecycle, ringcx, settings, upkeep
+from handlers import ai, calls, commands, connect, digests, lifecycle, ringcx, settings, upkeep
 
 
 def all_routers() -> list[Router]:
@@ -12,6 +12,7 @@ def all_routers() -> list[Router]:
         lifecycle.router,
         commands.router,
         calls.router,
+        connect.router,
         settings.router,
         upkeep.router,
         ai.router,

@@ -27,9 +27,10 @@ from bot.cards import (
     transcript_card,
 )
 from bot.quoting import for_log, quote_for_chat
-from bot.rc import RingCentralNotFound
+from bot.rc import RingCentralClient, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
+from handlers.connect import ringsense_reader
 from handlers.digests import call_key, remember_call
 
 log = logging.getLogger(__name__)
@@ -131,17 +132,22 @@ async def insights_command(ctx: Context) -> None:
         # behalf, and the answer is the one anybody gets for a call they may not see.
         await _refuse(ctx)
         return
+    api = await ringsense_reader(ctx)
+    if api is None:
+        return
     try:
-        calls = await find_calls(ctx, reference)
+        calls = await find_calls(ctx, api, reference)
     except ValueError as err:
         await ctx.reply(str(err))
         return
     await show_calls(ctx, calls)
 
 
-async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsights]]:
+async def find_calls(
+    ctx: Context, api: RingCentralClient, reference: str
+) -> list[tuple[str, CallInsights]]:
     """The calls a reference names, of the account of the install the question came
-    through only; RingSense is read only through that account's own reader."""
+    through only, read with `api`: that account's own RingSense reader."""
     services = ctx.services
     account = ctx.bot.account_id
     if RINGSENSE_LINK.match(reference):
@@ -156,15 +162,11 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
             f'"{quote_for_chat(reference[:80])}" does not look like a recording id (digits), '
             "a telephony session id (`s-…`) or a RingSense link."
         )
-    if account != services.service_account_id:
-        # The service user reads its own account's RingSense; never another account's calls
-        # on behalf of this one.
-        return []
     domains = services.config.ringcentral.ringsense_domains
     if SESSION_ID.match(reference):
         for domain in domains:
             try:
-                records = await services.service_api.get_session_insights(domain, reference)
+                records = await api.get_session_insights(domain, reference)
             except RingCentralNotFound:
                 continue
             found = [await remember_call(ctx, record, account_id=account) for record in records]
@@ -173,7 +175,7 @@ async def find_calls(ctx: Context, reference: str) -> list[tuple[str, CallInsigh
     if RECORDING_ID.match(reference):
         for domain in domains:
             try:
-                record = await services.service_api.get_record_insights(domain, reference)
+                record = await api.get_record_insights(domain, reference)
             except RingCentralNotFound:
                 continue
             found_call = await remember_call(ctx, record, account_id=account)
@@ -196,6 +198,8 @@ async def last_command(ctx: Context) -> None:
             return
         count = int(ctx.args)
     asker = await ctx.actor_identity()
+    if asker is not None and await ringsense_reader(ctx) is None:
+        return
     stored = (
         await ctx.services.storage.calls_of(asker.account_id, asker.extension_id, count)
         if asker is not None

@@ -12,6 +12,7 @@ from bot.cards import SECTION_LABELS, format_start_time
 from bot.quoting import quote_for_chat
 from bot.router import Context, Router, require_confirmed_author
 from bot.settings import UserSettings
+from handlers.connect import ringsense_status_line
 
 router = Router("commands")
 
@@ -226,6 +227,8 @@ async def status(ctx: Context) -> None:
         "**My connection to RingCentral**: "
         + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
     ]
+    if settings.extension_id in ctx.services.config.admins:
+        lines.append(ringsense_status_line(ctx))
     await ctx.reply("\n".join(lines))
 
 

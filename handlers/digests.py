@@ -16,7 +16,7 @@ from bot import events, payloads
 from bot.cards import render_digest
 from bot.catchup import note_ringsense_event
 from bot.quoting import for_log
-from bot.rc import RingCentralNotFound, RingCentralPermissionError
+from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.settings import Channel, UserSettings
@@ -90,18 +90,19 @@ async def remember_call(
     return merged
 
 
-async def read_back_insights(ctx: Context, announced: Mapping[str, Any]) -> Mapping[str, Any]:
+async def read_back_insights(
+    api: RingCentralClient, announced: Mapping[str, Any]
+) -> Mapping[str, Any]:
     """The REST record of the call a RingSense notification announces, read through the
-    service user: a notification body proves nothing (only the Verification-Token guards
-    it), so what a digest shows comes from the API. Not readable: the event is ignored."""
+    account's own RingSense reader: a notification body proves nothing (only the
+    Verification-Token guards it), so what a digest shows comes from the API. Not readable:
+    the event is ignored."""
     try:
         claimed = CallInsights.from_api(announced)
     except InsightsFormatError as err:
         raise Ignored(f"not a usable RingSense notification: {err}") from None
     try:
-        return await ctx.services.service_api.get_record_insights(
-            claimed.domain, claimed.source_record_id
-        )
+        return await api.get_record_insights(claimed.domain, claimed.source_record_id)
     except (RingCentralNotFound, RingCentralPermissionError) as err:
         raise Ignored(
             f"RingSense does not confirm {call_key(claimed)} ({err.error_code or err.status})"
@@ -116,9 +117,10 @@ async def deliver_digest(ctx: Context) -> None:
     assert ctx.notification is not None
     services = ctx.services
     account = ctx.bot.account_id
-    if account != services.service_account_id:
-        raise Ignored("RingSense events are read through the service user's account only")
-    record = await read_back_insights(ctx, ctx.notification.body)
+    api = services.ringsense_api(account)
+    if api is None:
+        raise Ignored("nobody may read this account's RingSense: it is not connected")
+    record = await read_back_insights(api, ctx.notification.body)
     if not ctx.event_id.startswith("catch-up:"):
         await note_ringsense_event(services)
     merged = await remember_call(ctx, record, account_id=account)

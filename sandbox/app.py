@@ -13,6 +13,7 @@ from sandbox import ai_control, control, fault_api, installs, interactive, ringc
 from sandbox.api import (
     accounts,
     ai,
+    authorize,
     call_log,
     oauth,
     recordings,
@@ -65,6 +66,7 @@ def create_sandbox_app(
     app.cleanup_ctx.append(_webhook_client)
     platform_modules = (
         oauth,
+        authorize,
         accounts,
         subscriptions,
         team_messaging,

@@ -480,6 +480,20 @@ async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
     return web.json_response({"code": code.code, "expiresIn": 60}, status=201)
 
 
+@routes.post(PREFIX + "/redirect-uris")
+async def register_redirect_uri(request: web.Request) -> web.StreamResponse:
+    """Add an OAuth redirect URI to the app, as a developer does in the console: the
+    authorize page and the token endpoint accept only registered ones, exactly."""
+    world = world_in(request)
+    body = await read_body(request)
+    uri = body.get("uri")
+    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")):
+        raise ControlError(400, "uri must be an http(s) URL")
+    if uri not in world.app_redirect_uris:
+        world.app_redirect_uris.append(uri)
+    return web.json_response({"redirectUris": world.app_redirect_uris})
+
+
 SettingKind = Literal["bool", "number", "count", "url", "choice"]
 
 

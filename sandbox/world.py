@@ -118,6 +118,20 @@ class AuthorizationCode:
 
 
 @dataclass
+class AuthorizationRequest:
+    """A visit to `/restapi/oauth/authorize` that passed the checks: what the login page
+    will bind the code to once a user approves."""
+
+    id: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    expires_at: float
+
+
+@dataclass
 class Chat:
     id: str
     type: ChatType
@@ -287,6 +301,8 @@ class World:
         self.access_tokens: dict[str, OAuthSession] = {}
         self.refresh_tokens: dict[str, OAuthSession] = {}
         self.authorization_codes: dict[str, AuthorizationCode] = {}
+        self.authorization_requests: dict[str, AuthorizationRequest] = {}
+        """Authorize-page visits waiting for the user to sign in and approve (one use each)."""
         self.chats: dict[str, Chat] = {}
         self.posts: dict[str, Post] = {}
         self.cards: dict[str, AdaptiveCard] = {}
