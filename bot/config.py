@@ -8,6 +8,7 @@ restart per mistake. Secret values never appear in `repr()` or in error messages
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,10 @@ ENV_HOST = "BOT_HOST"
 ENV_PORT = "BOT_PORT"
 ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
-_PLACEHOLDER_MARKERS = ("changeme", "change-me", "replace-me", "your-", "<", "xxx", "todo")
+# A placeholder is a whole value: one of these words, `<...>`, `your-...`, or only x's. A
+# random secret that merely contains "todo" or "xxx" is a real secret.
+_PLACEHOLDER_WORDS = frozenset({"changeme", "change-me", "change_me", "replace-me", "todo", "tbd"})
+_PLACEHOLDER_PATTERN = re.compile(r"<.*>|your[-_].*|x{3,}|\.\.\.", re.IGNORECASE | re.DOTALL)
 
 
 class ConfigError(Exception):
@@ -127,8 +131,8 @@ class Config:
 
 
 def _looks_like_placeholder(value: str) -> bool:
-    lowered = value.strip().lower()
-    return any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
+    stripped = value.strip()
+    return stripped.lower() in _PLACEHOLDER_WORDS or bool(_PLACEHOLDER_PATTERN.fullmatch(stripped))
 
 
 def _check_url(name: str, value: str, problems: list[str]) -> None:

@@ -68,7 +68,15 @@ async def create_account(request: web.Request) -> web.StreamResponse:
     name = body.get("name", f"Customer {len(world.accounts) + 1}")
     if not isinstance(name, str) or not name.strip():
         raise ControlError(400, "name must be a non-empty string")
-    account, admin = world.add_account(name.strip(), admin_name=f"{name.strip()} Admin")
+    account_id = body.get("accountId")
+    if account_id is not None and not (isinstance(account_id, str) and account_id.isdigit()):
+        raise ControlError(400, "accountId must be a string of digits")
+    try:
+        account, admin = world.add_account(
+            name.strip(), account_id=account_id, admin_name=f"{name.strip()} Admin"
+        )
+    except ValueError as err:
+        raise ControlError(409, str(err)) from None
     return web.json_response(
         {**_account_json(world, account), "admin": user_json(admin, jwt=world.issue_jwt(admin.id))},
         status=201,

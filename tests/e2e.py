@@ -55,19 +55,32 @@ def bot_config(
             "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "BOT_STATUS_TOKEN": STATUS_TOKEN,
         },
-        overrides={
-            "bot": {
-                "admins": [ADMIN_ID],
-                "ai_poll_after_s": 1,
-                "ai_poll_interval_s": 1,
-                "port": port,
-                "database": str(database),
-                "default_timezone": "America/New_York",
+        overrides=_merged(
+            {
+                "bot": {
+                    "admins": [ADMIN_ID],
+                    "ai_poll_after_s": 1,
+                    "ai_poll_interval_s": 1,
+                    "port": port,
+                    "database": str(database),
+                    "default_timezone": "America/New_York",
+                },
+                "ringcx": ringcx or {"enabled": False},
             },
-            "ringcx": ringcx or {"enabled": False},
-            **(overrides or {}),
-        },
+            overrides or {},
+        ),
     )
+
+
+def _merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied section by section (a section's other keys stay)."""
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class Control:

@@ -60,6 +60,19 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(caught.value.problems) >= 8
 
 
+@pytest.mark.parametrize("value", ["changeme", "<client secret>", "your-jwt-here", "xxxx", "TODO"])
+def test_a_placeholder_secret_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(PROJECT_ROOT / "bot.config.yaml", environ={**GOOD_ENV, "RC_JWT": value})
+    assert "RC_JWT still holds a placeholder" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["q8Ztodo3LmxxxP0", "aXxXb-changemeNot", "k<3"])
+def test_a_random_secret_that_contains_a_placeholder_word_is_accepted(value: str) -> None:
+    config = load_config(PROJECT_ROOT / "bot.config.yaml", environ={**GOOD_ENV, "RC_JWT": value})
+    assert config.ringcentral.jwt == value
+
+
 def test_secrets_never_show_in_repr() -> None:
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     shown = repr(config)

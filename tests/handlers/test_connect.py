@@ -19,6 +19,9 @@ from bot.crypto import generate_key
 from handlers.connect import ADMINS_ONLY, NOT_CONNECTED
 from tests.e2e import ADMIN_ID, Control, Stack, bot_config, eventually, settle
 
+GLOBEX = "809640077"
+"""The second customer's account id; `bot.admins` names its administrator by it."""
+
 LINK = re.compile(r"(http://\S+/oauth/ringsense/start\?state=[\w\-]+)")
 
 
@@ -30,7 +33,11 @@ async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 
     monkeypatch.setenv("BOT_SECRET_KEY", generate_key())
     sandbox = await start_sandbox()
-    config = bot_config(sandbox.url, tmp_path / "bot.sqlite3")
+    config = bot_config(
+        sandbox.url,
+        tmp_path / "bot.sqlite3",
+        overrides={"bot": {"admins": [ADMIN_ID, f"{GLOBEX}:{ADMIN_ID}"]}},
+    )
     bot = await start_bot(config)
     session = aiohttp.ClientSession()
     control = Control(session, sandbox.url)
@@ -68,7 +75,7 @@ async def other_account(stack: Stack) -> OtherAccount:
     """A second customer with the bot installed: its admin (named in `bot.admins`) and a user,
     each in a direct chat with that account's bot."""
     control = stack.control
-    account = await control.call("POST", "/accounts", {"name": "Globex"})
+    account = await control.call("POST", "/accounts", {"name": "Globex", "accountId": GLOBEX})
     account_id = str(account["accountId"])
     installed = await control.call("POST", "/bots", {"accountId": account_id})
     assert installed["redirectStatus"] == 200
