@@ -838,46 +838,58 @@ class Storage:
             ),
         )
 
-    async def save_settings(self, settings: UserSettings) -> None:
-        """Store every field, channels included, in one transaction."""
+    async def save_settings(
+        self, settings: UserSettings, *, before: UserSettings | None = None
+    ) -> None:
+        """Store a person's settings in one transaction.
+
+        With `before` (what the change was made from), only the fields and channels that
+        differ from it are written, so two changes one person makes at the same time in
+        two chats (`optin` here, `channel add` there; Save on the settings card and
+        `pause`) both survive. Without it, every field and channel is replaced.
+        """
+        columns = _settings_columns(settings)
         async with self._transaction() as db:
+            if before is None:
+                changed = columns
+                baseline = columns
+            else:
+                baseline = _settings_columns(before)
+                changed = {k: v for k, v in columns.items() if baseline[k] != v}
+            names = ", ".join(baseline)
+            marks = ", ".join("?" for _ in baseline)
+            # Only fixed column names from _settings_columns are interpolated.
             await db.execute(
-                "INSERT INTO user_settings (extension_id, account_id, opted_in, timezone, "
-                "direct_messages, sections, directions, internal_calls, external_calls, "
-                "min_duration_s, min_ai_score, external_to_channels, paused_until, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (extension_id) DO UPDATE SET account_id = excluded.account_id, "
-                "opted_in = excluded.opted_in, timezone = excluded.timezone, "
-                "direct_messages = excluded.direct_messages, sections = excluded.sections, "
-                "directions = excluded.directions, internal_calls = excluded.internal_calls, "
-                "external_calls = excluded.external_calls, "
-                "min_duration_s = excluded.min_duration_s, min_ai_score = excluded.min_ai_score, "
-                "external_to_channels = excluded.external_to_channels, "
-                "paused_until = excluded.paused_until, updated_at = excluded.updated_at",
-                (
-                    settings.extension_id,
-                    settings.account_id,
-                    int(settings.opted_in),
-                    settings.timezone,
-                    int(settings.direct_messages),
-                    json.dumps(list(settings.sections)),
-                    json.dumps(sorted(settings.directions)),
-                    int(settings.internal_calls),
-                    int(settings.external_calls),
-                    settings.min_duration_s,
-                    settings.min_ai_score,
-                    int(settings.external_to_channels),
-                    settings.paused_until.isoformat() if settings.paused_until else None,
-                    time.time(),
-                ),
+                f"INSERT INTO user_settings (extension_id, {names}, updated_at) "  # noqa: S608
+                f"VALUES (?, {marks}, ?) ON CONFLICT (extension_id) DO NOTHING",
+                (settings.extension_id, *baseline.values(), time.time()),
             )
+            assignments = "".join(f"{name} = ?, " for name in changed)
             await db.execute(
-                "DELETE FROM user_channels WHERE extension_id = ?", (settings.extension_id,)
+                f"UPDATE user_settings SET {assignments}updated_at = ? "  # noqa: S608
+                "WHERE extension_id = ?",
+                (*changed.values(), time.time(), settings.extension_id),
             )
+            if before is None:
+                await db.execute(
+                    "DELETE FROM user_channels WHERE extension_id = ?", (settings.extension_id,)
+                )
+                earlier: dict[str, Channel] = {}
+            else:
+                earlier = {c.chat_id: c for c in before.channels}
+            now = {c.chat_id for c in settings.channels}
+            for chat_id in earlier.keys() - now:
+                await db.execute(
+                    "DELETE FROM user_channels WHERE extension_id = ? AND chat_id = ?",
+                    (settings.extension_id, chat_id),
+                )
             for order, channel in enumerate(settings.channels):
+                if earlier.get(channel.chat_id) == channel:
+                    continue
                 await db.execute(
                     "INSERT INTO user_channels (extension_id, chat_id, chat_name, enabled, "
-                    "added_at) VALUES (?, ?, ?, ?, ?)",
+                    "added_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (extension_id, chat_id) "
+                    "DO UPDATE SET chat_name = excluded.chat_name, enabled = excluded.enabled",
                     (
                         settings.extension_id,
                         channel.chat_id,
@@ -913,7 +925,7 @@ class Storage:
 
     async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
         current = await self.user_settings(extension_id)
-        await self.save_settings(replace(current, opted_in=opted_in))
+        await self.save_settings(replace(current, opted_in=opted_in), before=current)
 
     # -- calls --------------------------------------------------------------------------
 
@@ -1132,6 +1144,24 @@ class Storage:
     async def forget_subscription(self, subscription_id: str) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+
+def _settings_columns(settings: UserSettings) -> dict[str, Any]:
+    """The `user_settings` columns (but the key and `updated_at`) as stored."""
+    return {
+        "account_id": settings.account_id,
+        "opted_in": int(settings.opted_in),
+        "timezone": settings.timezone,
+        "direct_messages": int(settings.direct_messages),
+        "sections": json.dumps(list(settings.sections)),
+        "directions": json.dumps(sorted(settings.directions)),
+        "internal_calls": int(settings.internal_calls),
+        "external_calls": int(settings.external_calls),
+        "min_duration_s": settings.min_duration_s,
+        "min_ai_score": settings.min_ai_score,
+        "external_to_channels": int(settings.external_to_channels),
+        "paused_until": settings.paused_until.isoformat() if settings.paused_until else None,
+    }
 
 
 def _split_statements(script: str) -> list[str]:

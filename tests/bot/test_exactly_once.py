@@ -3,8 +3,10 @@ catch-up after downtime (issue 9, items 1, 4 and 5)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from bot.app import SERVICES
 from bot.cards import card_as_text
 from tests.e2e import Stack, eventually, settle
 
@@ -81,3 +83,76 @@ async def test_analyze_after_a_temporary_failure_gets_the_interim_and_the_card(
     assert sum("as soon as it works" in t for t in texts) == 1
     cards = [c for c in await stack.control.cards(dm) if "once.mp3" in str(c["card"])]
     assert len(cards) == 1
+
+
+MENTION = "![:Person]({bot}) "
+TRIALS = 12
+
+
+async def raise_rate_limits(stack: Stack) -> None:
+    """Many trials post more than Medium's 40 a minute; the bot paces itself by the limits
+    the platform announces, so announce (and enforce) higher ones to keep the test short."""
+    await stack.control.call(
+        "POST", "/faults", {"limits": {"Medium": {"limit": 1000}, "Light": {"limit": 1000}}}
+    )
+
+
+async def test_optin_and_channel_add_at_once_keep_both_changes(stack: Stack) -> None:
+    """One person's two commands in two chats, handled at the same time, many times."""
+    await raise_rate_limits(stack)
+    storage = stack.bot.app[SERVICES].storage
+    lost = []
+    for trial in range(TRIALS):
+        user, dm = await dm_with(stack, f"Kim Park {trial}")
+        colleague = await stack.control.user(f"Sam Chen {trial}")
+        team = await stack.control.chat([user, colleague, stack.bot_id], "Team", name=f"T{trial}")
+        await asyncio.gather(
+            stack.control.say(dm, user, "optin"),
+            stack.control.say(team, user, MENTION.format(bot=stack.bot_id) + "channel add"),
+        )
+        await settle(stack.bot)
+        settings = await storage.user_settings(user)
+        if not settings.opted_in or [c.chat_id for c in settings.channels] != [team]:
+            lost.append((trial, settings.opted_in, len(settings.channels)))
+    assert lost == []
+    status = await last_reply(stack, dm, user, "status")
+    assert "**Digests**: on" in status and f"T{TRIALS - 1}" in status
+
+
+async def test_settings_save_and_pause_at_once_keep_both_changes(stack: Stack) -> None:
+    await raise_rate_limits(stack)
+    storage = stack.bot.app[SERVICES].storage
+    lost = []
+    for trial in range(TRIALS):
+        user, dm = await dm_with(stack, f"Kim Park {trial}")
+        await last_reply(stack, dm, user, "optin")
+        await stack.control.say(dm, user, "settings")
+        await settle(stack.bot)
+        card_id = (await stack.control.cards(dm))[-1]["cardId"]
+        await asyncio.gather(
+            stack.control.call(
+                "POST",
+                f"/cards/{card_id}/submit",
+                {
+                    "userId": user,
+                    "data": {
+                        "action": "settings.save",
+                        "optedIn": "true",
+                        "directMessages": "true",
+                        "minDurationMinutes": "2",
+                    },
+                },
+            ),
+            stack.control.say(dm, user, "pause 2h"),
+        )
+        await settle(stack.bot)
+        settings = await storage.user_settings(user)
+        if not settings.is_paused() or settings.min_duration_s != 120:
+            lost.append((trial, settings.is_paused(), settings.min_duration_s))
+    assert lost == []
+
+
+async def last_reply(stack: Stack, chat: str, user: str, text: str) -> str:
+    await stack.control.say(chat, user, text)
+    await settle(stack.bot)
+    return (await stack.control.texts(chat, stack.bot_id))[-1]
