@@ -208,6 +208,10 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX ringcx_segments_due ON ringcx_segments(state, next_attempt_at);
     """,
+    # 5 (h9-delivery): catch-up asks which destinations a call's digest was queued for
+    """
+    CREATE INDEX outbox_card_key ON outbox(card_key);
+    """,
 )
 
 INBOX_BATCH_MAX = 500
@@ -575,6 +579,21 @@ class Storage:
                 "updated_at = excluded.updated_at",
                 (card_key, destination, chat_id, card_id, time.time()),
             )
+
+    async def card_destinations(self, card_key: str) -> set[str]:
+        """Every destination (`direct:…`, `chat:…`) this card was queued for or posted to,
+        whatever became of the delivery (a failed one is for `resend`, not a new copy)."""
+        found: set[str] = set()
+        async with self._db.execute(
+            "SELECT destination FROM outbox WHERE card_key = ?", (card_key,)
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found.add(destination_key(json.loads(row[0])))
+        async with self._db.execute(
+            "SELECT destination FROM posted_cards WHERE card_key = ?", (card_key,)
+        ) as cursor:
+            found.update(str(row[0]) for row in await cursor.fetchall())
+        return found
 
     async def forget_pending_card(self, card_key: str, destination: str) -> None:
         """The create certainly failed: no card to look for on the next attempt."""

@@ -4,9 +4,10 @@ catch-up after downtime (issue 9, items 1, 4 and 5)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
-from bot.app import SERVICES
+from bot.app import CATCH_UP, SERVICES, SUBSCRIPTIONS
 from bot.cards import card_as_text
 from tests.e2e import Stack, eventually, settle
 
@@ -156,3 +157,65 @@ async def last_reply(stack: Stack, chat: str, user: str, text: str) -> str:
     await stack.control.say(chat, user, text)
     await settle(stack.bot)
     return (await stack.control.texts(chat, stack.bot_id))[-1]
+
+
+async def lose_the_ringsense_subscription(stack: Stack) -> None:
+    keeper = stack.bot.app[SUBSCRIPTIONS].keepers["service"]
+    assert keeper.current is not None
+    del stack.sandbox.world.subscriptions[keeper.current.id]
+
+
+async def recover(stack: Stack) -> None:
+    """What the periodic check does: recreate the subscription, then catch up."""
+    await stack.bot.app[SUBSCRIPTIONS].ensure_all()
+    await stack.bot.app[CATCH_UP].trigger()
+    await settle(stack.bot)
+
+
+async def digests_in(stack: Stack, chat: str) -> list[str]:
+    return [key for key in call_keys_in(await stack.control.cards(chat)) if key.startswith("pbx:")]
+
+
+def call_keys_in(cards: list[Any]) -> list[str]:
+    keys = []
+    for card in cards:
+        text = json.dumps(card["card"])
+        marker = '"callKey": "'
+        if marker in text:
+            keys.append(text.split(marker, 1)[1].split('"', 1)[0])
+    return keys
+
+
+async def test_a_missed_call_longer_than_ten_minutes_is_caught_up(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    await lose_the_ringsense_subscription(stack)
+    # An hour-long call: it started long before the last RingSense event the bot saw.
+    call = await stack.control.call(
+        "POST", "/calls", {"ownerExtensionId": user, "durationSec": 3600}
+    )
+    await settle(stack.bot)
+    assert await digests_in(stack, dm) == []
+    await recover(stack)
+    assert await digests_in(stack, dm) == [f"pbx:{call['sourceRecordId']}"]
+    assert await stack.bot.app[CATCH_UP].trigger() == 0  # found once, not twice
+    await settle(stack.bot)
+    assert await digests_in(stack, dm) == [f"pbx:{call['sourceRecordId']}"]
+
+
+async def test_a_missed_call_someone_looked_up_still_reaches_its_owner(stack: Stack) -> None:
+    owner, owner_dm = await dm_with(stack)
+    await last_reply(stack, owner_dm, owner, "optin")
+    colleague, colleague_dm = await dm_with(stack, "Sam Chen")
+    await lose_the_ringsense_subscription(stack)
+    call = await stack.control.call(
+        "POST", "/calls", {"ownerExtensionId": owner, "participants": [colleague]}
+    )
+    await stack.control.say(colleague_dm, colleague, f"insights {call['sourceRecordId']}")
+    await settle(stack.bot)
+    assert len(await stack.control.cards(colleague_dm)) == 1  # the colleague's answer
+    assert await digests_in(stack, owner_dm) == []
+    await recover(stack)
+    assert await digests_in(stack, owner_dm) == [f"pbx:{call['sourceRecordId']}"]
+    # the colleague is not opted in: still only the answer they asked for
+    assert len(await stack.control.cards(colleague_dm)) == 1
