@@ -16,6 +16,7 @@ from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
+from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, ServiceUserTokens
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
@@ -77,7 +78,11 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         rc = config.ringcentral
         service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
-        service_api = RingCentralClient(session, rc.server_url, service_tokens)
+        penalties = PenaltyMemory(storage)
+        await penalties.load()
+        service_api = RingCentralClient(
+            session, rc.server_url, service_tokens, governor=penalties.governor("service")
+        )
         services = Services(config, storage, service_api, CardRenderer())
         service_user = await service_api.get_own_extension()
         account = service_user.get("account")
@@ -103,7 +108,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringsense_event_filters(rc.ringsense_domains),
             on_created=catch_up.trigger,
         )
-        installs = Installs(config, services, session, subscriptions)
+        installs = Installs(config, services, session, subscriptions, penalties)
         await installs.load()
         if not services.installs:
             log.warning(

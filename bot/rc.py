@@ -330,6 +330,7 @@ class RingCentralClient:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
                         self.governor.penalise(group, _retry_after(response.headers))
+                        await self.governor.remember_penalty(group)
                     elif info is not None:
                         self.governor.observe(group, info.limit, info.remaining, info.window_s)
                     body = await _read_body(response)

@@ -658,6 +658,13 @@ class Storage:
                 (key, value, time.time()),
             )
 
+    async def states_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every named value whose key starts with `prefix` (taken literally)."""
+        async with self._db.execute(
+            "SELECT key, value FROM bot_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ) as cursor:
+            return {str(r[0]): str(r[1]) for r in await cursor.fetchall()}
+
     async def posts_today(self, account_id: str, day: str) -> int:
         async with self._db.execute(
             "SELECT count FROM daily_posts WHERE account_id = ? AND day = ?", (account_id, day)

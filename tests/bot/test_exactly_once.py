@@ -219,3 +219,28 @@ async def test_a_missed_call_someone_looked_up_still_reaches_its_owner(stack: St
     assert await digests_in(stack, owner_dm) == [f"pbx:{call['sourceRecordId']}"]
     # the colleague is not opted in: still only the answer they asked for
     assert len(await stack.control.cards(colleague_dm)) == 1
+
+
+async def test_a_429_penalty_is_honoured_after_a_restart(stack: Stack) -> None:
+    """The catch-up reads the call log (Heavy group) at every start; a 429 just before a
+    restart must keep the restarted bot away from that group until the penalty ends."""
+    penalty_s = 4
+    await stack.control.call(
+        "POST",
+        "/faults",
+        {"storm": {"durationSeconds": 0.5, "retryAfter": penalty_s, "paths": ["/call-log"]}},
+    )
+    assert await stack.bot.app[CATCH_UP].trigger() == 0  # refused with 429
+    await stack.restart_bot()
+
+    async def call_log_reads() -> list[Any] | None:
+        reads = [r for r in await stack.control.requests() if r["path"].endswith("/call-log")]
+        refused = [n for n, r in enumerate(reads) if r["status"] == 429]
+        if not refused or len(reads) < refused[0] + 2:
+            return None  # the restarted bot has not read the call log yet
+        return reads[refused[0] :]
+
+    first, *later = await eventually(call_log_reads, within_s=20)
+    during = [r for r in later if r["arrivedMonotonic"] < first["arrivedMonotonic"] + penalty_s]
+    assert during == [], f"{len(during)} call-log reads during the penalty"
+    assert later[0]["status"] == 200
