@@ -21,6 +21,7 @@ from bot.rc import RingCentralClient, ServiceUserTokens
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
 from bot.services import Services
+from bot.startup import Startup
 from bot.storage import Storage
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
@@ -39,6 +40,7 @@ NOTIFICATIONS = web.AppKey("notifications", NotificationEndpoint)
 INTERACTIVE = web.AppKey("interactive", InteractiveEndpoint)
 OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
 CATCH_UP = web.AppKey("catch_up", CatchUp)
+STARTUP = web.AppKey("startup", Startup)
 AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
@@ -63,6 +65,8 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app.cleanup_ctx.append(_services_ctx)
     app.on_shutdown.append(_stop_subscriptions)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post("/webhooks/ringcentral", _receive_notification)
     app.router.add_post(INTERACTIVE_PATH, _receive_submit)
     app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
@@ -77,19 +81,28 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
-        service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
         penalties = PenaltyMemory(storage)
         await penalties.load()
+        service_governor = penalties.governor(SERVICE_IDENTITY)
+        service_tokens = ServiceUserTokens(
+            rc.server_url, rc.client_id, rc.client_secret, rc.jwt, service_governor
+        )
         service_api = RingCentralClient(
-            session, rc.server_url, service_tokens, governor=penalties.governor("service")
+            session, rc.server_url, service_tokens, governor=service_governor
         )
         services = Services(config, storage, service_api, CardRenderer())
-        service_user = await service_api.get_own_extension()
-        account = service_user.get("account")
-        services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
-        log.info(
-            "service user %s in account %s", service_user.get("id"), services.service_account_id
-        )
+
+        async def sign_in() -> None:
+            service_user = await service_api.get_own_extension()
+            account = service_user.get("account")
+            services.service_account_id = (
+                str(account.get("id")) if isinstance(account, dict) else ""
+            )
+            log.info(
+                "service user %s in account %s",
+                service_user.get("id"),
+                services.service_account_id,
+            )
 
         subscriptions = Subscriptions(
             storage,
@@ -109,11 +122,14 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             on_created=catch_up.trigger,
         )
         installs = Installs(config, services, session, subscriptions, penalties)
-        await installs.load()
-        if not services.installs:
-            log.warning(
-                "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
-            )
+
+        async def load_installs() -> None:
+            await installs.load()
+            if not services.installs:
+                log.warning(
+                    "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
+                )
+
         delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
         services.wake_outbox = delivery.wake
         services.remove_install = installs.remove
@@ -129,8 +145,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         services.check_ai_job = poller.check
         app[AI_POLLER] = poller
         app[AI_WEBHOOK] = AiWebhookEndpoint(services, inbox.wake)
-        ringcx_poller: RingCXPoller | None = None
-        if config.ringcx.enabled:
+        ringcx_pollers: list[RingCXPoller] = []
+        app[RINGCX_POLLERS] = ringcx_pollers
+
+        def start_ringcx() -> None:
+            """RingCX needs the account id the service user's sign-in told us."""
+            if not config.ringcx.enabled:
+                return
             ringcx_client = RingCXClient(
                 session,
                 config.ringcx.base_url,
@@ -140,7 +161,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             )
             services.ringcx = ringcx_client
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
-        app[RINGCX_POLLERS] = [ringcx_poller] if ringcx_poller is not None else []
+            ringcx_pollers.append(ringcx_poller)
+            ringcx_poller.start()
+
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
@@ -148,15 +171,29 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[OAUTH] = OAuthRedirectEndpoint(
             installs, rc.client_id, config.public_url + REDIRECT_PATH
         )
-        inbox.start()
-        delivery.start()
-        poller.start()
-        if ringcx_poller is not None:
-            ringcx_poller.start()
+        # Until these steps are done the bot serves, and stores what arrives, but handles
+        # nothing: handlers need the service user and the installs.
+        startup = Startup(
+            [
+                ("service user sign-in", sign_in),
+                ("bot installs", load_installs),
+                ("subscriptions", subscriptions.ensure_all),
+            ],
+            then=[
+                inbox.start,
+                delivery.start,
+                poller.start,
+                start_ringcx,
+                subscriptions.start,
+                catch_up.trigger,
+            ],
+        )
+        app[STARTUP] = startup
         try:
             yield
         finally:
-            if ringcx_poller is not None:
+            await startup.stop()
+            for ringcx_poller in ringcx_pollers:
                 await ringcx_poller.stop()
             await poller.stop()
             await inbox.stop(config.shutdown_grace_s)
@@ -167,16 +204,17 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def start_subscriptions(app: web.Application, *, wait: bool = True) -> None:
-    """Create or reuse the subscriptions, then keep them alive in the background.
+    """Sign in, load the installs, create or reuse the subscriptions, then start the
+    workers and keep the subscriptions alive, all in the background (see bot/startup.py).
 
     RingCentral checks our webhook address during creation, so this must run once the app
-    answers HTTP. With `wait`, return only when every subscription exists.
+    answers HTTP. With `wait`, return only when the bot is ready (StartupFailed if it
+    never can be).
     """
-    subscriptions = app[SUBSCRIPTIONS]
+    startup = app[STARTUP]
+    startup.start()
     if wait:
-        await subscriptions.ensure_all()
-    subscriptions.start()
-    app[CATCH_UP].trigger()
+        await startup.wait()
 
 
 async def _stop_subscriptions(app: web.Application) -> None:
@@ -202,6 +240,21 @@ async def _install_post(request: web.Request) -> web.Response:
 
 async def _install_get(request: web.Request) -> web.Response:
     return await request.app[OAUTH].handle_get(request)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """The process serves (it may still be signing in: see /readyz)."""
+    return web.Response(text="alive")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 once signed in and subscribed; 503 while starting (e.g. waiting out a 429)."""
+    startup = request.app.get(STARTUP)
+    if startup is not None and startup.ready.is_set():
+        return web.Response(text="ready")
+    if startup is not None and startup.failed is not None:
+        return web.Response(status=503, text="failed")
+    return web.Response(status=503, text="starting")
 
 
 async def healthz(request: web.Request) -> web.Response:

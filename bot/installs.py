@@ -94,6 +94,8 @@ class Installs:
             try:
                 await self._register(self._config.ringcentral.bot_token, None, ENVIRONMENT)
             except RingCentralError as err:
+                if err.retryable:
+                    raise  # RingCentral is unwell or busy: start-up tries again
                 log.error("the bot token from RC_BOT_TOKEN does not work: %s", err)
         for stored in await self._services.storage.stored_installs():
             if stored.bot_extension_id in self._services.installs:

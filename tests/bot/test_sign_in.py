@@ -1,0 +1,174 @@
+"""Signing in at start (issue 9 item 2), with the bot as a process: a login 429 is a
+wait, never an exit, while the bot already serves; a wrong JWT is a clear, final error."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.rc import RingCentralAuthError, RingCentralRateLimited, ServiceUserTokens
+from bot.runner import free_port
+from sandbox import defaults
+from sandbox.runner import start_sandbox
+from tests.conftest import PROJECT_ROOT
+
+TOKEN_PATH = "/restapi/oauth/token"
+
+
+def bot_environment(sandbox_url: str, tmp_path: Path, port: int, jwt: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "RC_SERVER_URL": sandbox_url,
+        "RC_CLIENT_ID": defaults.CLIENT_ID,
+        "RC_CLIENT_SECRET": defaults.CLIENT_SECRET,
+        "RC_JWT": jwt,
+        "RC_BOT_TOKEN": defaults.BOT_TOKEN,
+        "RC_VERIFICATION_TOKEN": "sign-in-test-verification-token",
+        "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+        "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "BOT_HOST": "127.0.0.1",
+        "BOT_PORT": str(port),
+        "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
+    }
+
+
+@asynccontextmanager
+async def bot_process(env: Mapping[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 15)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def status_of(session: aiohttp.ClientSession, url: str) -> int | None:
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=2)) as response:
+            return response.status
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+async def control(session: aiohttp.ClientSession, url: str, payload: Any) -> None:
+    async with session.post(url, json=payload) as response:
+        assert response.status < 400, await response.text()
+
+
+async def test_a_login_429_at_start_is_waited_out_while_the_bot_serves(tmp_path: Path) -> None:
+    sandbox = await start_sandbox()
+    port = free_port()
+    bot_url = f"http://127.0.0.1:{port}"
+    penalty_s = 3
+    try:
+        async with aiohttp.ClientSession() as session:
+            await control(
+                session,
+                f"{sandbox.url}/_sandbox/faults",
+                {
+                    "storm": {
+                        "durationSeconds": 1,
+                        "retryAfter": penalty_s,
+                        "paths": [f"^{TOKEN_PATH}$"],
+                    }
+                },
+            )
+            env = bot_environment(sandbox.url, tmp_path, port, defaults.SERVICE_USER_JWT)
+            async with bot_process(env) as process:
+                started = asyncio.get_running_loop().time()
+                live_while_not_ready = False
+                ready = False
+                while asyncio.get_running_loop().time() - started < 40:
+                    assert process.returncode is None, "the bot exited on a 429"
+                    live = await status_of(session, f"{bot_url}/livez")
+                    readiness = await status_of(session, f"{bot_url}/readyz")
+                    if live == 200 and readiness == 503:
+                        live_while_not_ready = True
+                    if readiness == 200:
+                        ready = True
+                        break
+                    await asyncio.sleep(0.1)
+                assert live_while_not_ready, "the bot did not serve /livez while signing in"
+                assert ready, "the bot never became ready after the penalty"
+                assert process.returncode is None
+            async with session.get(f"{sandbox.url}/_sandbox/requests") as response:
+                body = await response.json()
+        records = body["records"] if isinstance(body, dict) else body
+        logins = [r for r in records if r["path"] == TOKEN_PATH]
+        refused = [r for r in logins if r["status"] == 429]
+        assert refused, "the storm should have refused a login"
+        assert logins[-1]["status"] == 200
+        for refusal, following in itertools.pairwise(logins):
+            if refusal["status"] == 429:
+                waited = following["arrivedMonotonic"] - refusal["arrivedMonotonic"]
+                assert waited >= penalty_s - 0.05, f"a login {waited:.2f}s into the penalty"
+    finally:
+        await sandbox.close()
+
+
+async def test_a_wrong_jwt_is_a_clear_final_configuration_error(tmp_path: Path) -> None:
+    sandbox = await start_sandbox()
+    wrong_jwt = "not-the-service-user-jwt-5f1c"
+    try:
+        env = bot_environment(sandbox.url, tmp_path, free_port(), wrong_jwt)
+        async with bot_process(env) as process:
+            assert process.stdout is not None
+            output = await asyncio.wait_for(process.stdout.read(), 30)
+            code = await asyncio.wait_for(process.wait(), 5)
+    finally:
+        await sandbox.close()
+    text = output.decode()
+    assert code != 0
+    assert "RC_JWT" in text and "refused" in text
+    assert wrong_jwt not in text
+
+
+async def test_sdk_failures_keep_their_status_and_code() -> None:
+    """The SDK's exception carries the answer behind a method; reading it as an attribute
+    made every failure 'no answer'."""
+    sandbox = await start_sandbox()
+    try:
+        wrong = ServiceUserTokens(
+            sandbox.url, defaults.CLIENT_ID, defaults.CLIENT_SECRET, "wrong-jwt"
+        )
+        with pytest.raises(RingCentralAuthError) as refused:
+            await wrong.access_token()
+        assert refused.value.status == 400 and refused.value.error_code == "OAU-140"
+        async with aiohttp.ClientSession() as session:
+            await control(
+                session,
+                f"{sandbox.url}/_sandbox/faults",
+                {"storm": {"durationSeconds": 5, "retryAfter": 7, "paths": [TOKEN_PATH]}},
+            )
+        throttled = ServiceUserTokens(
+            sandbox.url, defaults.CLIENT_ID, defaults.CLIENT_SECRET, defaults.SERVICE_USER_JWT
+        )
+        with pytest.raises(RingCentralRateLimited) as limited:
+            await throttled.access_token()
+        assert limited.value.status == 429 and limited.value.retry_after == 7
+    finally:
+        await sandbox.close()
