@@ -172,3 +172,77 @@ async def test_sdk_failures_keep_their_status_and_code() -> None:
         assert limited.value.status == 429 and limited.value.retry_after == 7
     finally:
         await sandbox.close()
+
+
+async def wait_for_status(
+    session: aiohttp.ClientSession, url: str, wanted: int, within_s: float
+) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while await status_of(session, url) != wanted:
+        assert asyncio.get_running_loop().time() < deadline, f"{url} never answered {wanted}"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_message_sent_while_the_bot_waits_out_a_login_429_is_answered(
+    tmp_path: Path,
+) -> None:
+    """After a restart the subscriptions exist: what RingCentral delivers while the bot is
+    not signed in yet is stored, and handled once it is."""
+    sandbox = await start_sandbox()
+    port = free_port()
+    bot_url = f"http://127.0.0.1:{port}"
+    env = bot_environment(sandbox.url, tmp_path, port, defaults.SERVICE_USER_JWT)
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with bot_process(env) as first_run:
+                await wait_for_status(session, f"{bot_url}/readyz", 200, 30)
+                first_run.terminate()
+                assert await asyncio.wait_for(first_run.wait(), 20) == 0
+            user_id = await sandbox_post(session, f"{sandbox.url}/_sandbox/users", {"name": "Kim"})
+            dm = await sandbox_post(
+                session,
+                f"{sandbox.url}/_sandbox/chats",
+                {"type": "Direct", "members": [user_id["extensionId"], defaults.BOT_EXTENSION_ID]},
+            )
+            await control(
+                session,
+                f"{sandbox.url}/_sandbox/faults",
+                {"storm": {"durationSeconds": 1, "retryAfter": 5, "paths": [f"^{TOKEN_PATH}$"]}},
+            )
+            async with bot_process(env) as second_run:
+                await wait_for_status(session, f"{bot_url}/livez", 200, 30)
+                assert await status_of(session, f"{bot_url}/readyz") == 503
+                await control(
+                    session,
+                    f"{sandbox.url}/_sandbox/posts",
+                    {"chatId": dm["id"], "creatorId": user_id["extensionId"], "text": "optin"},
+                )
+                assert await status_of(session, f"{bot_url}/readyz") == 503, "too late to tell"
+                await wait_for_status(session, f"{bot_url}/readyz", 200, 30)
+                deadline = asyncio.get_running_loop().time() + 20
+                while True:
+                    async with session.get(
+                        f"{sandbox.url}/_sandbox/chats/{dm['id']}/posts"
+                    ) as response:
+                        body = await response.json()
+                    posts = body["records"] if isinstance(body, dict) else body
+                    answers = [
+                        p
+                        for p in posts
+                        if str(p.get("creatorId")) == defaults.BOT_EXTENSION_ID
+                        and "You're in" in str(p.get("text"))
+                    ]
+                    if answers:
+                        break
+                    assert asyncio.get_running_loop().time() < deadline, "optin never answered"
+                    await asyncio.sleep(0.2)
+                assert len(answers) == 1
+                assert second_run.returncode is None
+    finally:
+        await sandbox.close()
+
+
+async def sandbox_post(session: aiohttp.ClientSession, url: str, payload: Any) -> Any:
+    async with session.post(url, json=payload) as response:
+        assert response.status < 400, await response.text()
+        return await response.json()
