@@ -3,8 +3,10 @@
 RingCentral does not redeliver a notification that failed, and a blacklisted or expired
 subscription delivers nothing. So whenever the bot (re)starts or has to recreate the
 RingSense subscription, it reads the company call log and, for each recorded call whose
-digest has not been queued for every destination its owner chose, and whose insights
-exist, puts a notification-shaped item into the inbox.
+RingSense notification never reached the digest handler, whose digest has not been queued
+for every destination its owner chose, and whose insights exist, puts a
+notification-shaped item into the inbox. (A call handled while its owner was not opted in
+got no digest by choice; opting in later does not send it.)
 
 The call log filters on when a call STARTED, while RingSense announces a call after it
 ended and was analysed; so the search starts `catch_up_call_window_minutes` (the longest
@@ -106,6 +108,8 @@ class CatchUp:
         recording_id = str(recording["id"])
         key = f"{CATCH_UP_DOMAIN}:{recording_id}"
         storage = self._services.storage
+        if await storage.ringsense_notification_handled(recording_id):
+            return 0  # its digest was decided (sent or not) when the notification came
         known = await storage.call_insights(key)
         if known is not None and await self._digest_queued(key, known):
             return 0

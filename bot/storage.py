@@ -208,9 +208,13 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX ringcx_segments_due ON ringcx_segments(state, next_attempt_at);
     """,
-    # 5 (h9-delivery): catch-up asks which destinations a call's digest was queued for
+    # 5 (h9-delivery): catch-up asks whether a call's RingSense notification was handled
+    # and which destinations its digest was queued for
     """
     CREATE INDEX outbox_card_key ON outbox(card_key);
+    CREATE INDEX inbox_ringsense_record
+        ON inbox(json_extract(payload, '$.body.sourceRecordId'))
+        WHERE kind = 'ringsense.insights';
     """,
 )
 
@@ -455,6 +459,17 @@ class Storage:
     async def inbox_counts(self) -> dict[str, int]:
         async with self._db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status") as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
+
+    async def ringsense_notification_handled(self, source_record_id: str) -> bool:
+        """Whether a RingSense notification for this recording was handled (or waits to be):
+        the digest decision for the call was made, by the settings of that time."""
+        async with self._db.execute(
+            "SELECT 1 FROM inbox WHERE kind = 'ringsense.insights' "
+            "AND json_extract(payload, '$.body.sourceRecordId') = ? "
+            "AND status IN ('pending', 'done') LIMIT 1",
+            (source_record_id,),
+        ) as cursor:
+            return await cursor.fetchone() is not None
 
     async def next_inbox_due_at(self) -> float | None:
         async with self._db.execute(

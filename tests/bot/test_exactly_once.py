@@ -275,3 +275,18 @@ async def test_two_changes_made_from_the_same_settings_both_survive(tmp_path: Pa
         assert final.timezone == "Europe/Paris" and final.is_paused()
     finally:
         await storage.close()
+
+
+async def test_catch_up_does_not_send_digests_of_calls_from_before_the_optin(
+    stack: Stack,
+) -> None:
+    """A call whose notification was handled while its owner was not opted in got no digest
+    by choice; opting in later does not make the catch-up send it."""
+    user, dm = await dm_with(stack)
+    await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    await last_reply(stack, dm, user, "optin")
+    await lose_the_ringsense_subscription(stack)
+    missed = await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await recover(stack)
+    assert await digests_in(stack, dm) == [f"pbx:{missed['sourceRecordId']}"]
