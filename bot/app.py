@@ -122,6 +122,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             on_created=catch_up.trigger,
         )
         installs = Installs(config, services, session, subscriptions, penalties)
+        delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
+        services.wake_outbox = delivery.wake
 
         async def load_installs() -> None:
             await installs.load()
@@ -129,9 +131,10 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 log.warning(
                     "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
                 )
+            # The bots' own tokens are enough to deliver what is queued, even while the
+            # service user's sign-in waits out a penalty.
+            delivery.start()
 
-        delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
-        services.wake_outbox = delivery.wake
         services.remove_install = installs.remove
         services.subscription_health = subscriptions.health
         services.renew_subscription = subscriptions.renew
@@ -171,17 +174,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[OAUTH] = OAuthRedirectEndpoint(
             installs, rc.client_id, config.public_url + REDIRECT_PATH
         )
-        # Until these steps are done the bot serves, and stores what arrives, but handles
-        # nothing: handlers need the service user and the installs.
+        # Until these steps are done the bot serves and stores what arrives, but handles
+        # none of it: handlers need the service user and the installs.
         startup = Startup(
             [
-                ("service user sign-in", sign_in),
                 ("bot installs", load_installs),
+                ("service user sign-in", sign_in),
                 ("subscriptions", subscriptions.ensure_all),
             ],
             then=[
                 inbox.start,
-                delivery.start,
                 poller.start,
                 start_ringcx,
                 subscriptions.start,

@@ -251,3 +251,71 @@ async def sandbox_post(session: aiohttp.ClientSession, url: str, payload: Any) -
     async with session.post(url, json=payload) as response:
         assert response.status < 400, await response.text()
         return await response.json()
+
+
+async def bot_texts(session: aiohttp.ClientSession, sandbox_url: str, chat_id: str) -> list[str]:
+    async with session.get(f"{sandbox_url}/_sandbox/chats/{chat_id}/posts") as response:
+        body = await response.json()
+    posts = body["records"] if isinstance(body, dict) else body
+    return [
+        str(p.get("text"))
+        for p in posts
+        if str(p.get("creatorId")) == defaults.BOT_EXTENSION_ID and p.get("type") != "Card"
+    ]
+
+
+async def test_queued_replies_go_out_while_the_service_user_waits_out_a_429(
+    tmp_path: Path,
+) -> None:
+    """The bot's own token is enough to deliver what was queued before a restart."""
+    sandbox = await start_sandbox()
+    port = free_port()
+    bot_url = f"http://127.0.0.1:{port}"
+    env = bot_environment(sandbox.url, tmp_path, port, defaults.SERVICE_USER_JWT)
+    try:
+        async with aiohttp.ClientSession() as session:
+            user = await sandbox_post(session, f"{sandbox.url}/_sandbox/users", {"name": "Kim"})
+            dm = await sandbox_post(
+                session,
+                f"{sandbox.url}/_sandbox/chats",
+                {"type": "Direct", "members": [user["extensionId"], defaults.BOT_EXTENSION_ID]},
+            )
+            async with bot_process(env) as first_run:
+                await wait_for_status(session, f"{bot_url}/readyz", 200, 30)
+                await control(
+                    session,
+                    f"{sandbox.url}/_sandbox/faults",
+                    {"errorRate": 1.0, "paths": ["/posts$"], "methods": ["POST"]},
+                )
+                await control(
+                    session,
+                    f"{sandbox.url}/_sandbox/posts",
+                    {"chatId": dm["id"], "creatorId": user["extensionId"], "text": "help"},
+                )
+                deadline = asyncio.get_running_loop().time() + 20
+                while True:
+                    async with session.get(f"{sandbox.url}/_sandbox/requests") as response:
+                        body = await response.json()
+                    records = body["records"] if isinstance(body, dict) else body
+                    if any(r["path"].endswith("/posts") and r["status"] == 503 for r in records):
+                        break
+                    assert asyncio.get_running_loop().time() < deadline, "no post was tried"
+                    await asyncio.sleep(0.05)
+                first_run.terminate()
+                assert await asyncio.wait_for(first_run.wait(), 30) == 0
+            assert await bot_texts(session, sandbox.url, dm["id"]) == []
+            async with session.delete(f"{sandbox.url}/_sandbox/faults") as response:
+                assert response.status < 400
+            await refuse_logins_until_one_is_refused(session, sandbox.url, 3)
+            async with bot_process(env):
+                await wait_for_status(session, f"{bot_url}/livez", 200, 30)
+                deadline = asyncio.get_running_loop().time() + 30
+                while not await bot_texts(session, sandbox.url, dm["id"]):
+                    assert asyncio.get_running_loop().time() < deadline, "the reply never came"
+                    await asyncio.sleep(0.1)
+                assert await status_of(session, f"{bot_url}/readyz") == 503
+                await end_the_storm_after_a_refusal(session, sandbox.url)
+                await wait_for_status(session, f"{bot_url}/readyz", 200, 30)
+            assert len(await bot_texts(session, sandbox.url, dm["id"])) == 1
+    finally:
+        await sandbox.close()
