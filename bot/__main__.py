@@ -107,10 +107,9 @@ async def _serve(config: object) -> int:
     failure = failed.result() if failed.done() else None
     if failure is None and not stopped.done():
         await stopped  # ready: serve until told to stop
-    if failure is not None:
-        print(f"could not start: {failure}", file=sys.stderr)
-    else:
+    if failure is None:
         log.info("stopping: finishing work in flight")
+    # else: bot.startup has logged the problem; a supervisor should not restart us blindly.
     for task in (stopped, failed):
         task.cancel()
     await bot.stop()
