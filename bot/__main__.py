@@ -157,25 +157,33 @@ def _run(path: Path, log_level: str, log_content: bool = False) -> int:
 
 
 async def _serve(config: object) -> int:
+    """Serve until SIGINT/SIGTERM. Signing in happens in the background and never ends
+    the process on a transient error; only a refusal no retry can change (a wrong JWT)
+    does, with exit status 2 and a message naming the problem."""
+    from bot.app import STARTUP
     from bot.config import Config
-    from bot.rc import RingCentralError
     from bot.runner import start_bot
 
     assert isinstance(config, Config)
-    try:
-        bot = await start_bot(config)
-    except RingCentralError as err:
-        log.error("could not start: %s", err)
-        return 1
+    bot = await start_bot(config, wait_ready=False)
     log.info("listening on %s, webhooks at %s", bot.url, config.webhook_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping: finishing work in flight")
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(bot.app[STARTUP].finished())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    failure = failed.result() if failed.done() else None
+    if failure is None and not stopped.done():
+        await stopped  # ready: serve until told to stop
+    if failure is None:
+        log.info("stopping: finishing work in flight")
+    # else: bot.startup has logged the problem; a supervisor should not restart us blindly.
+    for task in (stopped, failed):
+        task.cancel()
     await bot.stop()
-    return 0
+    return 2 if failure is not None else 0
 
 
 if __name__ == "__main__":

@@ -19,11 +19,13 @@ from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
+from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, ServiceUserTokens
 from bot.retention import RetentionPruner
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
 from bot.services import Services
+from bot.startup import Startup
 from bot.storage import Storage
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
@@ -42,6 +44,7 @@ NOTIFICATIONS = web.AppKey("notifications", NotificationEndpoint)
 INTERACTIVE = web.AppKey("interactive", InteractiveEndpoint)
 OAUTH = web.AppKey("oauth", OAuthRedirectEndpoint)
 CATCH_UP = web.AppKey("catch_up", CatchUp)
+STARTUP = web.AppKey("startup", Startup)
 AI_WEBHOOK = web.AppKey("ai_webhook", AiWebhookEndpoint)
 AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
@@ -94,21 +97,34 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
-        service_tokens = ServiceUserTokens(rc.server_url, rc.client_id, rc.client_secret, rc.jwt)
-        service_api = RingCentralClient(session, rc.server_url, service_tokens)
+        penalties = PenaltyMemory(storage)
+        await penalties.load()
+        service_governor = penalties.governor(SERVICE_IDENTITY)
+        service_tokens = ServiceUserTokens(
+            rc.server_url, rc.client_id, rc.client_secret, rc.jwt, service_governor
+        )
+        service_api = RingCentralClient(
+            session, rc.server_url, service_tokens, governor=service_governor
+        )
         app[SERVICE_TOKENS] = service_tokens
         services = Services(config, storage, service_api, CardRenderer(), cipher)
-        service_user = await service_api.get_own_extension()
-        account = service_user.get("account")
-        services.service_account_id = str(account.get("id")) if isinstance(account, dict) else ""
-        services.service_extension_id = str(service_user.get("id") or "")
-        # What the service user's subscriptions and the bot's own work (catch-up) bring
-        # belongs to the service user's account.
-        storage.default_account_id = services.service_account_id or None
-        storage.attribute_owner(str(service_user.get("id", "")), services.service_account_id)
-        log.info(
-            "service user %s in account %s", service_user.get("id"), services.service_account_id
-        )
+
+        async def sign_in() -> None:
+            service_user = await service_api.get_own_extension()
+            account = service_user.get("account")
+            services.service_account_id = (
+                str(account.get("id")) if isinstance(account, dict) else ""
+            )
+            services.service_extension_id = str(service_user.get("id") or "")
+            # What the service user's subscriptions and the bot's own work (catch-up)
+            # bring belongs to the service user's account.
+            storage.default_account_id = services.service_account_id or None
+            storage.attribute_owner(services.service_extension_id, services.service_account_id)
+            log.info(
+                "service user %s in account %s",
+                service_user.get("id"),
+                services.service_account_id,
+            )
 
         subscriptions = Subscriptions(
             storage,
@@ -135,18 +151,23 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             services.cipher,
             ringsense_event_filters(rc.ringsense_domains),
         )
-        await connections.load()
         services.connector = connections
         app[CONNECTIONS] = connections
         app[CONNECT_PAGES] = ConnectEndpoint(connections, services)
-        installs = Installs(config, services, session, subscriptions)
-        await installs.load()
-        if not services.installs:
-            log.warning(
-                "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
-            )
+        installs = Installs(config, services, session, subscriptions, penalties)
         delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
         services.wake_outbox = delivery.wake
+
+        async def load_installs() -> None:
+            await installs.load()
+            if not services.installs:
+                log.warning(
+                    "no bot install yet: waiting for one at %s%s", config.public_url, REDIRECT_PATH
+                )
+            # The bots' own tokens are enough to deliver what is queued, even while the
+            # service user's sign-in waits out a penalty.
+            delivery.start()
+
         services.remove_install = installs.remove
         services.subscription_health = subscriptions.health
         services.renew_subscription = subscriptions.renew
@@ -160,8 +181,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         services.check_ai_job = poller.check
         app[AI_POLLER] = poller
         app[AI_WEBHOOK] = AiWebhookEndpoint(services, inbox.wake)
-        ringcx_poller: RingCXPoller | None = None
-        if config.ringcx.enabled:
+        ringcx_pollers: list[RingCXPoller] = []
+        app[RINGCX_POLLERS] = ringcx_pollers
+
+        def start_ringcx() -> None:
+            """RingCX needs the account id the service user's sign-in told us."""
+            if not config.ringcx.enabled:
+                return
             ringcx_client = RingCXClient(
                 session,
                 config.ringcx.base_url,
@@ -171,7 +197,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             )
             services.ringcx = ringcx_client
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
-        app[RINGCX_POLLERS] = [ringcx_poller] if ringcx_poller is not None else []
+            ringcx_pollers.append(ringcx_poller)
+            ringcx_poller.start()
+
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
         )
@@ -181,16 +209,31 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         pruner = RetentionPruner(storage, config)
         app[PRUNER] = pruner
-        inbox.start()
-        delivery.start()
-        poller.start()
         pruner.start()
-        if ringcx_poller is not None:
-            ringcx_poller.start()
+        # Until these steps are done the bot serves and stores what arrives, but handles
+        # none of it: handlers need the service user and the installs.
+        startup = Startup(
+            [
+                ("bot installs", load_installs),
+                ("service user sign-in", sign_in),
+                ("RingSense connections", connections.load),
+                ("subscriptions", subscriptions.ensure_all),
+            ],
+            then=[
+                inbox.start,
+                poller.start,
+                start_ringcx,
+                subscriptions.start,
+                connections.start,
+                catch_up.trigger,
+            ],
+        )
+        app[STARTUP] = startup
         try:
             yield
         finally:
-            if ringcx_poller is not None:
+            await startup.stop()
+            for ringcx_poller in ringcx_pollers:
                 await ringcx_poller.stop()
             await pruner.stop()
             await poller.stop()
@@ -202,17 +245,17 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def start_subscriptions(app: web.Application, *, wait: bool = True) -> None:
-    """Create or reuse the subscriptions, then keep them alive in the background.
+    """Sign in, load the installs, create or reuse the subscriptions, then start the
+    workers and keep the subscriptions alive, all in the background (see bot/startup.py).
 
     RingCentral checks our webhook address during creation, so this must run once the app
-    answers HTTP. With `wait`, return only when every subscription exists.
+    answers HTTP. With `wait`, return only when the bot is ready (StartupFailed if it
+    never can be).
     """
-    subscriptions = app[SUBSCRIPTIONS]
+    startup = app[STARTUP]
+    startup.start()
     if wait:
-        await subscriptions.ensure_all()
-    subscriptions.start()
-    app[CONNECTIONS].start()
-    app[CATCH_UP].trigger()
+        await startup.wait()
 
 
 async def _stop_subscriptions(app: web.Application) -> None:
@@ -261,6 +304,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def _is_ready(app: web.Application) -> bool:
+    startup = app.get(STARTUP)
+    if startup is None or not startup.ready.is_set():
+        return False  # still signing in (e.g. waiting out a 429), or start-up failed
     if SERVICES not in app or SUBSCRIPTIONS not in app or SERVICE_TOKENS not in app:
         return False
     if not app[SERVICE_TOKENS].signed_in:

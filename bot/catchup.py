@@ -2,10 +2,18 @@
 
 RingCentral does not redeliver a notification that failed, and a blacklisted or expired
 subscription delivers nothing. So whenever the bot (re)starts or has to recreate the
-RingSense subscription, it reads the company call log since shortly before the last
-RingSense event it saw, and for each recorded call it does not know yet whose insights
-exist, it puts a notification-shaped item into the inbox. The inbox is unique on the
-item's id (`catch-up:pbx:<recording id>`) and the outbox keeps one card per call and
+RingSense subscription, it reads the company call log and, for each recorded call whose
+RingSense notification never reached the digest handler, whose digest has not been queued
+for every destination its owner chose, and whose insights exist, puts a
+notification-shaped item into the inbox. (A call handled while its owner was not opted in
+got no digest by choice; opting in later does not send it.)
+
+The call log filters on when a call STARTED, while RingSense announces a call after it
+ended and was analysed; so the search starts `catch_up_call_window_minutes` (the longest
+call worth recovering plus the analysis delay) before the last event seen. What counts
+is what was delivered, not whether the call is known: a call someone looked up with
+`insights` is stored, yet its owner has had no digest. The inbox is unique on the item's
+id (`catch-up:pbx:<recording id>`) and the outbox keeps one card per call and
 destination, so a call found twice, or found and then notified late, still gets exactly
 one digest.
 """
@@ -14,18 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.events import Notification
 from bot.rc import RingCentralError, RingCentralNotFound
+from bot.ringsense import CallInsights, InsightsFormatError
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 LAST_EVENT_KEY = "ringsense.last_event_at"
-OVERLAP = timedelta(minutes=10)
 CALL_LOG_PAGE = 250
 # Only RingEX calls (pbx) can be found from the call log: recording id = sourceRecordId.
 CATCH_UP_DOMAIN = "pbx"
@@ -71,8 +79,10 @@ class CatchUp:
             # First start ever: there is nothing we could have missed.
             await storage.set_state(LAST_EVENT_KEY, _iso(started))
             return 0
-        since = datetime.fromisoformat(last_seen.replace("Z", "+00:00")) - OVERLAP
-        since = max(since, started - timedelta(hours=services.config.catch_up_max_hours))
+        last_event = datetime.fromisoformat(last_seen.replace("Z", "+00:00"))
+        # The downtime we cover is capped; the window for long calls comes on top of it.
+        last_event = max(last_event, started - timedelta(hours=services.config.catch_up_max_hours))
+        since = last_event - timedelta(minutes=services.config.catch_up_call_window_minutes)
         found = 0
         page = 1
         while True:
@@ -98,7 +108,10 @@ class CatchUp:
         recording_id = str(recording["id"])
         key = f"{CATCH_UP_DOMAIN}:{recording_id}"
         storage = self._services.storage
-        if await storage.call_insights(key) is not None:
+        if await storage.ringsense_notification_handled(recording_id):
+            return 0  # its digest was decided (sent or not) when the notification came
+        known = await storage.call_insights(key)
+        if known is not None and await self._digest_queued(key, known):
             return 0
         try:
             body = await self._services.service_api.get_record_insights(
@@ -113,3 +126,15 @@ class CatchUp:
             owner_id=self._services.service_extension_id,
         )
         return 1 if await storage.add_notification(notification) else 0
+
+    async def _digest_queued(self, key: str, body: Mapping[str, Any]) -> bool:
+        """True when the call needs nothing more: its digest was queued for every
+        destination its owner's settings name (or it gets none)."""
+        try:
+            insights = CallInsights.from_api(body)
+        except InsightsFormatError:
+            return False  # what we stored is unusable: ask RingSense again
+        storage = self._services.storage
+        settings = await storage.user_settings(insights.owner_extension_id)
+        wanted = set(settings.digest_destination_keys(insights))
+        return wanted <= await storage.card_destinations(key)

@@ -107,6 +107,7 @@ class Config:
     subscription_check_interval_s: int = 3600
     shutdown_grace_s: int = 10
     catch_up_max_hours: int = 24
+    catch_up_call_window_minutes: int = 240
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
     ringcx: RingCXConfig = RingCXConfig()
@@ -249,6 +250,9 @@ def load_config(
     )
     grace = _int(bot_section, "shutdown_grace_s", 10, problems, minimum=0, maximum=600)
     catch_up = _int(bot_section, "catch_up_max_hours", 24, problems, minimum=1, maximum=24 * 30)
+    catch_up_window = _int(
+        bot_section, "catch_up_call_window_minutes", 240, problems, minimum=10, maximum=24 * 60
+    )
     ai_poll_after = _int(bot_section, "ai_poll_after_s", 900, problems, minimum=0)
     ai_poll_interval = _int(bot_section, "ai_poll_interval_s", 60, problems, minimum=1)
 
@@ -283,6 +287,7 @@ def load_config(
         subscription_check_interval_s=check_interval,
         shutdown_grace_s=grace,
         catch_up_max_hours=catch_up,
+        catch_up_call_window_minutes=catch_up_window,
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
         ringcx=ringcx,

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import Config
+from bot.ratelimit import PenaltyMemory
 from bot.rc import (
     RingCentralAuthError,
     RingCentralClient,
@@ -26,7 +27,7 @@ from bot.rc import (
 )
 from bot.services import BotInstall, Services
 from bot.storage import StoredInstall
-from bot.subscriptions import Subscriptions
+from bot.subscriptions import Subscriptions, token_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,10 @@ class Installs:
         services: Services,
         session: aiohttp.ClientSession,
         subscriptions: Subscriptions,
+        penalties: PenaltyMemory | None = None,
     ) -> None:
         self._config = config
+        self._penalties = penalties
         self._services = services
         self._session = session
         self._subscriptions = subscriptions
@@ -75,6 +78,12 @@ class Installs:
             self._session,
             self._config.ringcentral.server_url,
             StaticToken(token),
+            # Keyed by the token's fingerprint: the bot's extension id is not known yet.
+            governor=(
+                self._penalties.governor(f"bot-{token_fingerprint(token)[:16]}")
+                if self._penalties is not None
+                else None
+            ),
             on_token_revoked=revoked,
         )
         return client
@@ -85,6 +94,8 @@ class Installs:
             try:
                 await self._register(self._config.ringcentral.bot_token, None, ENVIRONMENT)
             except RingCentralError as err:
+                if err.retryable:
+                    raise  # RingCentral is unwell or busy: start-up tries again
                 log.error("the bot token from RC_BOT_TOKEN does not work: %s", err)
         for stored in await self._services.storage.stored_installs():
             if stored.bot_extension_id in self._services.installs:

@@ -8,7 +8,9 @@ can lock itself out. The governor therefore:
 - paces requests per group so a window never holds more than the limit (the limit comes
   from the latest `X-Rate-Limit-Limit`/`-Window` headers, else the documented default);
 - after a 429, sends nothing in that group until `Retry-After` has passed (30 s when the
-  header is missing, as the docs advise).
+  header is missing, as the docs advise);
+- keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
+  straight back into it: a request during the penalty would only restart it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 DEFAULT_LIMITS = {"light": 50, "medium": 40, "heavy": 10, "auth": 5}
 # RingCX's own limits (API-FACTS F): per minute unless a window is given.
@@ -77,10 +80,15 @@ class RateGovernor:
         self,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        memory: PenaltyMemory | None = None,
+        identity: str = "",
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._groups: dict[str, _GroupState] = {}
+        self._memory = memory
+        self._identity = identity
         self.waited_s = 0.0
 
     def _state(self, group: str) -> _GroupState:
@@ -135,3 +143,62 @@ class RateGovernor:
 
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())
+
+    def restore_penalty(self, group: str, seconds_left: float) -> None:
+        """A penalty learned before a restart: nothing in `group` for this long."""
+        if seconds_left > 0:
+            state = self._state(group)
+            state.penalty_until = max(state.penalty_until, self._clock() + seconds_left)
+
+    async def remember_penalty(self, group: str) -> None:
+        """Store the group's current penalty, if there is a memory to keep it in."""
+        if self._memory is not None:
+            await self._memory.save(self._identity, group, self.penalty_left(group))
+
+
+class PenaltyStore(Protocol):
+    """Where penalties are kept (the bot's `bot_state` table)."""
+
+    async def set_state(self, key: str, value: str) -> None: ...
+
+    async def states_with_prefix(self, prefix: str) -> Mapping[str, str]: ...
+
+
+PENALTY_KEY_PREFIX = "ratelimit.penalty."
+
+
+class PenaltyMemory:
+    """429 penalties per (identity, group), kept as wall-clock ends so they outlive the
+    process. RingCentral restarts a penalty on every request made during it, so a bot
+    that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
+    locked out. Identities are names (`service`) or token fingerprints, never tokens."""
+
+    def __init__(self, store: PenaltyStore, wall_clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._wall_clock = wall_clock
+        self._ends: dict[tuple[str, str], float] = {}
+
+    async def load(self) -> None:
+        """Read the penalties stored before this start (ended ones are ignored)."""
+        for key, value in (await self._store.states_with_prefix(PENALTY_KEY_PREFIX)).items():
+            identity, _, group = key.removeprefix(PENALTY_KEY_PREFIX).rpartition(".")
+            try:
+                self._ends[(identity, group)] = float(value)
+            except ValueError:
+                continue
+
+    def governor(self, identity: str) -> RateGovernor:
+        """A governor for this identity that starts with its stored penalties."""
+        governor = RateGovernor(memory=self, identity=identity)
+        now = self._wall_clock()
+        for (owner, group), ends in self._ends.items():
+            if owner == identity:
+                governor.restore_penalty(group, ends - now)
+        return governor
+
+    async def save(self, identity: str, group: str, seconds_left: float) -> None:
+        ends = self._wall_clock() + seconds_left
+        if ends <= self._ends.get((identity, group), 0.0):
+            return
+        self._ends[(identity, group)] = ends
+        await self._store.set_state(f"{PENALTY_KEY_PREFIX}{identity}.{group}", repr(ends))

@@ -162,11 +162,21 @@ class ServiceUserTokens:
     fresh login, after which the caller reports the failure instead of looping.
     """
 
-    def __init__(self, server_url: str, client_id: str, client_secret: str, jwt: str) -> None:
+    def __init__(
+        self,
+        server_url: str,
+        client_id: str,
+        client_secret: str,
+        jwt: str,
+        governor: RateGovernor | None = None,
+    ) -> None:
         self._server_url = server_url
         self._client_id = client_id
         self._client_secret = client_secret
         self._jwt = jwt
+        # Logins are in RingCentral's Auth group: paced, and nothing is sent during a
+        # penalty (a login then would only restart it).
+        self._governor = governor or RateGovernor()
         self._lock = asyncio.Lock()
         self._platform: Any = None
         self._expires_at = 0.0
@@ -199,12 +209,20 @@ class ServiceUserTokens:
             platform.login(jwt=self._jwt)
             return platform, platform.auth().data()
 
+        await self._governor.acquire("auth")
         try:
             platform, data = await asyncio.to_thread(login)
         except Exception as err:
-            raise sdk_error(err, "service user login (JWT grant)") from None
+            error = sdk_error(err, "service user login (JWT grant)")
+            await self._note_penalty(error)
+            raise error from None
         self._platform = platform
         self._remember(data)
+
+    async def _note_penalty(self, error: RingCentralError) -> None:
+        if isinstance(error, RingCentralRateLimited):
+            self._governor.penalise("auth", error.retry_after)
+            await self._governor.remember_penalty("auth")
 
     async def _refresh_or_login(self) -> None:
         platform = self._platform
@@ -214,10 +232,18 @@ class ServiceUserTokens:
             data: Mapping[str, Any] = platform.auth().data()
             return data
 
+        await self._governor.acquire("auth")
         try:
             self._remember(await asyncio.to_thread(refresh))
-        except Exception:
-            log.info("service user token refresh failed; logging in again")
+        except Exception as err:
+            error = sdk_error(err, "service user token refresh")
+            await self._note_penalty(error)
+            if error.retryable:
+                if time.monotonic() < self._expires_at:
+                    log.info("token refresh failed (%s); the current token still works", error)
+                    return
+                raise error from None
+            log.info("service user token refresh failed (%s); logging in again", error.status)
             await self._login()
 
     def _remember(self, data: Mapping[str, Any]) -> None:
@@ -228,24 +254,42 @@ class ServiceUserTokens:
 
 
 def sdk_error(err: Exception, what: str) -> RingCentralError:
-    """Turn an SDK exception into ours without its message (it may hold the bearer token)."""
-    response = getattr(err, "api_response", None)
+    """Turn an SDK exception into ours without its message (it may hold the bearer token).
+
+    The SDK's `ApiException.api_response` is a METHOD returning the `ApiResponse`, whose
+    own `response()` is the `requests` answer (ringcentral 0.9.2); an object carrying
+    the answer as a plain attribute is accepted too. A 429 keeps its `Retry-After`, so the
+    caller waits instead of giving up; 400/401/403 mean the credentials were refused.
+    """
+    api_response: Any = getattr(err, "api_response", None)
+    if callable(api_response):
+        try:
+            api_response = api_response()
+        except Exception:
+            api_response = None
     status: int | None = None
     code: str | None = None
-    if response is not None:
+    retry_after: float | None = None
+    if api_response is not None:
         try:
-            raw = response.response()
+            raw = api_response.response()
             status = int(raw.status_code)
-            body = raw.json()
-            code = _error_code(body)
+            retry_after = _retry_after(raw.headers)
+            code = _error_code(raw.json())
         except Exception:  # noqa: S110 - best effort: the body may not be JSON
             pass
+    message = f"{what} failed"
+    if status == 429:
+        wait = RETRY_AFTER_MISSING_S if retry_after is None else retry_after
+        return RingCentralRateLimited(status, code, message, retry_after=wait, group="auth")
     cls: type[RingCentralError] = RingCentralUnavailable
     if status in (400, 401, 403):
         cls = RingCentralAuthError
     elif status is not None and status >= 500:
         cls = RingCentralServerError
-    return cls(status, code, f"{what} failed")
+    elif status is not None:
+        cls = RingCentralBadRequest
+    return cls(status, code, message)
 
 
 def _error_code(body: Any) -> str | None:
@@ -337,6 +381,7 @@ class RingCentralClient:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
                         self.governor.penalise(group, _retry_after(response.headers))
+                        await self.governor.remember_penalty(group)
                     elif info is not None:
                         self.governor.observe(group, info.limit, info.remaining, info.window_s)
                     body = await _read_body(response)

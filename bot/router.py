@@ -160,6 +160,22 @@ class Context:
     async def send_text(self, destination: Mapping[str, str], text: str) -> None:
         await self._enqueue(destination, {"kind": "text", "text": text})
 
+    async def reply_interim(self, text: str) -> None:
+        """Tell the person we will answer later, under a key of its own.
+
+        The retried attempt numbers its messages from 1 again, so that a message an earlier
+        attempt already queued is not sent twice; the interim answer must therefore stay
+        out of that numbering, or it would take the real answer's key and swallow it.
+        """
+        chat_id = self.chat_id
+        if chat_id is None:
+            raise RuntimeError("reply_interim() needs a chat to answer in")
+        await self._enqueue(
+            {"kind": "chat", "chatId": chat_id},
+            {"kind": "text", "text": text},
+            dedupe_key=f"{self.kind}:{self.event_id}:interim",
+        )
+
     async def send_card(
         self,
         destination: Mapping[str, str],
@@ -181,10 +197,13 @@ class Context:
         destination: Mapping[str, str],
         message: Mapping[str, Any],
         card_key: str | None = None,
+        dedupe_key: str | None = None,
     ) -> None:
-        self._queued += 1
+        if dedupe_key is None:
+            self._queued += 1
+            dedupe_key = f"{self.kind}:{self.event_id}:{self._queued}"
         await self.services.storage.enqueue(
-            f"{self.kind}:{self.event_id}:{self._queued}",
+            dedupe_key,
             destination,
             message,
             card_key=card_key,
@@ -454,7 +473,7 @@ async def answer_on_error(ctx: Context, next_handler: Handler) -> None:
         if err.retryable and ctx.message is not None and not ctx.last_attempt:
             # The inbox will try again; say so once, so nobody is left wondering.
             if ctx.attempt == 1:
-                await ctx.reply(f"{describe_error(err)} I'll answer as soon as it works.")
+                await ctx.reply_interim(f"{describe_error(err)} I'll answer as soon as it works.")
             raise
         log.warning("%s failed: %s", ctx.kind, err)
         later = " Please try again later." if err.retryable else ""

@@ -24,14 +24,18 @@ class RunningBot:
         await self.runner.cleanup()
 
 
-async def start_bot(config: Config, routers: Sequence[Router] | None = None) -> RunningBot:
+async def start_bot(
+    config: Config, routers: Sequence[Router] | None = None, *, wait_ready: bool = True
+) -> RunningBot:
+    """Serve at once; with `wait_ready`, return only once signed in and subscribed (and
+    raise StartupFailed when that can never happen)."""
     app = create_app(config, routers)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, config.port)
         await site.start()
-        await start_subscriptions(app)
+        await start_subscriptions(app, wait=wait_ready)
     except BaseException:
         await runner.cleanup()
         raise

@@ -84,6 +84,16 @@ class UserSettings:
     def enabled_channels(self) -> tuple[Channel, ...]:
         return tuple(c for c in self.channels if c.enabled)
 
+    def digest_destination_keys(self, insights: CallInsights) -> list[str]:
+        """Where this call's digest goes under these settings (`direct:…`, `chat:…`), as
+        `handlers.digests.deliver_digest` sends it; empty when the call gets no digest."""
+        if self.exclusion_reason(insights) is not None:
+            return []
+        keys = [f"direct:{insights.owner_extension_id}"] if self.direct_messages else []
+        if not insights.is_external or self.external_to_channels:
+            keys.extend(f"chat:{c.chat_id}" for c in self.enabled_channels())
+        return keys
+
     def with_channel(self, chat_id: str, name: str) -> UserSettings:
         others = tuple(c for c in self.channels if c.chat_id != chat_id)
         return replace(self, channels=(*others, Channel(chat_id, name, True)))

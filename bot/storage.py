@@ -268,6 +268,14 @@ MIGRATIONS: Sequence[str] = (
         opened INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 8: catch-up asks whether a call's RingSense notification was handled
+    # and which destinations its digest was queued for
+    """
+    CREATE INDEX outbox_card_key ON outbox(card_key);
+    CREATE INDEX inbox_ringsense_record
+        ON inbox(json_extract(payload, '$.body.sourceRecordId'))
+        WHERE kind = 'ringsense.insights';
+    """,
 )
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
@@ -653,6 +661,17 @@ class Storage:
         async with self._db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status") as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
+    async def ringsense_notification_handled(self, source_record_id: str) -> bool:
+        """Whether a RingSense notification for this recording was handled (or waits to be):
+        the digest decision for the call was made, by the settings of that time."""
+        async with self._db.execute(
+            "SELECT 1 FROM inbox WHERE kind = 'ringsense.insights' "
+            "AND json_extract(payload, '$.body.sourceRecordId') = ? "
+            "AND status IN ('pending', 'done') LIMIT 1",
+            (source_record_id,),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def next_inbox_due_at(self) -> float | None:
         async with self._db.execute(
             "SELECT MIN(next_attempt_at) FROM inbox WHERE status = 'pending'"
@@ -784,6 +803,21 @@ class Storage:
                 (card_key, destination, chat_id, card_id, time.time(), account_id),
             )
 
+    async def card_destinations(self, card_key: str) -> set[str]:
+        """Every destination (`direct:…`, `chat:…`) this card was queued for or posted to,
+        whatever became of the delivery (a failed one is for `resend`, not a new copy)."""
+        found: set[str] = set()
+        async with self._db.execute(
+            "SELECT destination FROM outbox WHERE card_key = ?", (card_key,)
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found.add(destination_key(json.loads(row[0])))
+        async with self._db.execute(
+            "SELECT destination FROM posted_cards WHERE card_key = ?", (card_key,)
+        ) as cursor:
+            found.update(str(row[0]) for row in await cursor.fetchall())
+        return found
+
     async def forget_pending_card(self, card_key: str, destination: str) -> None:
         """The create certainly failed: no card to look for on the next attempt."""
         async with self._transaction() as db:
@@ -856,6 +890,13 @@ class Storage:
                 "updated_at = excluded.updated_at",
                 (key, value, time.time()),
             )
+
+    async def states_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every named value whose key starts with `prefix` (taken literally)."""
+        async with self._db.execute(
+            "SELECT key, value FROM bot_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ) as cursor:
+            return {str(r[0]): str(r[1]) for r in await cursor.fetchall()}
 
     async def posts_today(self, account_id: str, day: str) -> int:
         async with self._db.execute(
@@ -1074,46 +1115,59 @@ class Storage:
             ),
         )
 
-    async def save_settings(self, settings: UserSettings) -> None:
-        """Store every field, channels included, in one transaction."""
+    async def save_settings(
+        self, settings: UserSettings, *, before: UserSettings | None = None
+    ) -> None:
+        """Store a person's settings in one transaction.
+
+        With `before` (what the change was made from), only the fields and channels that
+        differ from it are written, so two changes one person makes at the same time in
+        two chats (`optin` here, `channel add` there; Save on the settings card and
+        `pause`) both survive. Without it, every field and channel is replaced.
+        """
+        columns = _settings_columns(settings)
         async with self._transaction() as db:
+            if before is None:
+                changed = columns
+                baseline = columns
+            else:
+                baseline = _settings_columns(before)
+                changed = {k: v for k, v in columns.items() if baseline[k] != v}
+            names = ", ".join(baseline)
+            marks = ", ".join("?" for _ in baseline)
+            # Only fixed column names from _settings_columns are interpolated.
             await db.execute(
-                "INSERT INTO user_settings (extension_id, account_id, opted_in, timezone, "
-                "direct_messages, sections, directions, internal_calls, external_calls, "
-                "min_duration_s, min_ai_score, external_to_channels, paused_until, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (extension_id) DO UPDATE SET account_id = excluded.account_id, "
-                "opted_in = excluded.opted_in, timezone = excluded.timezone, "
-                "direct_messages = excluded.direct_messages, sections = excluded.sections, "
-                "directions = excluded.directions, internal_calls = excluded.internal_calls, "
-                "external_calls = excluded.external_calls, "
-                "min_duration_s = excluded.min_duration_s, min_ai_score = excluded.min_ai_score, "
-                "external_to_channels = excluded.external_to_channels, "
-                "paused_until = excluded.paused_until, updated_at = excluded.updated_at",
-                (
-                    settings.extension_id,
-                    settings.account_id,
-                    int(settings.opted_in),
-                    settings.timezone,
-                    int(settings.direct_messages),
-                    json.dumps(list(settings.sections)),
-                    json.dumps(sorted(settings.directions)),
-                    int(settings.internal_calls),
-                    int(settings.external_calls),
-                    settings.min_duration_s,
-                    settings.min_ai_score,
-                    int(settings.external_to_channels),
-                    settings.paused_until.isoformat() if settings.paused_until else None,
-                    time.time(),
-                ),
+                f"INSERT INTO user_settings (extension_id, {names}, updated_at) "  # noqa: S608
+                f"VALUES (?, {marks}, ?) ON CONFLICT (extension_id) DO NOTHING",
+                (settings.extension_id, *baseline.values(), time.time()),
             )
+            assignments = "".join(f"{name} = ?, " for name in changed)
             await db.execute(
-                "DELETE FROM user_channels WHERE extension_id = ?", (settings.extension_id,)
+                f"UPDATE user_settings SET {assignments}updated_at = ? "  # noqa: S608
+                "WHERE extension_id = ?",
+                (*changed.values(), time.time(), settings.extension_id),
             )
+            if before is None:
+                await db.execute(
+                    "DELETE FROM user_channels WHERE extension_id = ?", (settings.extension_id,)
+                )
+                earlier: dict[str, Channel] = {}
+            else:
+                earlier = {c.chat_id: c for c in before.channels}
+            now = {c.chat_id for c in settings.channels}
+            for chat_id in earlier.keys() - now:
+                await db.execute(
+                    "DELETE FROM user_channels WHERE extension_id = ? AND chat_id = ?",
+                    (settings.extension_id, chat_id),
+                )
             for order, channel in enumerate(settings.channels):
+                if earlier.get(channel.chat_id) == channel:
+                    continue
                 await db.execute(
                     "INSERT INTO user_channels (extension_id, chat_id, chat_name, enabled, "
-                    "added_at, account_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    "added_at, account_id) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (extension_id, chat_id) DO UPDATE SET "
+                    "chat_name = excluded.chat_name, enabled = excluded.enabled",
                     (
                         settings.extension_id,
                         channel.chat_id,
@@ -1150,7 +1204,7 @@ class Storage:
 
     async def set_opted_in(self, extension_id: str, opted_in: bool) -> None:
         current = await self.user_settings(extension_id)
-        await self.save_settings(replace(current, opted_in=opted_in))
+        await self.save_settings(replace(current, opted_in=opted_in), before=current)
 
     # -- calls --------------------------------------------------------------------------
 
@@ -1662,6 +1716,24 @@ class Storage:
     async def forget_subscription(self, subscription_id: str) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+
+
+def _settings_columns(settings: UserSettings) -> dict[str, Any]:
+    """The `user_settings` columns (but the key and `updated_at`) as stored."""
+    return {
+        "account_id": settings.account_id,
+        "opted_in": int(settings.opted_in),
+        "timezone": settings.timezone,
+        "direct_messages": int(settings.direct_messages),
+        "sections": json.dumps(list(settings.sections)),
+        "directions": json.dumps(sorted(settings.directions)),
+        "internal_calls": int(settings.internal_calls),
+        "external_calls": int(settings.external_calls),
+        "min_duration_s": settings.min_duration_s,
+        "min_ai_score": settings.min_ai_score,
+        "external_to_channels": int(settings.external_to_channels),
+        "paused_until": settings.paused_until.isoformat() if settings.paused_until else None,
+    }
 
 
 def _split_statements(script: str) -> list[str]:

@@ -40,9 +40,11 @@ def parse_duration(text: str) -> timedelta:
 
 
 async def _save(ctx: Context, settings: UserSettings) -> UserSettings:
+    """Store what this command changed (only that: another command of the same person may
+    be changing other settings at the same moment)."""
     if settings.account_id is None and ctx.install is not None:
         settings = replace(settings, account_id=ctx.install.account_id)
-    await ctx.services.storage.save_settings(settings)
+    await ctx.services.storage.save_settings(settings, before=ctx.settings)
     ctx.settings = settings
     return settings
 

@@ -62,7 +62,8 @@ async def save_settings(ctx: Context) -> None:
             submitted=ctx.submission.data,
         )
     else:
-        await ctx.services.storage.save_settings(new_settings)
+        # Only what the card changed: a `pause` meanwhile must survive the Save.
+        await ctx.services.storage.save_settings(new_settings, before=ctx.settings)
         card = settings_card(
             ctx.services.cards, new_settings, default_timezone=default_tz, saved=True
         )

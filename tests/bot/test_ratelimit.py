@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from bot.ratelimit import RateGovernor, group_of
+from bot.ratelimit import PenaltyMemory, RateGovernor, group_of
+from bot.storage import Storage
 from tests.conftest import OPENAPI_SUBSET
 
 
@@ -71,3 +73,21 @@ async def test_the_servers_count_is_trusted_when_it_is_higher() -> None:
     governor.observe("medium", limit=40, remaining=0, window_s=60)
     await governor.acquire("medium")
     assert fake.slept and fake.slept[0] == pytest.approx(61.0)
+
+
+async def test_a_penalty_outlives_the_process_for_its_identity_only(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    try:
+        before_restart = PenaltyMemory(storage)
+        await before_restart.load()
+        governor = before_restart.governor("service")
+        governor.penalise("heavy", 120)
+        await governor.remember_penalty("heavy")
+        after_restart = PenaltyMemory(storage)
+        await after_restart.load()
+        restored = after_restart.governor("service")
+        assert 110 < restored.penalty_left("heavy") <= 120
+        assert restored.penalty_left("light") == 0
+        assert after_restart.governor("bot-0123").penalty_left("heavy") == 0
+    finally:
+        await storage.close()
