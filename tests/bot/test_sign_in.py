@@ -20,6 +20,7 @@ from bot.runner import free_port
 from sandbox import defaults
 from sandbox.runner import start_sandbox
 from tests.conftest import PROJECT_ROOT
+from tests.e2e import TEST_SECRET_KEY
 
 TOKEN_PATH = "/restapi/oauth/token"
 
@@ -39,6 +40,7 @@ def bot_environment(sandbox_url: str, tmp_path: Path, port: int, jwt: str) -> di
         "BOT_HOST": "127.0.0.1",
         "BOT_PORT": str(port),
         "BOT_DATABASE": str(tmp_path / "bot.sqlite3"),
+        "BOT_SECRET_KEY": TEST_SECRET_KEY,
     }
 
 
