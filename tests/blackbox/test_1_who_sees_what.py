@@ -260,11 +260,15 @@ class Runner:
 
     # -- observing -------------------------------------------------------------------
 
-    async def visible_to(self, user: str) -> dict[str, tuple[str, str]]:
-        """Every bot post in the chats this person is in: post id -> (chat, what it shows)."""
+    async def visible_to(self, user: str, chat_id: str) -> dict[str, tuple[str, str]]:
+        """The bot's posts where an answer to this person's action in `chat_id` can land:
+        that chat and their direct chats. (Other chats they are in belong to other roles'
+        rows, which run at the same time; the final scan covers every chat.)"""
         seen: dict[str, tuple[str, str]] = {}
         for chat in await self.control.chats():
             if user not in member_ids(chat):
+                continue
+            if str(chat["id"]) != chat_id and chat.get("type") != "Direct":
                 continue
             for post in await self.control.posts(str(chat["id"])):
                 if str(post.get("creatorId")) in self.bots:
@@ -274,6 +278,7 @@ class Runner:
     async def after(
         self,
         user: str,
+        chat_id: str,
         before: dict[str, tuple[str, str]],
         marker: str,
         wait_for_marker: bool,
@@ -285,7 +290,7 @@ class Runner:
         last_change = time.monotonic()
         previous: list[str] = []
         while True:
-            now_seen = await self.visible_to(user)
+            now_seen = await self.visible_to(user, chat_id)
             fresh = sorted(
                 text for pid, (_, text) in now_seen.items() if before.get(pid, ("", ""))[1] != text
             )
@@ -312,12 +317,14 @@ class Runner:
     async def command(
         self, role: str, chat_kind: str, command: str, marker: str, must: bool
     ) -> tuple[bool, str]:
-        user = self.users[role]
-        before = await self.visible_to(user)
+        user, chat_id = self.users[role], self.chats[(role, chat_kind)]
+        before = await self.visible_to(user, chat_id)
         text = self.said(role, chat_kind, command)
         self.bb.sent_texts.append(text)
-        await self.control.say(self.chats[(role, chat_kind)], user, text)
-        fresh = await self.after(user, before, marker, wait_for_marker=must, reply_expected=True)
+        await self.control.say(chat_id, user, text)
+        fresh = await self.after(
+            user, chat_id, before, marker, wait_for_marker=must, reply_expected=True
+        )
         shown = any(marker in text for text in fresh)
         return shown, json.dumps([t.replace(marker, "") for t in fresh])
 
@@ -330,15 +337,17 @@ class Runner:
     async def press(
         self, role: str, chat_kind: str, data: Mapping[str, str], marker: str, must: bool
     ) -> tuple[bool, str]:
-        user = self.users[role]
+        user, chat_id = self.users[role], self.chats[(role, chat_kind)]
         card_id = await self.card_to_press(role, chat_kind)
         if card_id is None:
             return False, "(no card in this chat to press)"
-        before = await self.visible_to(user)
+        before = await self.visible_to(user, chat_id)
         result = await self.control.press(card_id, user, data)
         # Feedback shows nothing new: its answer is the dialog.
         wait = must and data.get("action") != "digest.feedback"
-        fresh = await self.after(user, before, marker, wait_for_marker=wait, reply_expected=False)
+        fresh = await self.after(
+            user, chat_id, before, marker, wait_for_marker=wait, reply_expected=False
+        )
         dialog = json.dumps(result.get("body"), sort_keys=True)
         if data.get("action") == "digest.feedback":
             shown = FEEDBACK_THANKS in dialog
@@ -385,9 +394,9 @@ class Runner:
         chat_id = self.chats[(role, chat_kind)]
         text = self.said(role, chat_kind, "channel add")
         self.bb.sent_texts.append(text)
-        before = await self.visible_to(user)
+        before = await self.visible_to(user, chat_id)
         await self.control.say(chat_id, user, text)
-        await self.after(user, before, "", wait_for_marker=False, reply_expected=True)
+        await self.after(user, chat_id, before, "", wait_for_marker=False, reply_expected=True)
         if role == "owner":
             self.table.owner_channels.add(chat_id)
         call = await self.simulate_call(call_kind)

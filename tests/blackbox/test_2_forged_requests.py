@@ -224,7 +224,8 @@ class Corpus:
                 )
         # Right token, right shape, hostile values in every field.
         for _ in range(160):
-            note = self.post_added(p.owner, self.chats["owner_direct"], "help")
+            # A command that needs confirming, so that nothing may come of it.
+            note = self.post_added(p.owner, self.chats["owner_direct"], "optout")
             path = self.rng.choice(
                 [
                     ("uuid",),
@@ -549,7 +550,8 @@ class Corpus:
             b"GET / HTTP/9.9\r\n\r\n",
             b"\x00\x01\x02\r\n\r\n",
             b"GET\r\n\r\n",
-            b"POST /webhooks/ringcentral HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"POST /webhooks/ringcentral HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
             b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 20000 + b"\r\n\r\n",
         ):
@@ -648,9 +650,7 @@ def corpus_run(blackbox: BlackBox) -> CorpusRun:
                 for event_filter in sub.get("eventFilters") or []:
                     subscriptions.setdefault(event_filter.split("/")[1], str(sub["id"]))
             chats = {
-                "owner_direct": await control.chat("Direct", [p.owner, p.bot])
-                if False
-                else await _direct(control, p.owner, p.bot),
+                "owner_direct": await _direct(control, p.owner, p.bot),
                 "owner_group": await control.chat("Group", [p.owner, p.bot, p.participant]),
                 "colleague_team": await control.chat(
                     "Team", [p.colleague, p.bot, p.participant], "Colleague corner"
