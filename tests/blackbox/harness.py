@@ -57,13 +57,19 @@ class Process:
                 self.popen.wait(5)
 
 
+def _inherited_environment() -> dict[str, str]:
+    """This process's environment without the bot's own variables, so that a developer's
+    RC_* / BOT_* settings never leak into (or redirect) the processes under test."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("RC_", "BOT_", "RINGCX_"))}
+
+
 def spawn(name: str, args: Sequence[str], env: Mapping[str, str], workdir: Path) -> Process:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log_file:
         popen = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
             [sys.executable, *args],
             cwd=workdir,
-            env={**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)},
+            env={**_inherited_environment(), **env, "PYTHONPATH": str(PROJECT_ROOT)},
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )

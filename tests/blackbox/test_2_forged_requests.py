@@ -607,6 +607,20 @@ async def bot_posts(control: Control, bots: set[str]) -> dict[str, str]:
     return posts
 
 
+async def settled_posts(control: Control, bots: set[str]) -> dict[str, str]:
+    """The bot's posts once nothing has changed for half a second (what earlier tests set
+    in motion has landed), so that whatever changes afterwards is the corpus's doing."""
+    previous = await bot_posts(control, bots)
+    deadline = time.monotonic() + ANSWER_TIMEOUT_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        current = await bot_posts(control, bots)
+        if current == previous:
+            break
+        previous = current
+    return previous
+
+
 async def ask(control: Control, chat_id: str, user: str, text: str, bots: set[str]) -> str:
     """Say something to the bot and return its text replies (cards, such as a digest that
     happens to arrive meanwhile, are left out)."""
@@ -663,8 +677,7 @@ def corpus_run(blackbox: BlackBox) -> CorpusRun:
             }
             await ask(control, chats["owner_direct"], p.owner, "optin", bots)
             status_before = await ask(control, chats["owner_direct"], p.owner, "status", bots)
-            await asyncio.sleep(0.3)
-            posts_before = await bot_posts(control, bots)
+            posts_before = await settled_posts(control, bots)
             corpus = Corpus(blackbox, subscriptions, chats).build()
             started = time.monotonic()
             statuses: dict[str, list[int | None]] = {}
