@@ -8,6 +8,14 @@ the same answer whether the call exists or not. An entitled person asking in a c
 not everyone is entitled gets the answer by direct message. A digest goes to a channel
 only when the call's owner added that channel, and calls with outsiders not by default.
 
+Roles, for calls of account A owned by Olivia: the owner; Pat, of A, on the call; Casey,
+of A, not on it; Ada, A's administrator (in `bot.admins`); Globex's administrator (account
+B, where the bot is installed too; also in `bot.admins`, and on the external call with
+B's account id); Bert of Globex, on the external call with his account left null as real
+events do; and Gina, a guest from a third company without the bot, on the external call
+and in teams. Chats: direct with the bot of the asker's account, a group, a team, and a
+group with people of both accounts.
+
 The table runs once (module fixture); each case is then its own test item, so a failure
 names the role, the chat, the call and the action. `test_the_whole_table` adds a scan of
 every chat in the sandbox: any post carrying a call's words in a chat where someone may
@@ -29,7 +37,16 @@ import pytest
 
 from tests.blackbox.harness import BlackBox, Control, member_ids, post_text
 
-ROLES = ("owner", "participant", "colleague", "admin", "other_account", "guest")
+ROLES = (
+    "owner",
+    "participant",
+    "colleague",
+    "admin",
+    "other_account",
+    "other_account_speaker",
+    "guest",
+)
+OTHER_ACCOUNT_ROLES = frozenset({"other_account", "other_account_speaker"})
 CHAT_KINDS = ("direct", "group", "team", "mixed")
 CALL_KINDS = ("internal", "external")
 ACTIONS = (
@@ -132,6 +149,7 @@ class Runner:
             "colleague": self.people.colleague,
             "admin": self.people.admin,
             "other_account": self.people.other_admin,
+            "other_account_speaker": self.people.other_colleague,
             "guest": self.people.guest,
         }
         self.bots = {self.people.bot, self.people.other_bot}
@@ -143,15 +161,16 @@ class Runner:
     # -- the world -------------------------------------------------------------------
 
     def bot_of(self, role: str) -> str:
-        return self.people.other_bot if role == "other_account" else self.people.bot
+        return self.people.other_bot if role in OTHER_ACCOUNT_ROLES else self.people.bot
 
     async def make_chats(self) -> None:
         p = self.people
         for role, user in self.users.items():
             bot = self.bot_of(role)
-            colleague = p.other_colleague if role == "other_account" else p.colleague
-            if role == "other_account":
-                group = [user, bot, p.other_colleague]
+            colleague = p.colleague
+            if role in OTHER_ACCOUNT_ROLES:
+                colleague = p.other_admin if user == p.other_colleague else p.other_colleague
+                group = [user, bot, colleague]
             elif role == "guest":
                 group = [user, bot, p.owner]
             else:
@@ -190,6 +209,10 @@ class Runner:
                     "extensionId": p.other_admin,
                     "accountId": p.other_account_id,
                 },
+                # Real events leave `accountId` null for people the platform does not
+                # place (fixture ringsense-event-pbx.json): an extension of another account
+                # on the call, account unknown.
+                {"name": "Bert Globex", "extensionId": p.other_colleague, "accountId": None},
                 {"name": "Gina Guest", "extensionId": p.guest, "accountId": p.guest_account_id},
                 {"name": "Jordan Lee", "phoneNumber": "+16505550123"},
             ]
