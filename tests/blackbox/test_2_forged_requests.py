@@ -757,3 +757,37 @@ def test_the_corpus_changed_no_settings_and_the_bot_still_answers(corpus_run: Co
     assert corpus_run.healthy_after
     assert corpus_run.status_after == corpus_run.status_before
     assert "(no answer)" not in corpus_run.help_after
+
+
+def test_health_endpoints_tell_strangers_nothing(blackbox: BlackBox) -> None:
+    """Issue 8 item 9: `/livez` and `/readyz` answer a status code and one word; whatever
+    `/healthz` still answers names no install, account or subscription; `/status` gives
+    details only with the bearer token from `BOT_STATUS_TOKEN`."""
+    p = blackbox.people
+    revealing = {p.bot, p.other_bot, p.account_id, p.other_account_id}
+
+    async def probe() -> dict[str, tuple[int, str]]:
+        answers: dict[str, tuple[int, str]] = {}
+        async with aiohttp.ClientSession() as session:
+            for path in ("/livez", "/readyz", "/healthz", "/status"):
+                async with session.get(blackbox.bot_url + path) as response:
+                    answers[path] = (response.status, await response.text())
+            token = blackbox.secrets["BOT_STATUS_TOKEN"]
+            async with session.get(
+                blackbox.bot_url + "/status", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                answers["/status with the token"] = (response.status, await response.text())
+        return answers
+
+    answers = asyncio.run(probe())
+    for path in ("/livez", "/readyz"):
+        status, body = answers[path]
+        assert status == 200, (path, status, body[:200])
+        assert len(body.split()) == 1, (path, body[:200])
+    for path, (status, body) in answers.items():
+        if path == "/status with the token":
+            continue
+        assert not [value for value in revealing if value in body], (path, status, body[:300])
+    assert 400 <= answers["/status"][0] < 500, answers["/status"]
+    status, body = answers["/status with the token"]
+    assert status == 200 and body.strip(), (status, body[:300])
