@@ -62,6 +62,7 @@ ACTIONS = (
 ENTITLED_ROLES = frozenset({"owner", "participant", "admin"})
 FEEDBACK_THANKS = "Thanks for your feedback"
 ANSWER_TIMEOUT_S = 5.0
+REPLY_TIMEOUT_S = 2.0
 QUIET_S = 0.2
 STALLS_BEFORE_IMPATIENCE = 8
 
@@ -308,7 +309,10 @@ class Runner:
         reply_expected: bool,
     ) -> list[str]:
         """What the bot showed this person since `before`: posts new or changed."""
-        patience = ANSWER_TIMEOUT_S if self.stalls < STALLS_BEFORE_IMPATIENCE else QUIET_S * 3
+        # A call that must show may take a while; a refusal (or silence) needs less.
+        patience = ANSWER_TIMEOUT_S if wait_for_marker else REPLY_TIMEOUT_S
+        if self.stalls >= STALLS_BEFORE_IMPATIENCE:
+            patience = QUIET_S * 3
         deadline = time.monotonic() + patience
         last_change = time.monotonic()
         previous: list[str] = []
