@@ -1,5 +1,5 @@
-"""One sandbox process and one bot process for the whole black-box folder (starting them
-costs seconds; each test makes its own people-independent data on top).
+"""One sandbox process and one bot process for the whole black-box folder, stopped when
+the folder is done (starting them costs seconds; each test makes its own data on top).
 
 Their files live in a folder of our own rather than pytest's numbered temp folders, which
 other pytest runs on the machine prune while we still read the logs. Set
@@ -19,7 +19,7 @@ import pytest
 from tests.blackbox.harness import BlackBox, start_blackbox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def blackbox() -> Iterator[BlackBox]:
     workdir = Path(tempfile.mkdtemp(prefix="ringsense-blackbox-"))
     running = start_blackbox(workdir)
