@@ -74,6 +74,7 @@ class Context:
     attempt: int = 1
     last_attempt: bool = False
     _queued: int = field(default=0, repr=False)
+    _author_confirmed: bool | None = field(default=None, repr=False)
     _actor_identity: tuple[Identity | None] | None = field(default=None, repr=False)
 
     @property
@@ -119,6 +120,11 @@ class Context:
         (already signed by RingCentral) must come from a member of the chat the card is in.
         Used before anything that changes where data goes or what is kept.
         """
+        if self._author_confirmed is None:
+            self._author_confirmed = await self._confirm_author()
+        return self._author_confirmed
+
+    async def _confirm_author(self) -> bool:
         actor, chat_id = self.actor_id, self.chat_id
         if actor is None or chat_id is None or self.install is None:
             return False
@@ -449,6 +455,16 @@ async def parse_chat_message(ctx: Context, next_handler: Handler) -> None:
     await next_handler(ctx)
 
 
+async def confirm_message_author(ctx: Context, next_handler: Handler) -> None:
+    """A chat message is acted on only once RingCentral confirms it: the post exists, in
+    that chat, by that author. The Verification-Token alone proves nothing about who wrote
+    what, and a forged message must neither change anything nor make the bot say anything
+    (not even "I don't know that command"). One read per message people send the bot."""
+    if ctx.message is not None:
+        await require_confirmed_author(ctx)
+    await next_handler(ctx)
+
+
 async def load_actor_settings(ctx: Context, next_handler: Handler) -> None:
     actor = ctx.actor_id
     if actor is not None:
@@ -493,4 +509,10 @@ async def _apologise(ctx: Context, text: str) -> None:
 
 
 def default_middlewares() -> list[Middleware]:
-    return [resolve_install, parse_chat_message, load_actor_settings, answer_on_error]
+    return [
+        resolve_install,
+        parse_chat_message,
+        confirm_message_author,
+        load_actor_settings,
+        answer_on_error,
+    ]

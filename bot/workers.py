@@ -140,7 +140,12 @@ class QueueWorker(ABC, Generic[Item]):
     async def _sleep_until_work(self) -> None:
         timeout = IDLE_POLL_S
         if len(self._in_flight) < self._concurrency:
-            due_at = await self._next_due_at()
+            try:
+                due_at = await self._next_due_at()
+            except Exception:
+                # The database is unwell: the worker lives on and polls again later.
+                log.exception("%s: could not read when work is due", self.name)
+                due_at = None
             if due_at is not None:
                 timeout = max(0.0, min(timeout, due_at - time.time()))
         self._wake.clear()

@@ -174,6 +174,15 @@ async def channel(ctx: Context) -> None:
     if action == "add":
         info = await ctx.services.chat_info(ctx.bot, chat_id)
         name = str(info.get("name") or "this chat")
+        outsiders = await _people_outside_the_account(ctx, chat_id)
+        if outsiders:
+            await ctx.reply(
+                "I can't post your digests here: this chat has "
+                f"{outsiders} {'person' if outsiders == 1 else 'people'} from outside your "
+                "company, and a call is shown only to colleagues. Add a chat where everyone "
+                "is from your company."
+            )
+            return
         await _save(ctx, settings.with_channel(chat_id, name))
         note = "" if settings.opted_in else " You are not opted in yet: say **optin** to me."
         await ctx.reply(f"Your digests will also come here.{note}")
@@ -183,6 +192,14 @@ async def channel(ctx: Context) -> None:
             return
         await _save(ctx, settings.without_channel(chat_id))
         await ctx.reply("Your digests will no longer come here.")
+
+
+async def _people_outside_the_account(ctx: Context, chat_id: str) -> int:
+    """How many people in the chat are not confirmed colleagues of the install's account
+    (another company, a guest, anyone RingCentral can't place): digests never go there."""
+    services = ctx.services
+    members = await services.chat_member_ids(ctx.bot, chat_id)
+    return sum([await services.identity_of(ctx.bot, member) is None for member in members])
 
 
 @router.command("status", summary="my settings at a glance", aliases=("me", "whoami"))

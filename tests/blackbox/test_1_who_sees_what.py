@@ -69,7 +69,7 @@ STALLS_BEFORE_IMPATIENCE = 8
 Expectation = Literal["must", "may", "never"]
 
 
-def expectation(role: str, call_kind: str, action: str) -> Expectation:
+def expectation(role: str, chat_kind: str, call_kind: str, action: str) -> Expectation:
     if action == "last":
         # `last` lists the calls the asker owned or took part in: an admin may see the
         # call elsewhere, but it is not among their own.
@@ -78,8 +78,10 @@ def expectation(role: str, call_kind: str, action: str) -> Expectation:
         return "may" if role == "admin" else "never"
     if action == "channel add then a new call":
         # Only the owner chooses where their digests go; calls with outsiders stay out of
-        # channels unless the owner allowed it (off by default).
-        return "must" if role == "owner" and call_kind == "internal" else "never"
+        # channels unless the owner allowed it (off by default); a chat with people of
+        # another company (the team's guest, the mixed chat) never gets a call.
+        fits = role == "owner" and call_kind == "internal" and chat_kind == "group"
+        return "must" if fits else "never"
     return "must" if role in ENTITLED_ROLES else "never"
 
 
@@ -428,7 +430,7 @@ class Runner:
             self.table.owner_channels.add(chat_id)
         call = await self.simulate_call(call_kind)
         await self.owner_digest(call)
-        expected = expectation(role, call_kind, "channel add then a new call")
+        expected = expectation(role, chat_kind, call_kind, "channel add then a new call")
         deadline = time.monotonic() + (ANSWER_TIMEOUT_S if expected == "must" else QUIET_S)
         shown = False
         while not shown and time.monotonic() <= deadline:
@@ -446,7 +448,7 @@ class Runner:
             missing: dict[str, str] = {}
             for call in calls:
                 for action in ordered:
-                    expected = expectation(role, call.kind, action)
+                    expected = expectation(role, chat_kind, call.kind, action)
                     shown, answer = await self.act(
                         role, chat_kind, action, call, expected == "must"
                     )

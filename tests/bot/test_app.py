@@ -124,7 +124,9 @@ async def test_readyz_says_unready_when_the_database_is_gone(stack: Stack) -> No
     await stack.bot.app[SERVICES].storage.close()
     assert await get(f"{stack.bot.url}/readyz") == (503, "unready")
     # let the fixture's shutdown close it again without tripping over it
-    stack.bot.app[SERVICES].storage = await Storage.open(stack.config.database_path)
+    stack.bot.app[SERVICES].storage = await Storage.open(
+        stack.config.database_path, stack.config.token_cipher()
+    )
 
 
 async def test_without_a_status_token_there_is_no_status_endpoint(

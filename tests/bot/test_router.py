@@ -11,6 +11,7 @@ import pytest
 from bot.cards import CardRenderer
 from bot.config import load_config
 from bot.events import Notification
+from bot.rc import RingCentralNotFound
 from bot.router import Context, Dispatcher, Router
 from bot.services import BotInstall, Services
 from bot.storage import Storage
@@ -22,12 +23,31 @@ DIRECT_CHAT = "111"
 GROUP_CHAT = "222"
 
 
+class PostedMessages:
+    """What RingCentral would answer for `GET` of a post: the posts people really wrote.
+    The dispatcher reads a message back before acting on it."""
+
+    def __init__(self) -> None:
+        self.posts: dict[str, dict[str, str]] = {}
+
+    async def get_post(self, chat_id: str, post_id: str) -> dict[str, str]:
+        post = self.posts.get(post_id)
+        if post is None or post["groupId"] != chat_id:
+            raise RingCentralNotFound(
+                404, "CMN-102", "Resource for parameter [postId] is not found"
+            )
+        return post
+
+
+PLATFORM = PostedMessages()
+
+
 @pytest.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     storage = await Storage.open(tmp_path / "bot.sqlite3")
     services = Services(config, storage, None, CardRenderer(), config.token_cipher())  # type: ignore[arg-type]
-    services.installs[BOT_ID] = BotInstall(BOT_ID, "1", None)  # type: ignore[arg-type]
+    services.installs[BOT_ID] = BotInstall(BOT_ID, "1", PLATFORM)  # type: ignore[arg-type]
     services.remember_chat_type(DIRECT_CHAT, "Direct")
     services.remember_chat_type(GROUP_CHAT, "Group")
     yield services
@@ -41,11 +61,18 @@ def post(
     creator: str = "42",
     mentions: list[dict[str, str]] | None = None,
     uuid: str = "u1",
+    forged: bool = False,
 ) -> Notification:
+    """A PostAdded notification; unless `forged`, the post also exists at RingCentral."""
     payload: dict[str, Any] = load_fixture("webhook-post-added.json")
     payload["uuid"] = uuid
     payload["ownerId"] = BOT_ID
-    payload["body"].update(text=text, groupId=chat, creatorId=creator, mentions=mentions)
+    post_id = f"post-{uuid}"
+    payload["body"].update(
+        id=post_id, text=text, groupId=chat, creatorId=creator, mentions=mentions
+    )
+    if not forged:
+        PLATFORM.posts[post_id] = {"id": post_id, "groupId": chat, "creatorId": creator}
     return Notification.parse(payload)
 
 
@@ -72,6 +99,15 @@ async def test_in_a_direct_chat_every_message_is_a_command(services: Services) -
     await make_dispatcher(calls).dispatch(services, post("INSIGHTS  2728084995017 "))
     await make_dispatcher(calls).dispatch(services, post("call s-abc", uuid="u2"))
     assert calls == [("insights", "2728084995017"), ("insights", "s-abc")]
+
+
+async def test_a_message_ringcentral_does_not_know_gets_no_answer(services: Services) -> None:
+    """A forged PostAdded (right Verification-Token, no such post) changes and says nothing."""
+    calls: list[tuple[str, str]] = []
+    dispatcher = make_dispatcher(calls)
+    await dispatcher.dispatch(services, post("optin", uuid="forged-1", forged=True))
+    await dispatcher.dispatch(services, post("helo", uuid="forged-2", forged=True))
+    assert calls == [] and await replies(services) == []
 
 
 async def test_in_a_group_only_mentions_of_the_bot_count(services: Services) -> None:
