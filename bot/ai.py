@@ -3,7 +3,9 @@
 RingCentral's AI API is asynchronous: we get a job id, and the result is POSTed to the
 webhook we named (results usually take 5 to 10 minutes, sometimes 30). AI webhooks carry no
 signature (API-FACTS E says none is documented), so each job gets its own unguessable webhook
-path; a result is accepted only for a pending job of ours, through that job's path. The
+path. The documented callback body is `{"status", "response"}` without a `jobId`, so the
+path is also what names the job: a result is accepted only at a pending job's own path, and
+a body that does name a job must name that one. The
 result goes into the inbox (unique per job), so a result arriving twice, or arriving by
 webhook and by polling, is handled once, and a result that arrives while the bot is down
 is found by polling after the restart.
@@ -28,7 +30,7 @@ from bot.events import Notification
 from bot.rc import RingCentralError, RingCentralNotFound
 from bot.services import Services
 from bot.storage import AiJob
-from bot.webhooks import BodyTooLarge, read_limited, refuse
+from bot.webhooks import VALIDATION_TOKEN_HEADER, BodyTooLarge, read_limited, refuse
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,20 @@ class AiWebhookEndpoint:
         self._on_stored = on_stored
 
     async def handle(self, request: web.Request) -> web.Response:
+        validation_token = request.headers.get(VALIDATION_TOKEN_HEADER)
+        if validation_token is not None:
+            # The webhook handshake (API-FACTS B.2): UNCONFIRMED for AI webhooks, answered
+            # in case. It may come while the job is being created, before we know its id,
+            # so it is answered at any address; echoing the token stores and reveals nothing.
+            if len(validation_token) > 512:
+                return refuse(400, "validation token too long")
+            return web.Response(status=200, headers={VALIDATION_TOKEN_HEADER: validation_token})
         secret = request.match_info.get("secret", "")
+        # The address names the job: look it up before reading a byte of the body.
+        job = await self._services.storage.ai_job_at_address(secret_hash(secret))
+        if job is None:
+            log.warning("AI result at an address of no job refused")
+            return refuse(404, "unknown job")
         try:
             raw = await read_limited(request, MAX_RESULT_BYTES)
             body = json.loads(raw)
@@ -75,16 +90,15 @@ class AiWebhookEndpoint:
             return refuse(413, "body too large")
         except (OSError, ValueError, UnicodeDecodeError, RecursionError):
             return refuse(400, "body is not JSON")
-        job_id = body.get("jobId") if isinstance(body, dict) else None
-        if not isinstance(job_id, str) or not job_id:
-            return refuse(400, "jobId is missing")
-        job = await self._services.storage.ai_job(job_id)
-        if job is None:
-            log.warning("AI result for unknown job %s refused", job_id[:80])
+        if not isinstance(body, dict):
+            return refuse(400, "body is not a JSON object")
+        named = body.get("jobId")
+        if named is not None and not (
+            isinstance(named, str) and hmac.compare_digest(named.encode(), job.job_id.encode())
+        ):
+            log.warning("AI result at job %s's address names another job; refused", job.job_id)
             return refuse(404, "unknown job")
-        if not hmac.compare_digest(secret_hash(secret), job.webhook_secret_hash):
-            log.warning("AI result for job %s came to the wrong address; refused", job_id)
-            return refuse(403, "wrong address for this job")
+        job_id = job.job_id
         if job.state != PENDING:
             log.info("late AI result for job %s (already %s) ignored", job_id, job.state)
             return web.Response(status=200)

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 # Refresh the service user's token this long before it expires.
 TOKEN_REFRESH_MARGIN_S = 120
+# The AI service fetches media 5 to 30 minutes after a submit (API-FACTS E), with the token
+# in `contentUri`: the token handed over must live at least this long.
+MEDIA_TOKEN_MIN_LIFE_S = 30 * 60
 
 
 class RingCentralError(Exception):
@@ -135,6 +138,10 @@ class TokenSource(Protocol):
 
     async def access_token(self) -> str: ...
 
+    async def access_token_lasting(self, seconds: float) -> str:
+        """A token with at least `seconds` left, for a URL someone else uses later."""
+        ...
+
     async def recover_from_401(self) -> bool:
         """Try to obtain a working token; True if retrying the request makes sense."""
         ...
@@ -147,6 +154,9 @@ class StaticToken:
         self._token = token
 
     async def access_token(self) -> str:
+        return self._token
+
+    async def access_token_lasting(self, seconds: float) -> str:
         return self._token
 
     async def recover_from_401(self) -> bool:
@@ -171,11 +181,22 @@ class ServiceUserTokens:
         self.owner_id: str | None = None
 
     async def access_token(self) -> str:
+        return await self.access_token_lasting(TOKEN_REFRESH_MARGIN_S)
+
+    async def access_token_lasting(self, seconds: float) -> str:
+        """Refresh first when less than `seconds` are left. A refresh, not a login: the
+        Auth group allows 5 requests a minute, so one login per AI job would not do."""
         async with self._lock:
             if self._platform is None:
                 await self._login()
-            elif time.monotonic() >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
+            elif time.monotonic() >= self._expires_at - seconds:
                 await self._refresh_or_login()
+                if time.monotonic() >= self._expires_at - seconds:
+                    log.warning(
+                        "the service user's tokens live less than %d s; a slow consumer "
+                        "of this one may find it expired",
+                        int(seconds),
+                    )
             return str(self._platform.auth().access_token())
 
     async def recover_from_401(self) -> bool:
@@ -456,8 +477,9 @@ class RingCentralClient:
 
     async def media_url_with_token(self, content_uri: str) -> str:
         """The recording's content URL with our access token as `access_token`: the AI API
-        fetches media itself and cannot send headers. This string is a secret."""
-        token = await self._tokens.access_token()
+        fetches media itself and cannot send headers, 5 to 30 minutes later: the token has
+        at least MEDIA_TOKEN_MIN_LIFE_S left. This string is a secret."""
+        token = await self._tokens.access_token_lasting(MEDIA_TOKEN_MIN_LIFE_S)
         separator = "&" if "?" in content_uri else "?"
         return f"{content_uri}{separator}access_token={quote(token, safe='')}"
 

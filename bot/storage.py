@@ -689,6 +689,15 @@ class Storage:
             row = await cur.fetchone()
         return _ai_job(row) if row else None
 
+    async def ai_job_at_address(self, webhook_secret_hash: str) -> AiJob | None:
+        """The job whose webhook address carries this secret: the documented AI callback
+        body has no `jobId`, so the address is what names the job."""
+        async with self._db.execute(
+            "SELECT * FROM ai_jobs WHERE webhook_secret_hash = ?", (webhook_secret_hash,)
+        ) as cur:
+            row = await cur.fetchone()
+        return _ai_job(row) if row else None
+
     async def ai_jobs_of(self, requester_id: str, limit: int) -> list[AiJob]:
         async with self._db.execute(
             "SELECT * FROM ai_jobs WHERE requester_id = ? ORDER BY requested_at DESC LIMIT ?",
