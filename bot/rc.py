@@ -347,12 +347,15 @@ class RingCentralClient:
                 ) as response:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
+                    pause: float | None = None
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
-                        self.governor.penalise(group, _retry_after(response.headers))
-                    elif info is not None:
-                        self.governor.observe(group, info.limit, info.remaining, info.window_s)
+                        pause = self.governor.penalise(group, _retry_after(response.headers))
+                    else:
+                        self.governor.relieve(group)
+                        if info is not None:
+                            self.governor.observe(group, info.limit, info.remaining, info.window_s)
                     body = await _read_body(response)
                     if response.status < 400:
                         return body
@@ -360,6 +363,8 @@ class RingCentralClient:
                         if await self._tokens.recover_from_401():
                             continue
                     error = _http_error(method, path, response, body)
+                    if isinstance(error, RingCentralRateLimited) and pause is not None:
+                        error.retry_after = max(error.retry_after, pause)
                     if (
                         isinstance(error, RingCentralAuthError)
                         and error.error_code in TOKEN_REVOKED_CODES

@@ -136,6 +136,9 @@ class RingCXClient:
                     body: Any = await response.json(content_type=None) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
+                if response.status != 429:
+                    for target in _limited_groups(group):
+                        self.governor.relieve(target)
                 if response.status < 400:
                     return body
                 raise _ringcx_error(method, path, response, body, self.governor, group)
@@ -198,6 +201,13 @@ class RingCXClient:
         return body if isinstance(body, Mapping) else {}
 
 
+def _limited_groups(group: str) -> list[str]:
+    """The governor's groups one RingCX endpoint counts against."""
+    if group == "ringcx-metadata":
+        return ["ringcx-metadata-minute", "ringcx-metadata-quarter"]
+    return [group]
+
+
 def _ringcx_error(
     method: str,
     path: str,
@@ -223,18 +233,12 @@ def _ringcx_error(
             retry_after: float | None = float(response.headers["Retry-After"])
         except (KeyError, ValueError):
             retry_after = None
-        targets = (
-            ["ringcx-metadata-minute", "ringcx-metadata-quarter"]
-            if group == "ringcx-metadata"
-            else [group]
-        )
-        for target in targets:
-            governor.penalise(target, retry_after)
+        pause = max(governor.penalise(target, retry_after) for target in _limited_groups(group))
         return RingCentralRateLimited(
             status,
             code,
             message,
-            retry_after=retry_after or RETRY_AFTER_MISSING_S,
+            retry_after=pause or RETRY_AFTER_MISSING_S,
             group=group,
             **common,
         )

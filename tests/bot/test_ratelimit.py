@@ -71,3 +71,22 @@ async def test_the_servers_count_is_trusted_when_it_is_higher() -> None:
     governor.observe("medium", limit=40, remaining=0, window_s=60)
     await governor.acquire("medium")
     assert fake.slept and fake.slept[0] == pytest.approx(61.0)
+
+
+async def test_429s_without_retry_after_back_off_exponentially_until_an_answer() -> None:
+    """API-FACTS G: without Retry-After wait at least 30 s; a platform that keeps saying 429
+    without one gets longer and longer pauses (not a 30 s loop that restarts its penalty),
+    and the first real answer ends the backoff."""
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    for _ in range(7):
+        governor.penalise("heavy", None)
+        await governor.acquire("heavy")
+    assert fake.slept == [30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0]
+    governor.relieve("heavy")  # an answer that is not a 429
+    governor.penalise("heavy", None)
+    await governor.acquire("heavy")
+    assert fake.slept[-1] == 30.0
+    governor.penalise("heavy", 5)  # a Retry-After is obeyed as it is
+    await governor.acquire("heavy")
+    assert fake.slept[-1] == 5.0
