@@ -269,14 +269,17 @@ def _ringcx(
     sub_account = str(section.get("sub_account_id", "") or "")
     if not sub_account:
         problems.append("ringcx.sub_account_id is required when RingCX is enabled")
+    # Older files name the zone metadata windows were read in; windows are now asked for in
+    # UTC (see bot/ringcx.py), the key is still checked so a typo is not silently kept.
     tz_name = str(section.get("time_zone", "US/Eastern"))
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"ringcx.time_zone {tz_name!r} is not a known IANA time zone")
     window = section.get("window_minutes", 15)
-    if not isinstance(window, int) or not 1 <= window <= 180:
-        problems.append("ringcx.window_minutes must be a whole number from 1 to 180")
+    if not isinstance(window, int) or not 1 <= window <= 60:
+        # RingCX takes metadata windows of at most 3600 s (API-FACTS F, the stricter limit).
+        problems.append("ringcx.window_minutes must be a whole number from 1 to 60")
         window = 15
     lag = section.get("lag_minutes", 5)
     if not isinstance(lag, int) or not 0 <= lag <= 120:

@@ -21,7 +21,6 @@ def ringcx_config(stack: Stack, **extra: Any) -> dict[str, Any]:
         "enabled": True,
         "base_url": stack.sandbox.url,
         "sub_account_id": SUB_ACCOUNT,
-        "time_zone": "US/Eastern",
         "window_minutes": 5,
         "lag_minutes": 5,
         "poll_interval_s": 1,
@@ -82,7 +81,29 @@ def test_windows_trail_real_time_and_grow_while_catching_up() -> None:
         900,
     )
     start = now - timedelta(hours=10)
-    assert next_window(start, now, window, lag) == (start, 10_800)  # the API's maximum
+    # Behind after downtime: whole windows, never more than an hour (reports.md's maximum).
+    assert next_window(start, now, window, lag) == (start, 3600)
+    assert next_window(start, now, timedelta(minutes=7), lag) == (start, 3360)
+
+
+async def test_no_hour_is_skipped_or_read_twice_when_daylight_saving_ends(
+    stack: Stack,
+) -> None:
+    """1 Nov 2026, 01:00-02:00 happens twice in US/Eastern (EDT, then EST). Local wall
+    times cannot say which one is meant; the poller keeps UTC and asks in UTC."""
+    agent, dm = await opted_in_agent(stack)
+    first_pass = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    second_pass = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+    await segment(stack, agent, first_pass)
+    await segment(stack, agent, second_pass)
+    await start_ringcx(stack, datetime(2026, 11, 1, 5, 0, tzinfo=UTC), window_minutes=60)
+
+    async def both() -> list[str] | None:
+        texts = await transcripts_in(stack, dm)
+        return texts if len(texts) >= 2 else None
+
+    texts = await eventually(both, within_s=20)
+    assert len(texts) == 2
 
 
 async def test_an_opted_in_agent_gets_each_finished_transcript_once(stack: Stack) -> None:
