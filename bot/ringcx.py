@@ -7,8 +7,9 @@ requests a minute and 9 per 15 minutes per sub-account, transcripts 120 a minute
 time, larger windows (up to an hour) while it is catching up; it stores the
 window's segments and its new position in one transaction, so a restart neither skips a
 window nor takes a segment twice. Windows are at most an hour (after downtime the gap is
-walked an hour at a time, paced by the limits) and are asked for in UTC. Transcripts are usually ready about 5 minutes after a
-segment ends: a 404 is retried with exponential backoff.
+walked an hour at a time, paced by the limits) and are asked for in UTC. Transcripts are
+usually ready about 5 minutes after a segment ends: a 404 is retried with exponential
+backoff.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import aiohttp
 

@@ -14,8 +14,8 @@ a bare array of the segments whose end lies in [segmentEndTime, +timeInterval) r
 `timeZone` (a wall time that happens twice at a daylight-saving change is read as its
 first pass, one that never happens as if the clock had not jumped: what a client that asks
 in local time gets is not what it meant); `timeInterval` at most 3600 s, the older
-documented maximum (EVSPEC says 10800; the stricter holds); a transcript is 404 until it is ready; errors use the `Errors` shape of the
-fixtures.
+documented maximum (EVSPEC says 10800; the stricter holds); a transcript is 404 until it
+is ready; errors use the `Errors` shape of the fixtures.
 
 Choices where nothing authoritative was found (UNCONFIRMED):
 
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
