@@ -111,6 +111,10 @@ DEFAULT_TRANSCRIPT_LINES: Final = 80
 DEFAULT_ANALYSIS_UTTERANCES: Final = 15
 #: The most utterances `utterances_card` shows (a card has a size limit).
 MAX_UTTERANCES: Final = 300
+#: The most bytes (compact JSON) a card built from open-ended lists may take. RingCentral
+#: documents no card size limit (UNCONFIRMED, API-FACTS D.5); the sandbox refuses cards
+#: over 40,000 bytes, and this leaves room below that.
+CARD_BYTE_BUDGET: Final = 38_000
 DEFAULT_RINGCX_LINES: Final = 80
 
 UNASSIGNED: Final = "Unassigned"
@@ -893,12 +897,17 @@ def utterances_card(
     """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
     most `max_utterances` (300) with a note when there are more: the answer to "Show all
     utterances". Offsets are times into the recording, so no time zone is needed."""
-    return renderer.render(
-        UTTERANCES_TEMPLATE,
-        **utterances_view(
-            source_label=source_label, analysis=analysis, max_utterances=max_utterances
-        ),
-    )
+    shown = min(max_utterances, max(1, len(analysis.utterances)))
+    while True:
+        card = renderer.render(
+            UTTERANCES_TEMPLATE,
+            **utterances_view(source_label=source_label, analysis=analysis, max_utterances=shown),
+        )
+        size = len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
+        if size <= CARD_BYTE_BUDGET or shown == 1:
+            return card
+        # Shrink in proportion to the excess (and at least by one), then check again.
+        shown = max(1, min(shown - 1, int(shown * CARD_BYTE_BUDGET / size)))
 
 
 def jobs_view(jobs: Sequence[JobSummary], tz: ZoneInfo) -> dict[str, Any]:

@@ -438,7 +438,8 @@ async def _exercise_ai(
         "get", "/ai/status/v1/jobs/0e1f2a3b-0000-1000-8000-000000000000", headers=service
     )
     schema = callback_schema(ANALYZE)
-    webhooks = [n for n in receiver.notifications() if "jobId" in n]
+    # AI callbacks carry RCRequestId (the job id) and, as documented, no jobId in the body.
+    webhooks = [r["json"] for r in receiver.requests if "RCRequestId" in r["headers"]]
     assert {n["status"] for n in webhooks} == {"Success", "Fail"}
     for notification in webhooks:
         for problem in schema_problems(schema, notification):
