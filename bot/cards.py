@@ -493,10 +493,33 @@ def transcript_card(
     max_lines: int = DEFAULT_TRANSCRIPT_LINES,
 ) -> dict[str, Any]:
     """A call's transcript, one line per utterance ("mm:ss Speaker: text"), at most
-    `max_lines` of them; "Open in RingSense" when the call has a link."""
-    return renderer.render(
-        TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=max_lines)
+    `max_lines` of them (fewer when they would not fit a card); "Open in RingSense" when
+    the call has a link."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    return _fitting(
+        lambda shown: renderer.render(
+            TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=shown)
+        ),
+        min(max_lines, max(1, len(insights.transcript))),
     )
+
+
+def card_bytes(card: Mapping[str, Any]) -> int:
+    """A card's size as RingCentral receives it (compact UTF-8 JSON)."""
+    return len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _fitting(render: Callable[[int], dict[str, Any]], most: int) -> dict[str, Any]:
+    """The card showing as many of `most` lines as fit CARD_BYTE_BUDGET (at least one)."""
+    shown = most
+    while True:
+        card = render(shown)
+        size = card_bytes(card)
+        if size <= CARD_BYTE_BUDGET or shown <= 1:
+            return card
+        # Shrink in proportion to the excess (and at least by one), then check again.
+        shown = max(1, min(shown - 1, int(shown * CARD_BYTE_BUDGET / size)))
 
 
 def notice_view(text: str) -> dict[str, Any]:
@@ -897,17 +920,13 @@ def utterances_card(
     """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
     most `max_utterances` (300) with a note when there are more: the answer to "Show all
     utterances". Offsets are times into the recording, so no time zone is needed."""
-    shown = min(max_utterances, max(1, len(analysis.utterances)))
-    while True:
-        card = renderer.render(
+    return _fitting(
+        lambda shown: renderer.render(
             UTTERANCES_TEMPLATE,
             **utterances_view(source_label=source_label, analysis=analysis, max_utterances=shown),
-        )
-        size = len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
-        if size <= CARD_BYTE_BUDGET or shown == 1:
-            return card
-        # Shrink in proportion to the excess (and at least by one), then check again.
-        shown = max(1, min(shown - 1, int(shown * CARD_BYTE_BUDGET / size)))
+        ),
+        min(max_utterances, max(1, len(analysis.utterances))),
+    )
 
 
 def jobs_view(jobs: Sequence[JobSummary], tz: ZoneInfo) -> dict[str, Any]:
@@ -1035,16 +1054,22 @@ def ringcx_transcript_card(
     the queue (`queue_label`, else the agent group id), then one line per message
     ("hh:mm:ss Name: message", the time in `tz`), at most `max_lines` with a note. A speaker
     without a name is "Agent" or "Contact", or "Speaker 1", "Speaker 2"... when RingCX
-    does not say which (its voice transcripts do not)."""
-    return renderer.render(
-        RINGCX_TRANSCRIPT_TEMPLATE,
-        **ringcx_transcript_view(
-            segment=segment,
-            transcript=transcript,
-            tz=tz,
-            max_lines=max_lines,
-            queue_label=queue_label,
+    does not say which (its voice transcripts do not). Fewer lines when `max_lines` would
+    not fit a card."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    return _fitting(
+        lambda shown: renderer.render(
+            RINGCX_TRANSCRIPT_TEMPLATE,
+            **ringcx_transcript_view(
+                segment=segment,
+                transcript=transcript,
+                tz=tz,
+                max_lines=shown,
+                queue_label=queue_label,
+            ),
         ),
+        min(max_lines, max(1, len(transcript.lines))),
     )
 
 

@@ -12,7 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.cards import CardRenderer, card_as_text, ringcx_transcript_card
+from bot.cards import (
+    CARD_BYTE_BUDGET,
+    CardRenderer,
+    card_as_text,
+    card_bytes,
+    ringcx_transcript_card,
+)
 from bot.ringcx_model import Segment, Transcript
 from tests.templates.adaptive_cards import (
     assert_matches_golden,
@@ -203,3 +209,16 @@ def test_messages_and_names_are_shown_exactly(text: str) -> None:
 @given(text=call_text)
 def test_any_message_or_name_survives(text: str) -> None:
     assert_ringcx_text_literal(text)
+
+
+def test_a_transcript_of_long_messages_fits_a_card_ringcentral_accepts() -> None:
+    body = messages(85)
+    for line in body["transcript"]:
+        line["message"] += " and then we talked about the contract" * 10
+    card = shown(body)
+    assert card_bytes(card) <= CARD_BYTE_BUDGET
+    text = lines_of(card)
+    said = [line for line in text if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert 10 < len(said) < 80
+    assert text[-1] == f"Showing the first {len(said)} of 85 lines."
+    assert_valid_card(card)
