@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ def endpoint(
 
 
 _SELF_SERVED: set[Any] = set()
+REQUEST_ID_HEADER = "RCRequestId"
 
 
 def self_served(handler: Handler) -> Handler:
@@ -300,6 +302,9 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
         except PlatformError as error:
             response = web.json_response(error.body, status=error.status, headers=error.headers)
         response.headers.update(rate_headers)
+        # Every platform answer names its request (a uuid, as in real answers), the
+        # errors above all: it is what RingCentral support asks for.
+        response.headers.setdefault(REQUEST_ID_HEADER, str(uuid.uuid4()))
         status = response.status
         return response
     finally:

@@ -291,6 +291,9 @@ class World:
         self.posts: dict[str, Post] = {}
         self.cards: dict[str, AdaptiveCard] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        # Expired subscriptions (id -> the subscription as it was): asked about again they
+        # are SUB-507 "was expired", not an unknown id's CMN-102 (API-FACTS B.4).
+        self.expired_subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
         self.request_log: list[RequestLogEntry] = []
         self.ringsense_records: dict[tuple[str, str, str], JSON] = {}
@@ -753,6 +756,7 @@ class World:
             return None
         if subscription.expiration_time <= self.now():
             del self.subscriptions[subscription_id]
+            self.expired_subscriptions[subscription_id] = subscription
             return None
         return subscription
 

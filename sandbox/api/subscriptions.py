@@ -26,7 +26,7 @@ from sandbox.platform import (
 )
 from sandbox.ratelimit import RateGroup
 from sandbox.render import subscription_info
-from sandbox.world import JSON, Extension, Subscription, World
+from sandbox.world import JSON, Extension, OAuthSession, Subscription, World
 
 routes = web.RouteTableDef()
 
@@ -119,13 +119,39 @@ def _own_subscription(request: web.Request) -> Subscription:
     subscription_id = request.match_info["subscriptionId"]
     subscription = world.live_subscription(subscription_id)
     session = session_of(request)
-    if (
-        subscription is None
-        or subscription.owner_id != session.owner_id
-        or subscription.client_id != session.client_id
-    ):
+    if subscription is None:
+        expired = world.expired_subscriptions.get(subscription_id)
+        if expired is not None and _owned_by(expired, session):
+            raise api_error(
+                404,
+                "SUB-507",
+                f"Subscription with key [{subscription_id}] and assigned session "
+                f"[{session.id}] was expired",
+            )
+    if subscription is None or not _owned_by(subscription, session):
         raise not_found("subscriptionId", subscription_id)
     return subscription
+
+
+def _owned_by(subscription: Subscription, session: OAuthSession) -> bool:
+    return subscription.owner_id == session.owner_id and subscription.client_id == (
+        session.client_id
+    )
+
+
+def _refuse_blacklisted(subscription: Subscription) -> None:
+    """A blacklisted subscription is not renewed back to life: the docs' remedy is to
+    delete it and create a new one. The answer is UNCONFIRMED (no sample): a 400 in the
+    platform's error shape, so a client that renews blindly finds out."""
+    if subscription.status == "Blacklisted":
+        raise api_error(
+            400,
+            "CMN-101",
+            f"Subscription [{subscription.id}] is blacklisted: it cannot be renewed; "
+            "delete it and create a new one",
+            top_code="InvalidParameter",
+            parameterName="subscriptionId",
+        )
 
 
 @routes.post("/restapi/v1.0/subscription")
@@ -215,6 +241,7 @@ def _renew(world: World, subscription: Subscription) -> None:
 async def renew_subscription(request: web.Request) -> web.StreamResponse:
     world = world_of(request)
     subscription = _own_subscription(request)
+    _refuse_blacklisted(subscription)
     _renew(world, subscription)
     return json_response(subscription_info(base_url(request), subscription, world.now()))
 
@@ -225,6 +252,7 @@ async def update_subscription(request: web.Request) -> web.StreamResponse:
     """Changes filters and/or lifetime; every PUT, even an empty one, also renews."""
     world = world_of(request)
     subscription = _own_subscription(request)
+    _refuse_blacklisted(subscription)
     body = await json_body(request, required=False)
     if "eventFilters" in body:
         filters, disabled = _event_filters(world, caller_of(request), body["eventFilters"])

@@ -229,6 +229,9 @@ class Conformance:
         status = response.status
         content_type = response.content_type
         bare_path = path.split("?", 1)[0]
+        if not response.headers.get("RCRequestId"):
+            # Every platform answer names its request, errors above all: support asks for it.
+            self.problems.append(f"{method} {bare_path} {status}: no RCRequestId header")
         template = _template(bare_path)
         if template is None:
             self.problems.append(f"{method} {bare_path}: not in the spec")

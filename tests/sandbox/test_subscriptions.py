@@ -193,7 +193,19 @@ async def test_expired_subscription_stops_delivering_and_is_gone(
         f"/restapi/v1.0/subscription/{subscription['id']}", headers=BOT_AUTH
     )
     assert response.status == 404
-    assert (await response.json())["errors"][0]["errorCode"] == "CMN-102"
+    # API-FACTS B.4: an expired subscription is SUB-507, not an unknown one's CMN-102.
+    body = await response.json()
+    assert body["errorCode"] == "SUB-507"
+    assert body["errors"][0]["errorCode"] == "SUB-507"
+    assert body["message"].startswith(f"Subscription with key [{subscription['id']}]")
+    assert body["message"].endswith("was expired")
+    renew = await client.post(
+        f"/restapi/v1.0/subscription/{subscription['id']}/renew", headers=BOT_AUTH
+    )
+    assert renew.status == 404
+    assert (await renew.json())["errorCode"] == "SUB-507"
+    unknown = await client.get("/restapi/v1.0/subscription/nope", headers=BOT_AUTH)
+    assert (await unknown.json())["errorCode"] == "CMN-102"
 
 
 async def test_renew_extends_the_lifetime(
@@ -242,6 +254,16 @@ async def test_failing_receiver_gets_blacklisted_after_ten_failures(
         "Webhook responses with code: [500], reason: [Internal Server Error]"
     )
     assert record["blacklistedData"]["blacklistedAt"].endswith("Z")
+    # A blacklisted subscription cannot be renewed back to life (the docs: delete it and
+    # create a new one); neither by renew nor by PUT.
+    path = f"/restapi/v1.0/subscription/{subscription['id']}"
+    renew = await client.post(path + "/renew", headers=BOT_AUTH)
+    assert renew.status == 400
+    assert "blacklisted" in (await renew.json())["message"].lower()
+    put = await client.put(path, json={}, headers=BOT_AUTH)
+    assert put.status == 400
+    listed = await (await client.get("/restapi/v1.0/subscription", headers=BOT_AUTH)).json()
+    assert listed["records"][0]["status"] == "Blacklisted"
 
 
 async def test_timeouts_count_as_failures(
