@@ -34,6 +34,10 @@ JSON = dict[str, Any]
 
 PERMANENT_TOKEN_LIFETIME = 2147483647
 """What the platform reports as `expires_in` for a bot's permanent token."""
+DEFAULT_BOT_READY_AFTER_SECONDS = 3.0
+"""A just-installed bot cannot subscribe for this long (SUB-406), on by default."""
+MAX_PARALLEL_SESSIONS = 5
+"""Parallel sessions per user and app (the platform's limit)."""
 
 
 def iso(timestamp: float) -> str:
@@ -257,7 +261,8 @@ class World:
         self.blacklist_after_failures = 10
         self.blacklist_window_seconds = 600.0
         self.max_subscriptions_per_owner = 30
-        self.bot_ready_after_seconds = 0.0
+        # SUB-406 for a bot installed this recently (the real delay is UNCONFIRMED).
+        self.bot_ready_after_seconds = DEFAULT_BOT_READY_AFTER_SECONDS
         self.faults = Faults()
         self.api_posts_per_day: dict[tuple[str, str], int] = {}
         """(extension id, UTC date) -> posts and cards created through the API."""
@@ -360,6 +365,7 @@ class World:
         self.everyone_chat_id = self.accounts[defaults.ACCOUNT_ID].everyone_chat_id
         self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
         bot = self.add_bot(defaults.ACCOUNT_ID, extension_id=defaults.BOT_EXTENSION_ID)
+        bot.installed_at = None  # installed long before the sandbox started: ready
         self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
 
     def add_account(
@@ -596,7 +602,27 @@ class World:
             endpoint_id=secrets.token_urlsafe(16),
         )
         self._index_session(session)
+        self._end_sessions_beyond_the_limit(owner_id, client_id)
         return session
+
+    def _end_sessions_beyond_the_limit(self, owner_id: str, client_id: str) -> None:
+        """At most MAX_PARALLEL_SESSIONS live sessions per user and app: the oldest go.
+
+        The limit of 5 is the platform's; that the oldest session is ended (rather than the
+        new login refused) is UNCONFIRMED, and is the choice that punishes a client logging
+        in again and again while it still holds tokens it means to use.
+        """
+        now = self.now()
+        live = [
+            session
+            for session in self.sessions.values()
+            if session.owner_id == owner_id
+            and session.client_id == client_id
+            and session.access_expires_at is not None
+            and (session.access_expires_at > now or (session.refresh_expires_at or 0) > now)
+        ]
+        for session in live[: max(0, len(live) - MAX_PARALLEL_SESSIONS)]:
+            self.revoke_session(session)
 
     def issue_permanent_token(self, owner_id: str, token: str | None = None) -> OAuthSession:
         """A bot token: never expires and has no refresh token, like a bot install's."""

@@ -54,8 +54,28 @@ def _lifetime(world: World, expires_in: int) -> int:
     return expires_in if cap is None else min(expires_in, cap)
 
 
-def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str], list[JSON]]:
-    """Validated, `~`-expanded filters plus those disabled for lack of permission."""
+#: The app permission an event filter needs (SPEC; API-FACTS discrepancy 9: RingSense is
+#: the app scope, ReadRingSenseInsights the user permission). A token without it gets the
+#: filter disabled, like a missing user permission (UNCONFIRMED which of disabled or
+#: refused the platform does; either way no events arrive, and disabled says so).
+FILTER_APP_SCOPES: tuple[tuple[str, str], ...] = (
+    ("/ai/ringsense/", "RingSense"),
+    ("/team-messaging/", "TeamMessaging"),
+)
+
+
+def _scope_missing(item: str, scope: tuple[str, ...]) -> str | None:
+    for prefix, needed in FILTER_APP_SCOPES:
+        if item.startswith(prefix) and needed not in scope:
+            return needed
+    return None
+
+
+def _event_filters(
+    world: World, owner: Extension, raw: Any, scope: tuple[str, ...]
+) -> tuple[list[str], list[JSON]]:
+    """Validated, `~`-expanded filters plus those disabled for lack of permission (the
+    user's, or the app's in the token's scope)."""
     if not isinstance(raw, list) or not raw:
         raise invalid_parameter("eventFilters")
     if not all(isinstance(item, str) and item for item in raw):
@@ -70,6 +90,16 @@ def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str],
             raise other_account_refused()
     disabled: list[JSON] = []
     for item in expanded:
+        needed = _scope_missing(item, scope)
+        if needed is not None:
+            disabled.append(
+                {
+                    "filter": item,
+                    "reason": "PermissionDenied",
+                    "message": f"Application needs to have [{needed}] permission",
+                }
+            )
+            continue
         if item.startswith("/ai/ringsense/") and RINGSENSE_PERMISSION not in owner.permissions:
             disabled.append(
                 {
@@ -107,7 +137,8 @@ def _bot_not_ready(world: World, owner: Extension) -> bool:
     """The `botReadyAfterSeconds` knob: a bot installed moments ago cannot subscribe yet.
 
     The real delay is UNCONFIRMED; RingCentral's frameworks retry every 10 s (CHATBOT-JS)
-    or after about 50 s (CHATBOT-PY). The default is 0: ready at once.
+    or after about 50 s (CHATBOT-PY). The default is 3 s, so a bot that does not retry
+    finds out here; the bot extension the sandbox starts with is ready at once.
     """
     if owner.type != "Bot" or owner.installed_at is None:
         return False
@@ -163,7 +194,9 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     if _bot_not_ready(world, owner):
         raise other_account_refused()
-    filters, disabled = _event_filters(world, owner, body.get("eventFilters"))
+    filters, disabled = _event_filters(
+        world, owner, body.get("eventFilters"), session_of(request).scope
+    )
     delivery_mode = body.get("deliveryMode")
     if not isinstance(delivery_mode, dict):
         raise invalid_parameter("deliveryMode")
@@ -255,7 +288,9 @@ async def update_subscription(request: web.Request) -> web.StreamResponse:
     _refuse_blacklisted(subscription)
     body = await json_body(request, required=False)
     if "eventFilters" in body:
-        filters, disabled = _event_filters(world, caller_of(request), body["eventFilters"])
+        filters, disabled = _event_filters(
+            world, caller_of(request), body["eventFilters"], session_of(request).scope
+        )
         subscription.event_filters = filters
         subscription.disabled_filters = disabled
     if "expiresIn" in body:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from bot.cards import card_as_text
-from tests.e2e import Stack, settle
+from tests.e2e import Stack, eventually, settle
 
 
 async def health(stack: Stack) -> dict[str, object]:
@@ -33,6 +33,14 @@ async def install(stack: Stack, mode: str) -> dict[str, str]:
         "POST", "/bots", {"accountId": account["accountId"], "mode": mode}
     )
     assert installed["redirectStatus"] == 200
+
+    async def subscribed() -> bool:
+        # A bot installed moments ago gets SUB-406 for a few seconds (on in the sandbox by
+        # default); the bot retries until its subscription is made.
+        listed = await stack.control.call("GET", "/subscriptions")
+        return any(s["ownerId"] == installed["extensionId"] for s in listed)
+
+    await eventually(subscribed, within_s=20)
     await settle(stack.bot)
     return installed
 

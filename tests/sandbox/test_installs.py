@@ -46,7 +46,9 @@ async def test_settings_hold_the_app_console_values(client: SandboxClient) -> No
     assert before["oauthRedirectUri"] is None
     assert before["interactiveMessagesUrl"] is None
     assert before["signaturePrefix"] is False
-    assert before["botReadyAfterSeconds"] == 0
+    # A bot installed moments ago gets SUB-406 for a few seconds, by default (the real
+    # delay is UNCONFIRMED; a bot that does not retry must find out here).
+    assert before["botReadyAfterSeconds"] == 3
     changed = await _settings(
         client,
         oauthRedirectUri="https://bot.example/oauth",
@@ -66,7 +68,7 @@ async def test_settings_hold_the_app_console_values(client: SandboxClient) -> No
 async def test_private_install_posts_the_token_as_a_form_and_the_bot_sets_itself_up(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"])
     bot_id = installed["extensionId"]
@@ -107,7 +109,7 @@ async def test_private_install_posts_the_token_as_a_form_and_the_bot_sets_itself
 async def test_public_install_sends_a_one_time_code_for_the_permanent_token(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"], mode="public")
     assert installed["mode"] == "public"
@@ -177,7 +179,7 @@ async def test_install_reports_what_the_app_answered(
 async def test_removal_sends_delete_first_then_the_token_is_dead(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"])
     bot_id, token = installed["extensionId"], installed["token"]

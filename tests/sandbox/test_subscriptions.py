@@ -6,6 +6,7 @@ from sandbox import defaults
 from sandbox.world import World
 from tests.conftest import load_fixture
 from tests.sandbox.conftest import (
+    BASIC,
     BOT_AUTH,
     Receiver,
     SandboxClient,
@@ -327,3 +328,29 @@ async def test_bot_rest_posts_reach_the_bot_too(client: SandboxClient, receiver:
     await settle(client)
     [notification] = receiver.notifications()
     assert notification["body"]["creatorId"] == notification["ownerId"]
+
+
+async def test_filters_the_tokens_app_scopes_do_not_cover_are_disabled(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    """A token without the RingSense (or TeamMessaging) app permission gets no events of
+    those kinds: the filter is listed in `disabledFilters`, as a user permission would be."""
+    response = await client.post(
+        "/restapi/oauth/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": defaults.SERVICE_USER_JWT,
+            "scope": "ReadAccounts SubscriptionWebhook",
+        },
+        headers={"Authorization": BASIC},
+    )
+    assert response.status == 200
+    auth = {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+    body = await subscribe(client, auth, receiver, [RINGSENSE, POSTS])
+    disabled = {entry["filter"]: entry for entry in body["disabledFilters"]}
+    assert len(disabled) == 2
+    assert all(entry["reason"] == "PermissionDenied" for entry in disabled.values())
+    assert any("[RingSense]" in entry["message"] for entry in disabled.values())
+    assert any("[TeamMessaging]" in entry["message"] for entry in disabled.values())
+    await _user_posts(client, "not for a token without TeamMessaging")
+    assert receiver.notifications() == []
