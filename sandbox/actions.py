@@ -64,6 +64,26 @@ def joined_events(chat: Chat, joining: list[str]) -> list[PlatformEvent]:
     ]
 
 
+def persons_added_event(world: World, chat: Chat, added: list[str], by: str) -> PlatformEvent:
+    """A `PersonsAdded` post in the chat, seen by every member (API-FACTS D.2 lists the
+    post type; its exact body is UNCONFIRMED: no text, `addedPersonIds`)."""
+    post = world.add_post(chat, by, text=None, type_="PersonsAdded", added_person_ids=added)
+    return PlatformEvent(
+        kind="post",
+        body=post_event_body(post, "PostAdded"),
+        audience=frozenset(chat.members),
+    )
+
+
+def card_posted_event(chat: Chat, post: Post) -> PlatformEvent:
+    """The PostAdded every member gets for a card post, its author (the bot) included."""
+    return PlatformEvent(
+        kind="post",
+        body=post_event_body(post, "PostAdded"),
+        audience=frozenset(chat.members),
+    )
+
+
 def left_events(chat: Chat, leaving: list[str]) -> list[PlatformEvent]:
     """GroupLeft goes only to the member who left, with the members who remain."""
     return [

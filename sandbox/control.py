@@ -217,9 +217,10 @@ async def change_members(request: web.Request) -> web.StreamResponse:
     """People join or leave a Group or Team: `{"add": [ids], "remove": [ids]}`.
 
     Only the member who joins gets GroupJoined and only the one who leaves gets
-    GroupLeft (API-FACTS D.2), both with the chat as it is afterwards. Whether the
-    remaining members get GroupChanged, or a PersonsAdded post appears, is UNCONFIRMED
-    and not emulated.
+    GroupLeft (API-FACTS D.2), both with the chat as it is afterwards. Everyone in the
+    chat then gets a `PersonsAdded` post (its body UNCONFIRMED), posted by the first
+    earlier member. Whether the remaining members get GroupChanged is UNCONFIRMED and not
+    emulated.
     """
     world = world_in(request)
     chat = world.chats.get(request.match_info["chatId"])
@@ -238,9 +239,12 @@ async def change_members(request: web.Request) -> web.StreamResponse:
         chat.last_modified_time = world.now()
         events += actions.left_events(chat, removed)
     if added:
+        earlier = list(chat.members)
         chat.members.extend(added)
         chat.last_modified_time = world.now()
         events += actions.joined_events(chat, added)
+        adder = earlier[0] if earlier else added[0]
+        events.append(actions.persons_added_event(world, chat, added, adder))
     notifications = await publish_events(request, events)
     return web.json_response({**chat_info(chat), "notifications": notifications})
 

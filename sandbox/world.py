@@ -145,6 +145,8 @@ class Post:
     creation_time: float
     last_modified_time: float
     card_id: str | None = None
+    added_person_ids: list[str] | None = None
+    """Who joined, for a `PersonsAdded` post."""
 
 
 @dataclass
@@ -756,6 +758,7 @@ class World:
         type_: str = "TextMessage",
         mentions: list[JSON] | None = None,
         card_id: str | None = None,
+        added_person_ids: list[str] | None = None,
     ) -> Post:
         now = self.now()
         post = Post(
@@ -768,6 +771,7 @@ class World:
             creation_time=now,
             last_modified_time=now,
             card_id=card_id,
+            added_person_ids=added_person_ids,
         )
         self.posts[post.id] = post
         chat.last_modified_time = now

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tests.e2e import Stack, settle
 
 
@@ -115,3 +119,29 @@ async def test_when_ringcentral_fails_the_person_hears_it_at_once(stack: Stack) 
     await settle(stack.bot)
     [reply] = await stack.control.texts(dm, stack.bot_id)
     assert "not answering right now" in reply and "as soon as it works" in reply
+
+
+async def test_the_bots_own_card_posts_and_persons_added_posts_are_ignored_quietly(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RingCentral sends PostAdded for the bot's own card posts and a `PersonsAdded` post
+    when people join a chat: neither is a command, neither gets an answer or an error."""
+    caplog.set_level(logging.WARNING)
+    ann = await stack.control.user("Ann Adams")
+    ben = await stack.control.user("Ben Brown")
+    dm = await stack.control.chat([ann, stack.bot_id])
+    group = await stack.control.chat([ann, stack.bot_id], "Group", name="Team room")
+    await settle(stack.bot)
+    await stack.control.say(dm, ann, "settings")  # the bot answers with a card
+    await settle(stack.bot)
+    before_dm = await stack.control.posts(dm)
+    before_group = await stack.control.posts(group)
+    await stack.control.call("POST", f"/chats/{group}/members", {"add": [ben]})
+    await settle(stack.bot)
+    await settle(stack.bot)
+    after_group = await stack.control.posts(group)
+    # only the platform's PersonsAdded post was added, nothing from the bot
+    new = [p for p in after_group if p not in before_group]
+    assert [p["type"] for p in new] == ["PersonsAdded"]
+    assert await stack.control.posts(dm) == before_dm
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -330,6 +330,51 @@ async def test_bot_rest_posts_reach_the_bot_too(client: SandboxClient, receiver:
     assert notification["body"]["creatorId"] == notification["ownerId"]
 
 
+async def test_the_bots_card_posts_reach_it_as_post_added_too(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    """A card post is a post: subscribers get PostAdded for it (type Card, no text)."""
+    await subscribe(client, BOT_AUTH, receiver, [POSTS])
+    chat_id = await _everyone_chat(client)
+    card = {"type": "AdaptiveCard", "version": "1.3", "body": [{"type": "TextBlock", "text": "x"}]}
+    response = await client.post(
+        f"/team-messaging/v1/chats/{chat_id}/adaptive-cards", json=card, headers=BOT_AUTH
+    )
+    assert response.status == 201
+    await settle(client)
+    [notification] = receiver.notifications()
+    body = notification["body"]
+    assert body["eventType"] == "PostAdded"
+    assert body["type"] == "Card"
+    assert body["creatorId"] == notification["ownerId"]
+    assert body["groupId"] == chat_id
+
+
+async def test_members_joining_a_group_get_a_persons_added_post(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    await subscribe(client, BOT_AUTH, receiver, [POSTS])
+    people = [
+        (await (await client.post("/_sandbox/users", json={"name": n})).json())["extensionId"]
+        for n in ("Ann", "Ben")
+    ]
+    made = await client.post(
+        "/_sandbox/chats",
+        json={"type": "Group", "members": [people[0], defaults.BOT_EXTENSION_ID]},
+    )
+    chat_id = (await made.json())["id"]
+    await client.post(f"/_sandbox/chats/{chat_id}/members", json={"add": [people[1]]})
+    await settle(client)
+    [notification] = [
+        n for n in receiver.notifications() if n["body"].get("type") == "PersonsAdded"
+    ]
+    body = notification["body"]
+    assert body["eventType"] == "PostAdded"
+    assert body["addedPersonIds"] == [people[1]]
+    assert body["groupId"] == chat_id
+    assert body["text"] is None
+
+
 async def test_filters_the_tokens_app_scopes_do_not_cover_are_disabled(
     client: SandboxClient, receiver: Receiver
 ) -> None:
