@@ -5,6 +5,7 @@ the `PlatformEvent`s it causes; the caller decides whether to wait for delivery.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -286,6 +287,32 @@ def record_event_call(world: World, record: JSON) -> CallLogEntry | None:
         to_party=other_party if direction == "Outbound" else owner_party,
         recording_id=str(record.get("sourceRecordId")),
     )
+
+
+AI_NOTES_INSIGHTS = ("CallNotes", "Summary")
+"""What the AI Notes event of a RingEX call carries (UNCONFIRMED beyond its existence)."""
+
+
+def ai_notes_events(
+    world: World, record: JSON, keys: list[str] | tuple[str, ...], account_id: str
+) -> list[PlatformEvent]:
+    """A RingEX call with AI Notes brings two events: AI Notes first (`eventType` Create,
+    call notes and a summary), RingSense later (`eventType` Update, the other insights);
+    both with the record's `rsRecordUri`. `Update` is UNCONFIRMED (API-FACTS C.2 knows only
+    Create). The stored record gets the link too, so REST reads agree with the events."""
+    call_uuid = uuid.UUID(int=world.random.getrandbits(128), version=4)
+    record["rsRecordUri"] = f"https://ringsense.ringcentral.com/calls/{call_uuid}"
+    first = {**insight_builder.only_insights(record, AI_NOTES_INSIGHTS), "eventType": "Create"}
+    later = {**insight_builder.only_insights(record, keys), "eventType": "Update"}
+    return [
+        PlatformEvent(
+            kind="ringsense",
+            body=body,
+            domain=str(record.get("domain", "pbx")),
+            account_id=account_id,
+        )
+        for body in (first, later)
+    ]
 
 
 def ringsense_event(

@@ -389,9 +389,14 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
         insight_overrides=overrides,
         source_session_id=session_id,
     )
-    notifications = await publish_events(
-        request, [actions.ringsense_event(call.record, keys, owner.account_id)]
-    )
+    ai_notes = body.get("aiNotes", False)
+    if not isinstance(ai_notes, bool):
+        raise ControlError(400, "aiNotes must be true or false")
+    if ai_notes:
+        events = actions.ai_notes_events(world, call.record, keys, owner.account_id)
+    else:
+        events = [actions.ringsense_event(call.record, keys, owner.account_id)]
+    notifications = await publish_events(request, events)
     return web.json_response(
         {
             "sourceRecordId": call.record["sourceRecordId"],
