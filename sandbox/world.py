@@ -224,6 +224,23 @@ class RequestLogEntry:
 
 
 @dataclass
+class Exchange:
+    """One platform request and its answer, bodies included, kept only while
+    `World.capture_exchanges` is on (for checking both against the spec). Credentials are
+    not kept: `authorization` is the scheme alone."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+    request_content_type: str
+    request_body: bytes
+    status: int
+    response_content_type: str
+    response_body: bytes
+
+
+@dataclass
 class CallLogEntry:
     """A call-log record as stored; rendered per request because `uri`s need the host.
 
@@ -303,6 +320,8 @@ class World:
         self.expired_subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
         self.request_log: list[RequestLogEntry] = []
+        self.capture_exchanges = False
+        self.exchanges: list[Exchange] = []
         self.ringsense_records: dict[tuple[str, str, str], JSON] = {}
         """(account id, domain, sourceRecordId) -> RecordingInsights."""
         self.call_log: list[CallLogEntry] = []

@@ -77,8 +77,9 @@ def _patch_card_body(spec: dict[str, Any]) -> None:
     no real card (every one has a TextBlock) could satisfy it; cards are checked against
     the Adaptive Cards 1.3 schema elsewhere."""
     schemas = spec["components"]["schemas"]
-    schemas["AdaptiveCardInfo"]["properties"]["body"]["items"] = {"type": "object"}
-    schemas["AdaptiveCardInfo"]["properties"]["actions"]["items"] = {"type": "object"}
+    for name in ("AdaptiveCardInfo", "AdaptiveCardRequest"):
+        schemas[name]["properties"]["body"]["items"] = {"type": "object"}
+        schemas[name]["properties"]["actions"]["items"] = {"type": "object"}
 
 
 def _patch_session_paging(spec: dict[str, Any]) -> None:
