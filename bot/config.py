@@ -51,7 +51,7 @@ class RingCentralConfig:
     client_secret: str = field(repr=False)
     jwt: str = field(repr=False)
     bot_token: str = field(repr=False)
-    ringsense_domains: tuple[str, ...] = ("pbx",)
+    ringsense_domains: tuple[str, ...] = ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,11 @@ def load_config(
 
     server_url = env.get(ENV_SERVER_URL) or str(rc_section.get("server_url", ""))
     _check_url(f"ringcentral.server_url (or {ENV_SERVER_URL})", server_url, problems)
-    domains_raw = rc_section.get("ringsense_domains", ["pbx"])
+    # Every domain the account can have, by default: one the platform refuses is reported
+    # (status), not fatal.
+    domains_raw = rc_section.get(
+        "ringsense_domains", ["pbx", "rcv", "rcx", "ms-teams", "nice-incontact"]
+    )
     domains: tuple[str, ...] = ()
     if not isinstance(domains_raw, list) or not domains_raw:
         problems.append("ringcentral.ringsense_domains must be a non-empty list")

@@ -4,6 +4,7 @@ channels and status."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,8 @@ from bot.router import Context, Router
 from bot.settings import UserSettings
 
 router = Router("commands")
+
+RINGSENSE_DOMAIN_IN_FILTER = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/([^/]+)/")
 
 MAX_PAUSE = timedelta(days=90)
 _DURATION = re.compile(
@@ -222,7 +225,30 @@ async def status(ctx: Context) -> None:
         "**My connection to RingCentral**: "
         + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
     ]
+    if settings.extension_id in ctx.services.config.admins:
+        refused = refused_ringsense_domains(health)
+        if refused:
+            lines.append(
+                "**RingSense domains refused**: "
+                + "; ".join(f"{domain} ({reason})" for domain, reason in refused.items())
+            )
     await ctx.reply("\n".join(lines))
+
+
+def refused_ringsense_domains(
+    health: Mapping[str, Mapping[str, object]],
+) -> dict[str, str]:
+    """RingSense domains RingCentral disabled on our subscriptions, with its reason."""
+    refused: dict[str, str] = {}
+    for state_ in health.values():
+        disabled = state_.get("disabledFilters")
+        if not isinstance(disabled, Mapping):
+            continue
+        for event_filter, reason in disabled.items():
+            found = RINGSENSE_DOMAIN_IN_FILTER.search(str(event_filter))
+            if found:
+                refused[found.group(1)] = str(reason)
+    return refused
 
 
 @router.command(
