@@ -40,7 +40,7 @@ from bot.rc import (
     TokenSource,
 )
 from bot.ringcx_model import RingCXFormatError, Segment
-from bot.services import Services
+from bot.services import RingCXTranscripts, Services
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,33 @@ class RingCXClient:
             "ringcx-transcript",
         )
         return body if isinstance(body, Mapping) else {}
+
+
+ON_DEMAND_LOOKBACK = timedelta(hours=2)
+"""How far back an on-demand lookup reads (at most two windows: metadata requests are
+3 a minute); segments older than the poller's position were seen by the poller."""
+
+
+async def segment_ahead_of_poller(
+    services: Services, client: RingCXTranscripts, dialog_id: str, segment_id: str
+) -> Mapping[str, Any] | None:
+    """The metadata of a segment that ended after the poller's position (so it is not
+    stored yet), read from RingCX now; None when it is not there."""
+    now = datetime.now(UTC)
+    stored = await services.storage.state(POSITION_KEY)
+    start = datetime.fromisoformat(stored) if stored else now - ON_DEMAND_LOOKBACK
+    start = max(start, now - ON_DEMAND_LOOKBACK)
+    while start < now:
+        seconds = max(1, min(MAX_INTERVAL_S, int((now - start).total_seconds())))
+        for item in await client.interaction_metadata(start, seconds):
+            if (
+                isinstance(item, Mapping)
+                and item.get("dialogId") == dialog_id
+                and item.get("segmentId") == segment_id
+            ):
+                return item
+        start += timedelta(seconds=seconds)
+    return None
 
 
 def _limited_groups(group: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.cards import CardRenderer
@@ -16,6 +17,10 @@ DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalCha
 
 class RingCXTranscripts(Protocol):
     async def transcript(self, dialog_id: str, segment_id: str) -> Mapping[str, Any]: ...
+
+    async def interaction_metadata(self, window_start: datetime, interval_s: int) -> list[Any]:
+        """The segments that ended in [window_start, +interval_s)."""
+        ...
 
 
 @dataclass

@@ -15,6 +15,7 @@ from bot import events
 from bot.access import NOT_VISIBLE
 from bot.cards import ringcx_transcript_card
 from bot.rc import RingCentralNotFound
+from bot.ringcx import segment_ahead_of_poller
 from bot.ringcx_model import RingCXFormatError, Segment, Transcript
 from bot.router import Context, Ignored, Router, chat, direct
 from handlers.calls import answer_where_all_may_see, timezone_for
@@ -90,6 +91,11 @@ async def transcript_command(ctx: Context) -> None:
     asker = ctx.actor_id
     admins = ctx.services.config.admins
     metadata = await ctx.services.storage.ringcx_segment(dialog_id, segment_id)
+    if metadata is None:
+        # Not stored yet (the poller trails real time): look it up now, same rules after.
+        metadata = await segment_ahead_of_poller(
+            ctx.services, ctx.services.ringcx, dialog_id, segment_id
+        )
     if metadata is None:
         await ctx.reply(NOT_VISIBLE)
         return

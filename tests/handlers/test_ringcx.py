@@ -188,3 +188,23 @@ async def test_transcript_on_demand_follows_the_rules_for_calls(stack: Stack) ->
     assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
     assert len(await transcripts_in(stack, admin_dm)) == 1
     assert stack.bot.app[SERVICES].ringcx is not None
+
+
+async def test_transcript_on_demand_for_a_segment_the_poller_has_not_reached(
+    stack: Stack,
+) -> None:
+    """The poller trails real time (here by two hours); a segment that ended ten minutes
+    ago is not stored yet, but its agent can have its transcript now: the bot looks its
+    metadata up on demand, with the same rules on who may see it."""
+    agent, dm = await opted_in_agent(stack)
+    other = await stack.control.user("Omar Other")
+    now = datetime.now(UTC)
+    made = await segment(stack, agent, now - timedelta(minutes=10))
+    await start_ringcx(stack, now - timedelta(minutes=30), lag_minutes=120)
+    command = f"transcript {made['dialogId']} {made['segmentId']}"
+    other_dm = await stack.control.chat([other, stack.bot_id])
+    await stack.control.say(other_dm, other, command)
+    await stack.control.say(dm, agent, command)
+    await settle(stack.bot)
+    assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
+    assert len(await transcripts_in(stack, dm)) == 1
