@@ -135,6 +135,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             )
             services.ringcx = ringcx_client
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
+            services.ringcx_health = ringcx_poller.health
         app[RINGCX_POLLERS] = [ringcx_poller] if ringcx_poller is not None else []
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake

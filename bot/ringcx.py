@@ -78,6 +78,12 @@ class RingCXClient:
         self._refresh: str | None = None
         self._expires_at = 0.0
 
+    def token_state(self) -> str:
+        """The RingCX token for an administrator: 'valid', 'expired' or 'not yet obtained'."""
+        if self._access is None:
+            return "not yet obtained"
+        return "valid" if time.monotonic() < self._expires_at else "expired"
+
     async def _token(self) -> str:
         async with self._lock:
             if self._access and time.monotonic() < self._expires_at - REFRESH_MARGIN_S:
@@ -310,6 +316,16 @@ class RingCXPoller:
         self._on_stored = on_stored
         self._tasks: list[asyncio.Task[None]] = []
         self.wake = asyncio.Event()
+        self.last_error: str | None = None
+
+    async def health(self) -> dict[str, str]:
+        """Token, how far metadata has been read, and the last error: for `status`."""
+        position = await self._services.storage.state(POSITION_KEY)
+        return {
+            "token": self._client.token_state(),
+            "position": position or "not started",
+            "last_error": self.last_error or "none",
+        }
 
     def start(self) -> None:
         self._tasks = [
@@ -376,6 +392,7 @@ class RingCXPoller:
             try:
                 moved = await self.step()
                 attempt = 0
+                self.last_error = None
                 if moved:
                     continue
             except RingCentralRateLimited as err:
@@ -383,6 +400,7 @@ class RingCXPoller:
                 continue
             except RingCentralError as err:
                 attempt += 1
+                self.last_error = str(err)[:300]
                 log.warning("RingCX metadata: %s", err)
                 await asyncio.sleep(min(300.0, 5.0 * 2 ** min(attempt, 6)))
                 continue

@@ -47,6 +47,8 @@ class Services:
     renew_subscription: Callable[[str], Awaitable[None]] | None = None
     check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
     ringcx: RingCXTranscripts | None = None
+    ringcx_health: Callable[[], Awaitable[Mapping[str, str]]] | None = None
+    """RingCX token, metadata position and last error, for administrators' `status`."""
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.cards import SECTION_LABELS, format_start_time
+from bot.rc import RingCentralError
 from bot.router import Context, Router
 from bot.settings import UserSettings
 
@@ -225,7 +226,14 @@ async def status(ctx: Context) -> None:
         "**My connection to RingCentral**: "
         + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
     ]
-    if settings.extension_id in ctx.services.config.admins:
+    if settings.extension_id in ctx.services.config.admins and await _in_direct_chat(ctx):
+        # Administrators' details (errors, what RingCentral refused) stay out of group chats.
+        if ctx.services.ringcx_health is not None:
+            ringcx = await ctx.services.ringcx_health()
+            lines.append(
+                f"**RingCX**: token {ringcx['token']}; read up to {ringcx['position']}; "
+                f"last error: {ringcx['last_error']}"
+            )
         refused = refused_ringsense_domains(health)
         if refused:
             lines.append(
@@ -233,6 +241,15 @@ async def status(ctx: Context) -> None:
                 + "; ".join(f"{domain} ({reason})" for domain, reason in refused.items())
             )
     await ctx.reply("\n".join(lines))
+
+
+async def _in_direct_chat(ctx: Context) -> bool:
+    if ctx.message is None or ctx.bot is None:
+        return False
+    try:
+        return await ctx.services.is_direct_chat(ctx.bot, ctx.message.chat_id)
+    except RingCentralError:
+        return False
 
 
 def refused_ringsense_domains(

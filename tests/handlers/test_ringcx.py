@@ -208,3 +208,21 @@ async def test_transcript_on_demand_for_a_segment_the_poller_has_not_reached(
     await settle(stack.bot)
     assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
     assert len(await transcripts_in(stack, dm)) == 1
+
+
+async def test_ringcx_health_is_in_status_for_administrators(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    admin = await stack.control.user("Ada Admin", extensionId=ADMIN_ID)
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=8))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    admin_dm = await stack.control.chat([admin, stack.bot_id])
+    await stack.control.say(admin_dm, admin, "status")
+    await stack.control.say(dm, agent, "status")
+    await settle(stack.bot)
+    [admin_status] = await stack.control.texts(admin_dm, stack.bot_id)
+    assert "**RingCX**: token valid" in admin_status
+    assert "read up to " in admin_status and "last error: none" in admin_status
+    agent_texts = await stack.control.texts(dm, stack.bot_id)
+    assert not any("**RingCX**" in text for text in agent_texts)  # administrators only
