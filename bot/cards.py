@@ -978,8 +978,10 @@ def ringcx_transcript_view(
     tz: ZoneInfo,
     max_lines: int = DEFAULT_RINGCX_LINES,
     queue_label: str | None = None,
+    agent_label: str | None = None,
 ) -> dict[str, Any]:
-    """The values `ringcx_transcript.card.json.j2` needs; see `ringcx_transcript_card`."""
+    """The values `ringcx_transcript.card.json.j2` needs; see `ringcx_transcript_card`.
+    `agent_label` is the agent's name from the directory, for transcripts without one."""
     if max_lines < 1:
         raise ValueError(f"max_lines must be at least 1, got {max_lines}")
     facts = []
@@ -996,7 +998,7 @@ def ringcx_transcript_view(
         facts.append({"title": "Duration", "value": format_duration(segment.duration_ms / 1000)})
 
     people = []
-    agent = transcript.agent_name
+    agent = transcript.agent_name or (agent_label.strip() if agent_label else None)
     if agent:
         people.append({"title": "Agent: ", "value": agent})
     elif segment.agent_extension_id:
@@ -1048,6 +1050,7 @@ def ringcx_transcript_card(
     tz: ZoneInfo,
     max_lines: int = DEFAULT_RINGCX_LINES,
     queue_label: str | None = None,
+    agent_label: str | None = None,
 ) -> dict[str, Any]:
     """A RingCX segment's transcript: "Contact center transcript", its direction, channel,
     start and duration, the agent (the transcript's agent name, else the extension) and
@@ -1067,6 +1070,7 @@ def ringcx_transcript_card(
                 tz=tz,
                 max_lines=shown,
                 queue_label=queue_label,
+                agent_label=agent_label,
             ),
         ),
         min(max_lines, max(1, len(transcript.lines))),

@@ -470,6 +470,12 @@ class RingCentralClient:
     async def ai_job_status(self, job_id: str) -> Mapping[str, Any]:
         return await self._object("GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}")
 
+    async def extension(self, extension_id: str) -> Mapping[str, Any]:
+        """An extension of our account (its `name`), e.g. to name a RingCX agent."""
+        return await self._object(
+            "GET", f"/restapi/v1.0/account/~/extension/{quote(extension_id, safe='')}"
+        )
+
     async def recording(self, recording_id: str) -> Mapping[str, Any]:
         return await self._object(
             "GET", f"/restapi/v1.0/account/~/recording/{quote(recording_id, safe='')}"

@@ -226,3 +226,15 @@ async def test_ringcx_health_is_in_status_for_administrators(stack: Stack) -> No
     assert "read up to " in admin_status and "last error: none" in admin_status
     agent_texts = await stack.control.texts(dm, stack.bot_id)
     assert not any("**RingCX**" in text for text in agent_texts)  # administrators only
+
+
+async def test_the_agent_is_named_not_numbered(stack: Stack) -> None:
+    """Voice transcripts carry no names (like the real sample): the agent is looked up in
+    the directory, so the card says who it was, not "extension 62288330001"."""
+    agent, dm = await opted_in_agent(stack, name="Alex Agent")
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=8))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    assert "Agent: Alex Agent" in text
+    assert f"extension {agent}" not in text
