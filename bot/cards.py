@@ -1016,7 +1016,8 @@ def ringcx_transcript_view(
         problem = f"RingCX reported a problem with this transcript: {said}{code}"
 
     total = len(transcript.lines)
-    names = _ringcx_speakers(transcript.lines)
+    agent_ids = {i for i in (segment.segment_id, segment.participant_id) if i}
+    names = _ringcx_speakers(transcript.lines, agent_ids, agent)
     return {
         "heading": RINGCX_HEADING,
         "facts": facts,
@@ -1087,21 +1088,34 @@ def _channel_label(channel_type: str | None) -> str | None:
     return _plain_label(words.capitalize()) if words else None
 
 
-def _ringcx_speakers(lines: Sequence[TranscriptLine]) -> list[str]:
-    """Each line's speaker: the name, else "Agent" / "Contact", else "Speaker n" numbered
-    by participant in order of appearance."""
+def _ringcx_speakers(
+    lines: Sequence[TranscriptLine], agent_ids: set[str], agent_name: str | None
+) -> list[str]:
+    """Each line's speaker: the name RingCX gives, else the agent (a line of type agent, or
+    whose participant id is the segment's or its agent's) by name, else "Contact" /
+    "Customer". Participants nothing identifies are "Unidentified speaker A", "B"...: order
+    of appearance says nothing about who is the customer (voice transcripts carry no types
+    or names, and their ids need not match the segment's)."""
+    agent = agent_name or "Agent"
+    agent_found = any(
+        line.participant_type == PARTICIPANT_AGENT or line.participant_id in agent_ids
+        for line in lines
+    )
     unknown: dict[str | None, str] = {}
     names = []
     for line in lines:
         if line.participant_name:
             names.append(line.participant_name)
-        elif line.participant_type == PARTICIPANT_AGENT:
-            names.append("Agent")
+        elif line.participant_type == PARTICIPANT_AGENT or line.participant_id in agent_ids:
+            names.append(agent)
         elif line.participant_type == PARTICIPANT_CONTACT:
             names.append("Contact")
+        elif agent_found:
+            names.append("Customer")
         else:
             key = line.participant_id
-            names.append(unknown.setdefault(key, f"Speaker {len(unknown) + 1}"))
+            letter = chr(ord("A") + len(unknown) % 26) if key not in unknown else ""
+            names.append(unknown.setdefault(key, f"Unidentified speaker {letter}"))
     return names
 
 

@@ -98,8 +98,10 @@ def test_the_real_voice_transcript_reads_well() -> None:
         "Agent: extension 985901004",
         "Queue: agent group 76873",
         "",
-        "08:38:00 Speaker 1: yes sir",
-        "08:38:01 Speaker 2: ok",
+        # Neither participant id is the segment's agent (the real sample): nobody is
+        # numbered "Speaker 1" as if order of appearance said who the customer was.
+        "08:38:00 Unidentified speaker A: yes sir",
+        "08:38:01 Unidentified speaker B: ok",
     ]
     assert card["fallbackText"] == "Contact center transcript, Mon 22 Jul 2024, 07:24 EDT, 0:07"
     assert submit_actions(card) == []
@@ -133,12 +135,21 @@ def test_unnamed_agents_and_contacts_are_called_so() -> None:
     assert "Agent: extension 985901004" in text
 
 
+def test_the_agents_lines_are_known_by_the_segments_ids_and_the_rest_is_the_customer() -> None:
+    body = ringcx_voice_transcript()
+    segment = voice_segment()
+    body["transcript"][1]["participantId"] = segment.participant_id
+    text = lines_of(shown(body, segment=segment, agent_label="Alex Rivera"))
+    assert text[-2:] == ["08:38:00 Customer: yes sir", "08:38:01 Alex Rivera: ok"]
+    assert "Agent: Alex Rivera" in text
+
+
 def test_a_segment_with_little_known_shows_only_that() -> None:
     segment = Segment.from_api({"dialogId": "d-1", "segmentId": "s-1"})
     card = shown({"transcript": [{"message": "hello"}]}, segment=segment)
 
     assert_valid_card(card)
-    assert lines_of(card) == ["Contact center transcript", "", "Speaker 1: hello"]
+    assert lines_of(card) == ["Contact center transcript", "", "Unidentified speaker A: hello"]
     assert card["fallbackText"] == "Contact center transcript"
 
 
