@@ -442,8 +442,8 @@ def segment_metadata(segment: Segment) -> JSON:
         "dialogId": segment.dialog_id,
         "interactionId": segment.interaction_id,
         "channelId": segment.contact_endpoint,
-        "channelType": "VOICE",
-        "channelClass": "VOICE",
+        "channelType": segment.channel_type,
+        "channelClass": segment.channel_class,
         "channelEndpointAddress": segment.channel_endpoint,
         "contactEndpointAddress": segment.contact_endpoint,
         "dialogOrigination": segment.origination,
@@ -473,7 +473,7 @@ def segment_metadata(segment: Segment) -> JSON:
 def transcript_body(segment: Segment) -> JSON:
     start_ms = int(segment.start * 1000)
     return {
-        "channelClass": "VOICE",
+        "channelClass": segment.channel_class,
         "errorCode": None,
         "errorMessage": None,
         "transcript": [

@@ -238,3 +238,16 @@ async def test_the_agent_is_named_not_numbered(stack: Stack) -> None:
     [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
     assert "Agent: Alex Agent" in text
     assert f"extension {agent}" not in text
+
+
+async def test_digital_segments_are_delivered_like_voice(stack: Stack) -> None:
+    """Chat and SMS (DIGITAL) segments have transcripts too (`d-` ids, their own channel
+    type): the poller takes them and the agent gets the transcript."""
+    agent, dm = await opted_in_agent(stack, name="Alex Agent")
+    now = datetime.now(UTC)
+    made = await segment(stack, agent, now - timedelta(minutes=8), channelType="ENGAGE_MESSAGING")
+    assert made["dialogId"].startswith("d-") and made["metadata"]["channelClass"] == "DIGITAL"
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    assert "Channel: Voice" not in text
+    assert "Agent: Alex Agent" in text
