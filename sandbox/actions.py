@@ -147,6 +147,7 @@ def simulate_call(
     duration_sec: int,
     insight_overrides: dict[str, Any] | None = None,
     source_session_id: str | None = None,
+    domain: str = "pbx",
 ) -> SimulatedCall:
     """A finished, recorded, analysed call: call-log entry plus RingSense record."""
     now = world.now()
@@ -163,6 +164,7 @@ def simulate_call(
         source_record_id=recording_id,
         recording_start_time=iso(start),
         creation_time=iso(now),
+        domain=domain,
     )
     for key, value in (insight_overrides or {}).items():
         if value is None:

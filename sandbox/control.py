@@ -331,6 +331,10 @@ def _ensure_event_people(world: World, record: JSON) -> None:
             )
 
 
+RINGSENSE_DOMAINS = ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact")
+"""The documented RingSense domains (API-FACTS C.2); a simulated call may be in any."""
+
+
 @routes.post(PREFIX + "/calls")
 async def simulate_call(request: web.Request) -> web.StreamResponse:
     world = world_in(request)
@@ -380,6 +384,9 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
     session_id = body.get("sourceSessionId")
     if session_id is not None and not isinstance(session_id, str):
         raise ControlError(400, "sourceSessionId must be a string")
+    domain = body.get("domain", "pbx")
+    if domain not in RINGSENSE_DOMAINS:
+        raise ControlError(400, f"domain must be one of {', '.join(RINGSENSE_DOMAINS)}")
     call = actions.simulate_call(
         world,
         owner,
@@ -388,6 +395,7 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
         duration_sec=duration,
         insight_overrides=overrides,
         source_session_id=session_id,
+        domain=str(domain),
     )
     ai_notes = body.get("aiNotes", False)
     if not isinstance(ai_notes, bool):
