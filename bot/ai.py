@@ -21,6 +21,8 @@ import json
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -107,6 +109,17 @@ class AiWebhookEndpoint:
         return web.Response(status=200)
 
 
+def _epoch(value: Any) -> float | None:
+    """An ISO time (`2023-10-03T22:41:02.442Z`) as epoch seconds; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
 class JobPoller:
     """Asks for results the webhook did not bring, and closes jobs RingCentral forgot."""
 
@@ -154,6 +167,10 @@ class JobPoller:
             if await queue_result(self._services, job, status):
                 self._on_stored()
             return "result"
+        expires_at = _epoch(status.get("expirationTime"))
+        if expires_at is not None and expires_at != job.expires_at:
+            # RingCentral says when it forgets the job: that, not our guess, ends it.
+            await self._services.storage.save_ai_job(replace(job, expires_at=expires_at))
         return PENDING
 
     async def _expire(self, job: AiJob) -> None:

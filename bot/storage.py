@@ -665,7 +665,7 @@ class Storage:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
                 "finished_at = excluded.finished_at, result = excluded.result, "
-                "problem = excluded.problem",
+                "problem = excluded.problem, expires_at = excluded.expires_at",
                 (
                     job.job_id,
                     job.requester_id,

@@ -198,10 +198,11 @@ class AiJob:
     response: JSON | None = None
     forced_by_control: bool = False
     deliveries: list[WebhookAttempt] = field(default_factory=list)
+    lifetime_seconds: float = JOB_LIFETIME_SECONDS
 
     @property
     def expiration_time(self) -> float:
-        return self.creation_time + JOB_LIFETIME_SECONDS
+        return self.creation_time + self.lifetime_seconds
 
     @property
     def content_uri(self) -> str:

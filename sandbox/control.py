@@ -517,6 +517,7 @@ SETTINGS = {
     "interactiveMessagesUrl": Setting("interactive_messages_url", "url"),
     "signaturePrefix": Setting("signature_prefix", "bool"),
     "aiJobDelaySeconds": Setting("ai_job_delay_seconds", "number"),
+    "aiJobLifetimeSeconds": Setting("ai_job_lifetime_seconds", "number"),
     "aiWebhookDelivery": Setting("ai_webhook_delivery", "choice", ("deliver", "never")),
     "ringcxEnforceRateLimits": Setting("ringcx_enforce_rate_limits", "bool"),
 }

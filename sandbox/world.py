@@ -330,6 +330,8 @@ class World:
         self.ai_jobs: dict[str, AiJob] = {}
         """AI API jobs by job id, in creation order."""
         self.ai_job_delay_seconds = 0.5
+        # How long a job id lives (the docs: a week); shorter to test expiry.
+        self.ai_job_lifetime_seconds: float = 7 * 24 * 3600
         """How long an AI job runs, on the world's clock (so `advance` finishes it too)."""
         self.ai_webhook_delivery = "deliver"
         """deliver | never: "never" completes jobs without calling their webhook."""

@@ -211,6 +211,7 @@ async def analyze_interaction(request: web.Request) -> web.StreamResponse:
         webhook=webhook,
         request_body=body,
         creation_time=world.now(),
+        lifetime_seconds=world.ai_job_lifetime_seconds,
     )
     world.ai_jobs[job.id] = job
     JobRunner(request.app).start(

@@ -248,3 +248,21 @@ async def test_bad_options_get_a_helpful_answer(stack: Stack) -> None:
     dm = await ask(stack, person, "analyze https://media.example.com/c.mp3 lang=french")
     [reply] = await stack.control.texts(dm, stack.bot_id)
     assert "lang=en-US" in reply
+
+
+async def test_a_job_ends_at_the_expiration_time_the_api_gave(stack: Stack) -> None:
+    """The status answer's `expirationTime` is when RingCentral forgets the job: the bot
+    closes it then, instead of its own guess of a week, and asks nothing after it."""
+    await stack.control.call(
+        "POST",
+        "/settings",
+        {"aiJobDelaySeconds": 10**7, "aiWebhookDelivery": "never", "aiJobLifetimeSeconds": 3},
+    )
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/short-lived.mp3")
+    text = await wait_for_state(stack, dm, "no longer has the result", within_s=20)
+    assert "Analysing" not in text
+    status_answers = [
+        r["status"] for r in await stack.control.requests() if "/ai/status/v1/jobs/" in r["path"]
+    ]
+    assert status_answers and 404 not in status_answers  # closed on time, not by a 404
