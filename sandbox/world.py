@@ -90,6 +90,8 @@ class Extension:
     account_id: str = defaults.ACCOUNT_ID
     status: str = "Enabled"
     installed_at: float | None = None
+    install_events_due: bool = False
+    """A bot installed but not yet told (by its first subscription) of its install."""
     """Bots only: when the app was (last) installed, for the SUB-406 readiness knob."""
 
 
@@ -529,6 +531,7 @@ class World:
             account_id=account_id,
         )
         bot.installed_at = self.now()
+        bot.install_events_due = True
         return bot
 
     def _id_taken(self, extension_id: str) -> bool:

@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.delivery import expand_filter, is_known_filter
+from sandbox import actions
+from sandbox.delivery import PlatformEvent, expand_filter, is_known_filter
 from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
-from sandbox.keys import NOTIFIER_KEY
+from sandbox.keys import BACKGROUND_KEY, NOTIFIER_KEY
 from sandbox.platform import (
     base_url,
     caller_of,
@@ -237,7 +238,31 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
         expiration_time=now + expires_in,
     )
     world.subscriptions[subscription.id] = subscription
+    if owner.install_events_due:
+        owner.install_events_due = False
+        background = request.app[BACKGROUND_KEY]
+        for event in install_events(world, owner):
+            background.spawn(request.app[NOTIFIER_KEY].publish(event))
     return json_response(subscription_info(base_url(request), subscription, now))
+
+
+def install_events(world: World, bot: Extension) -> list[PlatformEvent]:
+    """What a newly installed bot hears once it has subscribed: its extension's `Create`
+    (hints as the documented Update's) and GroupJoined for its personal chat. When the
+    platform sends them relative to the install is UNCONFIRMED; here, after the first
+    subscription, so a bot must cope with both arriving at once."""
+    events = [
+        PlatformEvent(
+            kind="extension",
+            body={"extensionId": bot.id, "eventType": "Create", "hints": ["ExtensionInfo"]},
+            extension_id=bot.id,
+            account_id=bot.account_id,
+        )
+    ]
+    personal = world.personal_chat(bot.id)
+    if personal is not None:
+        events += actions.joined_events(personal, [bot.id])
+    return events
 
 
 @routes.get("/restapi/v1.0/subscription")

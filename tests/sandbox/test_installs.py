@@ -103,7 +103,13 @@ async def test_private_install_posts_the_token_as_a_form_and_the_bot_sets_itself
     assert everyone["id"] == account["everyoneChatId"]
     assert {"id": bot_id} in everyone["members"]
     await settle(client)
-    assert fake_app.notifications == []  # joining at install is not replayed
+    # Once subscribed, the new bot hears of its own install: its extension's Create event
+    # and GroupJoined for its personal chat (once; a second subscription gets neither).
+    bodies = [n["body"] for n in fake_app.notifications]
+    assert {"extensionId": bot_id, "eventType": "Create", "hints": ["ExtensionInfo"]} in bodies
+    joined = [b for b in bodies if b.get("eventType") == "GroupJoined"]
+    assert [(b["type"], b["members"]) for b in joined] == [("PersonalChat", [bot_id])]
+    assert len(bodies) == 2
 
 
 async def test_public_install_sends_a_one_time_code_for_the_permanent_token(
@@ -183,6 +189,8 @@ async def test_removal_sends_delete_first_then_the_token_is_dead(
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"])
     bot_id, token = installed["extensionId"], installed["token"]
+    await settle(client)
+    fake_app.notifications.clear()  # the install's own events (another test)
 
     response = await client.delete(f"/_sandbox/bots/{bot_id}")
     removal = await response.json()
