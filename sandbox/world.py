@@ -391,6 +391,7 @@ class World:
         self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
         bot = self.add_bot(defaults.ACCOUNT_ID, extension_id=defaults.BOT_EXTENSION_ID)
         bot.installed_at = None  # installed long before the sandbox started: ready
+        bot.install_events_due = False  # ...and told of it long ago
         self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
 
     def add_account(
