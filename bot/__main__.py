@@ -16,6 +16,17 @@ from bot.logs import configure_logging
 log = logging.getLogger("bot")
 
 
+def _event_file(event: str | None) -> Path | None:
+    """`--event` names a file unless it is a RingSense domain (and no such file exists)."""
+    if event is None:
+        return None
+    from bot.config import KNOWN_RINGSENSE_DOMAINS
+
+    if event in KNOWN_RINGSENSE_DOMAINS and not Path(event).exists():
+        return None
+    return Path(event)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="the bot against the local sandbox: a simulated call and its digest"
     )
-    demo.add_argument("--event", type=Path, help="a RingSense notification (JSON) to simulate")
+    demo.add_argument(
+        "--event",
+        help="a RingSense notification (JSON file) to simulate, or a RingSense domain "
+        "(pbx, rcv, rcx, ms-teams, nice-incontact) for the built-in call in that domain",
+    )
     demo.add_argument("--out", type=Path, help="write each card the bot posted to this folder")
     demo.add_argument("--serve", action="store_true", help="keep running until interrupted")
     demo.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the digest")
@@ -76,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return asyncio.run(
         run_demo(
-            event_file=args.event,
+            event_file=_event_file(args.event),
+            event_domain=args.event if args.event and not _event_file(args.event) else None,
             out_dir=args.out,
             serve=args.serve,
             timeout_s=args.timeout,

@@ -197,6 +197,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             )
             services.ringcx = ringcx_client
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
+            services.ringcx_health = ringcx_poller.health
             ringcx_pollers.append(ringcx_poller)
             ringcx_poller.start()
 

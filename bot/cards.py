@@ -112,6 +112,10 @@ DEFAULT_TRANSCRIPT_LINES: Final = 80
 DEFAULT_ANALYSIS_UTTERANCES: Final = 15
 #: The most utterances `utterances_card` shows (a card has a size limit).
 MAX_UTTERANCES: Final = 300
+#: The most bytes (compact JSON) a card built from open-ended lists may take. RingCentral
+#: documents no card size limit (UNCONFIRMED, API-FACTS D.5); the sandbox refuses cards
+#: over 40,000 bytes, and this leaves room below that.
+CARD_BYTE_BUDGET: Final = 38_000
 DEFAULT_RINGCX_LINES: Final = 80
 
 UNASSIGNED: Final = "Unassigned"
@@ -529,10 +533,33 @@ def transcript_card(
     max_lines: int = DEFAULT_TRANSCRIPT_LINES,
 ) -> dict[str, Any]:
     """A call's transcript, one line per utterance ("mm:ss Speaker: text"), at most
-    `max_lines` of them; "Open in RingSense" when the call has a link."""
-    return renderer.render(
-        TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=max_lines)
+    `max_lines` of them (fewer when they would not fit a card); "Open in RingSense" when
+    the call has a link."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    return _fitting(
+        lambda shown: renderer.render(
+            TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=shown)
+        ),
+        min(max_lines, max(1, len(insights.transcript))),
     )
+
+
+def card_bytes(card: Mapping[str, Any]) -> int:
+    """A card's size as RingCentral receives it (compact UTF-8 JSON)."""
+    return len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def _fitting(render: Callable[[int], dict[str, Any]], most: int) -> dict[str, Any]:
+    """The card showing as many of `most` lines as fit CARD_BYTE_BUDGET (at least one)."""
+    shown = most
+    while True:
+        card = render(shown)
+        size = card_bytes(card)
+        if size <= CARD_BYTE_BUDGET or shown <= 1:
+            return card
+        # Shrink in proportion to the excess (and at least by one), then check again.
+        shown = max(1, min(shown - 1, int(shown * CARD_BYTE_BUDGET / size)))
 
 
 def notice_view(text: str) -> dict[str, Any]:
@@ -933,11 +960,12 @@ def utterances_card(
     """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
     most `max_utterances` (300) with a note when there are more: the answer to "Show all
     utterances". Offsets are times into the recording, so no time zone is needed."""
-    return renderer.render(
-        UTTERANCES_TEMPLATE,
-        **utterances_view(
-            source_label=source_label, analysis=analysis, max_utterances=max_utterances
+    return _fitting(
+        lambda shown: renderer.render(
+            UTTERANCES_TEMPLATE,
+            **utterances_view(source_label=source_label, analysis=analysis, max_utterances=shown),
         ),
+        min(max_utterances, max(1, len(analysis.utterances))),
     )
 
 
@@ -990,8 +1018,10 @@ def ringcx_transcript_view(
     tz: ZoneInfo,
     max_lines: int = DEFAULT_RINGCX_LINES,
     queue_label: str | None = None,
+    agent_label: str | None = None,
 ) -> dict[str, Any]:
-    """The values `ringcx_transcript.card.json.j2` needs; see `ringcx_transcript_card`."""
+    """The values `ringcx_transcript.card.json.j2` needs; see `ringcx_transcript_card`.
+    `agent_label` is the agent's name from the directory, for transcripts without one."""
     if max_lines < 1:
         raise ValueError(f"max_lines must be at least 1, got {max_lines}")
     facts = []
@@ -1008,7 +1038,7 @@ def ringcx_transcript_view(
         facts.append({"title": "Duration", "value": format_duration(segment.duration_ms / 1000)})
 
     people = []
-    agent = transcript.agent_name
+    agent = transcript.agent_name or (agent_label.strip() if agent_label else None)
     if agent:
         people.append({"title": "Agent: ", "value": agent})
     elif segment.agent_extension_id:
@@ -1026,7 +1056,8 @@ def ringcx_transcript_view(
         problem = f"RingCX reported a problem with this transcript: {said}{code}"
 
     total = len(transcript.lines)
-    names = _ringcx_speakers(transcript.lines)
+    agent_ids = {i for i in (segment.segment_id, segment.participant_id) if i}
+    names = _ringcx_speakers(transcript.lines, agent_ids, agent)
     return {
         "heading": RINGCX_HEADING,
         "facts": facts,
@@ -1060,22 +1091,30 @@ def ringcx_transcript_card(
     tz: ZoneInfo,
     max_lines: int = DEFAULT_RINGCX_LINES,
     queue_label: str | None = None,
+    agent_label: str | None = None,
 ) -> dict[str, Any]:
     """A RingCX segment's transcript: "Contact center transcript", its direction, channel,
     start and duration, the agent (the transcript's agent name, else the extension) and
     the queue (`queue_label`, else the agent group id), then one line per message
     ("hh:mm:ss Name: message", the time in `tz`), at most `max_lines` with a note. A speaker
     without a name is "Agent" or "Contact", or "Speaker 1", "Speaker 2"... when RingCX
-    does not say which (its voice transcripts do not)."""
-    return renderer.render(
-        RINGCX_TRANSCRIPT_TEMPLATE,
-        **ringcx_transcript_view(
-            segment=segment,
-            transcript=transcript,
-            tz=tz,
-            max_lines=max_lines,
-            queue_label=queue_label,
+    does not say which (its voice transcripts do not). Fewer lines when `max_lines` would
+    not fit a card."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    return _fitting(
+        lambda shown: renderer.render(
+            RINGCX_TRANSCRIPT_TEMPLATE,
+            **ringcx_transcript_view(
+                segment=segment,
+                transcript=transcript,
+                tz=tz,
+                max_lines=shown,
+                queue_label=queue_label,
+                agent_label=agent_label,
+            ),
         ),
+        min(max_lines, max(1, len(transcript.lines))),
     )
 
 
@@ -1089,21 +1128,34 @@ def _channel_label(channel_type: str | None) -> str | None:
     return _plain_label(words.capitalize()) if words else None
 
 
-def _ringcx_speakers(lines: Sequence[TranscriptLine]) -> list[str]:
-    """Each line's speaker: the name, else "Agent" / "Contact", else "Speaker n" numbered
-    by participant in order of appearance."""
+def _ringcx_speakers(
+    lines: Sequence[TranscriptLine], agent_ids: set[str], agent_name: str | None
+) -> list[str]:
+    """Each line's speaker: the name RingCX gives, else the agent (a line of type agent, or
+    whose participant id is the segment's or its agent's) by name, else "Contact" /
+    "Customer". Participants nothing identifies are "Unidentified speaker A", "B"...: order
+    of appearance says nothing about who is the customer (voice transcripts carry no types
+    or names, and their ids need not match the segment's)."""
+    agent = agent_name or "Agent"
+    agent_found = any(
+        line.participant_type == PARTICIPANT_AGENT or line.participant_id in agent_ids
+        for line in lines
+    )
     unknown: dict[str | None, str] = {}
     names = []
     for line in lines:
         if line.participant_name:
             names.append(line.participant_name)
-        elif line.participant_type == PARTICIPANT_AGENT:
-            names.append("Agent")
+        elif line.participant_type == PARTICIPANT_AGENT or line.participant_id in agent_ids:
+            names.append(agent)
         elif line.participant_type == PARTICIPANT_CONTACT:
             names.append("Contact")
+        elif agent_found:
+            names.append("Customer")
         else:
             key = line.participant_id
-            names.append(unknown.setdefault(key, f"Speaker {len(unknown) + 1}"))
+            letter = chr(ord("A") + len(unknown) % 26) if key not in unknown else ""
+            names.append(unknown.setdefault(key, f"Unidentified speaker {letter}"))
     return names
 
 

@@ -59,7 +59,7 @@ class RingCentralConfig:
     client_secret: str = field(repr=False)
     jwt: str = field(repr=False)
     bot_token: str = field(repr=False)
-    ringsense_domains: tuple[str, ...] = ("pbx",)
+    ringsense_domains: tuple[str, ...] = ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact")
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,11 @@ def load_config(
 
     server_url = env.get(ENV_SERVER_URL) or str(rc_section.get("server_url", ""))
     _check_url(f"ringcentral.server_url (or {ENV_SERVER_URL})", server_url, problems)
-    domains_raw = rc_section.get("ringsense_domains", ["pbx"])
+    # Every domain the account can have, by default: one the platform refuses is reported
+    # (status), not fatal.
+    domains_raw = rc_section.get(
+        "ringsense_domains", ["pbx", "rcv", "rcx", "ms-teams", "nice-incontact"]
+    )
     domains: tuple[str, ...] = ()
     if not isinstance(domains_raw, list) or not domains_raw:
         problems.append("ringcentral.ringsense_domains must be a non-empty list")
@@ -338,14 +342,17 @@ def _ringcx(
     sub_account = str(section.get("sub_account_id", "") or "")
     if not sub_account:
         problems.append("ringcx.sub_account_id is required when RingCX is enabled")
+    # Older files name the zone metadata windows were read in; windows are now asked for in
+    # UTC (see bot/ringcx.py), the key is still checked so a typo is not silently kept.
     tz_name = str(section.get("time_zone", "US/Eastern"))
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"ringcx.time_zone {tz_name!r} is not a known IANA time zone")
     window = section.get("window_minutes", 15)
-    if not isinstance(window, int) or not 1 <= window <= 180:
-        problems.append("ringcx.window_minutes must be a whole number from 1 to 180")
+    if not isinstance(window, int) or not 1 <= window <= 60:
+        # RingCX takes metadata windows of at most 3600 s (API-FACTS F, the stricter limit).
+        problems.append("ringcx.window_minutes must be a whole number from 1 to 60")
         window = 15
     lag = section.get("lag_minutes", 5)
     if not isinstance(lag, int) or not 0 <= lag <= 120:

@@ -183,10 +183,11 @@ class ConnectedUserTokens:
         self._expires_at = time.monotonic() + _seconds(expires_in)
 
     async def access_token(self) -> str:
+        return await self.access_token_lasting(REFRESH_MARGIN_S)
+
+    async def access_token_lasting(self, seconds: float) -> str:
         async with self._lock:
-            if self._access_token is None or time.monotonic() >= (
-                self._expires_at - REFRESH_MARGIN_S
-            ):
+            if self._access_token is None or time.monotonic() >= self._expires_at - seconds:
                 await self._refresh()
             assert self._access_token is not None
             return self._access_token
@@ -489,6 +490,9 @@ class _FixedToken:
         self._token = token
 
     async def access_token(self) -> str:
+        return self._token
+
+    async def access_token_lasting(self, seconds: float) -> str:
         return self._token
 
     async def recover_from_401(self) -> bool:

@@ -7,8 +7,9 @@ can lock itself out. The governor therefore:
 
 - paces requests per group so a window never holds more than the limit (the limit comes
   from the latest `X-Rate-Limit-Limit`/`-Window` headers, else the documented default);
-- after a 429, sends nothing in that group until `Retry-After` has passed (30 s when the
-  header is missing, as the docs advise);
+- after a 429, sends nothing in that group until `Retry-After` has passed; when the header
+  is missing, 30 s (as the docs advise) doubling with every further header-less 429 up to
+  15 minutes, until an answer that is not a 429 arrives;
 - keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
   straight back into it: a request during the penalty would only restart it.
 """
@@ -33,6 +34,7 @@ RINGCX_LIMITS = {
 }
 DEFAULT_WINDOW_S = 60.0
 RETRY_AFTER_MISSING_S = 30.0
+MAX_BACKOFF_S = 900.0
 
 # (method, path pattern, group): API-FACTS section G, from the spec's x-throttling-group.
 _GROUPS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
@@ -70,6 +72,7 @@ class _GroupState:
     window_s: float
     sent: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
+    unexplained_429s: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -136,10 +139,21 @@ class RateGovernor:
             while len(state.sent) < used:
                 state.sent.appendleft(now)
 
-    def penalise(self, group: str, retry_after_s: float | None) -> None:
+    def penalise(self, group: str, retry_after_s: float | None) -> float:
+        """Pause the group after a 429; the pause in seconds."""
         state = self._state(group)
-        pause = RETRY_AFTER_MISSING_S if retry_after_s is None else max(0.0, retry_after_s)
+        if retry_after_s is None:
+            state.unexplained_429s += 1
+            doublings = min(state.unexplained_429s - 1, 10)
+            pause = min(RETRY_AFTER_MISSING_S * float(2**doublings), MAX_BACKOFF_S)
+        else:
+            pause = max(0.0, retry_after_s)
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
+        return pause
+
+    def relieve(self, group: str) -> None:
+        """An answer that is not a 429: the next header-less 429 starts the backoff again."""
+        self._state(group).unexplained_429s = 0
 
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())

@@ -924,7 +924,7 @@ class Storage:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
                 "finished_at = excluded.finished_at, result = excluded.result, "
-                "problem = excluded.problem",
+                "problem = excluded.problem, expires_at = excluded.expires_at",
                 (
                     job.job_id,
                     job.requester_id,
@@ -949,7 +949,8 @@ class Storage:
         return _ai_job(row) if row else None
 
     async def ai_job_with_webhook_secret(self, webhook_secret_hash: str) -> AiJob | None:
-        """The job whose webhook address carries this secret (by its hash), if any."""
+        """The job whose webhook address carries this secret (by its hash): the documented
+        AI callback body has no `jobId`, so the address is what names the job."""
         async with self._db.execute(
             "SELECT * FROM ai_jobs WHERE webhook_secret_hash = ?", (webhook_secret_hash,)
         ) as cur:

@@ -51,6 +51,10 @@ class SubscriptionKeeper:
         self._token = verification_token
         self.current: StoredSubscription | None = None
         self.last_error: str | None = None
+        self.disabled_filters: dict[str, str] = {}
+        """Filters RingCentral took but disabled (`disabledFilters`), with its reason: a
+        RingSense domain the account does not have, a permission missing. Not fatal: the
+        other filters work; administrators see them in `status`."""
 
     @property
     def healthy(self) -> bool:
@@ -73,6 +77,7 @@ class SubscriptionKeeper:
             )
             if reusable:
                 keep = known
+                self._note_disabled(remote)
                 continue
             if remote is not None:
                 await self._delete(known.id)
@@ -129,8 +134,25 @@ class SubscriptionKeeper:
             await self._storage.forget_subscription(known.id)
         self.current = None
 
+    def _note_disabled(self, answer: Any) -> None:
+        found: dict[str, str] = {}
+        entries = answer.get("disabledFilters") if isinstance(answer, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("filter"), str):
+                reason = entry.get("message") or entry.get("reason") or "disabled"
+                found[entry["filter"]] = str(reason)[:200]
+        if found:
+            log.warning(
+                "%s: RingCentral disabled %d filter(s): %s",
+                self.identity,
+                len(found),
+                "; ".join(f"{f} ({r})" for f, r in found.items()),
+            )
+        self.disabled_filters = found
+
     async def _create(self, fingerprint: str) -> StoredSubscription:
         created = await self._api.create_subscription(self._filters, self._address, self._token)
+        self._note_disabled(created)
         stored = StoredSubscription(
             id=str(created["id"]),
             identity=self.identity,
@@ -271,6 +293,7 @@ class Subscriptions:
                 "healthy": keeper.healthy,
                 "id": keeper.current.id if keeper.current else None,
                 "error": keeper.last_error,
+                "disabledFilters": dict(keeper.disabled_filters),
             }
             for identity, keeper in self.keepers.items()
         }

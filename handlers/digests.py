@@ -9,6 +9,7 @@ for that call is posted once and updated in place after that.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,10 @@ from bot.router import Context, Ignored, Router, chat, direct
 from bot.settings import Channel, UserSettings
 
 log = logging.getLogger(__name__)
+
+RINGSENSE_EVENT_PATH = re.compile(
+    r"^/ai/ringsense/v1/public/accounts/([^/]+)/domains/([^/]+)/insights$"
+)
 
 router = Router("digests")
 
@@ -109,12 +114,40 @@ async def read_back_insights(
         ) from None
 
 
+def _not_subscribed(ctx: Context) -> str | None:
+    """Why an event is not one we subscribed to (another account, another domain), or None.
+
+    The platform should never send them; a bot that acted on one would post data from a
+    domain or account its owner never connected, so they are refused, not trusted."""
+    assert ctx.notification is not None
+    found = RINGSENSE_EVENT_PATH.match(ctx.notification.event)
+    domains = ctx.services.config.ringcentral.ringsense_domains
+    body_domain = ctx.notification.body.get("domain")
+    if found is not None:
+        account, domain = found.group(1), found.group(2)
+        # `~` is our own account: the catch-up's work, made here, is addressed that way.
+        ours = account in ("~", ctx.services.service_account_id) or (
+            ctx.services.install_for_account(account) is not None
+        )
+        if not ours:
+            return f"account {account[:40]!r} is not subscribed"
+        if domain not in domains:
+            return f"domain {domain[:40]!r} is not subscribed"
+    if isinstance(body_domain, str) and body_domain not in domains:
+        return f"domain {body_domain[:40]!r} is not subscribed"
+    return None
+
+
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
     filters. Channels get calls with external participants only when the owner allows it,
     and only while the owner is still in the chat and nobody there is of another account."""
     assert ctx.notification is not None
+    refusal = _not_subscribed(ctx)
+    if refusal is not None:
+        log.info("RingSense event %s ignored: %s", for_log(ctx.event_id), refusal)
+        raise Ignored(refusal)
     services = ctx.services
     account = ctx.bot.account_id
     api = services.ringsense_api(account)
