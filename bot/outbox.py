@@ -9,6 +9,7 @@ resets, 429) are retried with backoff; after the last attempt the delivery is ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -111,10 +112,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             await self._count_post(install)
             return
         card: Mapping[str, Any] = message["card"]
-        if item.card_key is not None and await self._update_posted(
-            install, item.card_key, key, card
-        ):
-            return
+        if item.card_key is not None:
+            card = with_marker(card, card_marker(item.card_key, key))
+            if await self._update_posted(install, item.card_key, key, card):
+                return
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
             await self._services.storage.mark_card_pending(item.card_key, key, chat_id)
@@ -146,7 +147,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if not card_id:
             card_id = (
                 await self._find_card_in_chat(
-                    install, posted.chat_id, card_key, since=posted.updated_at
+                    install, posted.chat_id, card_marker(card_key, key), since=posted.updated_at
                 )
                 or ""
             )
@@ -164,16 +165,25 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         return True
 
     async def _find_card_in_chat(
-        self, install: BotInstall, chat_id: str, card_key: str, *, since: float
+        self, install: BotInstall, chat_id: str, marker: str, *, since: float
     ) -> str | None:
-        """The id of a card of ours, posted since the attempt began, carrying this call key."""
+        """The id of a card of ours, posted since the attempt began, carrying this marker.
+
+        Each candidate from the chat's posts is confirmed with GET adaptive-cards/{id}: the
+        posts list only hints at cards (how it shows them is UNCONFIRMED, see
+        `RingCentralClient.recent_card_ids`), the card itself carries our marker. Nothing
+        found means the card is posted again: a rare duplicate beats a lost digest.
+        """
         recent = await install.api.recent_card_ids(
             chat_id, creator_id=install.extension_id, since=since - CLOCK_SKEW_S
         )
         for card_id in recent:
-            card = await install.api.get_card(card_id)
-            if _carries_call_key(card, card_key):
-                log.info("found card %s for %s posted before a restart", card_id, card_key)
+            try:
+                card = await install.api.get_card(card_id)
+            except RingCentralNotFound:
+                continue
+            if carries_marker(card, marker):
+                log.info("found card %s posted before a restart", card_id)
                 return card_id
         return None
 
@@ -221,12 +231,39 @@ def _utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def _carries_call_key(node: object, card_key: str) -> bool:
-    """Digest cards carry their call key in their buttons' data."""
-    if isinstance(node, Mapping):
-        if node.get("callKey") == card_key:
-            return True
-        return any(_carries_call_key(value, card_key) for value in node.values())
-    if isinstance(node, list):
-        return any(_carries_call_key(value, card_key) for value in node)
-    return False
+MARKER_PREFIX = "ringsense-digest-"
+
+
+def card_marker(card_key: str, destination: str) -> str:
+    """Our mark for the card of one (card key, destination): stable across restarts, and
+    without the call's ids in clear (it travels inside the card)."""
+    digest = hashlib.sha256(f"{card_key}\n{destination}".encode()).hexdigest()[:32]
+    return MARKER_PREFIX + digest
+
+
+def with_marker(card: Mapping[str, Any], marker: str) -> dict[str, Any]:
+    """The card with our marker as the `id` of its first body element.
+
+    Adaptive Cards 1.3 allows no property of our own anywhere (`additionalProperties:
+    false`), but every element may have an `id`, and an id is never shown. A card whose
+    first element already has an id gets an empty, hidden Container carrying the marker.
+    """
+    marked = dict(card)
+    body = [
+        dict(element) if isinstance(element, Mapping) else element
+        for element in card.get("body") or []
+    ]
+    if body and isinstance(body[0], dict) and "id" not in body[0]:
+        body[0]["id"] = marker
+    elif not any(isinstance(e, Mapping) and e.get("id") == marker for e in body):
+        body.append({"type": "Container", "id": marker, "isVisible": False, "items": []})
+    marked["body"] = body
+    return marked
+
+
+def carries_marker(card: Mapping[str, Any], marker: str) -> bool:
+    """Whether a card (as GET adaptive-cards/{id} returns it) carries this marker."""
+    return any(
+        isinstance(element, Mapping) and element.get("id") == marker
+        for element in card.get("body") or []
+    )
