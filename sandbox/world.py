@@ -170,6 +170,8 @@ class Subscription:
     blacklisted_at: float | None = None
     blacklist_reason: str | None = None
     failures: deque[float] = field(default_factory=deque)
+    last_reminded_at: float | None = None
+    """When the last expiry reminder went out (cleared by every renewal)."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.delivery import expand_filter, is_known_filter
+from sandbox.delivery import expand_filter, is_known_filter, reminder_problem
 from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
 from sandbox.keys import NOTIFIER_KEY
 from sandbox.platform import (
@@ -54,8 +54,15 @@ def _lifetime(world: World, expires_in: int) -> int:
     return expires_in if cap is None else min(expires_in, cap)
 
 
-def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str], list[JSON]]:
-    """Validated, `~`-expanded filters plus those disabled for lack of permission."""
+def _event_filters(
+    world: World, owner: Extension, raw: Any, expires_in: int
+) -> tuple[list[str], list[JSON]]:
+    """Validated, `~`-expanded filters plus those disabled for lack of permission.
+
+    An expiry-reminder filter whose threshold or interval is out of the documented range
+    for this lifetime (API-FACTS B.5) is refused like an invalid filter: SUB-508 naming it.
+    Which error the platform really answers is UNCONFIRMED; refusing is the safe guess.
+    """
     if not isinstance(raw, list) or not raw:
         raise invalid_parameter("eventFilters")
     if not all(isinstance(item, str) and item for item in raw):
@@ -64,6 +71,10 @@ def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str],
     if unknown:
         message = f"Invalid event filters: [{', '.join(unknown)}]"
         raise api_error(400, "SUB-508", message)
+    for item in raw:
+        problem = reminder_problem(item, expires_in)
+        if problem is not None:
+            raise api_error(400, "SUB-508", f"Invalid event filters: [{item}] ({problem})")
     expanded = [expand_filter(item, account_id=owner.account_id, owner_id=owner.id) for item in raw]
     for item in expanded:
         if _other_account(world, owner, item):
@@ -137,7 +148,8 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     if _bot_not_ready(world, owner):
         raise other_account_refused()
-    filters, disabled = _event_filters(world, owner, body.get("eventFilters"))
+    requested_lifetime = _expires_in(body)
+    filters, disabled = _event_filters(world, owner, body.get("eventFilters"), requested_lifetime)
     delivery_mode = body.get("deliveryMode")
     if not isinstance(delivery_mode, dict):
         raise invalid_parameter("deliveryMode")
@@ -149,7 +161,7 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     verification_token = delivery_mode.get("verificationToken")
     if verification_token is not None and not isinstance(verification_token, str):
         raise invalid_parameter("deliveryMode.verificationToken")
-    expires_in = _lifetime(world, _expires_in(body))
+    expires_in = _lifetime(world, requested_lifetime)
     mine = [
         sub
         for sub in world.live_subscriptions()
@@ -208,6 +220,7 @@ async def read_subscription(request: web.Request) -> web.StreamResponse:
 def _renew(world: World, subscription: Subscription) -> None:
     subscription.expires_in = _lifetime(world, subscription.expires_in)
     subscription.expiration_time = world.now() + subscription.expires_in
+    subscription.last_reminded_at = None
 
 
 @routes.post("/restapi/v1.0/subscription/{subscriptionId}/renew")
@@ -226,12 +239,13 @@ async def update_subscription(request: web.Request) -> web.StreamResponse:
     world = world_of(request)
     subscription = _own_subscription(request)
     body = await json_body(request, required=False)
+    expires_in = _expires_in(body) if "expiresIn" in body else subscription.expires_in
+    raw_filters = body.get("eventFilters", subscription.event_filters)
+    filters, disabled = _event_filters(world, caller_of(request), raw_filters, expires_in)
     if "eventFilters" in body:
-        filters, disabled = _event_filters(world, caller_of(request), body["eventFilters"])
         subscription.event_filters = filters
         subscription.disabled_filters = disabled
-    if "expiresIn" in body:
-        subscription.expires_in = _expires_in(body)
+    subscription.expires_in = expires_in
     _renew(world, subscription)
     return json_response(subscription_info(base_url(request), subscription, world.now()))
 
