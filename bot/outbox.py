@@ -38,6 +38,21 @@ class BotNotInstalled(RingCentralError):
         super().__init__(None, None, f"the bot is not installed in account {account_id}")
 
 
+DIGEST_SHARE = 0.25
+"""The share of the pacing window (per rate-limit group) and of the daily post budget that
+replies may not use: whatever anyone says to the bot, digests still go out at once."""
+
+
+class KeptForDigests(RingCentralError):
+    """A reply must wait: what is left of the window or the day is kept for digests."""
+
+    retryable = True
+
+    def __init__(self, retry_after: float, what: str) -> None:
+        super().__init__(None, None, f"{what} kept for digests")
+        self.retry_after = retry_after
+
+
 class DeliveryWorker(QueueWorker[OutboxItem]):
     name = "outbox"
 
@@ -70,6 +85,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
+        if isinstance(err, KeptForDigests):
+            # Waiting frees the worker for digests; it costs the reply none of its attempts.
+            log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
+            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            return
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
             day = _utc_day()
@@ -99,6 +119,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if install is None:
             raise BotNotInstalled(item.account_id)
         api = install.api
+        if not item.is_digest:
+            wait = api.governor.delay_for("medium", keep_share=DIGEST_SHARE)
+            if wait > 0:
+                raise KeptForDigests(wait, "the rest of this minute's posts are")
         message = item.message
         if message["kind"] == "card_update":
             card_id = item.destination["cardId"]
@@ -107,7 +131,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             return
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            await self._spend_post(install)
+            await self._spend_post(install, digest=False)
             await api.post_text(chat_id, str(message["text"]))
             await self._count_post(install)
             return
@@ -119,7 +143,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
             await self._services.storage.mark_card_pending(item.card_key, key, chat_id)
-        await self._spend_post(install)
+        await self._spend_post(install, digest=item.is_digest)
         try:
             card_id = await api.create_card(chat_id, card)
         except RingCentralError as err:
@@ -187,11 +211,14 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall) -> None:
+    async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
+        """Refuse a post the day's budget has no room for; replies leave the digests' share."""
         limit = self._services.config.daily_post_limit
         used = await self._services.storage.posts_today(install.account_id, _utc_day())
         if used >= limit:
             raise DailyPostLimitReached(seconds_until_utc_midnight())
+        if not digest and used >= limit - round(limit * DIGEST_SHARE):
+            raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
 
     async def _count_post(self, install: BotInstall) -> None:
         await self._services.storage.count_post(install.account_id, _utc_day())

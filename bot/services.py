@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from bot.cards import CardRenderer
 from bot.config import Config
 from bot.rc import RingCentralClient
+from bot.reply_limits import ReplyLimits
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
@@ -43,6 +44,7 @@ class Services:
     check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
     ringcx: RingCXTranscripts | None = None
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
+    reply_limits: ReplyLimits = field(default_factory=ReplyLimits)
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
 
     def install_for_bot(self, extension_id: str | None) -> BotInstall | None:

@@ -110,12 +110,12 @@ async def deliver_digest(ctx: Context) -> None:
         call_key=key,
     )
     if settings.direct_messages:
-        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key)
+        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key, digest=True)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug("%s has external participants; not posted to chat %s", key, channel.chat_id)
             continue
-        await ctx.send_card(chat(channel.chat_id), card, card_key=key)
+        await ctx.send_card(chat(channel.chat_id), card, card_key=key, digest=True)
 
 
 async def _fill_from_record(
