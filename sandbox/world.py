@@ -252,7 +252,9 @@ class World:
         self._counters: dict[str, int] = {}
 
         # Settings a test or the demo may change.
-        self.enforce_rate_limits = False
+        self.enforce_rate_limits = True
+        """The platform's limits (API-FACTS G) apply unless a test or bench turns them off
+        or raises them (`limits` in /_sandbox/faults), and says why."""
         self.handshake_timeout = 3.0
         self.delivery_timeout = 3.0
         self.max_handshake_response_bytes = 1024
