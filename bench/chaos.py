@@ -415,9 +415,9 @@ async def run_chaos(
         result.lost = sorted(want - set(seen))
         result.duplicated = sorted(k for k, n in seen.items() if n > 1 and k in want)
         result.misdirected = sorted(k for k in seen if k not in want)
-        result.inside_penalty = requests_inside_penalty(
-            await control.records("/requests"), result.kill_times
-        )
+        requests = await control.records("/requests")
+        (workdir / "requests.json").write_text(json.dumps(requests))
+        result.inside_penalty = requests_inside_penalty(requests, result.kill_times)
         result.seconds = time.monotonic() - started
         return result
     finally:
