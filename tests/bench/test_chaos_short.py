@@ -29,10 +29,11 @@ async def test_a_short_chaos_run_loses_duplicates_and_misdirects_nothing(tmp_pat
         long_share=0.0,
         verbose=False,
     )
-    assert result.kills == 2
-    assert result.mishaps == ["delete", "expire", "blacklist"]
-    assert result.expected >= 16
-    assert result.lost == [], (tmp_path / "bot.log").read_text()[-3000:]
-    assert result.duplicated == []
-    assert result.misdirected == []
-    assert result.inside_penalty_by_the_same_process() == []
+    why = "\n".join([*result.lines(), *map(str, result.lost), *result.inside_penalty])
+    assert result.kills == 2, why
+    assert result.mishaps == ["delete", "expire", "blacklist"], why
+    assert result.expected >= 16, why
+    assert result.lost == [], why
+    assert result.duplicated == [], why
+    assert result.misdirected == [], why
+    assert result.inside_penalty_by_the_same_process() == [], why
