@@ -46,7 +46,7 @@ async def wait_for_card(stack: Stack, chat_id: str, words: str) -> list[Mapping[
         cards = await stack.control.cards(chat_id)
         return cards if any(words in card_as_text(c["card"]) for c in cards) else None
 
-    return await eventually(cards_with_words, within_s=20)
+    return await eventually(cards_with_words, within_s=60)
 
 
 async def opted_in(stack: Stack) -> tuple[str, str]:
