@@ -54,6 +54,8 @@ SUBSCRIPTION_CHECK_S = 15
 """The bot's periodic subscription check, shortened so mishaps are noticed within the run."""
 KILL_MARGIN_S = 2.0
 RESTARTED_NOTE = " (by a process started after the 429)"
+IN_FLIGHT_NOTE = " (arrived within 50 ms: in flight before the 429 was answered)"
+IN_FLIGHT_S = 0.05
 QUIET_GIVE_UP_S = 240.0
 """Stop waiting when no digest has arrived for this long (four 60 s penalties)."""
 
@@ -70,9 +72,10 @@ class ChaosResult:
     inside_penalty: list[str] = field(default_factory=list)
 
     def inside_penalty_by_the_same_process(self) -> list[str]:
-        """Requests inside a penalty that the process which got the 429 sent itself (a
-        process started after it cannot know of it unless the penalty is stored)."""
-        return [o for o in self.inside_penalty if not o.endswith(RESTARTED_NOTE)]
+        """Requests inside a penalty that the process which got the 429 sent after it knew
+        of it: not those of a process started after it (it cannot know unless the penalty
+        is stored) and not those already in flight when the 429 was answered."""
+        return [o for o in self.inside_penalty if not o.endswith((RESTARTED_NOTE, IN_FLIGHT_NOTE))]
 
     mishaps: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -101,7 +104,8 @@ class ChaosResult:
             "longer than 10 min)",
             f"duplicated            {len(self.duplicated)}",
             f"misdirected           {len(self.misdirected)}",
-            f"sent inside a 429 penalty {len(self.inside_penalty)}",
+            f"sent inside a 429 penalty {len(self.inside_penalty)} (by the process that "
+            f"knew of it: {len(self.inside_penalty_by_the_same_process())})",
             f"wall time             {self.seconds:.0f} s",
         ]
 
@@ -289,10 +293,13 @@ def requests_inside_penalty(
             )
             if same_sender:
                 restarted = any(started < kill < arrived for kill in kill_times)
+                note = RESTARTED_NOTE if restarted else ""
+                if not note and arrived - started < IN_FLIGHT_S:
+                    note = IN_FLIGHT_NOTE
                 offending.append(
                     f"{request['method']} {request['path']} ({group}, {owner}) "
-                    f"{arrived - started:.1f} s after a 429, answered {request.get('status')}"
-                    + (RESTARTED_NOTE if restarted else "")
+                    f"{arrived - started:.3f} s after a 429, answered {request.get('status')}"
+                    + note
                 )
                 break
         if request.get("status") == 429:
@@ -645,7 +652,7 @@ def main() -> None:
     ):
         for key, chat in items[:20]:
             print(f"  {label}: {key} ({result.durations.get(key, 0)} s) in chat {chat}")
-    for offence in result.inside_penalty[:10]:
+    for offence in result.inside_penalty[:30]:
         print(f"  inside a penalty: {offence}")
     if any((result.lost, result.duplicated, result.misdirected, result.inside_penalty)):
         print(f"logs kept in {workdir}")
