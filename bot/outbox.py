@@ -9,6 +9,7 @@ resets, 429) are retried with backoff; after the last attempt the delivery is ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -35,6 +36,21 @@ class BotNotInstalled(RingCentralError):
 
     def __init__(self, account_id: str | None) -> None:
         super().__init__(None, None, f"the bot is not installed in account {account_id}")
+
+
+DIGEST_SHARE = 0.25
+"""The share of the pacing window (per rate-limit group) and of the daily post budget that
+replies may not use: whatever anyone says to the bot, digests still go out at once."""
+
+
+class KeptForDigests(RingCentralError):
+    """A reply must wait: what is left of the window or the day is kept for digests."""
+
+    retryable = True
+
+    def __init__(self, retry_after: float, what: str) -> None:
+        super().__init__(None, None, f"{what} kept for digests")
+        self.retry_after = retry_after
 
 
 class DeliveryWorker(QueueWorker[OutboxItem]):
@@ -69,6 +85,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
+        if isinstance(err, KeptForDigests):
+            # Waiting frees the worker for digests; it costs the reply none of its attempts.
+            log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
+            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            return
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
             day = _utc_day()
@@ -98,6 +119,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if install is None:
             raise BotNotInstalled(item.account_id)
         api = install.api
+        if not item.is_digest:
+            wait = api.governor.delay_for("medium", keep_share=DIGEST_SHARE)
+            if wait > 0:
+                raise KeptForDigests(wait, "the rest of this minute's posts are")
         message = item.message
         if message["kind"] == "card_update":
             card_id = item.destination["cardId"]
@@ -106,21 +131,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             return
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            await self._spend_post(install)
+            await self._spend_post(install, digest=False)
             await api.post_text(chat_id, str(message["text"]))
             await self._count_post(install)
             return
         card: Mapping[str, Any] = message["card"]
-        if item.card_key is not None and await self._update_posted(
-            install, item.card_key, key, card
-        ):
-            return
+        if item.card_key is not None:
+            card = with_marker(card, card_marker(item.card_key, key))
+            if await self._update_posted(install, item.card_key, key, card):
+                return
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
             await self._services.storage.mark_card_pending(
                 item.card_key, key, chat_id, install.account_id
             )
-        await self._spend_post(install)
+        await self._spend_post(install, digest=item.is_digest)
         try:
             card_id = await api.create_card(chat_id, card)
         except RingCentralError as err:
@@ -150,7 +175,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if not card_id:
             card_id = (
                 await self._find_card_in_chat(
-                    install, posted.chat_id, card_key, since=posted.updated_at
+                    install, posted.chat_id, card_marker(card_key, key), since=posted.updated_at
                 )
                 or ""
             )
@@ -168,24 +193,36 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         return True
 
     async def _find_card_in_chat(
-        self, install: BotInstall, chat_id: str, card_key: str, *, since: float
+        self, install: BotInstall, chat_id: str, marker: str, *, since: float
     ) -> str | None:
-        """The id of a card of ours, posted since the attempt began, carrying this call key."""
+        """The id of a card of ours, posted since the attempt began, carrying this marker.
+
+        Each candidate from the chat's posts is confirmed with GET adaptive-cards/{id}: the
+        posts list only hints at cards (how it shows them is UNCONFIRMED, see
+        `RingCentralClient.recent_card_ids`), the card itself carries our marker. Nothing
+        found means the card is posted again: a rare duplicate beats a lost digest.
+        """
         recent = await install.api.recent_card_ids(
             chat_id, creator_id=install.extension_id, since=since - CLOCK_SKEW_S
         )
         for card_id in recent:
-            card = await install.api.get_card(card_id)
-            if _carries_call_key(card, card_key):
-                log.info("found card %s for %s posted before a restart", card_id, card_key)
+            try:
+                card = await install.api.get_card(card_id)
+            except RingCentralNotFound:
+                continue
+            if carries_marker(card, marker):
+                log.info("found card %s posted before a restart", card_id)
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall) -> None:
+    async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
+        """Refuse a post the day's budget has no room for; replies leave the digests' share."""
         limit = self._services.config.daily_post_limit
         used = await self._services.storage.posts_today(install.account_id, _utc_day())
         if used >= limit:
             raise DailyPostLimitReached(seconds_until_utc_midnight())
+        if not digest and used >= limit - round(limit * DIGEST_SHARE):
+            raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
 
     async def _count_post(self, install: BotInstall) -> None:
         await self._services.storage.count_post(install.account_id, _utc_day())
@@ -225,12 +262,39 @@ def _utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def _carries_call_key(node: object, card_key: str) -> bool:
-    """Digest cards carry their call key in their buttons' data."""
-    if isinstance(node, Mapping):
-        if node.get("callKey") == card_key:
-            return True
-        return any(_carries_call_key(value, card_key) for value in node.values())
-    if isinstance(node, list):
-        return any(_carries_call_key(value, card_key) for value in node)
-    return False
+MARKER_PREFIX = "ringsense-digest-"
+
+
+def card_marker(card_key: str, destination: str) -> str:
+    """Our mark for the card of one (card key, destination): stable across restarts, and
+    without the call's ids in clear (it travels inside the card)."""
+    digest = hashlib.sha256(f"{card_key}\n{destination}".encode()).hexdigest()[:32]
+    return MARKER_PREFIX + digest
+
+
+def with_marker(card: Mapping[str, Any], marker: str) -> dict[str, Any]:
+    """The card with our marker as the `id` of its first body element.
+
+    Adaptive Cards 1.3 allows no property of our own anywhere (`additionalProperties:
+    false`), but every element may have an `id`, and an id is never shown. A card whose
+    first element already has an id gets an empty, hidden Container carrying the marker.
+    """
+    marked = dict(card)
+    body = [
+        dict(element) if isinstance(element, Mapping) else element
+        for element in card.get("body") or []
+    ]
+    if body and isinstance(body[0], dict) and "id" not in body[0]:
+        body[0]["id"] = marker
+    elif not any(isinstance(e, Mapping) and e.get("id") == marker for e in body):
+        body.append({"type": "Container", "id": marker, "isVisible": False, "items": []})
+    marked["body"] = body
+    return marked
+
+
+def carries_marker(card: Mapping[str, Any], marker: str) -> bool:
+    """Whether a card (as GET adaptive-cards/{id} returns it) carries this marker."""
+    return any(
+        isinstance(element, Mapping) and element.get("id") == marker
+        for element in card.get("body") or []
+    )

@@ -17,6 +17,7 @@ can lock itself out. The governor therefore:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections import deque
@@ -121,6 +122,21 @@ class RateGovernor:
                     return
                 self.waited_s += wait
                 await self._sleep(wait)
+
+    def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
+        """Seconds before one more request in `group` could go out while leaving
+        `keep_share` of the window's places unused (for more important requests); 0 when it
+        could go now. Nothing is counted: `acquire` still has to be called."""
+        state = self._state(group)
+        keep_free = math.ceil(state.limit * keep_share)
+        window = state.window_s + min(1.0, 0.02 * state.window_s)
+        now = self._clock()
+        wait = state.penalty_until - now
+        usable = max(1, state.limit - keep_free)
+        recent = [sent for sent in state.sent if sent > now - window]
+        if len(recent) >= usable:
+            wait = max(wait, recent[len(recent) - usable] + window - now)
+        return max(0.0, wait)
 
     def observe(
         self, group: str, limit: int | None, remaining: int | None, window_s: int | None

@@ -625,8 +625,12 @@ class RingCentralClient:
             if created is not None and created < since:
                 continue
             for attachment in post.get("attachments") or []:
-                if isinstance(attachment, Mapping) and attachment.get("type") == "Card":
-                    ids.append(str(attachment.get("id")))
+                if (
+                    isinstance(attachment, Mapping)
+                    and attachment.get("type") in CARD_ATTACHMENT_TYPES
+                    and attachment.get("id")
+                ):
+                    ids.append(str(attachment["id"]))
         return ids
 
     async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
@@ -634,6 +638,14 @@ class RingCentralClient:
             "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
         )
 
+
+CARD_ATTACHMENT_TYPES = frozenset({"Card", "AdaptiveCard"})
+"""How a post may show the adaptive card it holds. UNCONFIRMED: no real sample of a post
+carrying an adaptive card was found. The spec's TMAttachmentInfo/TMMessageAttachmentInfo
+enums name `Card`; the card itself says `"type": "AdaptiveCard"` (fixture
+adaptive-card-get-response.json). Both are accepted, and a candidate counts only once GET
+adaptive-cards/{id} shows our marker inside it, so a wrong guess here costs at worst a
+duplicate card, never a wrong one."""
 
 # A week is what RingCentral gives when expiresIn is left out; we ask for it explicitly and
 # renew well before it runs out.

@@ -13,6 +13,7 @@ from bot.cards import CardRenderer
 from bot.config import Config
 from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
+from bot.reply_limits import ReplyLimits
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
@@ -84,6 +85,7 @@ class Services:
     ringcx_health: Callable[[], Awaitable[Mapping[str, str]]] | None = None
     """RingCX token, metadata position and last error, for administrators' `status`."""
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
+    reply_limits: ReplyLimits = field(default_factory=ReplyLimits)
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
     _person_accounts: dict[tuple[str, str], tuple[float, str | None]] = field(
         default_factory=dict, repr=False

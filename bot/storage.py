@@ -276,6 +276,11 @@ MIGRATIONS: Sequence[str] = (
         ON inbox(json_extract(payload, '$.body.sourceRecordId'))
         WHERE kind = 'ringsense.insights';
     """,
+    # 9: digests go ahead of replies in the outbox
+    """
+    ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX outbox_due_priority ON outbox(status, next_attempt_at, priority, id);
+    """,
 )
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
@@ -292,6 +297,11 @@ GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
 DAY_S = 86_400.0
 
 INBOX_BATCH_MAX = 500
+
+DIGEST_PRIORITY = 0
+"""Outbox priority of digests: sent before anything else that is due."""
+REPLY_PRIORITY = 1
+"""Outbox priority of everything else: answers to commands, notices, analyses."""
 
 PRAGMAS = (
     # Deleted rows (an uninstalled account, pruned messages) are overwritten on disk, not
@@ -322,6 +332,11 @@ class OutboxItem:
     card_key: str | None
     attempts: int
     account_id: str | None
+    priority: int = REPLY_PRIORITY
+
+    @property
+    def is_digest(self) -> bool:
+        return self.priority == DIGEST_PRIORITY
 
 
 @dataclass(frozen=True)
@@ -688,12 +703,13 @@ class Storage:
         message: Mapping[str, Any],
         card_key: str | None = None,
         account_id: str | None = None,
+        priority: int = REPLY_PRIORITY,
     ) -> bool:
         """Queue a delivery; False when this exact delivery was queued before."""
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-                "account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     dedupe_key,
                     json.dumps(destination, separators=(",", ":")),
@@ -701,6 +717,7 @@ class Storage:
                     card_key,
                     account_id,
                     time.time(),
+                    priority,
                 ),
             )
             return cursor.rowcount == 1
@@ -710,10 +727,10 @@ class Storage:
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
         # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id "  # noqa: S608
-            "FROM outbox "
+            "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id, "  # noqa: S608
+            "priority FROM outbox "
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
-            "ORDER BY id LIMIT ?"
+            "ORDER BY priority, id LIMIT ?"
         )
         async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
             rows = await cursor.fetchall()
@@ -726,6 +743,7 @@ class Storage:
                 r["card_key"],
                 r["attempts"],
                 r["account_id"],
+                r["priority"],
             )
             for r in rows
         ]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
+from bot.rc import SUBSCRIPTION_TTL_S, RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.storage import Storage, StoredSubscription
 from bot.workers import backoff_delay
 
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 
 RENEW_WHEN_LEFT = timedelta(days=2)
 CHECK_INTERVAL_S = 3600.0
+REMINDER_INTERVAL_S = 43_200
+
+
+def expiry_reminder_filter(ttl_s: int = SUBSCRIPTION_TTL_S) -> str:
+    """The filter that makes RingCentral remind us before a subscription expires.
+
+    API-FACTS B.5: the threshold may be at most half the lifetime and the interval at most
+    half the threshold; neither may be below the reminder job's (UNCONFIRMED) period, so we
+    stay far above it: reminders start when `RENEW_WHEN_LEFT` (2 days) is left, capped at
+    half the lifetime, and repeat every 12 hours (the spec's own example interval).
+    """
+    threshold = min(int(RENEW_WHEN_LEFT.total_seconds()), ttl_s // 2)
+    interval = min(REMINDER_INTERVAL_S, threshold // 2)
+    return f"/restapi/v1.0/subscription/~?threshold={threshold}&interval={interval}"
 
 
 def token_fingerprint(token: str) -> str:
@@ -46,7 +60,8 @@ class SubscriptionKeeper:
         self._on_created = on_created
         self._storage = storage
         self._api = api
-        self._filters = tuple(event_filters)
+        # Every subscription also asks for expiry reminders, which `renew` answers.
+        self._filters = tuple(dict.fromkeys((*event_filters, expiry_reminder_filter())))
         self._address = address
         self._token = verification_token
         self.current: StoredSubscription | None = None

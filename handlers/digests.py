@@ -173,7 +173,7 @@ async def deliver_digest(ctx: Context) -> None:
         call_key=key,
     )
     if settings.direct_messages:
-        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key)
+        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key, digest=True)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(
@@ -183,7 +183,7 @@ async def deliver_digest(ctx: Context) -> None:
             )
             continue
         if await _channel_still_fits(ctx, settings, channel):
-            await ctx.send_card(chat(channel.chat_id), card, card_key=key)
+            await ctx.send_card(chat(channel.chat_id), card, card_key=key, digest=True)
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -108,9 +110,14 @@ async def _webhook_client(app: web.Application) -> AsyncIterator[None]:
     """One client session for all outbound webhook traffic, closed after pending sends."""
     session = aiohttp.ClientSession(trust_env=False)
     app[HTTP_CLIENT_KEY] = session
-    app[NOTIFIER_KEY] = Notifier(app[WORLD_KEY], session, app[BACKGROUND_KEY])
+    notifier = Notifier(app[WORLD_KEY], session, app[BACKGROUND_KEY])
+    app[NOTIFIER_KEY] = notifier
+    reminders = asyncio.create_task(notifier.remind_forever(), name="expiry-reminders")
     try:
         yield
     finally:
+        reminders.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reminders
         await app[BACKGROUND_KEY].drain()
         await session.close()

@@ -590,3 +590,31 @@ async def change_settings(request: web.Request) -> web.StreamResponse:
     if redirect_uri is not None and redirect_uri not in world.app_redirect_uris:
         world.app_redirect_uris.append(redirect_uri)
     return web.json_response(_settings_json(world))
+
+
+SUBSCRIPTION_MISHAPS = ("delete", "expire", "blacklist")
+
+
+@routes.post(PREFIX + "/subscriptions/{subscriptionId}/mishap")
+async def subscription_mishap(request: web.Request) -> web.StreamResponse:
+    """What can happen to a subscription behind its owner's back, for chaos tests:
+    `{"mishap": "delete"}` (someone else deleted it), `"expire"` (its time ran out now),
+    `"blacklist"` (the platform gave up on the address, API-FACTS B.6)."""
+    world = world_in(request)
+    body = await read_body(request)
+    mishap = body.get("mishap")
+    if mishap not in SUBSCRIPTION_MISHAPS:
+        raise ControlError(400, f"mishap must be one of {', '.join(SUBSCRIPTION_MISHAPS)}")
+    subscription_id = request.match_info["subscriptionId"]
+    subscription = world.live_subscription(subscription_id)
+    if subscription is None:
+        raise ControlError(404, f"no live subscription {subscription_id}")
+    if mishap == "delete":
+        del world.subscriptions[subscription_id]
+    elif mishap == "expire":
+        subscription.expiration_time = world.now()
+    else:
+        subscription.status = "Blacklisted"
+        subscription.blacklisted_at = world.now()
+        subscription.blacklist_reason = "I/O operation is failed. Details: [Read timed out]"
+    return web.json_response({"id": subscription_id, "mishap": mishap})

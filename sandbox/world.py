@@ -192,6 +192,8 @@ class Subscription:
     blacklisted_at: float | None = None
     blacklist_reason: str | None = None
     failures: deque[float] = field(default_factory=deque)
+    last_reminded_at: float | None = None
+    """When the last expiry reminder went out (cleared by every renewal)."""
 
 
 @dataclass
@@ -289,7 +291,9 @@ class World:
         self._counters: dict[str, int] = {}
 
         # Settings a test or the demo may change.
-        self.enforce_rate_limits = False
+        self.enforce_rate_limits = True
+        """The platform's limits (API-FACTS G) apply unless a test or bench turns them off
+        or raises them (`limits` in /_sandbox/faults), and says why."""
         self.handshake_timeout = 3.0
         self.delivery_timeout = 3.0
         self.max_handshake_response_bytes = 1024

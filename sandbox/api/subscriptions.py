@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from sandbox import actions
-from sandbox.delivery import PlatformEvent, expand_filter, is_known_filter
+from sandbox.delivery import PlatformEvent, expand_filter, is_known_filter, reminder_problem
 from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
 from sandbox.keys import BACKGROUND_KEY, NOTIFIER_KEY
 from sandbox.platform import (
@@ -73,10 +73,15 @@ def _scope_missing(item: str, scope: tuple[str, ...]) -> str | None:
 
 
 def _event_filters(
-    world: World, owner: Extension, raw: Any, scope: tuple[str, ...]
+    world: World, owner: Extension, raw: Any, scope: tuple[str, ...], expires_in: int
 ) -> tuple[list[str], list[JSON]]:
     """Validated, `~`-expanded filters plus those disabled for lack of permission (the
-    user's, or the app's in the token's scope)."""
+    user's, or the app's in the token's scope).
+
+    An expiry-reminder filter whose threshold or interval is out of the documented range
+    for this lifetime (API-FACTS B.5) is refused like an invalid filter: SUB-508 naming it.
+    Which error the platform really answers is UNCONFIRMED; refusing is the safe guess.
+    """
     if not isinstance(raw, list) or not raw:
         raise invalid_parameter("eventFilters")
     if not all(isinstance(item, str) and item for item in raw):
@@ -85,6 +90,10 @@ def _event_filters(
     if unknown:
         message = f"Invalid event filters: [{', '.join(unknown)}]"
         raise api_error(400, "SUB-508", message)
+    for item in raw:
+        problem = reminder_problem(item, expires_in)
+        if problem is not None:
+            raise api_error(400, "SUB-508", f"Invalid event filters: [{item}] ({problem})")
     expanded = [expand_filter(item, account_id=owner.account_id, owner_id=owner.id) for item in raw]
     for item in expanded:
         if _other_account(world, owner, item):
@@ -195,8 +204,9 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     if _bot_not_ready(world, owner):
         raise other_account_refused()
+    requested_lifetime = _expires_in(body)
     filters, disabled = _event_filters(
-        world, owner, body.get("eventFilters"), session_of(request).scope
+        world, owner, body.get("eventFilters"), session_of(request).scope, requested_lifetime
     )
     delivery_mode = body.get("deliveryMode")
     if not isinstance(delivery_mode, dict):
@@ -209,7 +219,7 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     verification_token = delivery_mode.get("verificationToken")
     if verification_token is not None and not isinstance(verification_token, str):
         raise invalid_parameter("deliveryMode.verificationToken")
-    expires_in = _lifetime(world, _expires_in(body))
+    expires_in = _lifetime(world, requested_lifetime)
     mine = [
         sub
         for sub in world.live_subscriptions()
@@ -292,6 +302,7 @@ async def read_subscription(request: web.Request) -> web.StreamResponse:
 def _renew(world: World, subscription: Subscription) -> None:
     subscription.expires_in = _lifetime(world, subscription.expires_in)
     subscription.expiration_time = world.now() + subscription.expires_in
+    subscription.last_reminded_at = None
 
 
 @routes.post("/restapi/v1.0/subscription/{subscriptionId}/renew")
@@ -312,14 +323,15 @@ async def update_subscription(request: web.Request) -> web.StreamResponse:
     subscription = _own_subscription(request)
     _refuse_blacklisted(subscription)
     body = await json_body(request, required=False)
+    expires_in = _expires_in(body) if "expiresIn" in body else subscription.expires_in
+    raw_filters = body.get("eventFilters", subscription.event_filters)
+    filters, disabled = _event_filters(
+        world, caller_of(request), raw_filters, session_of(request).scope, expires_in
+    )
     if "eventFilters" in body:
-        filters, disabled = _event_filters(
-            world, caller_of(request), body["eventFilters"], session_of(request).scope
-        )
         subscription.event_filters = filters
         subscription.disabled_filters = disabled
-    if "expiresIn" in body:
-        subscription.expires_in = _expires_in(body)
+    subscription.expires_in = expires_in
     _renew(world, subscription)
     return json_response(subscription_info(base_url(request), subscription, world.now()))
 
