@@ -21,6 +21,7 @@ from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
 from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, ServiceUserTokens
+from bot.reply_limits import ReplyLimits
 from bot.retention import RetentionPruner
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
@@ -108,6 +109,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICE_TOKENS] = service_tokens
         services = Services(config, storage, service_api, CardRenderer(), cipher)
+        services.reply_limits = ReplyLimits(
+            commands_per_window=config.commands_per_person_per_10_min
+        )
 
         async def sign_in() -> None:
             service_user = await service_api.get_own_extension()

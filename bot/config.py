@@ -110,6 +110,7 @@ class Config:
     catch_up_call_window_minutes: int = 240
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
+    commands_per_person_per_10_min: int = 60
     ringcx: RingCXConfig = RingCXConfig()
     # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
     status_token: str = field(default="", repr=False)
@@ -259,6 +260,9 @@ def load_config(
     )
     ai_poll_after = _int(bot_section, "ai_poll_after_s", 900, problems, minimum=0)
     ai_poll_interval = _int(bot_section, "ai_poll_interval_s", 60, problems, minimum=1)
+    commands_per_person = _int(
+        bot_section, "commands_per_person_per_10_min", 60, problems, minimum=1
+    )
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -294,6 +298,7 @@ def load_config(
         catch_up_call_window_minutes=catch_up_window,
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
+        commands_per_person_per_10_min=commands_per_person,
         ringcx=ringcx,
         status_token=status_token,
         secret_keys=secret_keys,

@@ -7,7 +7,7 @@ Two rules, per person (account and extension):
   the next one gets a single notice that the bot will be quiet for a while; after that,
   unknown words get no answer until the quiet time is over. A command the bot knows ends
   the streak at once.
-- commands overall: at most `COMMANDS_PER_WINDOW` answered per `COMMAND_WINDOW_S`; the
+- commands overall: at most `commands_per_window` answered per `COMMAND_WINDOW_S`; the
   first one over gets a notice, the rest are not carried out until the window has room.
 
 Kept in memory: a restart forgets the counts, which only makes the bot more talkative.
@@ -25,7 +25,8 @@ UNKNOWN_WORDS_IN_A_ROW = 3
 """Unknown words answered in a row before the bot goes quiet."""
 QUIET_FOR_S = 600
 """How long the bot stays quiet after too many unknown words."""
-COMMANDS_PER_WINDOW = 20
+COMMANDS_PER_WINDOW = 60
+"""The default of `bot.commands_per_person_per_10_min`."""
 COMMAND_WINDOW_S = 600.0
 
 
@@ -61,8 +62,13 @@ class _Person:
 
 
 class ReplyLimits:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        commands_per_window: int = COMMANDS_PER_WINDOW,
+    ) -> None:
         self._clock = clock
+        self.commands_per_window = commands_per_window
         self._people: dict[str, _Person] = {}
 
     def unknown_word(self, person: str) -> Verdict:
@@ -87,7 +93,7 @@ class ReplyLimits:
         now = self._clock()
         while state.commands and state.commands[0] <= now - COMMAND_WINDOW_S:
             state.commands.popleft()
-        if len(state.commands) < COMMANDS_PER_WINDOW:
+        if len(state.commands) < self.commands_per_window:
             state.commands.append(now)
             state.over_quota_noticed = False
             return Verdict.ANSWER, 0.0

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from bot.app import SERVICES
 from bot.cards import card_as_text
 from bot.outbox import DIGEST_SHARE
-from bot.reply_limits import COMMANDS_PER_WINDOW, QUIET_FOR_S, UNKNOWN_WORDS_IN_A_ROW
+from bot.reply_limits import QUIET_FOR_S, UNKNOWN_WORDS_IN_A_ROW, ReplyLimits
 from bot.runner import start_bot
 from tests.e2e import Stack, eventually, settle
 
@@ -89,12 +90,14 @@ async def test_a_digest_overtakes_a_queue_of_replies_at_the_platform_limits(
 async def test_a_person_over_the_command_quota_is_told_once_then_not_answered(
     stack: Stack,
 ) -> None:
+    quota = 8  # a small `bot.commands_per_person_per_10_min`, so the test stays short
+    stack.bot.app[SERVICES].reply_limits = ReplyLimits(commands_per_window=quota)
     person, dm = await person_with_dm(stack, "Busy Bea")
-    for _ in range(COMMANDS_PER_WINDOW + 4):
+    for _ in range(quota + 4):
         await stack.control.say(dm, person, "help")
     await settle(stack.bot)
     answers = await stack.control.texts(dm, stack.bot_id)
-    assert len(answers) == COMMANDS_PER_WINDOW + 1
+    assert len(answers) == quota + 1
     assert "taking a break" in answers[-1]
     # Someone else is not affected.
     other, other_dm = await person_with_dm(stack, "Calm Cal")

@@ -26,18 +26,7 @@ async def test_added_to_a_group_the_bot_says_what_it_does(stack: Stack) -> None:
 
 async def install(stack: Stack, mode: str) -> dict[str, str]:
     account = await stack.control.call("POST", "/accounts", {"name": f"{mode} customer"})
-    installed: dict[str, str] = await stack.control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": mode}
-    )
-    assert installed["redirectStatus"] == 200
-
-    async def subscribed() -> bool:
-        # A bot installed moments ago gets SUB-406 for a few seconds (on in the sandbox by
-        # default); the bot retries until its subscription is made.
-        listed = await stack.control.call("GET", "/subscriptions")
-        return any(s["ownerId"] == installed["extensionId"] for s in listed)
-
-    await eventually(subscribed, within_s=20)
+    installed: dict[str, str] = await stack.control.install_bot(account["accountId"], mode)
     await settle(stack.bot)
     return installed
 
