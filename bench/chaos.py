@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot.crypto import generate_key  # noqa: E402
 from bot.runner import free_port  # noqa: E402
 from sandbox import defaults  # noqa: E402
 
@@ -356,6 +357,8 @@ async def run_chaos(
         "RC_BOT_TOKEN": defaults.BOT_TOKEN,
         "RC_VERIFICATION_TOKEN": secrets.token_urlsafe(16),
         "RC_SHARED_SECRET": defaults.SHARED_SECRET,
+        # One key for every restart of this database: the stored tokens stay readable.
+        "BOT_SECRET_KEY": generate_key(),
         "BOT_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "BOT_PORT": str(port),
         "BOT_HOST": "127.0.0.1",

@@ -26,7 +26,7 @@ async def test_a_short_chaos_run_loses_duplicates_and_misdirects_nothing(tmp_pat
         stream_seconds=16,
         settle_timeout_s=100,  # ends as soon as all arrived; room for one 60 s penalty
         owners_count=6,
-        long_share=0.0,
+        long_share=1 / 3,  # calls longer than 10 minutes, which catch-up must still find
         verbose=False,
     )
     why = "\n".join([*result.lines(), *map(str, result.lost), *result.inside_penalty])
