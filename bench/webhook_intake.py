@@ -136,7 +136,7 @@ async def _wrk(
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await process.communicate()
-    Path(script.name).unlink()
+    await asyncio.to_thread(Path(script.name).unlink)
     match = re.search(rb"RESULT (\{.*\})", output)
     if match is None:
         raise RuntimeError(f"wrk printed no result: {output.decode(errors='replace')}")
