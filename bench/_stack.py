@@ -120,6 +120,20 @@ class Stack:
                 raise RuntimeError(f"{method} {path}: {response.status} {body}")
             return body
 
+    async def control_raw(self, method: str, path: str, body: str) -> Any:
+        """A control request whose JSON body is already serialised."""
+        assert self.session is not None
+        async with self.session.request(
+            method,
+            f"{self.sandbox_url}/_sandbox{path}",
+            data=body.encode(),
+            headers={"Content-Type": "application/json"},
+        ) as response:
+            answer = await response.json(content_type=None)
+            if response.status >= 400:
+                raise RuntimeError(f"{method} {path}: {response.status} {answer}")
+            return answer
+
     async def raise_rate_limits(self) -> None:
         await self.control("POST", "/faults", {"enforceRateLimits": False, "limits": RAISED_LIMITS})
         print(
