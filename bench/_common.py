@@ -86,6 +86,21 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{low:,.{digits}f} / {middle:,.{digits}f} / {high:,.{digits}f}"
 
 
+def per_whole_window(moments: list[float], window_s: float) -> list[float]:
+    """How many of `moments` fall in each whole window from the first one on; the part
+    window at the end is left out, as it would make a rate look better or worse."""
+    if not moments:
+        return []
+    first = min(moments)
+    windows = int((max(moments) - first) // window_s)
+    counts = [0.0] * windows
+    for moment in moments:
+        index = int((moment - first) // window_s)
+        if index < windows:
+            counts[index] += 1
+    return counts
+
+
 def durability() -> str:
     """What "stored" means: the SQLite settings the bot's storage applies on every
     connection (bot.storage.PRAGMAS), read back from a connection they were applied to."""

@@ -63,7 +63,7 @@ COPIED_COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-def _fill(database: Path, target_calls: int) -> tuple[int, float]:
+def fill_database(database: Path, target_calls: int) -> tuple[int, float]:
     """Copy the real rows until `calls` holds `target_calls` rows; (calls, file MB)."""
     db = sqlite3.connect(database)
     try:
@@ -150,7 +150,7 @@ async def main(args: argparse.Namespace) -> None:
         for size in sizes:
             await stack.stop_bot()
             began = time.monotonic()
-            calls, megabytes = await asyncio.to_thread(_fill, stack.database, size)
+            calls, megabytes = await asyncio.to_thread(fill_database, stack.database, size)
             filled_in = time.monotonic() - began
             await stack.start_bot()
             await asyncio.sleep(1)

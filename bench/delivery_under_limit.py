@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import spread
+from bench._common import per_whole_window, spread
 from bench._stack import Stack, load_average
 from bot.ratelimit import group_of
 
@@ -78,17 +78,8 @@ async def main(args: argparse.Namespace) -> None:
         throttled = [r for r in requests if r["status"] == 429]
         # Whole windows only, from the first card create on: a part window at the end would
         # make the rate look better or worse than it is.
-        first = min(r["arrivedMonotonic"] for r in creates)
-        last = max(r["arrivedMonotonic"] for r in creates)
-        windows = int((last - first) // args.window)
-        per_window = [
-            sum(
-                1
-                for r in creates
-                if first + k * args.window <= r["arrivedMonotonic"] < first + (k + 1) * args.window
-            )
-            for k in range(windows)
-        ]
+        per_window = per_whole_window([r["arrivedMonotonic"] for r in creates], args.window)
+        windows = len(per_window)
         delivered = len(cards) - len(people)
         print(f"cards delivered: {delivered} of {args.cards} in {time.monotonic() - began:.1f} s")
         print(
@@ -98,7 +89,7 @@ async def main(args: argparse.Namespace) -> None:
             mean = statistics.fmean(per_window)
             print(
                 f"card creates per whole {args.window:g} s window ({windows} windows): "
-                f"min / median / max {spread([float(c) for c in per_window], 0)}, mean "
+                f"min / median / max {spread(per_window, 0)}, mean "
                 f"{mean:.1f} of the 40 allowed = {mean / 40:.1%} (aim: at least 95 %)"
             )
         else:
