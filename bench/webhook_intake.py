@@ -38,7 +38,7 @@ from bot.runner import free_port
 from sandbox import defaults
 
 WEBHOOK_PATH = "/webhooks/ringcentral"
-SIZES = {"small": 4, "42 KB": 200}  # transcript utterances
+SIZES = {"small": 4, "40 KB": 200}  # transcript utterances (the 40 KB one: the real-sized event)
 
 _LUA = """
 local prefix = [==[%s]==]
