@@ -377,6 +377,7 @@ class RingCentralClient:
                 ) as response:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
+                    self.governor.answered(group, response.status)
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
@@ -399,10 +400,12 @@ class RingCentralClient:
                         self._on_token_revoked()
                     raise error
             except aiohttp.ClientError as err:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, type(err).__name__, method=method, path=path
                 ) from None
             except TimeoutError:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, "timed out", method=method, path=path
                 ) from None

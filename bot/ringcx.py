@@ -47,6 +47,9 @@ TOKEN_LIFETIME_S = 300.0
 REFRESH_MARGIN_S = 60.0
 MAX_INTERVAL_S = 10_800
 POSITION_KEY = "ringcx.window_start"
+# How much longer than its schedule the metadata walk may go without a success before
+# readiness reports RingCX unwell (it waits out rate limits and backs off on errors).
+STUCK_SLACK_S = 600.0
 
 
 class RingCXClient:
@@ -71,6 +74,8 @@ class RingCXClient:
         self._access: str | None = None
         self._refresh: str | None = None
         self._expires_at = 0.0
+        # False once RingCX refused to give us a token, until it gives one again.
+        self.token_ok = True
 
     async def _token(self) -> str:
         async with self._lock:
@@ -98,11 +103,17 @@ class RingCXClient:
         self, path: str, form: Mapping[str, str], params: Mapping[str, str] | None
     ) -> None:
         await self.governor.acquire("ringcx-auth")
-        body = await self._send(
-            "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
-        )
+        try:
+            body = await self._send(
+                "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
+            )
+        except (RingCentralAuthError, RingCentralPermissionError):
+            self.token_ok = False
+            raise
         if not isinstance(body, Mapping) or not body.get("accessToken"):
+            self.token_ok = False
             raise RingCentralAuthError(None, None, "RingCX did not return a token")
+        self.token_ok = True
         self._access = str(body["accessToken"])
         self._refresh = str(body["refreshToken"]) if body.get("refreshToken") else self._refresh
         self._expires_at = time.monotonic() + TOKEN_LIFETIME_S
@@ -274,8 +285,22 @@ class RingCXPoller:
         self._on_stored = on_stored
         self._tasks: list[asyncio.Task[None]] = []
         self.wake = asyncio.Event()
+        self.last_step_at: float | None = None
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Both loops running, RingCX giving us tokens, and the metadata walk succeeded
+        recently: otherwise transcripts silently stop coming."""
+        if not self._tasks or any(task.done() for task in self._tasks):
+            return False
+        if not self._client.token_ok or self.last_step_at is None:
+            return False
+        now = time.monotonic() if now is None else now
+        config = self._services.config.ringcx
+        allowed = 3 * config.poll_interval_s + config.window_minutes * 60 + STUCK_SLACK_S
+        return now - self.last_step_at <= allowed
 
     def start(self) -> None:
+        self.last_step_at = time.monotonic()
         self._tasks = [
             asyncio.create_task(self._walk_metadata(), name="ringcx-metadata"),
             asyncio.create_task(self._fetch_transcripts(), name="ringcx-transcripts"),
@@ -342,6 +367,7 @@ class RingCXPoller:
         while True:
             try:
                 moved = await self.step()
+                self.last_step_at = time.monotonic()
                 attempt = 0
                 if moved:
                     continue

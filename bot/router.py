@@ -188,10 +188,16 @@ class Context:
         card: Mapping[str, Any],
         *,
         card_key: str | None = None,
+        timing: Mapping[str, float] | None = None,
     ) -> None:
         """Queue a card for a destination. With `card_key`, a card already posted for that key
-        in that destination is updated in place instead of a second one being posted."""
-        await self._enqueue(destination, {"kind": "card", "card": dict(card)}, card_key=card_key)
+        in that destination is updated in place instead of a second one being posted.
+        `timing` (epoch seconds: `arrivedAt`, `recordingEndedAt`) travels with the delivery
+        so the call-to-card latency is measured when the card is really posted."""
+        message: dict[str, Any] = {"kind": "card", "card": dict(card)}
+        if timing:
+            message["timing"] = dict(timing)
+        await self._enqueue(destination, message, card_key=card_key)
 
     async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
         """Replace a card we posted earlier (e.g. the settings card after Save)."""
