@@ -78,6 +78,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     return
             await self._services.storage.mark_sent(item.id)
             self._metrics.deliveries.labels("sent").inc()
+            log.debug("delivery %s sent (%s)", item.id, item.message.get("kind"))
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage

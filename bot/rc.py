@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.quoting import quote_for_chat
+from bot.logs import log_context
+from bot.quoting import for_log, quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
@@ -378,6 +379,8 @@ class RingCentralClient:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
                     self.governor.answered(group, response.status)
+                    with log_context(request=response.headers.get("RCRequestId")):
+                        log.debug("%s %s: %d", method, for_log(path), response.status)
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
