@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shlex
+import sys
+
 import aiohttp
 
 from bot.app import AI_POLLER
+from tests.bot.test_image import instructions
 from tests.e2e import Stack, bot_status, eventually
 
 SUB_ACCOUNT = "88820001"
@@ -61,3 +67,28 @@ async def test_ringcx_without_a_token_is_unready_and_recovers(stack: Stack) -> N
 
     # The poller retries after its back-off (10 s after a first failure).
     await eventually(ready, within_s=30)
+
+
+async def docker_health_check(stack: Stack) -> int:
+    """Run the image's HEALTHCHECK command as Docker would, against the running bot."""
+    [check] = [args for keyword, args in instructions() if keyword == "HEALTHCHECK"]
+    command = check.split(" CMD ", 1)[1].strip()
+    assert command.startswith("python ")
+    process = await asyncio.create_subprocess_shell(
+        shlex.quote(sys.executable) + command.removeprefix("python"),
+        # the image listens on every interface (BOT_HOST=0.0.0.0); the check asks loopback
+        env={**os.environ, "BOT_HOST": "0.0.0.0", "BOT_PORT": str(stack.config.port)},  # noqa: S104
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await process.wait()
+
+
+async def test_the_docker_health_check_follows_readyz_on_the_configured_port(
+    stack: Stack,
+) -> None:
+    assert await docker_health_check(stack) == 0
+    await stack.bot.app[AI_POLLER].stop()
+    assert await docker_health_check(stack) == 1
+    stack.bot.app[AI_POLLER].start()
+    assert await docker_health_check(stack) == 0
