@@ -142,6 +142,7 @@ class RingCXClient:
                 headers=headers,
                 timeout=REQUEST_TIMEOUT,
             ) as response:
+                self.governor.answered(group, response.status)
                 raw = await response.read()
                 try:
                     body: Any = await response.json(content_type=None) if raw else None
@@ -151,10 +152,12 @@ class RingCXClient:
                     return body
                 raise _ringcx_error(method, path, response, body, self.governor, group)
         except aiohttp.ClientError as err:
+            self.governor.answered(group, None)
             raise RingCentralUnavailable(
                 None, None, type(err).__name__, method=method, path=path
             ) from None
         except TimeoutError:
+            self.governor.answered(group, None)
             raise RingCentralUnavailable(
                 None, None, "timed out", method=method, path=path
             ) from None
