@@ -159,6 +159,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             services.cipher,
             ringsense_event_filters(rc.ringsense_domains),
         )
+        connections.rate_observer = metrics
         services.connector = connections
         app[CONNECTIONS] = connections
         app[CONNECT_PAGES] = ConnectEndpoint(connections, services)
