@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime
 
 import aiohttp
 import pytest
@@ -68,6 +69,7 @@ async def test_json_log_lines_parse_and_say_which_notification_chat_and_call(
     assert lines
     for line in lines:
         assert {"time", "level", "logger", "message"} <= line.keys()
+        assert datetime.fromisoformat(line["time"]).tzinfo is not None
     # the worker's lines about the optin message, the outbox's about the answer
     assert any(line.get("chat") == dm and line.get("notification") for line in lines)
     assert any(line.get("chat") == dm and "notification" not in line for line in lines)
