@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.logs import log_context
+from bot.logs import bind_log_context, log_context
 from bot.quoting import for_log, quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
@@ -336,6 +336,10 @@ class RateLimitInfo:
     window_s: int | None
 
 
+REQUEST_ID_HEADER = "RCRequestId"
+"""RingCentral's id of a request, in every answer."""
+
+
 class RingCentralClient:
     """API calls for one identity. Paths are relative to the platform's server URL."""
 
@@ -379,8 +383,13 @@ class RingCentralClient:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
                     self.governor.answered(group, response.status)
-                    with log_context(request=response.headers.get("RCRequestId")):
+                    request_id = response.headers.get(REQUEST_ID_HEADER)
+                    with log_context(request=request_id):
                         log.debug("%s %s: %d", method, for_log(path), response.status)
+                    if response.status >= 400:
+                        # What RingCentral support asks for: the lines of this task about
+                        # the failure (retries, "delivery failed") carry its request id.
+                        bind_log_context(request=request_id)
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.logs import RedactSecrets, configure_logging, log_context, redact
+from bot.rc import RingCentralClient, RingCentralNotFound, StaticToken
 from tests.e2e import Stack, settle
 
 
@@ -103,3 +107,46 @@ def test_text_lines_name_what_they_are_about_escaped() -> None:
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="json"):
         configure_logging("INFO", log_format="xml")
+
+
+async def test_lines_after_a_refused_request_carry_ringcentral_request_id(
+    aiohttp_client: Any,
+) -> None:
+    """RingCentral support asks for the RCRequestId of a failed request: the lines that
+    follow the failure in the same task name it."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"errorCode": "CMN-102", "message": "Resource not found"},
+            status=404,
+            headers={"RCRequestId": "5f2a6f60-aaaa-11ef-9d1b-005056a0c0c2"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/restapi/v1.0/account/~/extension/~", refuse)
+    server = await aiohttp_client(app)
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging("INFO", ["static-token-value"], stream=stream, log_format="json")
+
+    async def task() -> None:
+        api = RingCentralClient(
+            server.session, str(server.make_url("")), StaticToken("static-token-value")
+        )
+        with pytest.raises(RingCentralNotFound):
+            await api.get_own_extension()
+        logging.getLogger("test.after").warning("reading the extension failed")
+
+    try:
+        await asyncio.create_task(task())
+        logging.getLogger("test.after").info("another task's line")
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    [failed] = [line for line in lines if line["message"] == "reading the extension failed"]
+    [other] = [line for line in lines if line["message"] == "another task's line"]
+    assert failed["request"] == "5f2a6f60-aaaa-11ef-9d1b-005056a0c0c2"
+    assert "request" not in other
+    assert "static-token-value" not in stream.getvalue()
