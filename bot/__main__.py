@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from bot.crypto import ENV_SECRET_KEY, UndecryptableSecret, generate_key
-from bot.logs import configure_logging
+from bot.logs import LOG_FORMATS, configure_logging
 
 log = logging.getLogger("bot")
 
@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the bot against RingCentral (or a sandbox)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
     run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text (the default) or json: one JSON object a line (time, level, logger, "
+        "message, and the notification/chat/call/request ids the line is about)",
+    )
     run.add_argument(
         "--log-content",
         action="store_true",
@@ -75,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rotate-key":
         return _rotate_key(args.config)
     if args.command == "run":
-        return _run(args.config, args.log_level, args.log_content)
+        return _run(args.config, args.log_level, args.log_content, args.log_format)
     try:
         import sandbox  # noqa: F401 - only to learn whether this install has it
     except ImportError:
@@ -102,15 +109,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_config(path: Path) -> int:
+    """Every problem at once: what load_config refuses, unknown keys (with the closest known
+    one), a public URL RingCentral cannot reach; then the permissions to set up."""
+    from bot.config_check import check, describe_permissions, read_raw, unknown_keys
+
     try:
         config = load_config(path)
     except ConfigError as err:
-        print(err, file=sys.stderr)
+        problems = [*err.problems, *unknown_keys(read_raw(path))]
+        print(ConfigError(problems), file=sys.stderr)
+        return 2
+    problems = check(config, read_raw(path))
+    if problems:
+        print(ConfigError(problems), file=sys.stderr)
         return 2
     print(
         f"configuration OK: RingCentral at {config.ringcentral.server_url}, "
         f"webhooks at {config.webhook_address}, database {config.database_path}"
     )
+    print("\n".join(describe_permissions(config)))
     return 0
 
 
@@ -147,7 +164,7 @@ def _rotate_key(path: Path) -> int:
     return 0
 
 
-def _run(path: Path, log_level: str, log_content: bool = False) -> int:
+def _run(path: Path, log_level: str, log_content: bool = False, log_format: str = "text") -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -163,10 +180,16 @@ def _run(path: Path, log_level: str, log_content: bool = False) -> int:
             config.verification_token,
             config.shared_secret,
             config.status_token,
+            config.metrics_token,
             *(key.strip() for key in config.secret_keys.split(",")),
         ),
         log_content=log_content,
+        log_format=log_format,
     )
+    from bot.config_check import check, read_raw
+
+    for problem in check(config, read_raw(path)):
+        log.warning("configuration: %s (see `python -m bot check-config`)", problem)
     if log_content:
         log.warning("--log-content: SQL parameters and message text are logged")
     return asyncio.run(_serve(config))

@@ -141,6 +141,11 @@ def _epoch(value: Any) -> float | None:
     return moment.timestamp() if moment.tzinfo is not None else None
 
 
+STUCK_SLACK_S = 600.0
+"""How much longer than three polling intervals a round may take before the poller counts
+as stuck (a round waits out RingCentral's rate limits)."""
+
+
 class JobPoller:
     """Asks for results the webhook did not bring, and closes jobs RingCentral forgot."""
 
@@ -148,9 +153,20 @@ class JobPoller:
         self._services = services
         self._on_stored = on_stored
         self._task: asyncio.Task[None] | None = None
+        self.last_cycle_at: float | None = None
 
     def start(self) -> None:
+        self.last_cycle_at = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="ai-poller")
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Running, and a round of checks finished recently (a round may wait out rate
+        limits, hence the slack): a stuck or dead poller leaves analyses unanswered."""
+        if self._task is None or self._task.done() or self.last_cycle_at is None:
+            return False
+        now = time.monotonic() if now is None else now
+        allowed = 3 * self._services.config.ai_poll_interval_s + STUCK_SLACK_S
+        return now - self.last_cycle_at <= allowed
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -169,6 +185,7 @@ class JobPoller:
                 log.warning("AI job polling: %s", err)
             except Exception:
                 log.exception("AI job polling failed")
+            self.last_cycle_at = time.monotonic()
             await asyncio.sleep(config.ai_poll_interval_s)
 
     async def check(self, job: AiJob) -> str:

@@ -37,6 +37,7 @@ ENV_DATABASE = "BOT_DATABASE"
 ENV_HOST = "BOT_HOST"
 ENV_PORT = "BOT_PORT"
 ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_METRICS_TOKEN = "BOT_METRICS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 # A placeholder is a whole value: one of these words, `<...>`, `your-...`, or only x's. A
 # random secret that merely contains "todo" or "xxx" is a real secret.
@@ -117,6 +118,17 @@ class Config:
     # Fernet key(s) from BOT_SECRET_KEY, the current one first; never from the YAML file.
     secret_keys: str = field(default="", repr=False)
     retention: RetentionConfig = RetentionConfig()
+    # `/metrics`: on its own listener at this "host:port" (`metrics.bind`), and/or on the
+    # bot's port for `Authorization: Bearer <BOT_METRICS_TOKEN>`; neither: not served.
+    metrics_bind: str = ""
+    metrics_token: str = field(default="", repr=False)
+
+    @property
+    def metrics_bind_address(self) -> tuple[str, int] | None:
+        if not self.metrics_bind:
+            return None
+        host, _, port = self.metrics_bind.rpartition(":")
+        return host.strip("[]"), int(port)
 
     def token_cipher(self) -> TokenCipher:
         """The cipher for secrets the bot stores (install and refresh tokens)."""
@@ -272,6 +284,11 @@ def load_config(
     if status_token and len(status_token) < 16:
         problems.append(f"{ENV_STATUS_TOKEN} must be at least 16 characters when set")
 
+    metrics_token = optional_secret(ENV_METRICS_TOKEN)
+    if metrics_token and len(metrics_token) < 16:
+        problems.append(f"{ENV_METRICS_TOKEN} must be at least 16 characters when set")
+    metrics_bind = _metrics_bind(_section(raw, "metrics", problems), problems)
+
     ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
     retention = _retention(_section(raw, "retention", problems), problems)
     secret_keys = _secret_keys(env, problems)
@@ -303,7 +320,22 @@ def load_config(
         status_token=status_token,
         secret_keys=secret_keys,
         retention=retention,
+        metrics_bind=metrics_bind,
+        metrics_token=metrics_token,
     )
+
+
+def _metrics_bind(section: Mapping[str, Any], problems: list[str]) -> str:
+    """`metrics.bind`: "host:port" of a listener serving only /metrics, or empty."""
+    value = section.get("bind", "")
+    if value is None or value == "":
+        return ""
+    text = str(value).strip()
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"metrics.bind must be host:port (e.g. 127.0.0.1:9108), got {text!r}")
+        return ""
+    return text
 
 
 def _secret_keys(env: Mapping[str, str], problems: list[str]) -> str:

@@ -32,6 +32,7 @@ import aiohttp
 
 from bot.config import Config
 from bot.crypto import TokenCipher, UndecryptableSecret
+from bot.ratelimit import RateGovernor, RateObserver
 from bot.rc import (
     REQUEST_TIMEOUT,
     RingCentralAuthError,
@@ -280,6 +281,8 @@ class RingSenseConnections:
         self._filters = event_filters
         self._endpoint = OAuthEndpoint(session, config)
         self._background: set[asyncio.Task[None]] = set()
+        # Counts the connected readers' requests and 429s (the metrics), when set.
+        self.rate_observer: RateObserver | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -321,7 +324,12 @@ class RingSenseConnections:
         )
         if seeded is not None:
             tokens.seed(str(seeded["access_token"]), seeded.get("expires_in"))
-        api = RingCentralClient(self._session, self._config.ringcentral.server_url, tokens)
+        api = RingCentralClient(
+            self._session,
+            self._config.ringcentral.server_url,
+            tokens,
+            governor=RateGovernor(observer=self.rate_observer),
+        )
         reader = RingSenseReader(account_id, owner_extension_id, api)
         self._services.ringsense_readers[account_id] = reader
         return reader

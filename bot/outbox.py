@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.logs import log_context
+from bot.metrics import BotMetrics
 from bot.rc import (
     DailyPostLimitReached,
     RingCentralError,
@@ -56,8 +58,15 @@ class KeptForDigests(RingCentralError):
 class DeliveryWorker(QueueWorker[OutboxItem]):
     name = "outbox"
 
-    def __init__(self, services: Services, concurrency: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        services: Services,
+        concurrency: int,
+        max_attempts: int,
+        metrics: BotMetrics | None = None,
+    ) -> None:
         super().__init__(concurrency)
+        self._metrics = metrics or BotMetrics()
         self._services = services
         self._max_attempts = max_attempts
         self._destinations = KeyedLock()
@@ -75,13 +84,17 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _process(self, item: OutboxItem) -> None:
         key = destination_key(item.destination)
-        async with self._destinations.hold(key):
-            try:
-                await self._deliver(item, key)
-            except RingCentralError as err:
-                await self._handle_failure(item, err)
-                return
-        await self._services.storage.mark_sent(item.id)
+        chat_id = item.destination.get("chatId")
+        with log_context(chat=chat_id, call=item.card_key):
+            async with self._destinations.hold(key):
+                try:
+                    await self._deliver(item, key)
+                except RingCentralError as err:
+                    await self._handle_failure(item, err)
+                    return
+            await self._services.storage.mark_sent(item.id)
+            self._metrics.deliveries.labels("sent").inc()
+            log.debug("delivery %s sent (%s)", item.id, item.message.get("kind"))
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
@@ -100,6 +113,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     err.retry_after,
                 )
             await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self._metrics.deliveries.labels("postponed").inc()
             return
         attempts = item.attempts + 1
         if err.retryable and attempts < self._max_attempts:
@@ -110,9 +124,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             )
             log.info("delivery %s: %s; attempt %d, retry in %.1fs", item.id, err, attempts, delay)
             await storage.retry_outbox_later(item.id, delay, str(err))
+            self._metrics.deliveries.labels("retried").inc()
         else:
             log.error("delivery %s failed after %d attempts: %s", item.id, attempts, err)
             await storage.mark_failed(item.id, str(err))
+            self._metrics.deliveries.labels("failed").inc()
 
     async def _deliver(self, item: OutboxItem, key: str) -> None:
         install = self._services.install_for_account(item.account_id)
@@ -156,6 +172,13 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if item.card_key is not None:
             await self._services.storage.remember_card(
                 item.card_key, key, chat_id, card_id, install.account_id
+            )
+        timing = message.get("timing")
+        if isinstance(timing, Mapping):
+            # The call's first card here: how long the call waited for it.
+            self._metrics.card_posted(
+                _epoch_or_none(timing.get("arrivedAt")),
+                _epoch_or_none(timing.get("recordingEndedAt")),
             )
         self._notify(chat_id, card_id, card)
 
@@ -256,6 +279,10 @@ def _certainly_not_created(err: RingCentralError) -> bool:
     if isinstance(err, RingCentralRateLimited | DailyPostLimitReached):
         return True
     return err.status is not None and (400 <= err.status < 500 or err.status == 503)
+
+
+def _epoch_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def _utc_day() -> str:

@@ -67,6 +67,14 @@ def group_of(method: str, path: str) -> str:
     return "medium"
 
 
+class RateObserver(Protocol):
+    """Who counts answers and penalties (the metrics); optional."""
+
+    def ringcentral_answer(self, group: str, status: int | None) -> None: ...
+
+    def ringcentral_penalty(self, group: str, seconds: float) -> None: ...
+
+
 @dataclass
 class _GroupState:
     limit: int
@@ -87,7 +95,9 @@ class RateGovernor:
         *,
         memory: PenaltyMemory | None = None,
         identity: str = "",
+        observer: RateObserver | None = None,
     ) -> None:
+        self.observer = observer
         self._clock = clock
         self._sleep = sleep
         self._groups: dict[str, _GroupState] = {}
@@ -155,6 +165,11 @@ class RateGovernor:
             while len(state.sent) < used:
                 state.sent.appendleft(now)
 
+    def answered(self, group: str, status: int | None) -> None:
+        """An answer came (its HTTP status), or none did (None): for the metrics."""
+        if self.observer is not None:
+            self.observer.ringcentral_answer(group, status)
+
     def penalise(self, group: str, retry_after_s: float | None) -> float:
         """Pause the group after a 429; the pause in seconds."""
         state = self._state(group)
@@ -164,6 +179,8 @@ class RateGovernor:
             pause = min(RETRY_AFTER_MISSING_S * float(2**doublings), MAX_BACKOFF_S)
         else:
             pause = max(0.0, retry_after_s)
+        if self.observer is not None:
+            self.observer.ringcentral_penalty(group, pause)
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
         return pause
 
@@ -203,8 +220,14 @@ class PenaltyMemory:
     that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
     locked out. Identities are names (`service`) or token fingerprints, never tokens."""
 
-    def __init__(self, store: PenaltyStore, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: PenaltyStore,
+        wall_clock: Callable[[], float] = time.time,
+        observer: RateObserver | None = None,
+    ) -> None:
         self._store = store
+        self._observer = observer
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
 
@@ -219,7 +242,7 @@ class PenaltyMemory:
 
     def governor(self, identity: str) -> RateGovernor:
         """A governor for this identity that starts with its stored penalties."""
-        governor = RateGovernor(memory=self, identity=identity)
+        governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
         now = self._wall_clock()
         for (owner, group), ends in self._ends.items():
             if owner == identity:

@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.quoting import quote_for_chat
+from bot.logs import bind_log_context, log_context
+from bot.quoting import for_log, quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
@@ -356,6 +357,10 @@ class RateLimitInfo:
     window_s: int | None
 
 
+REQUEST_ID_HEADER = "RCRequestId"
+"""RingCentral's id of a request, in every answer."""
+
+
 class RingCentralClient:
     """API calls for one identity. Paths are relative to the platform's server URL."""
 
@@ -399,6 +404,14 @@ class RingCentralClient:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
                     pause: float | None = None
+                    self.governor.answered(group, response.status)
+                    request_id = response.headers.get(REQUEST_ID_HEADER)
+                    with log_context(request=request_id):
+                        log.debug("%s %s: %d", method, for_log(path), response.status)
+                    if response.status >= 400:
+                        # What RingCentral support asks for: the lines of this task about
+                        # the failure (retries, "delivery failed") carry its request id.
+                        bind_log_context(request=request_id)
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
@@ -425,10 +438,12 @@ class RingCentralClient:
                         self._on_token_revoked()
                     raise error
             except aiohttp.ClientError as err:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, type(err).__name__, method=method, path=path
                 ) from None
             except TimeoutError:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, "timed out", method=method, path=path
                 ) from None

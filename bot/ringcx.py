@@ -53,6 +53,9 @@ METADATA_TIME_ZONE = "UTC"
 """Windows are asked for in UTC: in a zone with daylight saving one local hour a year
 happens twice and one never, and a wall time cannot say which pass is meant."""
 POSITION_KEY = "ringcx.window_start"
+# How much longer than its schedule the metadata walk may go without a success before
+# readiness reports RingCX unwell (it waits out rate limits and backs off on errors).
+STUCK_SLACK_S = 600.0
 
 
 class RingCXClient:
@@ -77,6 +80,8 @@ class RingCXClient:
         self._access: str | None = None
         self._refresh: str | None = None
         self._expires_at = 0.0
+        # False once RingCX refused to give us a token, until it gives one again.
+        self.token_ok = True
 
     def token_state(self) -> str:
         """The RingCX token for an administrator: 'valid', 'expired' or 'not yet obtained'."""
@@ -110,11 +115,17 @@ class RingCXClient:
         self, path: str, form: Mapping[str, str], params: Mapping[str, str] | None
     ) -> None:
         await self.governor.acquire("ringcx-auth")
-        body = await self._send(
-            "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
-        )
+        try:
+            body = await self._send(
+                "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
+            )
+        except (RingCentralAuthError, RingCentralPermissionError):
+            self.token_ok = False
+            raise
         if not isinstance(body, Mapping) or not body.get("accessToken"):
+            self.token_ok = False
             raise RingCentralAuthError(None, None, "RingCX did not return a token")
+        self.token_ok = True
         self._access = str(body["accessToken"])
         self._refresh = str(body["refreshToken"]) if body.get("refreshToken") else self._refresh
         self._expires_at = time.monotonic() + TOKEN_LIFETIME_S
@@ -143,6 +154,7 @@ class RingCXClient:
                 headers=headers,
                 timeout=REQUEST_TIMEOUT,
             ) as response:
+                self.governor.answered(group, response.status)
                 raw = await response.read()
                 try:
                     body: Any = await response.json(content_type=None) if raw else None
@@ -155,10 +167,12 @@ class RingCXClient:
                     return body
                 raise _ringcx_error(method, path, response, body, self.governor, group)
         except aiohttp.ClientError as err:
+            self.governor.answered(group, None)
             raise RingCentralUnavailable(
                 None, None, type(err).__name__, method=method, path=path
             ) from None
         except TimeoutError:
+            self.governor.answered(group, None)
             raise RingCentralUnavailable(
                 None, None, "timed out", method=method, path=path
             ) from None
@@ -317,6 +331,7 @@ class RingCXPoller:
         self._tasks: list[asyncio.Task[None]] = []
         self.wake = asyncio.Event()
         self.last_error: str | None = None
+        self.last_step_at: float | None = None
 
     async def health(self) -> dict[str, str]:
         """Token, how far metadata has been read, and the last error: for `status`."""
@@ -327,7 +342,20 @@ class RingCXPoller:
             "last_error": self.last_error or "none",
         }
 
+    def healthy(self, now: float | None = None) -> bool:
+        """Both loops running, RingCX giving us tokens, and the metadata walk succeeded
+        recently: otherwise transcripts silently stop coming."""
+        if not self._tasks or any(task.done() for task in self._tasks):
+            return False
+        if not self._client.token_ok or self.last_step_at is None:
+            return False
+        now = time.monotonic() if now is None else now
+        config = self._services.config.ringcx
+        allowed = 3 * config.poll_interval_s + config.window_minutes * 60 + STUCK_SLACK_S
+        return now - self.last_step_at <= allowed
+
     def start(self) -> None:
+        self.last_step_at = time.monotonic()
         self._tasks = [
             asyncio.create_task(self._walk_metadata(), name="ringcx-metadata"),
             asyncio.create_task(self._fetch_transcripts(), name="ringcx-transcripts"),
@@ -394,6 +422,7 @@ class RingCXPoller:
         while True:
             try:
                 moved = await self.step()
+                self.last_step_at = time.monotonic()
                 attempt = 0
                 self.last_error = None
                 if moved:

@@ -191,13 +191,19 @@ class Context:
         *,
         card_key: str | None = None,
         digest: bool = False,
+        timing: Mapping[str, float] | None = None,
     ) -> None:
         """Queue a card for a destination. With `card_key`, a card already posted for that key
         in that destination is updated in place instead of a second one being posted.
-        A `digest` goes ahead of replies and may use the pacing and budget kept for digests."""
+        A `digest` goes ahead of replies and may use the pacing and budget kept for digests.
+        `timing` (epoch seconds: `arrivedAt`, `recordingEndedAt`) travels with the delivery
+        so the call-to-card latency is measured when the card is really posted."""
+        message: dict[str, Any] = {"kind": "card", "card": dict(card)}
+        if timing:
+            message["timing"] = dict(timing)
         await self._enqueue(
             destination,
-            {"kind": "card", "card": dict(card)},
+            message,
             card_key=card_key,
             priority=DIGEST_PRIORITY if digest else REPLY_PRIORITY,
         )

@@ -321,6 +321,8 @@ class InboxItem:
     kind: str
     payload: Mapping[str, Any]
     attempts: int
+    # When the notification reached the bot (epoch seconds), for the call-to-card latency.
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,16 @@ class OutboxItem:
     @property
     def is_digest(self) -> bool:
         return self.priority == DIGEST_PRIORITY
+
+
+@dataclass(frozen=True)
+class OperationalLevels:
+    """What the metrics read when scraped: per queue (waiting items, oldest arrival), and
+    AI jobs and RingCX segments by state."""
+
+    queues: Mapping[str, tuple[int, float | None]]
+    ai_jobs: Mapping[str, int]
+    ringcx_segments: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -646,14 +658,21 @@ class Storage:
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
         # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, uuid, kind, payload, attempts FROM inbox "  # noqa: S608
+            "SELECT id, uuid, kind, payload, attempts, received_at FROM inbox "  # noqa: S608
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
             "ORDER BY id LIMIT ?"
         )
         async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
             rows = await cursor.fetchall()
         return [
-            InboxItem(r["id"], r["uuid"], r["kind"], json.loads(r["payload"]), r["attempts"])
+            InboxItem(
+                r["id"],
+                r["uuid"],
+                r["kind"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                float(r["received_at"] or 0.0),
+            )
             for r in rows
         ]
 
@@ -915,6 +934,25 @@ class Storage:
             "SELECT key, value FROM bot_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
         ) as cursor:
             return {str(r[0]): str(r[1]) for r in await cursor.fetchall()}
+
+    async def operational_levels(self, now: float) -> OperationalLevels:
+        """Queue depths and ages, and job states, for the metrics (no content is read)."""
+        queues: dict[str, tuple[int, float | None]] = {}
+        for queue, since in (("inbox", "received_at"), ("outbox", "created_at")):
+            # Table and column names come from the fixed pairs above, never from input.
+            async with self._db.execute(
+                f"SELECT COUNT(*), MIN({since}) FROM {queue} WHERE status = 'pending'"  # noqa: S608
+            ) as cursor:
+                row = await cursor.fetchone()
+            count = int(row[0]) if row else 0
+            queues[queue] = (count, float(row[1]) if row and row[1] is not None else None)
+        states: dict[str, dict[str, int]] = {}
+        for table in ("ai_jobs", "ringcx_segments"):
+            async with self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"  # noqa: S608
+            ) as cursor:
+                states[table] = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        return OperationalLevels(queues, states["ai_jobs"], states["ringcx_segments"])
 
     async def posts_today(self, account_id: str, day: str) -> int:
         async with self._db.execute(

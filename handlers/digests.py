@@ -16,6 +16,8 @@ from typing import Any
 from bot import events, payloads
 from bot.cards import render_digest
 from bot.catchup import note_ringsense_event
+from bot.logs import bind_log_context
+from bot.metrics import notification_arrived_at
 from bot.quoting import for_log
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
@@ -160,6 +162,7 @@ async def deliver_digest(ctx: Context) -> None:
     if merged is None:
         raise Ignored("not a usable RingSense record")
     key = call_key(merged)
+    bind_log_context(call=key)
     settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
@@ -172,8 +175,11 @@ async def deliver_digest(ctx: Context) -> None:
         settings.sections,
         call_key=key,
     )
+    timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
     if settings.direct_messages:
-        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key, digest=True)
+        await ctx.send_card(
+            direct(merged.owner_extension_id), card, card_key=key, digest=True, timing=timing
+        )
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(
@@ -183,7 +189,22 @@ async def deliver_digest(ctx: Context) -> None:
             )
             continue
         if await _channel_still_fits(ctx, settings, channel):
-            await ctx.send_card(chat(channel.chat_id), card, card_key=key, digest=True)
+            await ctx.send_card(
+                chat(channel.chat_id), card, card_key=key, digest=True, timing=timing
+            )
+
+
+def digest_timing(call: CallInsights, *, caught_up: bool) -> dict[str, float]:
+    """When the notification arrived (not for calls catch-up found: nothing arrived) and
+    when the recording ended, for the call-to-card latency metric."""
+    timing: dict[str, float] = {}
+    arrived_at = None if caught_up else notification_arrived_at.get()
+    if arrived_at:
+        timing["arrivedAt"] = arrived_at
+    if call.recording_start_time is not None and call.recording_duration_ms is not None:
+        ended = call.recording_start_time.timestamp() + call.recording_duration_ms / 1000
+        timing["recordingEndedAt"] = ended
+    return timing
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:

@@ -250,6 +250,7 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
             "BOT_SECRET_KEY": Fernet.generate_key().decode(),
             "BOT_STATUS_TOKEN": "st-" + os.urandom(18).hex(),
+            "BOT_METRICS_TOKEN": "mt-" + os.urandom(18).hex(),
             "other account admin JWT": ids["other_admin_jwt"],
         }
         config_path = workdir / "bot.config.yaml"
@@ -280,7 +281,17 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
         }
         bot = spawn(
             "bot",
-            ["-m", "bot", "run", "--config", str(config_path), "--log-level", "DEBUG"],
+            [
+                "-m",
+                "bot",
+                "run",
+                "--config",
+                str(config_path),
+                "--log-level",
+                "DEBUG",
+                "--log-format",
+                "json",
+            ],
             env,
             workdir,
         )
