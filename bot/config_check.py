@@ -43,6 +43,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "catch_up_call_window_minutes",
             "ai_poll_after_s",
             "ai_poll_interval_s",
+            "commands_per_person_per_10_min",
         }
     ),
     "retention": frozenset({"messages_days", "calls_days"}),
