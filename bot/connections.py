@@ -41,6 +41,7 @@ from bot.rc import (
     RingCentralRateLimited,
     RingCentralServerError,
     RingCentralUnavailable,
+    StaticToken,
 )
 from bot.services import RingSenseReader, Services
 from bot.storage import ConnectLink, RingSenseConnection
@@ -438,7 +439,7 @@ class RingSenseConnections:
         probe = RingCentralClient(
             self._session,
             self._config.ringcentral.server_url,
-            _FixedToken(str(data["access_token"])),
+            StaticToken(str(data["access_token"])),  # just issued: used once, to see whose it is
         )
         me = await probe.get_own_extension()
         account = me.get("account")
@@ -489,19 +490,3 @@ class RingSenseConnections:
     async def _forget_lost(self, account_id: str) -> None:
         await self._subscriptions.drop_identity(identity_of(account_id), delete_remote=False)
         await self._services.storage.forget_ringsense_connection(account_id)
-
-
-class _FixedToken:
-    """A just-issued access token, used once to check whose it is."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def access_token(self) -> str:
-        return self._token
-
-    async def access_token_lasting(self, seconds: float) -> str:
-        return self._token
-
-    async def recover_from_401(self) -> bool:
-        return False
