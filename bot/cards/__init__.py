@@ -8,7 +8,8 @@ prepares its plain display values ("views"). Every public name is re-exported he
 * `formatting`: times, durations, offsets and short labels shared by every card;
 * `text`: `card_as_text`, a card as plain text for the terminal and tests;
 * one module per card: `digest`, `welcome`, `calls`, `transcript`, `notice`, `analysis`,
-  `utterances`, `jobs`, `ringcx_transcript` (the settings card is `bot.settings_card`).
+  `utterances`, `jobs`, `ringcx_transcript` (the settings card is `bot.settings_card`);
+* `call_notes`: RingSense's markdown call notes as blocks of plain runs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bot.cards.analysis import (
     analysis_card,
     analysis_view,
 )
+from bot.cards.call_notes import NoteBlock, note_blocks
 from bot.cards.calls import (
     CALLS_TEMPLATE,
     NO_CALLS,
@@ -40,12 +42,15 @@ from bot.cards.digest import (
     DATA_VERDICT,
     DIGEST_SECTIONS,
     DIGEST_TEMPLATE,
+    FEEDBACK_RESULTS,
     FEEDBACK_VERDICTS,
     SECTION_LABELS,
     VERDICT_HELPFUL,
     VERDICT_NOT_HELPFUL,
+    VISIBLE_BUTTONS,
     digest_buttons,
     digest_view,
+    feedback_result,
     render_digest,
 )
 from bot.cards.formatting import (
@@ -133,6 +138,7 @@ __all__ = [
     "DEFAULT_TRANSCRIPT_LINES",
     "DIGEST_SECTIONS",
     "DIGEST_TEMPLATE",
+    "FEEDBACK_RESULTS",
     "FEEDBACK_TEXTS",
     "FEEDBACK_TITLE",
     "FEEDBACK_VERDICTS",
@@ -154,9 +160,11 @@ __all__ = [
     "UTTERANCES_TEMPLATE",
     "VERDICT_HELPFUL",
     "VERDICT_NOT_HELPFUL",
+    "VISIBLE_BUTTONS",
     "WELCOME_TEMPLATE",
     "CardError",
     "CardRenderer",
+    "NoteBlock",
     "SubmitAction",
     "analysis_card",
     "analysis_view",
@@ -167,12 +175,14 @@ __all__ = [
     "digest_buttons",
     "digest_view",
     "feedback_dialog",
+    "feedback_result",
     "format_duration",
     "format_offset",
     "format_start_time",
     "jobs_card",
     "jobs_view",
     "message_dialog",
+    "note_blocks",
     "notice_view",
     "render_digest",
     "ringcx_transcript_card",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from bot.cards.call_notes import note_blocks, notes_are_long
 from bot.cards.formatting import (
-    UNASSIGNED,
     UNKNOWN_PARTICIPANT,
     call_duration,
-    call_score,
     call_start,
     call_title,
     direction_label,
@@ -22,13 +21,17 @@ from bot.cards.render import CardError, CardRenderer, SubmitAction
 from bot.ringsense import CallInsights
 
 DIGEST_TEMPLATE: Final = "digest.card.json.j2"
+#: Buttons shown without pressing "More" (four were cut to "Open in …", "H…" at 340 px).
+VISIBLE_BUTTONS: Final = 2
+SHOW_TRANSCRIPT: Final = "Show transcript"
 
 
 #: The digest's sections in their default order; user settings choose a subset and order.
+#: Ordered by use: what happened, what to do next, then the detail.
 DIGEST_SECTIONS: Final[tuple[str, ...]] = (
     "summary",
-    "bulleted_summary",
     "next_steps",
+    "bulleted_summary",
     "highlights",
     "call_notes",
 )
@@ -45,7 +48,7 @@ SECTION_LABELS: Final[Mapping[str, str]] = {
 # Button action ids (`data.action` of an Action.Submit), routed by the button_submit handler.
 #: "Show transcript" on a digest; data: callKey.
 ACTION_DIGEST_TRANSCRIPT: Final = "digest.transcript"
-#: "Helpful" / "Not helpful" on a digest; data: callKey, verdict.
+#: "Helpful" / "Not helpful" on a digest (behind "More"); data: callKey, verdict.
 ACTION_DIGEST_FEEDBACK: Final = "digest.feedback"
 #: "Open" on a row of the recent calls card; data: callKey.
 ACTION_DIGEST_OPEN: Final = "digest.open"
@@ -58,6 +61,18 @@ VERDICT_NOT_HELPFUL: Final = "not_helpful"
 FEEDBACK_VERDICTS: Final = (VERDICT_HELPFUL, VERDICT_NOT_HELPFUL)
 
 
+#: How the digest says what the person who reads it thought of it, after a press.
+FEEDBACK_RESULTS: Final[Mapping[str, str]] = {
+    VERDICT_HELPFUL: "You found this helpful",
+    VERDICT_NOT_HELPFUL: "You found this not helpful",
+}
+#: The id of the collapsed call notes container, the target of "Show call notes".
+NOTES_CONTAINER_ID: Final = "callNotes"
+#: Score from which the AI score badge is green, and below which it is red.
+GOOD_SCORE: Final = 7.0
+POOR_SCORE: Final = 4.0
+
+
 # --- the digest ---------------------------------------------------------------------------
 
 
@@ -67,30 +82,41 @@ def digest_view(
     sections: Sequence[str] | None = None,
     actions: Sequence[SubmitAction] = (),
     call_key: str | None = None,
+    feedback: str | None = None,
 ) -> dict[str, Any]:
     """The plain display values `digest.card.json.j2` needs for one call.
 
-    `sections` picks which of `DIGEST_SECTIONS` appear and in what order (default: all).
-    Sections without content are left out, never shown empty. Times are shown in `tz`.
-    Text from the call is passed through unchanged; only our own labels are made here.
-    A sentiment that is not a short plain word is left out, because fact values render
-    markdown. With `call_key`, the digest gets its buttons (`digest_buttons`) before the
-    caller's `actions`.
+    Ordered by use: the title, one line of facts (direction, start, duration with units,
+    sentiment) beside the AI score badge, who took part, then the sections. `sections`
+    picks which of `DIGEST_SECTIONS` appear and in what order (default: all); a section
+    without content is left out, never shown empty; the summary needs no heading when it
+    comes first. Next steps start with their owner (bold, from the call's speakers); call
+    notes keep their markdown structure (`bot.cards.call_notes`) and are collapsed behind
+    "Show call notes" when long. Text from the call is passed through unchanged and goes
+    into `TextRun`s only; bold is a run's weight, never markdown around call text.
+
+    With `call_key`, the digest gets its buttons (`digest_buttons`): at most two visible
+    (Open in RingSense, Show transcript), the rest (feedback, then the caller's `actions`)
+    behind "More". `feedback` is a line saying what the reader thought of the digest
+    (`feedback_result`), shown in place of the question.
     """
     chosen = _chosen_sections(sections)
     title = call_title(insights)
     duration = call_duration(insights)
-    score = call_score(insights)
-    facts = [{"title": "AI score", "value": score}] if score else []
+    score = insights.ai_score
     sentiment = plain_label(insights.sentiment)
-    if sentiment:
-        facts.append({"title": "Sentiment", "value": sentiment})
+    facts = [
+        direction_label(insights.call_direction),
+        call_start(insights, tz),
+        duration,
+        f"{sentiment.capitalize()} sentiment" if sentiment else None,
+    ]
 
     builders: dict[str, Callable[[], list[dict[str, Any]]]] = {
         "summary": lambda: [{"text": s.text} for s in insights.summary],
         "bulleted_summary": lambda: [{"text": text} for text in insights.bulleted_summary],
         "next_steps": lambda: [
-            {"text": s.text, "owner": insights.speaker_name(s.speaker_id) or UNASSIGNED}
+            {"text": s.text, "owner": insights.speaker_name(s.speaker_id)}
             for s in insights.next_steps
         ],
         "highlights": lambda: [
@@ -101,23 +127,35 @@ def digest_view(
             }
             for h in insights.highlights
         ],
-        "call_notes": lambda: _note_lines(insights.call_notes),
+        "call_notes": lambda: _note_views(insights.call_notes),
     }
-    view_sections = []
+    view_sections: list[dict[str, Any]] = []
     for key in chosen:
         items = builders[key]()
         if items:
-            view_sections.append({"key": key, "heading": SECTION_LABELS[key], "items": items})
+            heading = None if key == "summary" and not view_sections else SECTION_LABELS[key]
+            view_sections.append({"key": key, "heading": heading, "items": items})
+    notes = next((s for s in view_sections if s["key"] == "call_notes"), None)
+    collapsed = notes is not None and notes_are_long(note_blocks(insights.call_notes))
 
     fallback = short_line(title)
+    score_text = f"{score:g}/10" if score is not None else None
     fallback_text = ", ".join(
-        [fallback, *([duration] if duration else []), *([f"AI score {score}"] if score else [])]
+        [
+            fallback,
+            *([duration] if duration else []),
+            *([f"AI score {score_text}"] if score_text else []),
+        ]
     )
+    visible, more = _split_buttons(insights, call_key, actions)
     return {
         "title": title,
-        "direction": direction_label(insights.call_direction),
-        "started": call_start(insights, tz),
-        "duration": duration,
+        "facts_line": " \u00b7 ".join(fact for fact in facts if fact),
+        "score": (
+            {"text": f"AI score {score_text}", "style": _score_style(score)}
+            if score is not None and score_text
+            else None
+        ),
         "participants": [
             {
                 "name": speaker.display_name or UNKNOWN_PARTICIPANT,
@@ -125,13 +163,13 @@ def digest_view(
             }
             for speaker in insights.speakers
         ],
-        "facts": facts,
         "sections": view_sections,
+        "notes_collapsed": collapsed,
+        "notes_container_id": NOTES_CONTAINER_ID,
+        "feedback": feedback,
         "ringsense_url": insights.ringsense_url,
-        "actions": [
-            action.as_view()
-            for action in (*(digest_buttons(insights, call_key) if call_key else ()), *actions)
-        ],
+        "actions": [action.as_view() for action in visible],
+        "more_actions": [action.as_view() for action in more],
         "fallback_text": fallback_text,
     }
 
@@ -143,7 +181,7 @@ def digest_buttons(insights: CallInsights, call_key: str) -> list[SubmitAction]:
         raise CardError("digest buttons need a call key")
     key = {DATA_CALL_KEY: call_key}
     buttons = (
-        [SubmitAction("Show transcript", ACTION_DIGEST_TRANSCRIPT, key)]
+        [SubmitAction(SHOW_TRANSCRIPT, ACTION_DIGEST_TRANSCRIPT, key)]
         if insights.transcript
         else []
     )
@@ -156,17 +194,81 @@ def digest_buttons(insights: CallInsights, call_key: str) -> list[SubmitAction]:
     return buttons
 
 
+def feedback_result(verdicts: Mapping[str, str], *, reader: str | None) -> str | None:
+    """The line a digest shows about feedback, from `{extension id: verdict}` of the call.
+
+    On a card only `reader` sees (their direct chat), their own verdict: "You found this
+    helpful". On a card a whole chat sees (`reader` None), how many found it helpful or
+    not, never who: "2 people found this helpful · 1 did not". None before any press.
+    """
+    if reader is not None:
+        verdict = verdicts.get(reader)
+        return FEEDBACK_RESULTS.get(verdict) if verdict else None
+    helpful = sum(1 for v in verdicts.values() if v == VERDICT_HELPFUL)
+    not_helpful = sum(1 for v in verdicts.values() if v == VERDICT_NOT_HELPFUL)
+    parts = []
+    if helpful:
+        parts.append(f"{_people(helpful)} found this helpful")
+    if not_helpful:
+        parts.append(
+            f"{not_helpful} did not"
+            if helpful
+            else f"{_people(not_helpful)} found this not helpful"
+        )
+    return " \u00b7 ".join(parts) or None
+
+
 def render_digest(
     renderer: CardRenderer,
     insights: CallInsights,
     tz: ZoneInfo,
     sections: Sequence[str] | None = None,
     call_key: str | None = None,
+    feedback: str | None = None,
 ) -> dict[str, Any]:
-    """The digest card for one call, ready to post; with `call_key`, with its buttons."""
+    """The digest card for one call, ready to post; with `call_key`, with its buttons;
+    with `feedback` (`feedback_result`), saying what its reader thought of it."""
     return renderer.render(
-        DIGEST_TEMPLATE, **digest_view(insights, tz, sections, call_key=call_key)
+        DIGEST_TEMPLATE,
+        **digest_view(insights, tz, sections, call_key=call_key, feedback=feedback),
     )
+
+
+def _split_buttons(
+    insights: CallInsights, call_key: str | None, actions: Sequence[SubmitAction]
+) -> tuple[list[SubmitAction], list[SubmitAction]]:
+    """(visible Submit buttons, buttons behind "More"): at most two buttons are visible at
+    340 px before labels are cut, and "Open in RingSense" is one of them when the call
+    has a link; "Show transcript" is the other."""
+    buttons = [*(digest_buttons(insights, call_key) if call_key else ()), *actions]
+    room = VISIBLE_BUTTONS - (1 if insights.ringsense_url else 0)
+    visible = [b for b in buttons if b.action_id == ACTION_DIGEST_TRANSCRIPT][:room]
+    return visible, [b for b in buttons if b not in visible]
+
+
+def _people(count: int) -> str:
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
+def _score_style(score: float) -> str:
+    """The badge's colour: a Container style every Adaptive Cards host knows."""
+    if score >= GOOD_SCORE:
+        return "good"
+    if score >= POOR_SCORE:
+        return "warning"
+    return "attention"
+
+
+def _note_views(notes: Sequence[str]) -> list[dict[str, Any]]:
+    """The notes' blocks, without a first heading that only repeats our "Call notes"."""
+    blocks = note_blocks(notes)
+    if (
+        blocks
+        and blocks[0].kind == "heading"
+        and blocks[0].text.strip().casefold() == SECTION_LABELS["call_notes"].casefold()
+    ):
+        blocks = blocks[1:]
+    return [block.as_view() for block in blocks]
 
 
 def _chosen_sections(sections: Sequence[str] | None) -> list[str]:
@@ -176,18 +278,3 @@ def _chosen_sections(sections: Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown digest sections {unknown}; choose from {DIGEST_SECTIONS}")
     return list(dict.fromkeys(sections))
-
-
-def _note_lines(notes: Iterable[str]) -> list[dict[str, Any]]:
-    """Call notes split into lines (a TextRun does not break lines reliably everywhere);
-    `new_paragraph` marks the first line of a note and lines after a blank one."""
-    lines: list[dict[str, Any]] = []
-    for note in notes:
-        new_paragraph = True
-        for line in note.splitlines():
-            if not line.strip():
-                new_paragraph = True
-                continue
-            lines.append({"text": line, "new_paragraph": new_paragraph and bool(lines)})
-            new_paragraph = False
-    return lines

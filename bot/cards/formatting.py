@@ -20,11 +20,17 @@ _SENTIMENT_MAX: Final = 32
 
 
 def format_duration(seconds: float) -> str:
-    """A call length as `m:ss`, or `h:mm:ss` from an hour on (whole seconds, rounded down)."""
+    """A call length with units: "45 s", "12 min 34 s", "1 h 2 min" (whole seconds, rounded
+    down; seconds are left out from an hour on). Written as `m:ss` a length reads like a
+    time of day, which is how people misread it."""
     total = max(int(seconds), 0)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
 
 
 def format_offset(seconds: float) -> str:

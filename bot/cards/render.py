@@ -33,9 +33,12 @@ TEMPLATE_SUFFIX: Final = ".card.json.j2"
 CARD_VERSION: Final = "1.3"
 CARD_SCHEMA_URL: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
 
-#: Actions our cards may carry: links, and buttons that call the bot back with an action id.
-#: (ShowCard and ToggleVisibility would work in RingCentral, but we keep cards flat.)
-ALLOWED_ACTIONS: Final = frozenset({"Action.OpenUrl", "Action.Submit"})
+#: Actions our cards may carry: links, buttons that call the bot back with an action id,
+#: and the two that only fold parts of the card in and out ("More", "Show call notes"),
+#: all four supported by RingCentral (API-FACTS D.5).
+ALLOWED_ACTIONS: Final = frozenset(
+    {"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility"}
+)
 
 
 class CardError(Exception):
@@ -159,7 +162,8 @@ def check_card(card: Mapping[str, Any]) -> None:
 
     Raises `CardError` when the card is not a 1.3 `AdaptiveCard` with a body and a
     `fallbackText` (what mobile notifications show), when any action is other than
-    `Action.OpenUrl` (http or https only) or `Action.Submit` (data with an `action` id).
+    `Action.OpenUrl` (http or https only), `Action.Submit` (data with an `action` id),
+    `Action.ShowCard` (with a card) or `Action.ToggleVisibility` (with targets).
     """
     if card.get("type") != "AdaptiveCard":
         raise CardError(f"card type must be 'AdaptiveCard', got {card.get('type')!r}")
@@ -197,6 +201,14 @@ def _check_action(action: Mapping[str, Any]) -> None:
         url = action.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme.lower() not in ("http", "https"):
             raise CardError(f"Action.OpenUrl needs an http(s) url, got {url!r}")
+    elif kind == "Action.ShowCard":
+        shown = action.get("card")
+        if not isinstance(shown, Mapping) or shown.get("type") != "AdaptiveCard":
+            raise CardError("Action.ShowCard needs a card of type AdaptiveCard")
+    elif kind == "Action.ToggleVisibility":
+        targets = action.get("targetElements")
+        if not isinstance(targets, list) or not targets:
+            raise CardError("Action.ToggleVisibility needs targetElements")
     else:
         data = action.get("data")
         if not isinstance(data, Mapping) or not isinstance(data.get("action"), str):

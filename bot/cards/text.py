@@ -38,7 +38,7 @@ def _element_lines(elements: object, lines: list[str]) -> None:
         if kind == "TextBlock":
             lines.append(str(element.get("text", "")))
         elif kind == "RichTextBlock":
-            lines.append("".join(_inline_text(i) for i in element.get("inlines", [])))
+            lines.append(_rich_text(element.get("inlines", [])))
         elif kind == "FactSet":
             for fact in element.get("facts", []):
                 if isinstance(fact, Mapping):
@@ -136,6 +136,13 @@ def _table_lines(rows: list[list[str]], lines: list[str]) -> None:
         )
 
 
+def _rich_text(inlines: object) -> str:
+    """A RichTextBlock's runs on one line (emphasis is the card's business, not the text's:
+    a `**` here would be indistinguishable from call text that says `**`)."""
+    runs = inlines if isinstance(inlines, list) else []
+    return "".join(_inline_text(run) for run in runs)
+
+
 def _inline_text(inline: object) -> str:
     if isinstance(inline, str):
         return inline
@@ -149,7 +156,13 @@ def _action_text(action: object) -> str:
         return ""
     title = action.get("title") or action.get("type", "action")
     url = action.get("url")
-    return f"[{title}] {url}" if url else f"[{title}]"
+    if url:
+        return f"[{title}] {url}"
+    shown = action.get("card")
+    if action.get("type") == "Action.ShowCard" and isinstance(shown, Mapping):
+        inside = [_action_text(a) for a in shown.get("actions", []) if isinstance(a, Mapping)]
+        return f"[{title} \u25be] " + " ".join(inside) if inside else f"[{title} \u25be]"
+    return f"[{title}]"
 
 
 def _safe_for_terminal(text: str) -> str:

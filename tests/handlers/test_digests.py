@@ -38,7 +38,7 @@ async def test_an_opted_in_owner_gets_the_digest_in_a_direct_message(stack: Stac
 
     [card_post] = await stack.control.cards(chat)
     text = card_as_text(card_post["card"])
-    for expected in ("Alex Rivera", "Sam Chen", "Jordan Lee", "Outbound", "12:34"):
+    for expected in ("Alex Rivera", "Sam Chen", "Jordan Lee", "Outbound", "12 min 34 s"):
         assert expected in text, expected
     # The notification carries only some insights; the bot fetched the rest (score, bullets).
     assert "/10" in text
@@ -85,7 +85,7 @@ async def test_the_real_pbx_event_becomes_a_digest(stack: Stack) -> None:
     assert "Call from John Smith to Tracy Debolah" in text
     assert "Write a developer guide for the API." in text
     assert "Tracy Debolah" in text  # the owner of that next step, by name
-    assert "2:05" in text  # 125963 ms
+    assert "2 min 5 s" in text  # 125963 ms
 
 
 async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: Stack) -> None:

@@ -89,14 +89,14 @@ def test_the_real_voice_transcript_reads_well() -> None:
         "Direction: Inbound",
         "Channel: Voice",
         "Start: Mon 22 Jul 2024, 07:24 EDT",
-        "Duration: 0:07",
+        "Duration: 7 s",
         "Agent: extension 985901004",
         "Queue: agent group 76873",
         "",
         "08:38:00 Speaker 1: yes sir",
         "08:38:01 Speaker 2: ok",
     ]
-    assert card["fallbackText"] == "Contact center transcript, Mon 22 Jul 2024, 07:24 EDT, 0:07"
+    assert card["fallbackText"] == "Contact center transcript, Mon 22 Jul 2024, 07:24 EDT, 7 s"
     assert submit_actions(card) == []
 
 
