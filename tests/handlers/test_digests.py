@@ -84,7 +84,15 @@ async def test_the_real_pbx_event_becomes_a_digest(stack: Stack) -> None:
     text = card_as_text(card_post["card"])
     assert "Call from John Smith to Tracy Debolah" in text
     assert "Write a developer guide for the API." in text
-    assert "Tracy Debolah" in text  # the owner of that next step, by name
+    # the owner of that next step first, by name, in bold
+    assert "Tracy Debolah · Write a developer guide for the API." in text
+    [step] = [
+        b["inlines"]
+        for b in card_post["card"]["body"]
+        if b["type"] == "RichTextBlock" and len(b["inlines"]) == 3
+        and b["inlines"][2]["text"] == "Write a developer guide for the API."
+    ]  # fmt: skip
+    assert step[0] == {"type": "TextRun", "text": "Tracy Debolah", "weight": "Bolder"}
     assert "2 min 5 s" in text  # 125963 ms
 
 
@@ -116,6 +124,39 @@ async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: 
         if r["method"] == "PUT" and "/adaptive-cards/" in r["path"]
     ]
     assert len(puts) == 1
+
+
+async def test_feedback_stays_on_the_card_when_a_later_event_updates_it(stack: Stack) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    [digest] = await stack.control.cards(chat)
+    helpful = next(
+        a["data"]
+        for a in digest["card"]["actions"][-1]["card"]["actions"]
+        if a["data"].get("verdict") == "helpful"
+    )
+    await stack.control.call(
+        "POST", f"/cards/{digest['cardId']}/submit", {"userId": owner, "data": helpful}
+    )
+    await settle(stack.bot)
+
+    later = copy.deepcopy(event)
+    later["uuid"] = "later-" + event["uuid"]
+    later["body"]["lastModifiedTime"] = "2024-09-04T21:20:00.000Z"
+    later["body"]["insights"]["Summary"] = [{"start": 0, "end": 1, "value": "Updated."}]
+    await stack.control.call("POST", "/calls", {"event": later})
+    await settle(stack.bot)
+
+    [card] = await stack.control.cards(chat)
+    text = card_as_text(card["card"])
+    assert "Updated." in text
+    assert "✓ You found this helpful" in text
 
 
 async def test_a_redelivered_notification_posts_nothing_more(stack: Stack) -> None:
