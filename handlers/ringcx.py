@@ -26,14 +26,10 @@ router = Router("ringcx")
 
 
 def _card(ctx: Context, segment: Segment, transcript: Transcript) -> dict[str, Any]:
-    queue = dict(ctx.services.config.ringcx.queue_chats)
-    label = f"agent group {segment.agent_group_id}" if segment.agent_group_id in queue else None
+    # The config knows a queue only by its agent group number, which is no name for a
+    # person: the card names the queue only when RingCX does.
     return ringcx_transcript_card(
-        ctx.services.cards,
-        segment=segment,
-        transcript=transcript,
-        tz=timezone_for(ctx),
-        queue_label=label,
+        ctx.services.cards, segment=segment, transcript=transcript, tz=timezone_for(ctx)
     )
 
 

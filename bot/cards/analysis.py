@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ ANALYSIS_NOTHING_FOUND: Final = "RingCentral found nothing to report in this rec
 # --- AI API analyses ----------------------------------------------------------------------
 
 _NO_VALUE: Final = "–"
+UNNAMED_SPEAKER: Final = "Speaker"
 _SOURCE_LABEL_MAX: Final = 200
 #: The speaker table's columns: a SpeakerStats field, its heading, how a value is shown.
 _SPEAKER_METRICS: Final[tuple[tuple[str, str, Callable[[Any], str]], ...]] = (
@@ -140,16 +141,16 @@ def analysis_card(
 ) -> dict[str, Any]:
     """An AI API analysis of a recording, in one of four states.
 
-    * "pending": "Analysing <label>…", when it started, that it takes 5 to 10 minutes, the job
-      id, and a "Check now" button (`ai.refresh` with the jobId);
+    * "pending": "Analysing <label>…", when it started, that it takes 5 to 10 minutes, and a
+      "Check now" button (`ai.refresh` with the jobId, which is never shown);
     * "success": the title (if any), a per-speaker table (talk time, pace, energy,
       questions), the summaries, key phrases, topics and tasks, then the first
-      `max_utterances` utterances ("mm:ss Speaker 0: text (Joy)"); with more, a "Show all
+      `max_utterances` utterances ("mm:ss Speaker A: text (Joy)"); with more, a "Show all
       utterances" button (`ai.utterances` with the jobId), answered with `utterances_card`;
-    * "failed": `problem` (literal text; use `describe_ai_error`) and the job id;
+    * "failed": `problem` (literal text; use `describe_ai_error`);
     * "expired": RingCentral keeps results one week; this one is gone.
 
-    `source_label` names the recording for a person ("recording 2728084995017", a file
+    `source_label` names the recording for a person ("your call with Tracy Chen", a file
     name) and is shown literally. It must never be the media URL: a label that holds an
     address or a token is refused with `CardError`, and so is such a `problem`.
     """
@@ -183,9 +184,12 @@ def _analysis_content(
             if analysis.title
             else [f"Requested {requested}{speakers}"]
         ),
-        "speakers": _speaker_table(analysis.speakers),
+        "speakers": _speaker_table(analysis.speakers, speaker_labels(analysis)),
         "sections": _analysis_sections(analysis),
-        "utterances": [utterance_line(u) for u in analysis.utterances[:max_utterances]],
+        "utterances": [
+            utterance_line(u, speaker_labels(analysis))
+            for u in analysis.utterances[:max_utterances]
+        ],
         "utterances_note": (
             f"Showing the first {max_utterances} of {total} utterances." if more else None
         ),
@@ -207,7 +211,9 @@ def _analysis_content(
     }
 
 
-def _speaker_table(speakers: Sequence[SpeakerStats]) -> dict[str, Any] | None:
+def _speaker_table(
+    speakers: Sequence[SpeakerStats], labels: Mapping[str, str]
+) -> dict[str, Any] | None:
     """Column headings and one row per speaker, only with the metrics someone has."""
     metrics = [
         (name, heading, show)
@@ -220,7 +226,7 @@ def _speaker_table(speakers: Sequence[SpeakerStats]) -> dict[str, Any] | None:
         "columns": [heading for _, heading, _ in metrics],
         "rows": [
             {
-                "speaker": _speaker_label(speaker.speaker_id),
+                "speaker": labels.get(speaker.speaker_id, UNNAMED_SPEAKER),
                 "values": [
                     _NO_VALUE if getattr(speaker, name) is None else show(getattr(speaker, name))
                     for name, _, show in metrics
@@ -252,18 +258,30 @@ def _analysis_sections(analysis: InteractionAnalysis) -> list[dict[str, Any]]:
     return sections
 
 
-def utterance_line(utterance: Utterance) -> dict[str, Any]:
+def utterance_line(utterance: Utterance, labels: Mapping[str, str]) -> dict[str, Any]:
     return {
         "timestamp": format_offset(utterance.start) if utterance.start is not None else None,
-        "speaker": _speaker_label(utterance.speaker_id) if utterance.speaker_id else None,
+        "speaker": labels.get(utterance.speaker_id, UNNAMED_SPEAKER)
+        if utterance.speaker_id
+        else None,
         "text": utterance.text,
         "emotion": utterance.emotion,
     }
 
 
-def _speaker_label(speaker_id: str) -> str:
-    """The AI API knows speakers only by id ("0", "1"): "Speaker 0"."""
-    return f"Speaker {speaker_id}"
+def speaker_labels(analysis: InteractionAnalysis) -> dict[str, str]:
+    """The AI API knows speakers only by ids ("0", "1"), which mean nothing to a person and
+    start at zero: "Speaker A", "Speaker B"... in order of appearance (the speaker table
+    first, then who speaks), "Speaker 27" on from the 27th."""
+    labels: dict[str, str] = {}
+    ids = [s.speaker_id for s in analysis.speakers] + [
+        u.speaker_id for u in analysis.utterances if u.speaker_id
+    ]
+    for speaker_id in ids:
+        if speaker_id not in labels:
+            n = len(labels)
+            labels[speaker_id] = f"Speaker {chr(ord('A') + n) if n < 26 else n + 1}"
+    return labels
 
 
 def checked_source_label(label: str) -> str:

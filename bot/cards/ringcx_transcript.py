@@ -64,11 +64,9 @@ def ringcx_transcript_view(
     agent = transcript.agent_name
     if agent:
         people.append({"title": "Agent: ", "value": agent})
-    elif segment.agent_extension_id:
-        people.append({"title": "Agent: ", "value": f"extension {segment.agent_extension_id}"})
+    # An extension id or an agent group number means nothing to a reader: a line without
+    # a name is left out rather than filled with the number.
     queue = queue_label if queue_label and queue_label.strip() else None
-    if queue is None and segment.agent_group_id:
-        queue = f"agent group {segment.agent_group_id}"
     if queue:
         people.append({"title": "Queue: ", "value": queue})
 
@@ -115,8 +113,8 @@ def ringcx_transcript_card(
     queue_label: str | None = None,
 ) -> dict[str, Any]:
     """A RingCX segment's transcript: "Contact center transcript", its direction, channel,
-    start and duration, the agent (the transcript's agent name, else the extension) and
-    the queue (`queue_label`, else the agent group id), then one line per message
+    start and duration, the agent (the transcript's agent name) and the queue
+    (`queue_label`), each only when named, then one line per message
     ("hh:mm:ss Name: message", the time in `tz`), at most `max_lines` with a note. A speaker
     without a name is "Agent" or "Contact", or "Speaker 1", "Speaker 2"... when RingCX
     does not say which (its voice transcripts do not)."""

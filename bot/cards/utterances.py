@@ -7,7 +7,7 @@ from typing import Any, Final
 from bot.analysis import (
     InteractionAnalysis,
 )
-from bot.cards.analysis import checked_source_label, utterance_line
+from bot.cards.analysis import checked_source_label, speaker_labels, utterance_line
 from bot.cards.formatting import short_line
 from bot.cards.render import CardRenderer
 
@@ -39,7 +39,10 @@ def utterances_view(
     return {
         "heading": ["What was said in ", label],
         "details": " · ".join(details),
-        "lines": [utterance_line(u) for u in analysis.utterances[:max_utterances]],
+        "lines": [
+            utterance_line(u, speaker_labels(analysis))
+            for u in analysis.utterances[:max_utterances]
+        ],
         "empty_text": NO_UTTERANCES,
         "truncated": (
             f"Showing the first {max_utterances} of {total} utterances."

@@ -158,8 +158,8 @@ def test_the_analysis_speakers_read_as_a_table() -> None:
     table = lines.index("Speakers") + 1
     assert lines[table : table + 3] == [
         "Speaker    Talk time  Pace     Energy  Questions",
-        "Speaker 0  58%        153 wpm  86.6    5",
-        "Speaker 1  42%        197 wpm  62.7    3",
+        "Speaker A  58%        153 wpm  86.6    5",
+        "Speaker B  42%        197 wpm  62.7    3",
     ]
 
 
