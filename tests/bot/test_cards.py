@@ -68,11 +68,11 @@ def test_card_as_text_reads_like_the_digest() -> None:
     lines = text.splitlines()
 
     assert lines[:4] == [
-        "Call from John Smith to Tracy Debolah",
-        "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s · Positive sentiment  AI score 8/10",
+        "Call from John Smith to Tracy Debolah  AI score 8/10",
+        "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s · Positive sentiment",
         "With John Smith, Tracy Debolah (external)",
         "The call is about discussing the tasks and timeline for completing a project.",
-    ], "title, one line of facts with the score badge, who took part, then the summary"
+    ], "title and score badge, one line of facts, who took part, then the summary"
     steps = lines.index("Next steps")
     assert lines[steps - 1] == "", "a section starts a new paragraph"
     assert lines[steps + 1 : steps + 3] == [
@@ -93,7 +93,7 @@ def test_card_as_text_shows_highlights_with_timestamps_and_the_link() -> None:
 
     assert "• 01:15 Tracy Debolah: The guide ships after review." in lines
     assert "• 1:02:05 John Smith: Test first, then publish." in lines
-    assert lines[-1] == f"[Open in RingSense] {RINGSENSE_URL}"
+    assert lines[-1] == f"[Open in RingSense] {RINGSENSE_URL}"  # no call key: no other button
 
 
 def test_card_as_text_walks_columns_containers_and_buttons() -> None:
@@ -391,8 +391,8 @@ def test_the_digest_buttons_read_well_as_text() -> None:
         CardRenderer(), CallInsights.from_api(full_body()), NEW_YORK, call_key="pbx:1"
     )
     assert card_as_text(card).splitlines()[-3:] == [
-        f"[Open in RingSense] {RINGSENSE_URL}",
-        "[Show transcript]",
+        f"[Open in RingSense] {RINGSENSE_URL}  [Show transcript]",
+        "",
         "[More ▾] [Helpful] [Not helpful]",
     ]
 

@@ -17,9 +17,8 @@ async def test_the_demo_prints_the_digest(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     assert "You're in" in out
     in_order = [
-        "Call from Alex Rivera to Jordan Lee",
+        "Call from Alex Rivera to Jordan Lee  AI score ",
         "12 min 34 s · ",
-        "  AI score ",
         "With Alex Rivera, Jordan Lee (external)",
         "Next steps",
         "\nAlex Rivera · ",

@@ -79,21 +79,34 @@ def blocks_with_run(card: dict[str, Any], text: str) -> list[dict[str, Any]]:
     ]
 
 
+def title_block(card: dict[str, Any]) -> dict[str, Any]:
+    """The title: the first column of the first element (the badge is beside it)."""
+    block: dict[str, Any] = card["body"][0]["columns"][0]["items"][0]
+    return block
+
+
 def facts_line(card: dict[str, Any]) -> str:
-    """The one line of facts under the title (the first column of the second element)."""
+    """The one line of facts right under the title."""
     facts = card["body"][1]
-    assert facts["type"] == "ColumnSet"
-    text: str = facts["columns"][0]["items"][0]["text"]
+    assert facts["type"] == "TextBlock"
+    text: str = facts["text"]
     return text
 
 
 def score_badge(card: dict[str, Any]) -> dict[str, Any] | None:
-    """The AI score badge beside the facts: a coloured Container, or None."""
-    columns = card["body"][1]["columns"]
+    """The AI score badge beside the title: a Container around a coloured text, or None."""
+    columns = card["body"][0]["columns"]
     if len(columns) < 2:
         return None
     badge: dict[str, Any] = columns[1]["items"][0]
     return badge
+
+
+def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons visible without pressing anything: the ActionSet ending the body, then
+    the card's own actions (only "More")."""
+    body_set = [e for e in card["body"] if e["type"] == "ActionSet"]
+    return [*(body_set[-1]["actions"] if body_set else []), *card.get("actions", [])]
 
 
 def run_texts(block: dict[str, Any]) -> list[str]:
@@ -149,7 +162,7 @@ def test_digest_matches_the_golden_file(renderer: CardRenderer) -> None:
 
 def test_header_is_the_title_and_one_line_of_facts_with_units(renderer: CardRenderer) -> None:
     card = render_digest(renderer, merged_insights(), NEW_YORK)
-    title = card["body"][0]
+    title = title_block(card)
 
     assert run_texts(title) == ["Call from John Smith to Tracy Debolah"]
     assert title["inlines"][0]["weight"] == "Bolder"
@@ -162,7 +175,7 @@ def test_header_is_the_title_and_one_line_of_facts_with_units(renderer: CardRend
 @pytest.mark.parametrize(
     ("score", "style"), [(8, "good"), (7, "good"), (5.5, "warning"), (3, "attention")]
 )
-def test_the_ai_score_is_a_coloured_badge_beside_the_facts(
+def test_the_ai_score_is_a_coloured_badge_beside_the_title(
     renderer: CardRenderer, score: float, style: str
 ) -> None:
     body = record_body()
@@ -171,7 +184,7 @@ def test_the_ai_score_is_a_coloured_badge_beside_the_facts(
 
     assert badge is not None
     assert badge["type"] == "Container"
-    assert badge["style"] == style
+    assert badge["items"][0]["color"] == style
     assert badge["items"][0]["text"] == f"AI score {score:g}/10"
     assert badge["items"][0]["weight"] == "Bolder"
     assert score_badge(digest(renderer, event_body())) is None, "no score, no badge"
@@ -247,7 +260,7 @@ def test_a_call_with_no_insights_is_still_a_valid_card(renderer: CardRenderer) -
 
     assert_valid_card(card)
     assert headings(card) == []
-    assert run_texts(card["body"][0]) == ["RingSense call"]
+    assert run_texts(title_block(card)) == ["RingSense call"]
     assert facts_line(card) == "Call"
     assert "actions" not in card
 
@@ -427,10 +440,10 @@ def test_any_call_notes_make_a_valid_card_with_their_text_in_runs_only(notes: st
 
 def test_open_in_ringsense_only_when_there_is_a_link(renderer: CardRenderer) -> None:
     with_link = digest(renderer, full_body())
-    assert actions_of_type(with_link, "Action.OpenUrl") == [
+    assert [b for b in buttons(with_link) if b["type"] == "Action.OpenUrl"] == [
         {"type": "Action.OpenUrl", "title": "Open in RingSense", "url": RINGSENSE_URL}
     ]
-    assert "actions" not in digest(renderer, record_body())
+    assert buttons(digest(renderer, record_body())) == []
 
 
 @pytest.mark.parametrize(
@@ -441,7 +454,7 @@ def test_a_link_that_is_not_http_is_dropped(renderer: CardRenderer, uri: str) ->
     body["rsRecordUri"] = uri
     card = digest(renderer, body)
 
-    assert "actions" not in card
+    assert buttons(card) == []
     assert uri not in json.dumps(card)
 
 
@@ -454,8 +467,8 @@ def test_submit_buttons_from_the_caller_carry_an_action_id(renderer: CardRendere
     card = renderer.render(DIGEST_TEMPLATE, **view)
 
     assert_valid_card(card)
-    assert [a["type"] for a in card["actions"]] == ["Action.OpenUrl", "Action.Submit"]
-    assert card["actions"][1]["data"] == {"action": "digest.transcript", "record": "2728084995017"}
+    assert [a["type"] for a in buttons(card)] == ["Action.OpenUrl", "Action.Submit"]
+    assert buttons(card)[1]["data"] == {"action": "digest.transcript", "record": "2728084995017"}
 
     view = digest_view(
         CallInsights.from_api(record_body()), NEW_YORK, actions=[SubmitAction("Yes", "a.b")]
@@ -490,17 +503,39 @@ def test_with_a_call_key_the_digest_matches_its_golden_file(renderer: CardRender
     assert_matches_golden(card, "digest-buttons.card.json")
 
 
+def test_after_feedback_and_with_markdown_notes_the_digest_matches_its_golden_file(
+    renderer: CardRenderer,
+) -> None:
+    """The card a seller sees after pressing Helpful, on a call whose RingSense notes use
+    headings and lists (the README's picture of the digest)."""
+    body = full_body()
+    body["insights"]["CallNotes"] = [{"value": RINGSENSE_NOTES}]
+    card = render_digest(
+        renderer,
+        CallInsights.from_api(body),
+        NEW_YORK,
+        call_key=CALL_KEY,
+        feedback=feedback_result({"e1": "helpful"}, reader="e1"),
+    )
+
+    assert_valid_card(card)
+    assert_matches_golden(card, "digest-feedback.card.json")
+
+
 def test_with_a_call_key_the_digest_offers_transcript_and_feedback(
     renderer: CardRenderer,
 ) -> None:
     card = render_digest(renderer, CallInsights.from_api(full_body()), NEW_YORK, call_key=CALL_KEY)
 
-    assert [(a["type"], a["title"]) for a in card["actions"]] == [
+    assert [(a["type"], a["title"]) for a in buttons(card)] == [
         ("Action.OpenUrl", "Open in RingSense"),
         ("Action.Submit", "Show transcript"),
         ("Action.ShowCard", "More"),
     ], "two buttons a person can read at 340 px; the rest behind More"
-    more = card["actions"][2]["card"]
+    # never more than two in a row: the two in the body's last ActionSet, More alone below
+    assert card["body"][-1]["type"] == "ActionSet" and len(card["body"][-1]["actions"]) == 2
+    assert [a["title"] for a in card["actions"]] == ["More"]
+    more = card["actions"][0]["card"]
     assert [a["title"] for a in more["actions"]] == ["Helpful", "Not helpful"]
     assert more["body"][0]["text"] == "Was this digest helpful?"
     assert [a["data"] for a in submit_actions(card)] == [
@@ -515,8 +550,8 @@ def test_show_transcript_only_when_the_call_has_one(renderer: CardRenderer) -> N
     card = render_digest(renderer, insights, NEW_YORK, call_key=CALL_KEY)
 
     assert_valid_card(card)
-    assert [a["title"] for a in card["actions"]] == ["Open in RingSense", "More"]
-    assert [a["title"] for a in card["actions"][1]["card"]["actions"]] == [
+    assert [a["title"] for a in buttons(card)] == ["Open in RingSense", "More"]
+    assert [a["title"] for a in card["actions"][0]["card"]["actions"]] == [
         "Helpful",
         "Not helpful",
     ]
@@ -526,7 +561,7 @@ def test_buttons_without_a_link_still_make_a_valid_card(renderer: CardRenderer) 
     card = render_digest(renderer, merged_insights(), NEW_YORK, call_key=CALL_KEY)
 
     assert_valid_card(card)
-    assert [a["title"] for a in card["actions"]] == ["Show transcript", "More"]
+    assert [a["title"] for a in buttons(card)] == ["Show transcript", "More"]
 
 
 @pytest.mark.parametrize(
