@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from bot.cards.call_notes import note_blocks, notes_are_long
+from bot.cards.call_notes import NoteBlock, note_blocks, notes_are_long
 from bot.cards.formatting import (
     UNKNOWN_PARTICIPANT,
     call_duration,
@@ -136,7 +136,7 @@ def digest_view(
             heading = None if key == "summary" and not view_sections else SECTION_LABELS[key]
             view_sections.append({"key": key, "heading": heading, "items": items})
     notes = next((s for s in view_sections if s["key"] == "call_notes"), None)
-    collapsed = notes is not None and notes_are_long(note_blocks(insights.call_notes))
+    collapsed = notes is not None and notes_are_long(_shown_notes(insights.call_notes))
 
     fallback = short_line(title)
     score_text = f"{score:g}/10" if score is not None else None
@@ -259,7 +259,7 @@ def _score_style(score: float) -> str:
     return "attention"
 
 
-def _note_views(notes: Sequence[str]) -> list[dict[str, Any]]:
+def _shown_notes(notes: Sequence[str]) -> list[NoteBlock]:
     """The notes' blocks, without a first heading that only repeats our "Call notes"."""
     blocks = note_blocks(notes)
     if (
@@ -267,8 +267,12 @@ def _note_views(notes: Sequence[str]) -> list[dict[str, Any]]:
         and blocks[0].kind == "heading"
         and blocks[0].text.strip().casefold() == SECTION_LABELS["call_notes"].casefold()
     ):
-        blocks = blocks[1:]
-    return [block.as_view() for block in blocks]
+        return blocks[1:]
+    return blocks
+
+
+def _note_views(notes: Sequence[str]) -> list[dict[str, Any]]:
+    return [block.as_view() for block in _shown_notes(notes)]
 
 
 def _chosen_sections(sections: Sequence[str] | None) -> list[str]:
