@@ -159,6 +159,53 @@ async def test_feedback_stays_on_the_card_when_a_later_event_updates_it(stack: S
     assert "✓ You found this helpful" in text
 
 
+def json_walk(node: Any) -> list[dict[str, Any]]:
+    """Every object in a card, depth first."""
+    if isinstance(node, dict):
+        return [node, *(o for value in node.values() for o in json_walk(value))]
+    if isinstance(node, list):
+        return [o for value in node for o in json_walk(value)]
+    return []
+
+
+async def test_markdown_call_notes_arrive_as_structure_not_syntax(stack: Stack) -> None:
+    """RingSense's notes ("## …", "**Attendees:**", lists) as the owner sees them: bold
+    lines and lists, no markdown syntax, a link in them still plain text."""
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    notes = "## Call notes\n**Attendees:** Tracy\n\n### Follow-up\n"
+    notes += "- Send [the quote](https://x.example)\n1. Sign"
+    event["body"]["insights"]["CallNotes"] = [{"value": notes}]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+
+    [card_post] = await stack.control.cards(chat)
+    card = card_post["card"]
+    lines = card_as_text(card).splitlines()
+    notes = lines.index("Call notes")
+    assert lines[notes + 1 : notes + 5] == [
+        "Attendees: Tracy",
+        "Follow-up",
+        "• Send ［the quote］(https://x.example)",
+        "1. Sign",
+    ]
+    runs = [
+        run
+        for block in card["body"]
+        if block["type"] == "RichTextBlock"
+        for run in block["inlines"]
+    ]
+    bold = {run["text"] for run in runs if run.get("weight") == "Bolder"}
+    assert {"Attendees:", "Follow-up"} <= bold
+    assert "##" not in json.dumps(card) and "**" not in json.dumps(card)
+    links = [e.get("url", "") for e in json_walk(card) if e.get("type") == "Action.OpenUrl"]
+    assert not [url for url in links if "x.example" in url], "a link in the notes is no button"
+
+
 async def test_a_redelivered_notification_posts_nothing_more(stack: Stack) -> None:
     user, chat = await opted_in_user(stack)
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
