@@ -176,6 +176,23 @@ def check_card(card: Mapping[str, Any]) -> None:
         raise CardError("card needs a non-empty fallbackText")
     for action in _actions_in(card):
         _check_action(action)
+    if any(_shows_card_on_select(node) for node in _objects_in(card)):
+        raise CardError("Action.ShowCard cannot be a selectAction (Adaptive Cards 1.3)")
+
+
+def _objects_in(node: object) -> Iterable[Mapping[str, Any]]:
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _objects_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _objects_in(value)
+
+
+def _shows_card_on_select(node: Mapping[str, Any]) -> bool:
+    select = node.get("selectAction")
+    return isinstance(select, Mapping) and select.get("type") == "Action.ShowCard"
 
 
 def _actions_in(node: object) -> Iterable[Mapping[str, Any]]:

@@ -298,6 +298,22 @@ def test_check_card_accepts_links_and_buttons() -> None:
             id="a-bad-link-behind-more",
         ),
         pytest.param(
+            card_with(
+                body=[
+                    {
+                        "type": "Container",
+                        "items": [],
+                        "selectAction": {
+                            "type": "Action.ShowCard",
+                            "card": {"type": "AdaptiveCard", "body": []},
+                        },
+                    }
+                ]
+            ),
+            "selectAction",
+            id="show-card-as-select-action",
+        ),
+        pytest.param(
             card_with(actions=[{"type": "Action.OpenUrl", "url": "javascript:alert(1)"}]),
             "needs an http",
             id="javascript-link",
