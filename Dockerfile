@@ -20,7 +20,9 @@ RUN pip install --no-cache-dir . \
 USER bot
 VOLUME ["/data"]
 EXPOSE 8080
-# Ready (database, service user, subscriptions) on the port the bot listens on.
+# Ready (database, service user, subscriptions, AI/RingCX pollers) on the address and port the
+# bot listens on (BOT_HOST, BOT_PORT; a wildcard address is asked on loopback). A 503 raises,
+# which fails the check too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import os,sys,urllib.request; port=os.environ.get('BOT_PORT','8080'); sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/readyz', timeout=4).status == 200 else 1)"
+    CMD python -c "import os,sys,urllib.request; host=os.environ.get('BOT_HOST') or '127.0.0.1'; host='127.0.0.1' if host in ('0.0.0.0','::') else host; host=f'[{host}]' if ':' in host else host; port=os.environ.get('BOT_PORT','8080'); sys.exit(0 if urllib.request.urlopen(f'http://{host}:{port}/readyz', timeout=4).status == 200 else 1)"
 CMD ["python", "-m", "bot", "run", "--config", "/app/bot.config.yaml"]

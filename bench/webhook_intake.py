@@ -1,11 +1,16 @@
-"""Webhook intake: notifications/s accepted with durable storage, and ack latency.
+"""Webhook intake as deployed: notifications/s the bot accepts (`python -m bot run`, workers
+on, against `python -m sandbox`) next to a bare aiohttp handler that only answers 200, and
+the ack latency at a fixed 500 notifications/s, for a small event and a real-sized one.
 
-Runs the bot's real notification endpoint (verification, parsing, SQLite inbox insert and
-commit before the 200) in a separate process, and beside it a bare aiohttp handler that only
-answers 200; the load comes from this process over loopback. Prints both and their ratio,
-then the ack latency at a fixed 500 notifications/s.
+The load at full speed comes from `wrk` (C, one thread: cheaper than the server it loads);
+each request is the RingSense notification the sandbox really delivered for a registered
+call, with a fresh uuid. Bare and bot runs alternate, --runs of each, and every figure is
+printed as min / median / max. Before each bot run the bot is restarted with the pending
+inbox cleared, so every run starts with idle workers that then work through what arrives.
+The ack latency comes from an open-loop generator here (one request every 1/rate s, whatever
+the answers do), so a slow answer cannot hide the requests it delays.
 
-    python bench/webhook_intake.py [--requests 20000] [--concurrency 32] [--rate 500]
+    python bench/webhook_intake.py [--runs 3] [--seconds 10] [--connections 32] [--rate 500]
 """
 
 from __future__ import annotations
@@ -13,127 +18,276 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
+import re
+import shutil
+import sqlite3
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import closed_loop, fixed_rate, summarise
+from bench._common import durability, fixed_rate, pbx_event, percentile, spread
+from bench._stack import ROOT, Stack, cpu_seconds, load_average
+from bot.runner import free_port
+from sandbox import defaults
 
-TOKEN = "bench-verification-token"
+WEBHOOK_PATH = "/webhooks/ringcentral"
+SIZES = {"small": 4, "40 KB": 200}  # transcript utterances (the 40 KB one: the real-sized event)
 
-
-def _serve(kind: str, port: int, database: str, ready: multiprocessing.synchronize.Event) -> None:
-    async def main() -> None:
-        app = web.Application()
-        if kind == "bare":
-
-            async def ok(request: web.Request) -> web.Response:
-                await request.read()
-                return web.Response(status=200)
-
-            app.router.add_post("/webhooks/ringcentral", ok)
-        else:
-            from bot.storage import Storage
-            from bot.webhooks import NotificationEndpoint
-
-            storage = await Storage.open(database)
-            endpoint = NotificationEndpoint(storage, TOKEN, 1_048_576, lambda: None)
-            app.router.add_post("/webhooks/ringcentral", endpoint.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        ready.set()
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-def _notification(number: int) -> bytes:
-    return json.dumps(
-        {
-            "uuid": f"bench-{number}",
-            "event": "/ai/ringsense/v1/public/accounts/809640001/domains/pbx/insights",
-            "timestamp": "2026-11-21T10:00:00.000Z",
-            "subscriptionId": "b1f0c3a2-0000-4000-8000-000000000000",
-            "ownerId": "62288320001",
-            "body": {
-                "title": "Call",
-                "domain": "pbx",
-                "sourceRecordId": str(number),
-                "sourceSessionId": f"s-{number}",
-                "ownerExtensionId": "62288330001",
-                "insights": {"Summary": [{"value": "x" * 400, "start": 0, "end": 1}]},
-            },
-        }
-    ).encode()
+_LUA = """
+local prefix = [==[%s]==]
+local suffix = [==[%s]==]
+local counter = 0
+local thread_number = 0
+local threads = {}
+function setup(thread)
+  thread_number = thread_number + 1
+  thread:set("tag", "%s-" .. thread_number)
+  table.insert(threads, thread)
+end
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Verification-Token"] = "%s"
+end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, nil, prefix .. tag .. "-" .. counter .. suffix)
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"non2xx\\": %%d, "
+    .. "\\"errors\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d}\\n",
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
-async def _load(port: int, args: argparse.Namespace, name: str, offset: int) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}/webhooks/ringcentral"
-    headers = {"Content-Type": "application/json", "Verification-Token": TOKEN}
-    connector = aiohttp.TCPConnector(limit=args.concurrency * 2)
-    async with aiohttp.ClientSession(connector=connector) as session:
+async def _serve_bare(port: int) -> None:
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post(WEBHOOK_PATH, ok)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+class BareServer:
+    """The minimal aiohttp handler, in its own process like the bot."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> BareServer:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve-bare", str(self.port), cwd=ROOT
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(500):
+                try:
+                    async with session.post(f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"):
+                        return self
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.02)
+        raise RuntimeError("the bare server did not come up")
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        await self.process.wait()
+
+
+def _split_at_uuid(payload: dict[str, Any]) -> tuple[str, str]:
+    marker = "@@UUID@@"
+    text = json.dumps({**payload, "uuid": marker})
+    before, after = text.split(marker)
+    return before, after
+
+
+async def _wrk(
+    url: str, payload: dict[str, Any], token: str, args: argparse.Namespace
+) -> dict[str, float]:
+    before, after = _split_at_uuid(payload)
+    tag = f"r{time.monotonic_ns()}"
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_LUA % (before, after, tag, token))
+    process = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t1",
+        f"-c{args.connections}",
+        f"-d{round(args.seconds)}s",
+        "-s",
+        script.name,
+        url,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await process.communicate()
+    await asyncio.to_thread(Path(script.name).unlink)
+    match = re.search(rb"RESULT (\{.*\})", output)
+    if match is None:
+        raise RuntimeError(f"wrk printed no result: {output.decode(errors='replace')}")
+    result = json.loads(match.group(1))
+    seconds = result["duration_us"] / 1e6
+    return {
+        "rate": (result["requests"] - result["non2xx"] - result["errors"]) / seconds,
+        "failed": result["non2xx"] + result["errors"],
+        "requests": result["requests"],
+        "p99_ms": result["p99_us"] / 1000,
+    }
+
+
+async def _ack_latency(
+    url: str, payload: dict[str, Any], token: str, rate: float, seconds: float
+) -> tuple[float, float, int]:
+    """p50, p99 (ms) and failures of an open-loop run at `rate` per second."""
+    before, after = _split_at_uuid(payload)
+    tag = f"a{time.monotonic_ns()}"
+    failures = 0
+    headers = {"Content-Type": "application/json", "Verification-Token": token}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
 
         async def send(number: int) -> None:
-            async with session.post(
-                url, data=_notification(offset + number), headers=headers
-            ) as response:
-                if response.status != 200:
-                    raise RuntimeError(f"status {response.status}")
+            nonlocal failures
+            body = f"{before}{tag}-{number}{after}".encode()
+            async with session.post(url, data=body, headers=headers) as response:
                 await response.read()
+                if response.status != 200:
+                    failures += 1
 
-        await closed_loop(send, 500, args.concurrency)  # warm-up
-        latencies, elapsed = await closed_loop(
-            lambda n: send(n + 1_000_000), args.requests, args.concurrency
-        )
-        figures = summarise(f"{name} (max rate)", latencies, elapsed, args.requests)
-        latencies, elapsed = await fixed_rate(
-            lambda n: send(n + 2_000_000), args.rate, args.seconds
-        )
-        fixed = summarise(f"{name} (at {args.rate:.0f}/s)", latencies, elapsed, len(latencies))
-        figures["fixed_p99_ms"] = fixed["p99_ms"]
-        return figures
+        latencies, _ = await fixed_rate(send, rate, seconds)
+    return percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000, failures
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
-    from bot.runner import free_port
+def _clear_pending_inbox(database: Path) -> None:
+    db = sqlite3.connect(database)
+    try:
+        db.execute("DELETE FROM inbox WHERE status = 'pending'")
+        db.commit()
+    finally:
+        db.close()
 
-    results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as workdir:
-        for kind in ("bare", "bot"):
-            port = free_port()
-            ready = multiprocessing.Event()
-            server = multiprocessing.Process(
-                target=_serve,
-                args=(kind, port, str(Path(workdir) / "inbox.sqlite3"), ready),
-                daemon=True,
+
+def _inbox_done(database: Path) -> int:
+    db = sqlite3.connect(database)
+    try:
+        return int(db.execute("SELECT count(*) FROM inbox WHERE status != 'pending'").fetchone()[0])
+    finally:
+        db.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+    print(durability())
+    async with Stack() as stack:
+        await stack.raise_rate_limits()
+        await stack.start_bot(workers=args.workers)
+        print(f"bot startup to /readyz 200: {stack.startup_s * 1000:.0f} ms")
+        owner, _ = (await stack.opted_in_users(1))[0]
+        await asyncio.sleep(1)
+        payloads: dict[str, dict[str, Any]] = {}
+        for number, (size, utterances) in enumerate(SIZES.items()):
+            event = pbx_event(
+                account_id=defaults.ACCOUNT_ID,
+                owner_id=owner,
+                record_id=f"90000000{number:05d}",
+                session_id=f"s-bench0intake0{number}",
+                utterances=utterances,
             )
-            server.start()
-            ready.wait(10)
-            try:
-                name = "bare aiohttp handler" if kind == "bare" else "bot intake (SQLite)"
-                results[kind] = asyncio.run(_load(port, args, name, 0))
-            finally:
-                server.terminate()
-                server.join()
-    ratio = results["bot"]["rate_per_s"] / results["bare"]["rate_per_s"]
-    print(f"\nintake rate / bare rate: {ratio:.2f} (aim: at least 0.5)")
-    print(
-        f"p99 ack at {args.rate:.0f}/s: {results['bot']['fixed_p99_ms']:.2f} ms (aim: under 10 ms)"
-    )
+            answer = await stack.control("POST", "/calls", {"event": event})
+            delivered = [n for n in answer["notifications"] if n["ok"]]
+            if not delivered:
+                raise RuntimeError(f"the sandbox delivered no notification: {answer}")
+            payloads[size] = delivered[0]["payload"]
+            print(f"{size} event: {len(json.dumps(payloads[size])):,} bytes")
+        bot_url = f"{stack.bot_url}{WEBHOOK_PATH}"  # the same address after each restart
+        rates: dict[tuple[str, str], list[float]] = {}
+        cpu_ms: dict[str, list[float]] = {}
+        for run in range(1, args.runs + 1):
+            for size, payload in payloads.items():
+                async with BareServer() as bare:
+                    figures = await _wrk(
+                        f"http://127.0.0.1:{bare.port}{WEBHOOK_PATH}",
+                        payload,
+                        stack.verification_token,
+                        args,
+                    )
+                rates.setdefault(("bare", size), []).append(figures["rate"])
+                print(
+                    f"run {run} bare {size:>6}: {figures['rate']:8,.0f}/s  (load {load_average()})"
+                )
+                await stack.stop_bot()
+                _clear_pending_inbox(stack.database)
+                await stack.start_bot(workers=args.workers)
+                assert stack.process is not None
+                done_before = _inbox_done(stack.database)
+                cpu_before = cpu_seconds(stack.process.pid)
+                figures = await _wrk(bot_url, payload, stack.verification_token, args)
+                cpu = cpu_seconds(stack.process.pid) - cpu_before
+                worked = _inbox_done(stack.database) - done_before
+                rates.setdefault(("bot", size), []).append(figures["rate"])
+                accepted = figures["requests"] - figures["failed"]
+                cpu_ms.setdefault(size, []).append(cpu * 1000 / max(1, accepted))
+                print(
+                    f"run {run} bot  {size:>6}: {figures['rate']:8,.0f}/s  "
+                    f"{figures['failed']:.0f} refused/failed; bot CPU "
+                    f"{cpu * 1000 / max(1, accepted):.2f} ms per accepted notification (incl. "
+                    f"its workers, who finished {worked} events meanwhile)  "
+                    f"(load {load_average()})"
+                )
+        print(
+            f"\nmin / median / max of {args.runs} runs, {args.seconds:.0f} s each, "
+            f"wrk -t1 -c{args.connections}:"
+        )
+        for size in payloads:
+            bare_rates, bot_rates = rates[("bare", size)], rates[("bot", size)]
+            ratios = [b / a for a, b in zip(bare_rates, bot_rates, strict=True)]
+            aim = "0.8" if size == "small" else "0.2"
+            print(f"  {size:>6} bare    {spread(bare_rates, 0)} /s")
+            print(f"  {size:>6} bot     {spread(bot_rates, 0)} /s")
+            print(f"  {size:>6} ratio   {spread(ratios)} (aim: at least {aim})")
+            print(f"  {size:>6} bot CPU {spread(cpu_ms[size])} ms per notification")
+
+        print(f"\nack latency at {args.rate:.0f}/s for {args.seconds:.0f} s, workers on:")
+        for size, payload in payloads.items():
+            p99s = []
+            for run in range(1, args.runs + 1):
+                await stack.stop_bot()
+                _clear_pending_inbox(stack.database)
+                await stack.start_bot(workers=args.workers)
+                p50, p99, failures = await _ack_latency(
+                    bot_url, payload, stack.verification_token, args.rate, args.seconds
+                )
+                p99s.append(p99)
+                print(
+                    f"run {run} {size:>6}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                    f"{failures} not 200  (load {load_average()})"
+                )
+            print(f"  {size:>6} ack p99 {spread(p99s, 1)} ms (aim: under 10 ms)")
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve-bare":
+        asyncio.run(_serve_bare(int(sys.argv[2])))
+        raise SystemExit
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--workers", type=int, default=4)
+    asyncio.run(main(parser.parse_args()))

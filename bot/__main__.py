@@ -11,9 +11,20 @@ from pathlib import Path
 
 from bot.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from bot.crypto import ENV_SECRET_KEY, UndecryptableSecret, generate_key
-from bot.logs import configure_logging
+from bot.logs import LOG_FORMATS, configure_logging
 
 log = logging.getLogger("bot")
+
+
+def _event_file(event: str | None) -> Path | None:
+    """`--event` names a file unless it is a RingSense domain (and no such file exists)."""
+    if event is None:
+        return None
+    from bot.config import KNOWN_RINGSENSE_DOMAINS
+
+    if event in KNOWN_RINGSENSE_DOMAINS and not Path(event).exists():
+        return None
+    return Path(event)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the bot against RingCentral (or a sandbox)")
     run.add_argument("--config", type=Path, default=DEFAULT_CONFIG_PATH)
     run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text (the default) or json: one JSON object a line (time, level, logger, "
+        "message, and the notification/chat/call/request ids the line is about)",
+    )
     run.add_argument(
         "--log-content",
         action="store_true",
@@ -45,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser(
         "demo", help="the bot against the local sandbox: a simulated call and its digest"
     )
-    demo.add_argument("--event", type=Path, help="a RingSense notification (JSON) to simulate")
+    demo.add_argument(
+        "--event",
+        help="a RingSense notification (JSON file) to simulate, or a RingSense domain "
+        "(pbx, rcv, rcx, ms-teams, nice-incontact) for the built-in call in that domain",
+    )
     demo.add_argument("--out", type=Path, help="write each card the bot posted to this folder")
     demo.add_argument("--serve", action="store_true", help="keep running until interrupted")
     demo.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the digest")
@@ -60,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rotate-key":
         return _rotate_key(args.config)
     if args.command == "run":
-        return _run(args.config, args.log_level, args.log_content)
+        return _run(args.config, args.log_level, args.log_content, args.log_format)
     try:
         import sandbox  # noqa: F401 - only to learn whether this install has it
     except ImportError:
@@ -76,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     return asyncio.run(
         run_demo(
-            event_file=args.event,
+            event_file=_event_file(args.event),
+            event_domain=args.event if args.event and not _event_file(args.event) else None,
             out_dir=args.out,
             serve=args.serve,
             timeout_s=args.timeout,
@@ -86,15 +109,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_config(path: Path) -> int:
+    """Every problem at once: what load_config refuses, unknown keys (with the closest known
+    one), a public URL RingCentral cannot reach; then the permissions to set up."""
+    from bot.config_check import check, describe_permissions, read_raw, unknown_keys
+
     try:
         config = load_config(path)
     except ConfigError as err:
-        print(err, file=sys.stderr)
+        problems = [*err.problems, *unknown_keys(read_raw(path))]
+        print(ConfigError(problems), file=sys.stderr)
+        return 2
+    problems = check(config, read_raw(path))
+    if problems:
+        print(ConfigError(problems), file=sys.stderr)
         return 2
     print(
         f"configuration OK: RingCentral at {config.ringcentral.server_url}, "
         f"webhooks at {config.webhook_address}, database {config.database_path}"
     )
+    print("\n".join(describe_permissions(config)))
     return 0
 
 
@@ -131,7 +164,7 @@ def _rotate_key(path: Path) -> int:
     return 0
 
 
-def _run(path: Path, log_level: str, log_content: bool = False) -> int:
+def _run(path: Path, log_level: str, log_content: bool = False, log_format: str = "text") -> int:
     try:
         config = load_config(path)
     except ConfigError as err:
@@ -147,10 +180,16 @@ def _run(path: Path, log_level: str, log_content: bool = False) -> int:
             config.verification_token,
             config.shared_secret,
             config.status_token,
+            config.metrics_token,
             *(key.strip() for key in config.secret_keys.split(",")),
         ),
         log_content=log_content,
+        log_format=log_format,
     )
+    from bot.config_check import check, read_raw
+
+    for problem in check(config, read_raw(path)):
+        log.warning("configuration: %s (see `python -m bot check-config`)", problem)
     if log_content:
         log.warning("--log-content: SQL parameters and message text are logged")
     return asyncio.run(_serve(config))

@@ -3,7 +3,9 @@
 RingCentral's AI API is asynchronous: we get a job id, and the result is POSTed to the
 webhook we named (results usually take 5 to 10 minutes, sometimes 30). AI webhooks carry no
 signature (API-FACTS E says none is documented), so each job gets its own unguessable webhook
-path; a result is accepted only for a pending job of ours, through that job's path. The
+path. The documented callback body is `{"status", "response"}` without a `jobId`, so the
+path is also what names the job: a result is accepted only at a pending job's own path, and
+a body that does name a job must name that one. The
 result goes into the inbox (unique per job), so a result arriving twice, or arriving by
 webhook and by polling, is handled once, and a result that arrives while the bot is down
 is found by polling after the restart.
@@ -19,6 +21,8 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +33,13 @@ from bot.quoting import for_log
 from bot.rc import RingCentralError, RingCentralNotFound
 from bot.services import Services
 from bot.storage import AiJob
-from bot.webhooks import BodyTooLarge, parse_json_body, read_limited, refuse
+from bot.webhooks import (
+    VALIDATION_TOKEN_HEADER,
+    BodyTooLarge,
+    parse_json_body,
+    read_limited,
+    refuse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +83,23 @@ class AiWebhookEndpoint:
 
     async def handle(self, request: web.Request) -> web.Response:
         """The path's secret is checked before a byte of the body is read, so an address
-        nobody was given costs a lookup and nothing more; then at most `MAX_RESULT_BYTES`."""
+        nobody was given costs a lookup and nothing more; then at most `MAX_RESULT_BYTES`.
+        The documented callback body (`status`, `response`) names no job: the address does."""
+        validation_token = request.headers.get(VALIDATION_TOKEN_HEADER)
+        if validation_token is not None:
+            # The webhook handshake (API-FACTS B.2): UNCONFIRMED for AI webhooks, answered
+            # in case. It may come while the job is being created, before we know its id,
+            # so it is answered at any address; echoing the token stores and reveals nothing.
+            if len(validation_token) > 512:
+                return refuse(400, "validation token too long")
+            return web.Response(status=200, headers={VALIDATION_TOKEN_HEADER: validation_token})
         secret = request.match_info.get("secret", "")
         job = None
         if _SECRET_SHAPE.fullmatch(secret):
             job = await self._services.storage.ai_job_with_webhook_secret(secret_hash(secret))
         if job is None:
             log.warning("AI result at an address of no job of ours; refused")
-            return refuse(404, "unknown address")
+            return refuse(404, "unknown job")
         try:
             body = parse_json_body(await read_limited(request, MAX_RESULT_BYTES))
         except BodyTooLarge:
@@ -92,20 +111,39 @@ class AiWebhookEndpoint:
             return refuse(400, "could not read the body")
         except ValueError as err:
             return refuse(400, str(err))
-        job_id = body.get("jobId") if isinstance(body, dict) else None
-        if not isinstance(job_id, str) or not job_id:
-            return refuse(400, "jobId is missing")
-        if not hmac.compare_digest(job_id.encode("utf-8"), job.job_id.encode("utf-8")):
+        if not isinstance(body, dict):
+            return refuse(400, "body is not a JSON object")
+        named = body.get("jobId")
+        if named is not None and not (
+            isinstance(named, str) and hmac.compare_digest(named.encode(), job.job_id.encode())
+        ):
             log.warning(
-                "AI result for job %s came to another job's address; refused", for_log(job_id)
+                "AI result at job %s's address names another job; refused", for_log(job.job_id)
             )
-            return refuse(403, "wrong address for this job")
+            return refuse(404, "unknown job")
+        job_id = job.job_id
         if job.state != PENDING:
             log.info("late AI result for job %s (already %s) ignored", for_log(job_id), job.state)
             return web.Response(status=200)
         if await queue_result(self._services, job, body):
             self._on_stored()
         return web.Response(status=200)
+
+
+def _epoch(value: Any) -> float | None:
+    """An ISO time (`2023-10-03T22:41:02.442Z`) as epoch seconds; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.timestamp() if moment.tzinfo is not None else None
+
+
+STUCK_SLACK_S = 600.0
+"""How much longer than three polling intervals a round may take before the poller counts
+as stuck (a round waits out RingCentral's rate limits)."""
 
 
 class JobPoller:
@@ -115,9 +153,20 @@ class JobPoller:
         self._services = services
         self._on_stored = on_stored
         self._task: asyncio.Task[None] | None = None
+        self.last_cycle_at: float | None = None
 
     def start(self) -> None:
+        self.last_cycle_at = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="ai-poller")
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Running, and a round of checks finished recently (a round may wait out rate
+        limits, hence the slack): a stuck or dead poller leaves analyses unanswered."""
+        if self._task is None or self._task.done() or self.last_cycle_at is None:
+            return False
+        now = time.monotonic() if now is None else now
+        allowed = 3 * self._services.config.ai_poll_interval_s + STUCK_SLACK_S
+        return now - self.last_cycle_at <= allowed
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -136,6 +185,7 @@ class JobPoller:
                 log.warning("AI job polling: %s", err)
             except Exception:
                 log.exception("AI job polling failed")
+            self.last_cycle_at = time.monotonic()
             await asyncio.sleep(config.ai_poll_interval_s)
 
     async def check(self, job: AiJob) -> str:
@@ -155,6 +205,10 @@ class JobPoller:
             if await queue_result(self._services, job, status):
                 self._on_stored()
             return "result"
+        expires_at = _epoch(status.get("expirationTime"))
+        if expires_at is not None and expires_at != job.expires_at:
+            # RingCentral says when it forgets the job: that, not our guess, ends it.
+            await self._services.storage.save_ai_job(replace(job, expires_at=expires_at))
         return PENDING
 
     async def _expire(self, job: AiJob) -> None:

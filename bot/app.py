@@ -17,10 +17,12 @@ from bot.connect_pages import ConnectEndpoint
 from bot.connections import CALLBACK_PATH, START_PATH, RingSenseConnections
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
+from bot.metrics import BotMetrics
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
 from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, ServiceUserTokens
+from bot.reply_limits import ReplyLimits
 from bot.retention import RetentionPruner
 from bot.ringcx import RingCXClient, RingCXPoller
 from bot.router import Dispatcher, Router
@@ -52,12 +54,15 @@ SERVICE_TOKENS = web.AppKey("service_tokens", ServiceUserTokens)
 PRUNER = web.AppKey("pruner", RetentionPruner)
 CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
 CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
+METRICS = web.AppKey("metrics", BotMetrics)
+METRICS_LISTENER = web.AppKey("metrics_listener", web.AppRunner)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
 STATUS_PATH = "/status"
+METRICS_PATH = "/metrics"
 
 
 def ringsense_event_filters(domains: Sequence[str]) -> tuple[str, ...]:
@@ -73,13 +78,16 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app = web.Application(client_max_size=config.webhook_max_body_bytes)
     app[CONFIG] = config
     app[DISPATCHER] = Dispatcher(routers)
+    app[METRICS] = BotMetrics()
     app.cleanup_ctx.append(_services_ctx)
+    app.cleanup_ctx.append(_metrics_listener_ctx)
     app.on_shutdown.append(_stop_subscriptions)
     # Public probes answer a status code and one word; details only behind a token.
     # `/healthz` is gone (it showed installs and subscriptions to anyone): it answers 404.
     app.router.add_get(LIVENESS_PATH, livez)
     app.router.add_get(READINESS_PATH, readyz)
     app.router.add_get(STATUS_PATH, status)
+    app.router.add_get(METRICS_PATH, metrics_with_token)
     app.router.add_post("/webhooks/ringcentral", _receive_notification)
     app.router.add_post(INTERACTIVE_PATH, _receive_submit)
     app.router.add_post(AI_WEBHOOK_PREFIX + "{secret}", _receive_ai_result)
@@ -97,7 +105,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
-        penalties = PenaltyMemory(storage)
+        metrics = app[METRICS]
+        penalties = PenaltyMemory(storage, observer=metrics)
         await penalties.load()
         service_governor = penalties.governor(SERVICE_IDENTITY)
         service_tokens = ServiceUserTokens(
@@ -108,6 +117,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICE_TOKENS] = service_tokens
         services = Services(config, storage, service_api, CardRenderer(), cipher)
+        services.reply_limits = ReplyLimits(
+            commands_per_window=config.commands_per_person_per_10_min
+        )
 
         async def sign_in() -> None:
             service_user = await service_api.get_own_extension()
@@ -151,11 +163,14 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             services.cipher,
             ringsense_event_filters(rc.ringsense_domains),
         )
+        connections.rate_observer = metrics
         services.connector = connections
         app[CONNECTIONS] = connections
         app[CONNECT_PAGES] = ConnectEndpoint(connections, services)
         installs = Installs(config, services, session, subscriptions, penalties)
-        delivery = DeliveryWorker(services, config.workers, config.delivery_max_attempts)
+        delivery = DeliveryWorker(
+            services, config.workers, config.delivery_max_attempts, metrics=metrics
+        )
         services.wake_outbox = delivery.wake
 
         async def load_installs() -> None:
@@ -194,14 +209,20 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 service_tokens,
                 config.ringcx.rc_account_id or services.service_account_id,
                 config.ringcx.sub_account_id,
+                governor=penalties.governor("ringcx"),
             )
             services.ringcx = ringcx_client
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
+            services.ringcx_health = ringcx_poller.health
             ringcx_pollers.append(ringcx_poller)
             ringcx_poller.start()
 
         app[NOTIFICATIONS] = NotificationEndpoint(
-            storage, config.verification_token, config.webhook_max_body_bytes, inbox.wake
+            storage,
+            config.verification_token,
+            config.webhook_max_body_bytes,
+            inbox.wake,
+            metrics=metrics,
         )
         app[INTERACTIVE] = InteractiveEndpoint(services, dispatcher)
         app[OAUTH] = OAuthRedirectEndpoint(
@@ -297,29 +318,44 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: the database answers, the service user is signed in, and every
-    subscription is active. Only the status code and one word, for anyone to see."""
+    """Readiness: the database answers, the service user is signed in, every subscription
+    is active, the AI job poller runs, and RingCX (when enabled) has a token and a poller
+    that is not stuck. Only the status code and one word, for anyone to see."""
     ready = await _is_ready(request.app)
     return web.Response(text="ready" if ready else "unready", status=200 if ready else 503)
 
 
 async def _is_ready(app: web.Application) -> bool:
+    return not await readiness_problems(app)
+
+
+async def readiness_problems(app: web.Application) -> list[str]:
+    """What keeps the bot from being ready (empty: ready). For the log and `/status`,
+    never for the public probe, which answers one word."""
     startup = app.get(STARTUP)
     if startup is None or not startup.ready.is_set():
-        return False  # still signing in (e.g. waiting out a 429), or start-up failed
+        # still signing in (e.g. waiting out a 429), or start-up failed
+        return ["start-up not finished"]
     if SERVICES not in app or SUBSCRIPTIONS not in app or SERVICE_TOKENS not in app:
-        return False
+        return ["services not running"]
+    problems: list[str] = []
     if not app[SERVICE_TOKENS].signed_in:
-        return False
+        problems.append("service user not signed in")
     health = app[SUBSCRIPTIONS].health()
     if not health or not all(state["healthy"] for state in health.values()):
-        return False
+        problems.append("a subscription is not active")
+    if AI_POLLER in app and not app[AI_POLLER].healthy():
+        problems.append("AI job poller stopped or stuck")
+    if app[CONFIG].ringcx.enabled:
+        pollers = app.get(RINGCX_POLLERS) or []
+        if not pollers or not all(poller.healthy() for poller in pollers):
+            problems.append("RingCX: no token, or the poller stopped or is stuck")
     try:
         await app[SERVICES].storage.inbox_counts()
     except Exception:
         log.warning("readiness: the database does not answer", exc_info=True)
-        return False
-    return True
+        problems.append("database does not answer")
+    return problems
 
 
 async def status(request: web.Request) -> web.Response:
@@ -337,9 +373,11 @@ async def status(request: web.Request) -> web.Response:
         )
     app = request.app
     services = app[SERVICES]
+    problems = await readiness_problems(app)
     return web.json_response(
         {
-            "status": "ready" if await _is_ready(app) else "unready",
+            "status": "ready" if not problems else "unready",
+            "problems": problems,
             "installs": {i.extension_id: i.account_id for i in services.installs.values()},
             "subscriptions": app[SUBSCRIPTIONS].health(),
             "inbox": await services.storage.inbox_counts(),
@@ -361,3 +399,68 @@ def bearer_token_matches(header: str | None, expected: str) -> bool:
     except UnicodeEncodeError:
         return False
     return hmac.compare_digest(received, expected.encode("utf-8"))
+
+
+async def metrics_with_token(request: web.Request) -> web.Response:
+    """`/metrics` on the bot's own port: only for `Authorization: Bearer
+    <BOT_METRICS_TOKEN>`; without a configured token it does not exist here (404)."""
+    expected = request.app[CONFIG].metrics_token
+    if not expected:
+        raise web.HTTPNotFound()
+    if not bearer_token_matches(request.headers.get("Authorization"), expected):
+        return web.json_response(
+            {"error": "missing or wrong bearer token"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    return await _metrics_answer(request.app)
+
+
+async def _metrics_answer(app: web.Application) -> web.Response:
+    metrics = app[METRICS]
+    if SERVICES in app:
+        services = app[SERVICES]
+        await metrics.refresh(
+            services.storage,
+            daily_post_limit=app[CONFIG].daily_post_limit,
+            accounts=[install.account_id for install in services.installs.values()],
+            subscriptions=app[SUBSCRIPTIONS].health() if SUBSCRIPTIONS in app else {},
+        )
+    body, content_type = metrics.exposition()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def _metrics_listener_ctx(app: web.Application) -> AsyncIterator[None]:
+    """`metrics.bind`: a listener of its own that serves `/metrics` and nothing else, on
+    the address the operator chose (e.g. 127.0.0.1:9108, reachable only by a scraper on
+    the same host or network); no token needed there."""
+    address = app[CONFIG].metrics_bind_address
+    if address is None:
+        yield
+        return
+
+    async def serve_metrics(request: web.Request) -> web.Response:
+        return await _metrics_answer(app)
+
+    listener = web.Application()
+    listener.router.add_get(METRICS_PATH, serve_metrics)
+    runner = web.AppRunner(listener, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, address[0], address[1]).start()
+        app[METRICS_LISTENER] = runner
+        log.info("metrics at http://%s:%d%s", address[0], address[1], METRICS_PATH)
+        yield
+    finally:
+        await runner.cleanup()
+
+
+def metrics_listener_url(app: web.Application) -> str | None:
+    """Where the `metrics.bind` listener really listens (port 0 picks a free one)."""
+    runner = app.get(METRICS_LISTENER)
+    if runner is None or not runner.addresses:
+        return None
+    host, port = runner.addresses[0][:2]
+    return f"http://{host}:{port}{METRICS_PATH}"

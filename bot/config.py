@@ -37,6 +37,7 @@ ENV_DATABASE = "BOT_DATABASE"
 ENV_HOST = "BOT_HOST"
 ENV_PORT = "BOT_PORT"
 ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_METRICS_TOKEN = "BOT_METRICS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
 # A placeholder is a whole value: one of these words, `<...>`, `your-...`, or only x's. A
 # random secret that merely contains "todo" or "xxx" is a real secret.
@@ -59,7 +60,7 @@ class RingCentralConfig:
     client_secret: str = field(repr=False)
     jwt: str = field(repr=False)
     bot_token: str = field(repr=False)
-    ringsense_domains: tuple[str, ...] = ("pbx",)
+    ringsense_domains: tuple[str, ...] = ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact")
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,24 @@ class Config:
     catch_up_call_window_minutes: int = 240
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
+    commands_per_person_per_10_min: int = 60
     ringcx: RingCXConfig = RingCXConfig()
     # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
     status_token: str = field(default="", repr=False)
     # Fernet key(s) from BOT_SECRET_KEY, the current one first; never from the YAML file.
     secret_keys: str = field(default="", repr=False)
     retention: RetentionConfig = RetentionConfig()
+    # `/metrics`: on its own listener at this "host:port" (`metrics.bind`), and/or on the
+    # bot's port for `Authorization: Bearer <BOT_METRICS_TOKEN>`; neither: not served.
+    metrics_bind: str = ""
+    metrics_token: str = field(default="", repr=False)
+
+    @property
+    def metrics_bind_address(self) -> tuple[str, int] | None:
+        if not self.metrics_bind:
+            return None
+        host, _, port = self.metrics_bind.rpartition(":")
+        return host.strip("[]"), int(port)
 
     def token_cipher(self) -> TokenCipher:
         """The cipher for secrets the bot stores (install and refresh tokens)."""
@@ -193,7 +206,11 @@ def load_config(
 
     server_url = env.get(ENV_SERVER_URL) or str(rc_section.get("server_url", ""))
     _check_url(f"ringcentral.server_url (or {ENV_SERVER_URL})", server_url, problems)
-    domains_raw = rc_section.get("ringsense_domains", ["pbx"])
+    # Every domain the account can have, by default: one the platform refuses is reported
+    # (status), not fatal.
+    domains_raw = rc_section.get(
+        "ringsense_domains", ["pbx", "rcv", "rcx", "ms-teams", "nice-incontact"]
+    )
     domains: tuple[str, ...] = ()
     if not isinstance(domains_raw, list) or not domains_raw:
         problems.append("ringcentral.ringsense_domains must be a non-empty list")
@@ -255,6 +272,9 @@ def load_config(
     )
     ai_poll_after = _int(bot_section, "ai_poll_after_s", 900, problems, minimum=0)
     ai_poll_interval = _int(bot_section, "ai_poll_interval_s", 60, problems, minimum=1)
+    commands_per_person = _int(
+        bot_section, "commands_per_person_per_10_min", 60, problems, minimum=1
+    )
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -263,6 +283,11 @@ def load_config(
     status_token = optional_secret(ENV_STATUS_TOKEN)
     if status_token and len(status_token) < 16:
         problems.append(f"{ENV_STATUS_TOKEN} must be at least 16 characters when set")
+
+    metrics_token = optional_secret(ENV_METRICS_TOKEN)
+    if metrics_token and len(metrics_token) < 16:
+        problems.append(f"{ENV_METRICS_TOKEN} must be at least 16 characters when set")
+    metrics_bind = _metrics_bind(_section(raw, "metrics", problems), problems)
 
     ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
     retention = _retention(_section(raw, "retention", problems), problems)
@@ -290,11 +315,27 @@ def load_config(
         catch_up_call_window_minutes=catch_up_window,
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
+        commands_per_person_per_10_min=commands_per_person,
         ringcx=ringcx,
         status_token=status_token,
         secret_keys=secret_keys,
         retention=retention,
+        metrics_bind=metrics_bind,
+        metrics_token=metrics_token,
     )
+
+
+def _metrics_bind(section: Mapping[str, Any], problems: list[str]) -> str:
+    """`metrics.bind`: "host:port" of a listener serving only /metrics, or empty."""
+    value = section.get("bind", "")
+    if value is None or value == "":
+        return ""
+    text = str(value).strip()
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        problems.append(f"metrics.bind must be host:port (e.g. 127.0.0.1:9108), got {text!r}")
+        return ""
+    return text
 
 
 def _secret_keys(env: Mapping[str, str], problems: list[str]) -> str:
@@ -338,14 +379,17 @@ def _ringcx(
     sub_account = str(section.get("sub_account_id", "") or "")
     if not sub_account:
         problems.append("ringcx.sub_account_id is required when RingCX is enabled")
+    # Older files name the zone metadata windows were read in; windows are now asked for in
+    # UTC (see bot/ringcx.py), the key is still checked so a typo is not silently kept.
     tz_name = str(section.get("time_zone", "US/Eastern"))
     try:
         ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(f"ringcx.time_zone {tz_name!r} is not a known IANA time zone")
     window = section.get("window_minutes", 15)
-    if not isinstance(window, int) or not 1 <= window <= 180:
-        problems.append("ringcx.window_minutes must be a whole number from 1 to 180")
+    if not isinstance(window, int) or not 1 <= window <= 60:
+        # RingCX takes metadata windows of at most 3600 s (API-FACTS F, the stricter limit).
+        problems.append("ringcx.window_minutes must be a whole number from 1 to 60")
         window = 15
     lag = section.get("lag_minutes", 5)
     if not isinstance(lag, int) or not 0 <= lag <= 120:

@@ -32,6 +32,7 @@ import aiohttp
 
 from bot.config import Config
 from bot.crypto import TokenCipher, UndecryptableSecret
+from bot.ratelimit import RateGovernor, RateObserver
 from bot.rc import (
     REQUEST_TIMEOUT,
     RingCentralAuthError,
@@ -183,10 +184,11 @@ class ConnectedUserTokens:
         self._expires_at = time.monotonic() + _seconds(expires_in)
 
     async def access_token(self) -> str:
+        return await self.access_token_lasting(REFRESH_MARGIN_S)
+
+    async def access_token_lasting(self, seconds: float) -> str:
         async with self._lock:
-            if self._access_token is None or time.monotonic() >= (
-                self._expires_at - REFRESH_MARGIN_S
-            ):
+            if self._access_token is None or time.monotonic() >= self._expires_at - seconds:
                 await self._refresh()
             assert self._access_token is not None
             return self._access_token
@@ -279,6 +281,8 @@ class RingSenseConnections:
         self._filters = event_filters
         self._endpoint = OAuthEndpoint(session, config)
         self._background: set[asyncio.Task[None]] = set()
+        # Counts the connected readers' requests and 429s (the metrics), when set.
+        self.rate_observer: RateObserver | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -320,7 +324,12 @@ class RingSenseConnections:
         )
         if seeded is not None:
             tokens.seed(str(seeded["access_token"]), seeded.get("expires_in"))
-        api = RingCentralClient(self._session, self._config.ringcentral.server_url, tokens)
+        api = RingCentralClient(
+            self._session,
+            self._config.ringcentral.server_url,
+            tokens,
+            governor=RateGovernor(observer=self.rate_observer),
+        )
         reader = RingSenseReader(account_id, owner_extension_id, api)
         self._services.ringsense_readers[account_id] = reader
         return reader
@@ -489,6 +498,9 @@ class _FixedToken:
         self._token = token
 
     async def access_token(self) -> str:
+        return self._token
+
+    async def access_token_lasting(self, seconds: float) -> str:
         return self._token
 
     async def recover_from_401(self) -> bool:

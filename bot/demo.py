@@ -22,7 +22,7 @@ import aiohttp
 
 from bot.app import CONFIG, DELIVERY_WORKER, INBOX_WORKER, INTERACTIVE_PATH
 from bot.cards import card_as_text
-from bot.config import load_config
+from bot.config import KNOWN_RINGSENSE_DOMAINS, load_config
 from bot.crypto import ENV_SECRET_KEY, generate_key
 from bot.logs import configure_logging
 from bot.oauth import REDIRECT_PATH
@@ -59,6 +59,7 @@ class SandboxControl:
 async def run_demo(
     *,
     event_file: Path | None = None,
+    event_domain: str | None = None,
     out_dir: Path | None = None,
     serve: bool = False,
     timeout_s: float = 30.0,
@@ -69,6 +70,11 @@ async def run_demo(
 
     try:
         event = _read_event(event_file) if event_file else None
+        if event_domain is not None and event_domain not in KNOWN_RINGSENSE_DOMAINS:
+            raise DemoError(
+                f"{event_domain!r} is neither a file nor a RingSense domain "
+                f"({', '.join(sorted(KNOWN_RINGSENSE_DOMAINS))})"
+            )
     except DemoError as err:
         print(f"demo failed: {err}", file=sys.stderr)
         return 2
@@ -124,7 +130,7 @@ async def run_demo(
                 print(f"bot: {bot.url}", flush=True)
             async with aiohttp.ClientSession() as session:
                 control = SandboxControl(session, sandbox.url)
-                cards, people = await _simulate(control, bot, event, timeout_s)
+                cards, people = await _simulate(control, bot, event, timeout_s, event_domain)
             _show(cards)
             if out_dir is not None:
                 _write_cards(out_dir, cards)
@@ -159,6 +165,7 @@ async def _simulate(
     bot: RunningBot,
     event: Mapping[str, Any] | None,
     timeout_s: float,
+    domain: str | None = None,
 ) -> tuple[list[tuple[str, str, Mapping[str, Any]]], tuple[str, str]]:
     sent: list[tuple[str, str, Mapping[str, Any]]] = []
     card_arrived = asyncio.Event()
@@ -199,12 +206,15 @@ async def _simulate(
     print(f"< bot: {reply}\n", flush=True)
 
     call_request = (
-        {"event": event} if event is not None else {"ownerExtensionId": owner_id, **DEMO_CALL}
+        {"event": event}
+        if event is not None
+        else {"ownerExtensionId": owner_id, **DEMO_CALL, "domain": domain or "pbx"}
     )
     call = await control.call("POST", "/calls", call_request)
+    shown_domain = event["body"].get("domain", "pbx") if event is not None else domain or "pbx"
     print(
         f"simulated call: recording {call.get('sourceRecordId')}, "
-        f"session {call.get('sourceSessionId')}\n",
+        f"session {call.get('sourceSessionId')}, domain {shown_domain}\n",
         flush=True,
     )
     try:

@@ -9,11 +9,14 @@ resets, 429) are retried with backoff; after the last attempt the delivery is ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.logs import log_context
+from bot.metrics import BotMetrics
 from bot.rc import (
     DailyPostLimitReached,
     RingCentralError,
@@ -37,11 +40,33 @@ class BotNotInstalled(RingCentralError):
         super().__init__(None, None, f"the bot is not installed in account {account_id}")
 
 
+DIGEST_SHARE = 0.25
+"""The share of the pacing window (per rate-limit group) and of the daily post budget that
+replies may not use: whatever anyone says to the bot, digests still go out at once."""
+
+
+class KeptForDigests(RingCentralError):
+    """A reply must wait: what is left of the window or the day is kept for digests."""
+
+    retryable = True
+
+    def __init__(self, retry_after: float, what: str) -> None:
+        super().__init__(None, None, f"{what} kept for digests")
+        self.retry_after = retry_after
+
+
 class DeliveryWorker(QueueWorker[OutboxItem]):
     name = "outbox"
 
-    def __init__(self, services: Services, concurrency: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        services: Services,
+        concurrency: int,
+        max_attempts: int,
+        metrics: BotMetrics | None = None,
+    ) -> None:
         super().__init__(concurrency)
+        self._metrics = metrics or BotMetrics()
         self._services = services
         self._max_attempts = max_attempts
         self._destinations = KeyedLock()
@@ -59,16 +84,31 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _process(self, item: OutboxItem) -> None:
         key = destination_key(item.destination)
-        async with self._destinations.hold(key):
-            try:
-                await self._deliver(item, key)
-            except RingCentralError as err:
-                await self._handle_failure(item, err)
-                return
-        await self._services.storage.mark_sent(item.id)
+        chat_id = item.destination.get("chatId")
+        with log_context(chat=chat_id, call=item.card_key):
+            async with self._destinations.hold(key):
+                if await self._services.storage.newer_version_sent(item):
+                    # Sent in order per destination; only a retry can come after its
+                    # successor, and the card already shows the newer version.
+                    await self._services.storage.mark_sent(item.id)
+                    log.debug("delivery %s skipped: a newer version of the card was sent", item.id)
+                    return
+                try:
+                    await self._deliver(item, key)
+                except RingCentralError as err:
+                    await self._handle_failure(item, err)
+                    return
+            await self._services.storage.mark_sent(item.id)
+            self._metrics.deliveries.labels("sent").inc()
+            log.debug("delivery %s sent (%s)", item.id, item.message.get("kind"))
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
+        if isinstance(err, KeptForDigests):
+            # Waiting frees the worker for digests; it costs the reply none of its attempts.
+            log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
+            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            return
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
             day = _utc_day()
@@ -79,6 +119,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     err.retry_after,
                 )
             await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self._metrics.deliveries.labels("postponed").inc()
             return
         attempts = item.attempts + 1
         if err.retryable and attempts < self._max_attempts:
@@ -89,15 +130,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             )
             log.info("delivery %s: %s; attempt %d, retry in %.1fs", item.id, err, attempts, delay)
             await storage.retry_outbox_later(item.id, delay, str(err))
+            self._metrics.deliveries.labels("retried").inc()
         else:
             log.error("delivery %s failed after %d attempts: %s", item.id, attempts, err)
             await storage.mark_failed(item.id, str(err))
+            self._metrics.deliveries.labels("failed").inc()
 
     async def _deliver(self, item: OutboxItem, key: str) -> None:
         install = self._services.install_for_account(item.account_id)
         if install is None:
             raise BotNotInstalled(item.account_id)
         api = install.api
+        if not item.is_digest:
+            wait = api.governor.delay_for("medium", keep_share=DIGEST_SHARE)
+            if wait > 0:
+                raise KeptForDigests(wait, "the rest of this minute's posts are")
         message = item.message
         if message["kind"] == "card_update":
             card_id = item.destination["cardId"]
@@ -106,21 +153,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             return
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            await self._spend_post(install)
+            await self._spend_post(install, digest=False)
             await api.post_text(chat_id, str(message["text"]))
             await self._count_post(install)
             return
         card: Mapping[str, Any] = message["card"]
-        if item.card_key is not None and await self._update_posted(
-            install, item.card_key, key, card
-        ):
-            return
+        if item.card_key is not None:
+            card = with_marker(card, card_marker(item.card_key, key))
+            if await self._update_posted(install, item.card_key, key, card):
+                return
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
             await self._services.storage.mark_card_pending(
                 item.card_key, key, chat_id, install.account_id
             )
-        await self._spend_post(install)
+        await self._spend_post(install, digest=item.is_digest)
         try:
             card_id = await api.create_card(chat_id, card)
         except RingCentralError as err:
@@ -131,6 +178,13 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if item.card_key is not None:
             await self._services.storage.remember_card(
                 item.card_key, key, chat_id, card_id, install.account_id
+            )
+        timing = message.get("timing")
+        if isinstance(timing, Mapping):
+            # The call's first card here: how long the call waited for it.
+            self._metrics.card_posted(
+                _epoch_or_none(timing.get("arrivedAt")),
+                _epoch_or_none(timing.get("recordingEndedAt")),
             )
         self._notify(chat_id, card_id, card)
 
@@ -150,7 +204,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if not card_id:
             card_id = (
                 await self._find_card_in_chat(
-                    install, posted.chat_id, card_key, since=posted.updated_at
+                    install, posted.chat_id, card_marker(card_key, key), since=posted.updated_at
                 )
                 or ""
             )
@@ -168,24 +222,36 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         return True
 
     async def _find_card_in_chat(
-        self, install: BotInstall, chat_id: str, card_key: str, *, since: float
+        self, install: BotInstall, chat_id: str, marker: str, *, since: float
     ) -> str | None:
-        """The id of a card of ours, posted since the attempt began, carrying this call key."""
+        """The id of a card of ours, posted since the attempt began, carrying this marker.
+
+        Each candidate from the chat's posts is confirmed with GET adaptive-cards/{id}: the
+        posts list only hints at cards (how it shows them is UNCONFIRMED, see
+        `RingCentralClient.recent_card_ids`), the card itself carries our marker. Nothing
+        found means the card is posted again: a rare duplicate beats a lost digest.
+        """
         recent = await install.api.recent_card_ids(
             chat_id, creator_id=install.extension_id, since=since - CLOCK_SKEW_S
         )
         for card_id in recent:
-            card = await install.api.get_card(card_id)
-            if _carries_call_key(card, card_key):
-                log.info("found card %s for %s posted before a restart", card_id, card_key)
+            try:
+                card = await install.api.get_card(card_id)
+            except RingCentralNotFound:
+                continue
+            if carries_marker(card, marker):
+                log.info("found card %s posted before a restart", card_id)
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall) -> None:
+    async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
+        """Refuse a post the day's budget has no room for; replies leave the digests' share."""
         limit = self._services.config.daily_post_limit
         used = await self._services.storage.posts_today(install.account_id, _utc_day())
         if used >= limit:
             raise DailyPostLimitReached(seconds_until_utc_midnight())
+        if not digest and used >= limit - round(limit * DIGEST_SHARE):
+            raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
 
     async def _count_post(self, install: BotInstall) -> None:
         await self._services.storage.count_post(install.account_id, _utc_day())
@@ -221,16 +287,47 @@ def _certainly_not_created(err: RingCentralError) -> bool:
     return err.status is not None and (400 <= err.status < 500 or err.status == 503)
 
 
+def _epoch_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
 def _utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-def _carries_call_key(node: object, card_key: str) -> bool:
-    """Digest cards carry their call key in their buttons' data."""
-    if isinstance(node, Mapping):
-        if node.get("callKey") == card_key:
-            return True
-        return any(_carries_call_key(value, card_key) for value in node.values())
-    if isinstance(node, list):
-        return any(_carries_call_key(value, card_key) for value in node)
-    return False
+MARKER_PREFIX = "ringsense-digest-"
+
+
+def card_marker(card_key: str, destination: str) -> str:
+    """Our mark for the card of one (card key, destination): stable across restarts, and
+    without the call's ids in clear (it travels inside the card)."""
+    digest = hashlib.sha256(f"{card_key}\n{destination}".encode()).hexdigest()[:32]
+    return MARKER_PREFIX + digest
+
+
+def with_marker(card: Mapping[str, Any], marker: str) -> dict[str, Any]:
+    """The card with our marker as the `id` of its first body element.
+
+    Adaptive Cards 1.3 allows no property of our own anywhere (`additionalProperties:
+    false`), but every element may have an `id`, and an id is never shown. A card whose
+    first element already has an id gets an empty, hidden Container carrying the marker.
+    """
+    marked = dict(card)
+    body = [
+        dict(element) if isinstance(element, Mapping) else element
+        for element in card.get("body") or []
+    ]
+    if body and isinstance(body[0], dict) and "id" not in body[0]:
+        body[0]["id"] = marker
+    elif not any(isinstance(e, Mapping) and e.get("id") == marker for e in body):
+        body.append({"type": "Container", "id": marker, "isVisible": False, "items": []})
+    marked["body"] = body
+    return marked
+
+
+def carries_marker(card: Mapping[str, Any], marker: str) -> bool:
+    """Whether a card (as GET adaptive-cards/{id} returns it) carries this marker."""
+    return any(
+        isinstance(element, Mapping) and element.get("id") == marker
+        for element in card.get("body") or []
+    )

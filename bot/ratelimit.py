@@ -7,8 +7,9 @@ can lock itself out. The governor therefore:
 
 - paces requests per group so a window never holds more than the limit (the limit comes
   from the latest `X-Rate-Limit-Limit`/`-Window` headers, else the documented default);
-- after a 429, sends nothing in that group until `Retry-After` has passed (30 s when the
-  header is missing, as the docs advise);
+- after a 429, sends nothing in that group until `Retry-After` has passed; when the header
+  is missing, 30 s (as the docs advise) doubling with every further header-less 429 up to
+  15 minutes, until an answer that is not a 429 arrives;
 - keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
   straight back into it: a request during the penalty would only restart it.
 """
@@ -16,6 +17,7 @@ can lock itself out. The governor therefore:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections import deque
@@ -33,6 +35,7 @@ RINGCX_LIMITS = {
 }
 DEFAULT_WINDOW_S = 60.0
 RETRY_AFTER_MISSING_S = 30.0
+MAX_BACKOFF_S = 900.0
 
 # (method, path pattern, group): API-FACTS section G, from the spec's x-throttling-group.
 _GROUPS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
@@ -64,12 +67,21 @@ def group_of(method: str, path: str) -> str:
     return "medium"
 
 
+class RateObserver(Protocol):
+    """Who counts answers and penalties (the metrics); optional."""
+
+    def ringcentral_answer(self, group: str, status: int | None) -> None: ...
+
+    def ringcentral_penalty(self, group: str, seconds: float) -> None: ...
+
+
 @dataclass
 class _GroupState:
     limit: int
     window_s: float
     sent: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
+    unexplained_429s: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -83,7 +95,9 @@ class RateGovernor:
         *,
         memory: PenaltyMemory | None = None,
         identity: str = "",
+        observer: RateObserver | None = None,
     ) -> None:
+        self.observer = observer
         self._clock = clock
         self._sleep = sleep
         self._groups: dict[str, _GroupState] = {}
@@ -119,6 +133,21 @@ class RateGovernor:
                 self.waited_s += wait
                 await self._sleep(wait)
 
+    def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
+        """Seconds before one more request in `group` could go out while leaving
+        `keep_share` of the window's places unused (for more important requests); 0 when it
+        could go now. Nothing is counted: `acquire` still has to be called."""
+        state = self._state(group)
+        keep_free = math.ceil(state.limit * keep_share)
+        window = state.window_s + min(1.0, 0.02 * state.window_s)
+        now = self._clock()
+        wait = state.penalty_until - now
+        usable = max(1, state.limit - keep_free)
+        recent = [sent for sent in state.sent if sent > now - window]
+        if len(recent) >= usable:
+            wait = max(wait, recent[len(recent) - usable] + window - now)
+        return max(0.0, wait)
+
     def observe(
         self, group: str, limit: int | None, remaining: int | None, window_s: int | None
     ) -> None:
@@ -136,10 +165,28 @@ class RateGovernor:
             while len(state.sent) < used:
                 state.sent.appendleft(now)
 
-    def penalise(self, group: str, retry_after_s: float | None) -> None:
+    def answered(self, group: str, status: int | None) -> None:
+        """An answer came (its HTTP status), or none did (None): for the metrics."""
+        if self.observer is not None:
+            self.observer.ringcentral_answer(group, status)
+
+    def penalise(self, group: str, retry_after_s: float | None) -> float:
+        """Pause the group after a 429; the pause in seconds."""
         state = self._state(group)
-        pause = RETRY_AFTER_MISSING_S if retry_after_s is None else max(0.0, retry_after_s)
+        if retry_after_s is None:
+            state.unexplained_429s += 1
+            doublings = min(state.unexplained_429s - 1, 10)
+            pause = min(RETRY_AFTER_MISSING_S * float(2**doublings), MAX_BACKOFF_S)
+        else:
+            pause = max(0.0, retry_after_s)
+        if self.observer is not None:
+            self.observer.ringcentral_penalty(group, pause)
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
+        return pause
+
+    def relieve(self, group: str) -> None:
+        """An answer that is not a 429: the next header-less 429 starts the backoff again."""
+        self._state(group).unexplained_429s = 0
 
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())
@@ -173,8 +220,14 @@ class PenaltyMemory:
     that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
     locked out. Identities are names (`service`) or token fingerprints, never tokens."""
 
-    def __init__(self, store: PenaltyStore, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: PenaltyStore,
+        wall_clock: Callable[[], float] = time.time,
+        observer: RateObserver | None = None,
+    ) -> None:
         self._store = store
+        self._observer = observer
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
 
@@ -189,7 +242,7 @@ class PenaltyMemory:
 
     def governor(self, identity: str) -> RateGovernor:
         """A governor for this identity that starts with its stored penalties."""
-        governor = RateGovernor(memory=self, identity=identity)
+        governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
         now = self._wall_clock()
         for (owner, group), ends in self._ends.items():
             if owner == identity:

@@ -20,7 +20,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.quoting import quote_for_chat
+from bot.logs import bind_log_context, log_context
+from bot.quoting import for_log, quote_for_chat
 from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 # Refresh the service user's token this long before it expires.
 TOKEN_REFRESH_MARGIN_S = 120
+# The AI service fetches media 5 to 30 minutes after a submit (API-FACTS E), with the token
+# in `contentUri`: the token handed over must live at least this long.
+MEDIA_TOKEN_MIN_LIFE_S = 30 * 60
 
 
 class RingCentralError(Exception):
@@ -137,6 +141,10 @@ class TokenSource(Protocol):
 
     async def access_token(self) -> str: ...
 
+    async def access_token_lasting(self, seconds: float) -> str:
+        """A token with at least `seconds` left, for a URL someone else uses later."""
+        ...
+
     async def recover_from_401(self) -> bool:
         """Try to obtain a working token; True if retrying the request makes sense."""
         ...
@@ -149,6 +157,9 @@ class StaticToken:
         self._token = token
 
     async def access_token(self) -> str:
+        return self._token
+
+    async def access_token_lasting(self, seconds: float) -> str:
         return self._token
 
     async def recover_from_401(self) -> bool:
@@ -183,11 +194,22 @@ class ServiceUserTokens:
         self.owner_id: str | None = None
 
     async def access_token(self) -> str:
+        return await self.access_token_lasting(TOKEN_REFRESH_MARGIN_S)
+
+    async def access_token_lasting(self, seconds: float) -> str:
+        """Refresh first when less than `seconds` are left. A refresh, not a login: the
+        Auth group allows 5 requests a minute, so one login per AI job would not do."""
         async with self._lock:
             if self._platform is None:
                 await self._login()
-            elif time.monotonic() >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
+            elif time.monotonic() >= self._expires_at - seconds:
                 await self._refresh_or_login()
+                if time.monotonic() >= self._expires_at - seconds:
+                    log.warning(
+                        "the service user's tokens live less than %d s; a slow consumer "
+                        "of this one may find it expired",
+                        int(seconds),
+                    )
             return str(self._platform.auth().access_token())
 
     @property
@@ -335,6 +357,10 @@ class RateLimitInfo:
     window_s: int | None
 
 
+REQUEST_ID_HEADER = "RCRequestId"
+"""RingCentral's id of a request, in every answer."""
+
+
 class RingCentralClient:
     """API calls for one identity. Paths are relative to the platform's server URL."""
 
@@ -377,13 +403,24 @@ class RingCentralClient:
                 ) as response:
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
+                    pause: float | None = None
+                    self.governor.answered(group, response.status)
+                    request_id = response.headers.get(REQUEST_ID_HEADER)
+                    with log_context(request=request_id):
+                        log.debug("%s %s: %d", method, for_log(path), response.status)
+                    if response.status >= 400:
+                        # What RingCentral support asks for: the lines of this task about
+                        # the failure (retries, "delivery failed") carry its request id.
+                        bind_log_context(request=request_id)
                     if response.status == 429:
                         # Retry-After is what counts during a penalty; the headers then say
                         # nothing is remaining, which is the penalty, not the window.
-                        self.governor.penalise(group, _retry_after(response.headers))
+                        pause = self.governor.penalise(group, _retry_after(response.headers))
                         await self.governor.remember_penalty(group)
-                    elif info is not None:
-                        self.governor.observe(group, info.limit, info.remaining, info.window_s)
+                    else:
+                        self.governor.relieve(group)
+                        if info is not None:
+                            self.governor.observe(group, info.limit, info.remaining, info.window_s)
                     body = await _read_body(response)
                     if response.status < 400:
                         return body
@@ -391,6 +428,8 @@ class RingCentralClient:
                         if await self._tokens.recover_from_401():
                             continue
                     error = _http_error(method, path, response, body)
+                    if isinstance(error, RingCentralRateLimited) and pause is not None:
+                        error.retry_after = max(error.retry_after, pause)
                     if (
                         isinstance(error, RingCentralAuthError)
                         and error.error_code in TOKEN_REVOKED_CODES
@@ -399,10 +438,12 @@ class RingCentralClient:
                         self._on_token_revoked()
                     raise error
             except aiohttp.ClientError as err:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, type(err).__name__, method=method, path=path
                 ) from None
             except TimeoutError:
+                self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, "timed out", method=method, path=path
                 ) from None
@@ -496,6 +537,12 @@ class RingCentralClient:
     async def ai_job_status(self, job_id: str) -> Mapping[str, Any]:
         return await self._object("GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}")
 
+    async def extension(self, extension_id: str) -> Mapping[str, Any]:
+        """An extension of our account (its `name`), e.g. to name a RingCX agent."""
+        return await self._object(
+            "GET", f"/restapi/v1.0/account/~/extension/{quote(extension_id, safe='')}"
+        )
+
     async def recording(self, recording_id: str) -> Mapping[str, Any]:
         return await self._object(
             "GET", f"/restapi/v1.0/account/~/recording/{quote(recording_id, safe='')}"
@@ -508,8 +555,9 @@ class RingCentralClient:
 
     async def media_url_with_token(self, content_uri: str) -> str:
         """The recording's content URL with our access token as `access_token`: the AI API
-        fetches media itself and cannot send headers. This string is a secret."""
-        token = await self._tokens.access_token()
+        fetches media itself and cannot send headers, 5 to 30 minutes later: the token has
+        at least MEDIA_TOKEN_MIN_LIFE_S left. This string is a secret."""
+        token = await self._tokens.access_token_lasting(MEDIA_TOKEN_MIN_LIFE_S)
         separator = "&" if "?" in content_uri else "?"
         return f"{content_uri}{separator}access_token={quote(token, safe='')}"
 
@@ -592,8 +640,12 @@ class RingCentralClient:
             if created is not None and created < since:
                 continue
             for attachment in post.get("attachments") or []:
-                if isinstance(attachment, Mapping) and attachment.get("type") == "Card":
-                    ids.append(str(attachment.get("id")))
+                if (
+                    isinstance(attachment, Mapping)
+                    and attachment.get("type") in CARD_ATTACHMENT_TYPES
+                    and attachment.get("id")
+                ):
+                    ids.append(str(attachment["id"]))
         return ids
 
     async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
@@ -601,6 +653,14 @@ class RingCentralClient:
             "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
         )
 
+
+CARD_ATTACHMENT_TYPES = frozenset({"Card", "AdaptiveCard"})
+"""How a post may show the adaptive card it holds. UNCONFIRMED: no real sample of a post
+carrying an adaptive card was found. The spec's TMAttachmentInfo/TMMessageAttachmentInfo
+enums name `Card`; the card itself says `"type": "AdaptiveCard"` (fixture
+adaptive-card-get-response.json). Both are accepted, and a candidate counts only once GET
+adaptive-cards/{id} shows our marker inside it, so a wrong guess here costs at worst a
+duplicate card, never a wrong one."""
 
 # A week is what RingCentral gives when expiresIn is left out; we ask for it explicitly and
 # renew well before it runs out.

@@ -26,8 +26,10 @@ from bot.rc import (
     RingCentralPermissionError,
     describe_error,
 )
+from bot.reply_limits import Verdict, quiet_notice, too_many_commands_notice
 from bot.services import BotInstall, Services
 from bot.settings import UserSettings
+from bot.storage import DIGEST_PRIORITY, REPLY_PRIORITY
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +190,23 @@ class Context:
         card: Mapping[str, Any],
         *,
         card_key: str | None = None,
+        digest: bool = False,
+        timing: Mapping[str, float] | None = None,
     ) -> None:
         """Queue a card for a destination. With `card_key`, a card already posted for that key
-        in that destination is updated in place instead of a second one being posted."""
-        await self._enqueue(destination, {"kind": "card", "card": dict(card)}, card_key=card_key)
+        in that destination is updated in place instead of a second one being posted.
+        A `digest` goes ahead of replies and may use the pacing and budget kept for digests.
+        `timing` (epoch seconds: `arrivedAt`, `recordingEndedAt`) travels with the delivery
+        so the call-to-card latency is measured when the card is really posted."""
+        message: dict[str, Any] = {"kind": "card", "card": dict(card)}
+        if timing:
+            message["timing"] = dict(timing)
+        await self._enqueue(
+            destination,
+            message,
+            card_key=card_key,
+            priority=DIGEST_PRIORITY if digest else REPLY_PRIORITY,
+        )
 
     async def update_card(self, card_id: str, card: Mapping[str, Any]) -> None:
         """Replace a card we posted earlier (e.g. the settings card after Save)."""
@@ -204,6 +219,7 @@ class Context:
         message: Mapping[str, Any],
         card_key: str | None = None,
         dedupe_key: str | None = None,
+        priority: int = REPLY_PRIORITY,
     ) -> None:
         if dedupe_key is None:
             self._queued += 1
@@ -214,6 +230,7 @@ class Context:
             message,
             card_key=card_key,
             account_id=self.bot.account_id,
+            priority=priority,
         )
         self.services.wake_outbox()
 
@@ -361,8 +378,21 @@ class Dispatcher:
         text = message.text_without_mention_of(ctx.bot.extension_id)
         word, _, args = text.partition(" ")
         spec = self.command(word)
+        limits = ctx.services.reply_limits
+        person = f"{ctx.bot.account_id}:{message.creator_id}"
+        first_try = ctx.attempt == 1  # a retry was counted the first time
         if spec is None:
-            await ctx.reply(self.unknown_command_reply(word))
+            verdict = limits.unknown_word(person) if first_try else Verdict.ANSWER
+            if verdict is Verdict.SILENT:
+                raise Ignored("unknown word from a person the bot is quiet with")
+            notice = verdict is Verdict.NOTICE
+            await ctx.reply(quiet_notice() if notice else self.unknown_command_reply(word))
+            return
+        verdict, wait_s = limits.command(person) if first_try else (Verdict.ANSWER, 0.0)
+        if verdict is Verdict.SILENT:
+            raise Ignored("a person over their command quota")
+        if verdict is Verdict.NOTICE:
+            await ctx.reply(too_many_commands_notice(wait_s))
             return
         ctx.command = spec
         ctx.args = args.strip()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.access import Identity
@@ -12,6 +13,7 @@ from bot.cards import CardRenderer
 from bot.config import Config
 from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
+from bot.reply_limits import ReplyLimits
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
@@ -25,6 +27,10 @@ CHAT_MEMBERS_TTL_S = 60.0
 
 class RingCXTranscripts(Protocol):
     async def transcript(self, dialog_id: str, segment_id: str) -> Mapping[str, Any]: ...
+
+    async def interaction_metadata(self, window_start: datetime, interval_s: int) -> list[Any]:
+        """The segments that ended in [window_start, +interval_s)."""
+        ...
 
 
 @dataclass
@@ -76,7 +82,10 @@ class Services:
     renew_subscription: Callable[[str], Awaitable[None]] | None = None
     check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
     ringcx: RingCXTranscripts | None = None
+    ringcx_health: Callable[[], Awaitable[Mapping[str, str]]] | None = None
+    """RingCX token, metadata position and last error, for administrators' `status`."""
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
+    reply_limits: ReplyLimits = field(default_factory=ReplyLimits)
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
     _person_accounts: dict[tuple[str, str], tuple[float, str | None]] = field(
         default_factory=dict, repr=False

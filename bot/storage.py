@@ -276,6 +276,11 @@ MIGRATIONS: Sequence[str] = (
         ON inbox(json_extract(payload, '$.body.sourceRecordId'))
         WHERE kind = 'ringsense.insights';
     """,
+    # 9: digests go ahead of replies in the outbox
+    """
+    ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX outbox_due_priority ON outbox(status, next_attempt_at, priority, id);
+    """,
 )
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
@@ -292,6 +297,11 @@ GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
 DAY_S = 86_400.0
 
 INBOX_BATCH_MAX = 500
+
+DIGEST_PRIORITY = 0
+"""Outbox priority of digests: sent before anything else that is due."""
+REPLY_PRIORITY = 1
+"""Outbox priority of everything else: answers to commands, notices, analyses."""
 
 PRAGMAS = (
     # Deleted rows (an uninstalled account, pruned messages) are overwritten on disk, not
@@ -311,6 +321,8 @@ class InboxItem:
     kind: str
     payload: Mapping[str, Any]
     attempts: int
+    # When the notification reached the bot (epoch seconds), for the call-to-card latency.
+    received_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -322,6 +334,21 @@ class OutboxItem:
     card_key: str | None
     attempts: int
     account_id: str | None
+    priority: int = REPLY_PRIORITY
+
+    @property
+    def is_digest(self) -> bool:
+        return self.priority == DIGEST_PRIORITY
+
+
+@dataclass(frozen=True)
+class OperationalLevels:
+    """What the metrics read when scraped: per queue (waiting items, oldest arrival), and
+    AI jobs and RingCX segments by state."""
+
+    queues: Mapping[str, tuple[int, float | None]]
+    ai_jobs: Mapping[str, int]
+    ringcx_segments: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -631,14 +658,21 @@ class Storage:
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
         # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, uuid, kind, payload, attempts FROM inbox "  # noqa: S608
+            "SELECT id, uuid, kind, payload, attempts, received_at FROM inbox "  # noqa: S608
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
             "ORDER BY id LIMIT ?"
         )
         async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
             rows = await cursor.fetchall()
         return [
-            InboxItem(r["id"], r["uuid"], r["kind"], json.loads(r["payload"]), r["attempts"])
+            InboxItem(
+                r["id"],
+                r["uuid"],
+                r["kind"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                float(r["received_at"] or 0.0),
+            )
             for r in rows
         ]
 
@@ -688,12 +722,13 @@ class Storage:
         message: Mapping[str, Any],
         card_key: str | None = None,
         account_id: str | None = None,
+        priority: int = REPLY_PRIORITY,
     ) -> bool:
         """Queue a delivery; False when this exact delivery was queued before."""
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-                "account_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     dedupe_key,
                     json.dumps(destination, separators=(",", ":")),
@@ -701,6 +736,7 @@ class Storage:
                     card_key,
                     account_id,
                     time.time(),
+                    priority,
                 ),
             )
             return cursor.rowcount == 1
@@ -710,10 +746,10 @@ class Storage:
         exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
         # Only "?" placeholders are interpolated into these queries.
         query = (
-            "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id "  # noqa: S608
-            "FROM outbox "
+            "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id, "  # noqa: S608
+            "priority FROM outbox "
             f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
-            "ORDER BY id LIMIT ?"
+            "ORDER BY priority, id LIMIT ?"
         )
         async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
             rows = await cursor.fetchall()
@@ -726,9 +762,23 @@ class Storage:
                 r["card_key"],
                 r["attempts"],
                 r["account_id"],
+                r["priority"],
             )
             for r in rows
         ]
+
+    async def newer_version_sent(self, item: OutboxItem) -> bool:
+        """Whether a later delivery of the same card to the same destination was sent
+        already: then `item` is an older version, and sending it would undo the newer one
+        (a retry that waited while the newer version went out)."""
+        if item.card_key is None:
+            return False
+        async with self._db.execute(
+            "SELECT 1 FROM outbox WHERE id > ? AND card_key = ? AND destination = ? "
+            "AND status = 'sent' LIMIT 1",
+            (item.id, item.card_key, json.dumps(item.destination, separators=(",", ":"))),
+        ) as cursor:
+            return await cursor.fetchone() is not None
 
     async def mark_sent(self, item_id: int) -> None:
         async with self._transaction() as db:
@@ -898,6 +948,25 @@ class Storage:
         ) as cursor:
             return {str(r[0]): str(r[1]) for r in await cursor.fetchall()}
 
+    async def operational_levels(self, now: float) -> OperationalLevels:
+        """Queue depths and ages, and job states, for the metrics (no content is read)."""
+        queues: dict[str, tuple[int, float | None]] = {}
+        for queue, since in (("inbox", "received_at"), ("outbox", "created_at")):
+            # Table and column names come from the fixed pairs above, never from input.
+            async with self._db.execute(
+                f"SELECT COUNT(*), MIN({since}) FROM {queue} WHERE status = 'pending'"  # noqa: S608
+            ) as cursor:
+                row = await cursor.fetchone()
+            count = int(row[0]) if row else 0
+            queues[queue] = (count, float(row[1]) if row and row[1] is not None else None)
+        states: dict[str, dict[str, int]] = {}
+        for table in ("ai_jobs", "ringcx_segments"):
+            async with self._db.execute(
+                f"SELECT state, COUNT(*) FROM {table} GROUP BY state"  # noqa: S608
+            ) as cursor:
+                states[table] = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
+        return OperationalLevels(queues, states["ai_jobs"], states["ringcx_segments"])
+
     async def posts_today(self, account_id: str, day: str) -> int:
         async with self._db.execute(
             "SELECT count FROM daily_posts WHERE account_id = ? AND day = ?", (account_id, day)
@@ -924,7 +993,7 @@ class Storage:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
                 "finished_at = excluded.finished_at, result = excluded.result, "
-                "problem = excluded.problem",
+                "problem = excluded.problem, expires_at = excluded.expires_at",
                 (
                     job.job_id,
                     job.requester_id,
@@ -949,7 +1018,8 @@ class Storage:
         return _ai_job(row) if row else None
 
     async def ai_job_with_webhook_secret(self, webhook_secret_hash: str) -> AiJob | None:
-        """The job whose webhook address carries this secret (by its hash), if any."""
+        """The job whose webhook address carries this secret (by its hash): the documented
+        AI callback body has no `jobId`, so the address is what names the job."""
         async with self._db.execute(
             "SELECT * FROM ai_jobs WHERE webhook_secret_hash = ?", (webhook_secret_hash,)
         ) as cur:

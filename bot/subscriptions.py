@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
+from bot.rc import SUBSCRIPTION_TTL_S, RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.storage import Storage, StoredSubscription
 from bot.workers import backoff_delay
 
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 
 RENEW_WHEN_LEFT = timedelta(days=2)
 CHECK_INTERVAL_S = 3600.0
+REMINDER_INTERVAL_S = 43_200
+
+
+def expiry_reminder_filter(ttl_s: int = SUBSCRIPTION_TTL_S) -> str:
+    """The filter that makes RingCentral remind us before a subscription expires.
+
+    API-FACTS B.5: the threshold may be at most half the lifetime and the interval at most
+    half the threshold; neither may be below the reminder job's (UNCONFIRMED) period, so we
+    stay far above it: reminders start when `RENEW_WHEN_LEFT` (2 days) is left, capped at
+    half the lifetime, and repeat every 12 hours (the spec's own example interval).
+    """
+    threshold = min(int(RENEW_WHEN_LEFT.total_seconds()), ttl_s // 2)
+    interval = min(REMINDER_INTERVAL_S, threshold // 2)
+    return f"/restapi/v1.0/subscription/~?threshold={threshold}&interval={interval}"
 
 
 def token_fingerprint(token: str) -> str:
@@ -46,11 +60,16 @@ class SubscriptionKeeper:
         self._on_created = on_created
         self._storage = storage
         self._api = api
-        self._filters = tuple(event_filters)
+        # Every subscription also asks for expiry reminders, which `renew` answers.
+        self._filters = tuple(dict.fromkeys((*event_filters, expiry_reminder_filter())))
         self._address = address
         self._token = verification_token
         self.current: StoredSubscription | None = None
         self.last_error: str | None = None
+        self.disabled_filters: dict[str, str] = {}
+        """Filters RingCentral took but disabled (`disabledFilters`), with its reason: a
+        RingSense domain the account does not have, a permission missing. Not fatal: the
+        other filters work; administrators see them in `status`."""
 
     @property
     def healthy(self) -> bool:
@@ -73,6 +92,7 @@ class SubscriptionKeeper:
             )
             if reusable:
                 keep = known
+                self._note_disabled(remote)
                 continue
             if remote is not None:
                 await self._delete(known.id)
@@ -129,8 +149,25 @@ class SubscriptionKeeper:
             await self._storage.forget_subscription(known.id)
         self.current = None
 
+    def _note_disabled(self, answer: Any) -> None:
+        found: dict[str, str] = {}
+        entries = answer.get("disabledFilters") if isinstance(answer, Mapping) else None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("filter"), str):
+                reason = entry.get("message") or entry.get("reason") or "disabled"
+                found[entry["filter"]] = str(reason)[:200]
+        if found:
+            log.warning(
+                "%s: RingCentral disabled %d filter(s): %s",
+                self.identity,
+                len(found),
+                "; ".join(f"{f} ({r})" for f, r in found.items()),
+            )
+        self.disabled_filters = found
+
     async def _create(self, fingerprint: str) -> StoredSubscription:
         created = await self._api.create_subscription(self._filters, self._address, self._token)
+        self._note_disabled(created)
         stored = StoredSubscription(
             id=str(created["id"]),
             identity=self.identity,
@@ -271,6 +308,7 @@ class Subscriptions:
                 "healthy": keeper.healthy,
                 "id": keeper.current.id if keeper.current else None,
                 "error": keeper.last_error,
+                "disabledFilters": dict(keeper.disabled_filters),
             }
             for identity, keeper in self.keepers.items()
         }

@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import web
 
 from bot.events import Notification
+from bot.logs import log_context
+from bot.metrics import BotMetrics
 from bot.quoting import for_log
 from bot.storage import Storage
 
@@ -47,7 +49,9 @@ class NotificationEndpoint:
         verification_token: str,
         max_body_bytes: int,
         on_stored: Callable[[], None],
+        metrics: BotMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or BotMetrics()
         self._storage = storage
         self._verification_token = verification_token
         self._max_body_bytes = max_body_bytes
@@ -58,24 +62,32 @@ class NotificationEndpoint:
         validation_token = request.headers.get(VALIDATION_TOKEN_HEADER)
         if validation_token is not None:
             return self._handshake(validation_token, received_token)
+        metrics = self._metrics
+        metrics.notifications_received.inc()
         if not tokens_match(received_token, self._verification_token):
             log.warning("refused a notification with a missing or wrong Verification-Token")
+            metrics.notifications_refused.labels("verification_token").inc()
             return refuse(403, "missing or wrong Verification-Token")
         try:
             raw = await read_limited(request, self._max_body_bytes)
         except BodyTooLarge:
+            metrics.notifications_refused.labels("too_large").inc()
             return refuse(413, "body too large")
         except (OSError, ValueError):
+            metrics.notifications_refused.labels("unreadable").inc()
             return refuse(400, "could not read the body")
         try:
             notification = Notification.parse(parse_json_body(raw))
         except ValueError as err:  # MalformedNotification says what is wrong, too
+            metrics.notifications_refused.labels("malformed").inc()
             return refuse(400, str(err))
-        stored = await self._storage.add_notification(notification)
-        if stored:
-            self._on_stored()
-        else:
-            log.info("duplicate notification %s ignored", for_log(notification.uuid))
+        with log_context(notification=notification.uuid):
+            stored = await self._storage.add_notification(notification)
+            if stored:
+                self._on_stored()
+            else:
+                metrics.notifications_deduplicated.inc()
+                log.info("duplicate notification %s ignored", for_log(notification.uuid))
         return web.Response(status=200, content_type="application/json")
 
     def _handshake(self, validation_token: str, received_token: str | None) -> web.Response:

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from bot.events import Notification
+from bot.logs import log_context
+from bot.metrics import notification_arrived_at
 from bot.rc import RingCentralError, RingCentralRateLimited
 from bot.router import Dispatcher
 from bot.services import Services
@@ -184,8 +186,15 @@ class InboxWorker(QueueWorker[InboxItem]):
         return await self._services.storage.next_inbox_due_at()
 
     async def _process(self, item: InboxItem) -> None:
-        async with self._ordering.hold(ordering_key(item.payload)):
-            await self._handle(item)
+        body = item.payload.get("body")
+        chat_id = body.get("groupId") if isinstance(body, Mapping) else None
+        with log_context(notification=item.uuid, chat=str(chat_id) if chat_id else None):
+            token = notification_arrived_at.set(item.received_at or None)
+            try:
+                async with self._ordering.hold(ordering_key(item.payload)):
+                    await self._handle(item)
+            finally:
+                notification_arrived_at.reset(token)
 
     async def _handle(self, item: InboxItem) -> None:
         storage = self._services.storage

@@ -77,6 +77,21 @@ AUDIO_TYPES = (
     "Voicemail",
 )
 LANGUAGE = re.compile(r"^[a-z]{2}-[A-Z]{2}$")
+#: `source` names where the media comes from (the spec: "Phone, RingCentral, GoogleMeet,
+#: Zoom etc"); a link on a host we don't recognise says nothing rather than something false.
+MEDIA_SOURCES = (
+    ("zoom.us", "Zoom"),
+    ("meet.google.com", "GoogleMeet"),
+    ("ringcentral.com", "RingCentral"),
+)
+
+
+def media_source(url: str) -> str | None:
+    host = (urlsplit(url).hostname or "").lower()
+    for domain, source in MEDIA_SOURCES:
+        if host == domain or host.endswith("." + domain):
+            return source
+    return None
 
 
 class SourceError(ValueError):
@@ -103,7 +118,12 @@ def _options(words: list[str]) -> dict[str, str]:
 
 
 def _request_body(
-    media_url: str, encoding: str, options: Mapping[str, str], *, phone_call: bool
+    media_url: str,
+    encoding: str,
+    options: Mapping[str, str],
+    *,
+    phone_call: bool,
+    source: str | None,
 ) -> dict[str, Any]:
     language = options.get("lang", "en-US")
     if not LANGUAGE.match(language):
@@ -117,12 +137,13 @@ def _request_body(
         "contentUri": media_url,
         "encoding": options.get("encoding", encoding),
         "languageCode": language,
-        "source": "RingCentral",
         "audioType": match[0],
         "insights": ["All"],
         "enableVoiceActivityDetection": True,
         "separateSpeakerPerChannel": False,
     }
+    if source is not None:
+        body["source"] = source
     if speakers:
         if not speakers.isdigit() or not 1 <= int(speakers) <= 20:
             raise SourceError("The number of speakers is a whole number from 1 to 20.")
@@ -269,7 +290,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         media_url = await services.service_api.media_url_with_token(content_uri)
         encoding = "Wav" if "wav" in str(metadata.get("contentType", "")) else "Mpeg"
         label = recording_label(call_record, timezone_for(ctx))
-        body = _request_body(media_url, encoding, options, phone_call=True)
+        body = _request_body(media_url, encoding, options, phone_call=True, source="RingCentral")
         entitled = frozenset(people | {asker})
     elif source.lower().startswith("https://"):
         parts = urlsplit(source)
@@ -281,7 +302,9 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
                 "`encoding=Mpeg` (or Mp4, Wav, Webm, Aac, Avi, Ogg)."
             )
         label = name[:80] if name else "a media file"
-        body = _request_body(source, encoding or "Mpeg", options, phone_call=False)
+        body = _request_body(
+            source, encoding or "Mpeg", options, phone_call=False, source=media_source(source)
+        )
         entitled = frozenset({asker})
     else:
         raise SourceError(

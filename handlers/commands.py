@@ -4,17 +4,21 @@ channels and status."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.access import is_admin
 from bot.cards import SECTION_LABELS, format_start_time
 from bot.quoting import quote_for_chat
+from bot.rc import RingCentralError
 from bot.router import Context, Router, require_confirmed_author
 from bot.settings import UserSettings
 from handlers.connect import ringsense_status_line
 
 router = Router("commands")
+
+RINGSENSE_DOMAIN_IN_FILTER = re.compile(r"^/ai/ringsense/v1/public/accounts/[^/]+/domains/([^/]+)/")
 
 MAX_PAUSE = timedelta(days=90)
 _DURATION = re.compile(
@@ -246,9 +250,49 @@ async def status(ctx: Context) -> None:
         "**My connection to RingCentral**: "
         + ("healthy" if not unhealthy else "having trouble (" + ", ".join(unhealthy) + ")"),
     ]
-    if settings.extension_id in ctx.services.config.admins:
+    admins, home = ctx.services.config.admins, ctx.services.service_account_id
+    if is_admin(await ctx.actor_identity(), admins, home) and await _in_direct_chat(ctx):
+        # Administrators' details (connections, errors, what RingCentral refused) stay out of
+        # group chats.
         lines.append(ringsense_status_line(ctx))
+        if ctx.services.ringcx_health is not None:
+            ringcx = await ctx.services.ringcx_health()
+            lines.append(
+                f"**RingCX**: token {ringcx['token']}; read up to {ringcx['position']}; "
+                f"last error: {ringcx['last_error']}"
+            )
+        refused = refused_ringsense_domains(health)
+        if refused:
+            lines.append(
+                "**RingSense domains refused**: "
+                + "; ".join(f"{domain} ({reason})" for domain, reason in refused.items())
+            )
     await ctx.reply("\n".join(lines))
+
+
+async def _in_direct_chat(ctx: Context) -> bool:
+    if ctx.message is None or ctx.bot is None:
+        return False
+    try:
+        return await ctx.services.is_direct_chat(ctx.bot, ctx.message.chat_id)
+    except RingCentralError:
+        return False
+
+
+def refused_ringsense_domains(
+    health: Mapping[str, Mapping[str, object]],
+) -> dict[str, str]:
+    """RingSense domains RingCentral disabled on our subscriptions, with its reason."""
+    refused: dict[str, str] = {}
+    for state_ in health.values():
+        disabled = state_.get("disabledFilters")
+        if not isinstance(disabled, Mapping):
+            continue
+        for event_filter, reason in disabled.items():
+            found = RINGSENSE_DOMAIN_IN_FILTER.search(str(event_filter))
+            if found:
+                refused[found.group(1)] = str(reason)
+    return refused
 
 
 @router.command(

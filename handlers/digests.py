@@ -9,12 +9,15 @@ for that call is posted once and updated in place after that.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bot import events, payloads
 from bot.cards import feedback_result, render_digest
 from bot.catchup import note_ringsense_event
+from bot.logs import bind_log_context
+from bot.metrics import notification_arrived_at
 from bot.quoting import for_log
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
@@ -22,6 +25,10 @@ from bot.router import Context, Ignored, Router, chat, direct
 from bot.settings import Channel, UserSettings
 
 log = logging.getLogger(__name__)
+
+RINGSENSE_EVENT_PATH = re.compile(
+    r"^/ai/ringsense/v1/public/accounts/([^/]+)/domains/([^/]+)/insights$"
+)
 
 router = Router("digests")
 
@@ -109,6 +116,30 @@ async def read_back_insights(
         ) from None
 
 
+def _not_subscribed(ctx: Context) -> str | None:
+    """Why an event is not one we subscribed to (another account, another domain), or None.
+
+    The platform should never send them; a bot that acted on one would post data from a
+    domain or account its owner never connected, so they are refused, not trusted."""
+    assert ctx.notification is not None
+    found = RINGSENSE_EVENT_PATH.match(ctx.notification.event)
+    domains = ctx.services.config.ringcentral.ringsense_domains
+    body_domain = ctx.notification.body.get("domain")
+    if found is not None:
+        account, domain = found.group(1), found.group(2)
+        # `~` is our own account: the catch-up's work, made here, is addressed that way.
+        ours = account in ("~", ctx.services.service_account_id) or (
+            ctx.services.install_for_account(account) is not None
+        )
+        if not ours:
+            return f"account {account[:40]!r} is not subscribed"
+        if domain not in domains:
+            return f"domain {domain[:40]!r} is not subscribed"
+    if isinstance(body_domain, str) and body_domain not in domains:
+        return f"domain {body_domain[:40]!r} is not subscribed"
+    return None
+
+
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
@@ -116,6 +147,10 @@ async def deliver_digest(ctx: Context) -> None:
     external participants only when the owner allows it, and only while the owner is still
     in the chat and nobody there is of another account."""
     assert ctx.notification is not None
+    refusal = _not_subscribed(ctx)
+    if refusal is not None:
+        log.info("RingSense event %s ignored: %s", for_log(ctx.event_id), refusal)
+        raise Ignored(refusal)
     services = ctx.services
     account = ctx.bot.account_id
     api = services.ringsense_api(account)
@@ -128,6 +163,7 @@ async def deliver_digest(ctx: Context) -> None:
     if merged is None:
         raise Ignored("not a usable RingSense record")
     key = call_key(merged)
+    bind_log_context(call=key)
     settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
@@ -147,9 +183,12 @@ async def deliver_digest(ctx: Context) -> None:
             feedback=feedback_result(verdicts, reader=reader),
         )
 
+    timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
     if settings.direct_messages:
         owner = merged.owner_extension_id
-        await ctx.send_card(direct(owner), digest_for(owner), card_key=key)
+        await ctx.send_card(
+            direct(owner), digest_for(owner), card_key=key, digest=True, timing=timing
+        )
     card = digest_for(None)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
@@ -160,7 +199,22 @@ async def deliver_digest(ctx: Context) -> None:
             )
             continue
         if await _channel_still_fits(ctx, settings, channel):
-            await ctx.send_card(chat(channel.chat_id), card, card_key=key)
+            await ctx.send_card(
+                chat(channel.chat_id), card, card_key=key, digest=True, timing=timing
+            )
+
+
+def digest_timing(call: CallInsights, *, caught_up: bool) -> dict[str, float]:
+    """When the notification arrived (not for calls catch-up found: nothing arrived) and
+    when the recording ended, for the call-to-card latency metric."""
+    timing: dict[str, float] = {}
+    arrived_at = None if caught_up else notification_arrived_at.get()
+    if arrived_at:
+        timing["arrivedAt"] = arrived_at
+    if call.recording_start_time is not None and call.recording_duration_ms is not None:
+        ended = call.recording_start_time.timestamp() + call.recording_duration_ms / 1000
+        timing["recordingEndedAt"] = ended
+    return timing
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:

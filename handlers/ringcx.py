@@ -15,7 +15,8 @@ from bot import events
 from bot.access import NOT_VISIBLE, Identity, is_admin
 from bot.cards import ringcx_transcript_card
 from bot.quoting import for_log
-from bot.rc import RingCentralNotFound
+from bot.rc import RingCentralError, RingCentralNotFound
+from bot.ringcx import segment_ahead_of_poller
 from bot.ringcx_model import RingCXFormatError, Segment, Transcript
 from bot.router import Context, Ignored, Router, chat, direct
 from handlers.calls import answer_where_all_may_see, timezone_for
@@ -25,11 +26,30 @@ log = logging.getLogger(__name__)
 router = Router("ringcx")
 
 
-def _card(ctx: Context, segment: Segment, transcript: Transcript) -> dict[str, Any]:
+async def _agent_name(ctx: Context, segment: Segment) -> str | None:
+    """The agent's name from the directory (voice transcripts carry none); None when the
+    lookup fails: the card then names no agent (an extension id means nothing to a reader)."""
+    if not segment.agent_extension_id:
+        return None
+    try:
+        extension = await ctx.services.service_api.extension(segment.agent_extension_id)
+    except RingCentralError as err:
+        log.info("RingCX agent %s not named: %s", segment.agent_extension_id, err)
+        return None
+    name = extension.get("name")
+    return name if isinstance(name, str) and name.strip() else None
+
+
+async def _card(ctx: Context, segment: Segment, transcript: Transcript) -> dict[str, Any]:
     # The config knows a queue only by its agent group number, which is no name for a
     # person: the card names the queue only when RingCX does.
+    agent = None if transcript.agent_name else await _agent_name(ctx, segment)
     return ringcx_transcript_card(
-        ctx.services.cards, segment=segment, transcript=transcript, tz=timezone_for(ctx)
+        ctx.services.cards,
+        segment=segment,
+        transcript=transcript,
+        tz=timezone_for(ctx),
+        agent_label=agent,
     )
 
 
@@ -57,7 +77,7 @@ async def deliver_transcript(ctx: Context) -> None:
     if not destinations:
         log.debug("RingCX segment %s: nobody opted in", for_log(segment.segment_id))
         return
-    card = _card(ctx, segment, transcript)
+    card = await _card(ctx, segment, transcript)
     for destination in destinations:
         await ctx.send_card(destination, card)
 
@@ -87,6 +107,11 @@ async def transcript_command(ctx: Context) -> None:
     admins, home = ctx.services.config.admins, ctx.services.service_account_id
     metadata = await ctx.services.storage.ringcx_segment(dialog_id, segment_id)
     if metadata is None:
+        # Not stored yet (the poller trails real time): look it up now, same rules after.
+        metadata = await segment_ahead_of_poller(
+            ctx.services, ctx.services.ringcx, dialog_id, segment_id
+        )
+    if metadata is None:
         await ctx.reply(NOT_VISIBLE)
         return
     segment = Segment.from_api(metadata)
@@ -110,4 +135,4 @@ async def transcript_command(ctx: Context) -> None:
         return
     transcript = Transcript.from_api(body)
     destination = await answer_where_all_may_see(ctx, entitled)
-    await ctx.send_card(destination, _card(ctx, segment, transcript))
+    await ctx.send_card(destination, await _card(ctx, segment, transcript))

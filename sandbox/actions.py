@@ -5,6 +5,7 @@ the `PlatformEvent`s it causes; the caller decides whether to wait for delivery.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,6 +63,26 @@ def joined_events(chat: Chat, joining: list[str]) -> list[PlatformEvent]:
         )
         for member in joining
     ]
+
+
+def persons_added_event(world: World, chat: Chat, added: list[str], by: str) -> PlatformEvent:
+    """A `PersonsAdded` post in the chat, seen by every member (API-FACTS D.2 lists the
+    post type; its exact body is UNCONFIRMED: no text, `addedPersonIds`)."""
+    post = world.add_post(chat, by, text=None, type_="PersonsAdded", added_person_ids=added)
+    return PlatformEvent(
+        kind="post",
+        body=post_event_body(post, "PostAdded"),
+        audience=frozenset(chat.members),
+    )
+
+
+def card_posted_event(chat: Chat, post: Post) -> PlatformEvent:
+    """The PostAdded every member gets for a card post, its author (the bot) included."""
+    return PlatformEvent(
+        kind="post",
+        body=post_event_body(post, "PostAdded"),
+        audience=frozenset(chat.members),
+    )
 
 
 def left_events(chat: Chat, leaving: list[str]) -> list[PlatformEvent]:
@@ -126,6 +147,7 @@ def simulate_call(
     duration_sec: int,
     insight_overrides: dict[str, Any] | None = None,
     source_session_id: str | None = None,
+    domain: str = "pbx",
 ) -> SimulatedCall:
     """A finished, recorded, analysed call: call-log entry plus RingSense record."""
     now = world.now()
@@ -142,6 +164,7 @@ def simulate_call(
         source_record_id=recording_id,
         recording_start_time=iso(start),
         creation_time=iso(now),
+        domain=domain,
     )
     for key, value in (insight_overrides or {}).items():
         if value is None:
@@ -266,6 +289,32 @@ def record_event_call(world: World, record: JSON) -> CallLogEntry | None:
         to_party=other_party if direction == "Outbound" else owner_party,
         recording_id=str(record.get("sourceRecordId")),
     )
+
+
+AI_NOTES_INSIGHTS = ("CallNotes", "Summary")
+"""What the AI Notes event of a RingEX call carries (UNCONFIRMED beyond its existence)."""
+
+
+def ai_notes_events(
+    world: World, record: JSON, keys: list[str] | tuple[str, ...], account_id: str
+) -> list[PlatformEvent]:
+    """A RingEX call with AI Notes brings two events: AI Notes first (`eventType` Create,
+    call notes and a summary), RingSense later (`eventType` Update, the other insights);
+    both with the record's `rsRecordUri`. `Update` is UNCONFIRMED (API-FACTS C.2 knows only
+    Create). The stored record gets the link too, so REST reads agree with the events."""
+    call_uuid = uuid.UUID(int=world.random.getrandbits(128), version=4)
+    record["rsRecordUri"] = f"https://ringsense.ringcentral.com/calls/{call_uuid}"
+    first = {**insight_builder.only_insights(record, AI_NOTES_INSIGHTS), "eventType": "Create"}
+    later = {**insight_builder.only_insights(record, keys), "eventType": "Update"}
+    return [
+        PlatformEvent(
+            kind="ringsense",
+            body=body,
+            domain=str(record.get("domain", "pbx")),
+            account_id=account_id,
+        )
+        for body in (first, later)
+    ]
 
 
 def ringsense_event(

@@ -3,8 +3,17 @@
 RingCentral renders Adaptive Cards 1.3 and answers an invalid card with a body like
 `{"status":"error","message":...,"error":"Invalid AdaptiveCard payload","validation":[...]}`
 (fixture adaptive-card-error-invalid-payload.json). A structural check always runs;
-when the official 1.3 JSON schema file is available, the card is also validated against
-it (Draft 6), with the schema's loose case-insensitive enum patterns tightened first.
+when the official 1.3 JSON schema file is available (the sandbox finds the one in
+../shared by default), the card is also validated against it (Draft 6), with the schema's
+loose case-insensitive enum patterns tightened first.
+
+RingCentral's own rules on top of the schema: version at most 1.3 (it renders 1.3), only
+OpenUrl/Submit/ShowCard/ToggleVisibility actions, and a size limit. The size limit is
+UNCONFIRMED (not documented; the legacy attachments allowed 1.5 MB in all): the sandbox
+takes at most MAX_CARD_BYTES of compact JSON, small on purpose so a bot that builds
+big cards learns it here. A refused card answers 400 with the documented troubleshooting
+body plus the platform's usual `errorCode`/`message`/`errors[]` (API-FACTS A.5), so a
+client reading either shape understands it; never a plain-text 413.
 """
 
 from __future__ import annotations
@@ -42,15 +51,34 @@ ACTION_TYPES = frozenset(
 SELECT_ACTION_TYPES = ACTION_TYPES - {"Action.ShowCard"}
 
 DEFAULT_VERSION = "1.3"
+MAX_VERSION = (1, 3)
+MAX_CARD_BYTES = 40_000
+"""UNCONFIRMED: RingCentral documents no card size limit; chosen small (fail safe)."""
 
 
 def invalid_card_body(problems: list[str]) -> dict[str, Any]:
     return {
+        "errorCode": "CMN-101",
         "status": "error",
         "message": "Your request was accepted, however a post was not generated",
         "error": "Invalid AdaptiveCard payload",
         "validation": problems,
+        "errors": [
+            {"errorCode": "CMN-101", "message": problem, "parameterName": "body"}
+            for problem in problems
+        ],
+        "parameterName": "body",
     }
+
+
+def _version_problem(version: str) -> str | None:
+    try:
+        parts = tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return f"payload.version {version!r} is not a version number"
+    if len(parts) != 2 or parts > MAX_VERSION:
+        return f"payload.version {version} is not supported: at most 1.3"
+    return None
 
 
 def _tighten(node: Any) -> Any:
@@ -96,6 +124,14 @@ class CardValidator:
         version = card.get("version", DEFAULT_VERSION)
         if not isinstance(version, str):
             found.append("payload.version should be a string")
+        else:
+            problem = _version_problem(version)
+            if problem is not None:
+                found.append(problem)
+        size = len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > MAX_CARD_BYTES:
+            found.append(f"payload is too large: {size} bytes, at most {MAX_CARD_BYTES}")
+            return found
         self._check_card(card, "payload", found)
         if not found and self._schema is not None:
             candidate = copy.deepcopy(card)

@@ -217,9 +217,10 @@ async def change_members(request: web.Request) -> web.StreamResponse:
     """People join or leave a Group or Team: `{"add": [ids], "remove": [ids]}`.
 
     Only the member who joins gets GroupJoined and only the one who leaves gets
-    GroupLeft (API-FACTS D.2), both with the chat as it is afterwards. Whether the
-    remaining members get GroupChanged, or a PersonsAdded post appears, is UNCONFIRMED
-    and not emulated.
+    GroupLeft (API-FACTS D.2), both with the chat as it is afterwards. Everyone in the
+    chat then gets a `PersonsAdded` post (its body UNCONFIRMED), posted by the first
+    earlier member. Whether the remaining members get GroupChanged is UNCONFIRMED and not
+    emulated.
     """
     world = world_in(request)
     chat = world.chats.get(request.match_info["chatId"])
@@ -238,9 +239,12 @@ async def change_members(request: web.Request) -> web.StreamResponse:
         chat.last_modified_time = world.now()
         events += actions.left_events(chat, removed)
     if added:
+        earlier = list(chat.members)
         chat.members.extend(added)
         chat.last_modified_time = world.now()
         events += actions.joined_events(chat, added)
+        adder = earlier[0] if earlier else added[0]
+        events.append(actions.persons_added_event(world, chat, added, adder))
     notifications = await publish_events(request, events)
     return web.json_response({**chat_info(chat), "notifications": notifications})
 
@@ -327,6 +331,10 @@ def _ensure_event_people(world: World, record: JSON) -> None:
             )
 
 
+RINGSENSE_DOMAINS = ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact")
+"""The documented RingSense domains (API-FACTS C.2); a simulated call may be in any."""
+
+
 @routes.post(PREFIX + "/calls")
 async def simulate_call(request: web.Request) -> web.StreamResponse:
     world = world_in(request)
@@ -376,6 +384,9 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
     session_id = body.get("sourceSessionId")
     if session_id is not None and not isinstance(session_id, str):
         raise ControlError(400, "sourceSessionId must be a string")
+    domain = body.get("domain", "pbx")
+    if domain not in RINGSENSE_DOMAINS:
+        raise ControlError(400, f"domain must be one of {', '.join(RINGSENSE_DOMAINS)}")
     call = actions.simulate_call(
         world,
         owner,
@@ -384,10 +395,16 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
         duration_sec=duration,
         insight_overrides=overrides,
         source_session_id=session_id,
+        domain=str(domain),
     )
-    notifications = await publish_events(
-        request, [actions.ringsense_event(call.record, keys, owner.account_id)]
-    )
+    ai_notes = body.get("aiNotes", False)
+    if not isinstance(ai_notes, bool):
+        raise ControlError(400, "aiNotes must be true or false")
+    if ai_notes:
+        events = actions.ai_notes_events(world, call.record, keys, owner.account_id)
+    else:
+        events = [actions.ringsense_event(call.record, keys, owner.account_id)]
+    notifications = await publish_events(request, events)
     return web.json_response(
         {
             "sourceRecordId": call.record["sourceRecordId"],
@@ -514,6 +531,7 @@ SETTINGS = {
     "interactiveMessagesUrl": Setting("interactive_messages_url", "url"),
     "signaturePrefix": Setting("signature_prefix", "bool"),
     "aiJobDelaySeconds": Setting("ai_job_delay_seconds", "number"),
+    "aiJobLifetimeSeconds": Setting("ai_job_lifetime_seconds", "number"),
     "aiWebhookDelivery": Setting("ai_webhook_delivery", "choice", ("deliver", "never")),
     "ringcxEnforceRateLimits": Setting("ringcx_enforce_rate_limits", "bool"),
 }
@@ -572,3 +590,31 @@ async def change_settings(request: web.Request) -> web.StreamResponse:
     if redirect_uri is not None and redirect_uri not in world.app_redirect_uris:
         world.app_redirect_uris.append(redirect_uri)
     return web.json_response(_settings_json(world))
+
+
+SUBSCRIPTION_MISHAPS = ("delete", "expire", "blacklist")
+
+
+@routes.post(PREFIX + "/subscriptions/{subscriptionId}/mishap")
+async def subscription_mishap(request: web.Request) -> web.StreamResponse:
+    """What can happen to a subscription behind its owner's back, for chaos tests:
+    `{"mishap": "delete"}` (someone else deleted it), `"expire"` (its time ran out now),
+    `"blacklist"` (the platform gave up on the address, API-FACTS B.6)."""
+    world = world_in(request)
+    body = await read_body(request)
+    mishap = body.get("mishap")
+    if mishap not in SUBSCRIPTION_MISHAPS:
+        raise ControlError(400, f"mishap must be one of {', '.join(SUBSCRIPTION_MISHAPS)}")
+    subscription_id = request.match_info["subscriptionId"]
+    subscription = world.live_subscription(subscription_id)
+    if subscription is None:
+        raise ControlError(404, f"no live subscription {subscription_id}")
+    if mishap == "delete":
+        del world.subscriptions[subscription_id]
+    elif mishap == "expire":
+        subscription.expiration_time = world.now()
+    else:
+        subscription.status = "Blacklisted"
+        subscription.blacklisted_at = world.now()
+        subscription.blacklist_reason = "I/O operation is failed. Details: [Read timed out]"
+    return web.json_response({"id": subscription_id, "mishap": mishap})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import secrets
 from collections.abc import Coroutine
@@ -19,7 +20,9 @@ from typing import Any, Literal
 
 import aiohttp
 
-from sandbox.world import JSON, Delivery, Subscription, World
+from sandbox.world import JSON, Delivery, Subscription, World, iso
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = "RingCentral-Webhook/8.3"
 
@@ -32,7 +35,40 @@ RINGSENSE_FILTER = re.compile(
     r"^/ai/ringsense/v1/public/accounts/([^/?]+)/domains/"
     r"(pbx|rcv|rcx|ms-teams|nice-incontact)/insights$"
 )
-REMINDER_FILTER = re.compile(r"^/restapi/v1\.0/subscription/~\?threshold=\d+&interval=\d+$")
+REMINDER_FILTER = re.compile(r"^/restapi/v1\.0/subscription/~\?threshold=(\d+)&interval=(\d+)$")
+REMINDER_MIN_SECONDS = 15
+"""The shortest threshold or interval accepted. The platform's reminder-job period is
+UNCONFIRMED (API-FACTS B.5); the DOCS bot samples use `interval=15`, so 15 s must pass."""
+REMINDER_JOB_PERIOD_S = 1.0
+"""How often (wall clock) the sandbox looks for subscriptions due a reminder."""
+
+
+def reminder_problem(event_filter: str, expires_in: int) -> str | None:
+    """Why a reminder filter is out of the documented range (API-FACTS B.5), or None: the
+    threshold at most half the lifetime, the interval at most half the threshold, neither
+    below the reminder job's period."""
+    found = REMINDER_FILTER.match(event_filter)
+    if found is None:
+        return None
+    threshold, interval = int(found.group(1)), int(found.group(2))
+    if threshold < REMINDER_MIN_SECONDS or interval < REMINDER_MIN_SECONDS:
+        return f"threshold and interval must be at least {REMINDER_MIN_SECONDS} seconds"
+    if threshold * 2 > expires_in:
+        return "threshold cannot exceed half of the subscription lifetime"
+    if interval * 2 > threshold:
+        return "interval cannot exceed half of threshold"
+    return None
+
+
+def reminder_schedule(subscription: Subscription) -> tuple[str, int, int] | None:
+    """The subscription's reminder filter with its threshold and interval, if it has one."""
+    for event_filter in subscription.event_filters:
+        found = REMINDER_FILTER.match(event_filter)
+        if found is not None:
+            return event_filter, int(found.group(1)), int(found.group(2))
+    return None
+
+
 OTHER_ACCOUNT_FILTER = re.compile(r"^/restapi/v1\.0/account/[^/?]+(/[A-Za-z0-9~/_-]*)?(\?.*)?$")
 
 EventKind = Literal["post", "chat", "extension", "ringsense"]
@@ -197,6 +233,53 @@ class Notifier:
             *(self._notify(sub, name, event.body) for sub, name in targets)
         )
         return [delivery for batch in attempts for delivery in batch]
+
+    async def send_due_reminders(self) -> list[Delivery]:
+        """Expiry reminders (API-FACTS B.5) to every Active subscription that asked for one
+        and is within its threshold of expiring, at most once per interval.
+
+        The notification's `event` is the filter as given, `~` included (what the DOCS bot
+        samples compare against); its `body` is UNCONFIRMED (no sample exists), so the
+        sandbox sends only what a renewal needs to know: the id and the expiry.
+        """
+        now = self._world.now()
+        due: list[tuple[Subscription, str]] = []
+        for subscription in self._world.live_subscriptions():
+            schedule = reminder_schedule(subscription)
+            if subscription.status != "Active" or schedule is None:
+                continue
+            event_filter, threshold, interval = schedule
+            if now < subscription.expiration_time - threshold:
+                continue
+            last = subscription.last_reminded_at
+            if last is not None and now - last < interval:
+                continue
+            subscription.last_reminded_at = now
+            due.append((subscription, event_filter))
+        sent = await asyncio.gather(
+            *(
+                self._notify(
+                    subscription,
+                    event_filter,
+                    {
+                        "id": subscription.id,
+                        "expirationTime": iso(subscription.expiration_time),
+                        "expiresIn": max(0, round(subscription.expiration_time - now)),
+                    },
+                )
+                for subscription, event_filter in due
+            )
+        )
+        return [delivery for batch in sent for delivery in batch]
+
+    async def remind_forever(self) -> None:
+        """The platform's reminder job: look for due reminders every period."""
+        while not self._background.closing:
+            try:
+                await self.send_due_reminders()
+            except Exception:  # one bad round must not stop the job
+                log.exception("expiry reminders failed")
+            await asyncio.sleep(REMINDER_JOB_PERIOD_S)
 
     def _hold(self, subscription: Subscription, event_name: str, body: JSON) -> None:
         """Queue for a shuffled flush once the subscription has been quiet for the window."""

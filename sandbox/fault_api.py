@@ -38,8 +38,9 @@ async def set_faults(request: web.Request) -> web.StreamResponse:
 
 @routes.delete(PREFIX + "/faults")
 async def clear_faults(request: web.Request) -> web.StreamResponse:
-    """Everything off again, rate-limit enforcement included; the seed back to 0."""
+    """Every fault off again and the platform's own rate limits back (enforced, at their
+    real numbers); the seed back to 0."""
     world = world_in(request)
     world.faults = Faults()
-    world.enforce_rate_limits = False
+    world.enforce_rate_limits = True
     return _answer(world)

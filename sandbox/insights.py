@@ -128,6 +128,7 @@ def build_recording_insights(
     source_record_id: str,
     recording_start_time: str,
     creation_time: str,
+    domain: str = "pbx",
 ) -> dict[str, Any]:
     """A full RecordingInsights body for one recorded call leg."""
     speakers = [owner, *participants]
@@ -175,7 +176,7 @@ def build_recording_insights(
 
     return {
         "title": f"Call from {caller} to {callee}",
-        "domain": "pbx",
+        "domain": domain,
         "sourceSessionId": source_session_id,
         "sourceRecordId": source_record_id,
         "callDirection": direction,

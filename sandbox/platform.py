@@ -14,6 +14,7 @@ import binascii
 import json
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,7 @@ from sandbox.errors import (
 from sandbox.faults import FAULT_HEADER, FaultConfigError, Injection, server_error_body
 from sandbox.keys import RATE_LIMITER_KEY, WORLD_KEY
 from sandbox.ratelimit import LimitPolicy, RateDecision, RateGroup
-from sandbox.world import Extension, OAuthSession, RequestLogEntry, World
+from sandbox.world import Exchange, Extension, OAuthSession, RequestLogEntry, World
 
 log = logging.getLogger("sandbox")
 
@@ -73,6 +74,7 @@ def endpoint(
 
 
 _SELF_SERVED: set[Any] = set()
+REQUEST_ID_HEADER = "RCRequestId"
 
 
 def self_served(handler: Handler) -> Handler:
@@ -226,6 +228,25 @@ def _injected_error(
     return error
 
 
+async def _capture(world: World, request: web.Request, response: web.Response) -> None:
+    """Keep the exchange for a spec check (bodies, no credentials)."""
+    header = request.headers.get("Authorization")
+    body = response.body if isinstance(response.body, bytes) else b""
+    world.exchanges.append(
+        Exchange(
+            method=request.method,
+            path=request.path,
+            query={k: v for k, v in request.query.items() if k != "access_token"},
+            authorization=header.split(" ", 1)[0] if header else None,
+            request_content_type=request.content_type,
+            request_body=await request.read() if request.body_exists else b"",
+            status=response.status,
+            response_content_type=response.content_type,
+            response_body=body,
+        )
+    )
+
+
 @web.middleware
 async def platform_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
@@ -299,7 +320,12 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
             response = await handler(request)
         except PlatformError as error:
             response = web.json_response(error.body, status=error.status, headers=error.headers)
+        if world.capture_exchanges and isinstance(response, web.Response):
+            await _capture(world, request, response)
         response.headers.update(rate_headers)
+        # Every platform answer names its request (a uuid, as in real answers), the
+        # errors above all: it is what RingCentral support asks for.
+        response.headers.setdefault(REQUEST_ID_HEADER, str(uuid.uuid4()))
         status = response.status
         return response
     finally:

@@ -136,7 +136,7 @@ def post_event_body(post: Post, event_type: str) -> JSON:
         "type": post.type,
         "text": post.text,
         "creatorId": post.creator_id,
-        "addedPersonIds": None,
+        "addedPersonIds": post.added_person_ids,
         "creationTime": iso(post.creation_time),
         "lastModifiedTime": iso(post.last_modified_time),
         "attachments": None,

@@ -5,7 +5,8 @@
   calling it again adds sub-accounts. Answers `{rcAccountId, mainAccountId, adminId,
   subAccounts: [{subAccountId, name}]}`. `GET /_sandbox/ringcx/accounts` lists them.
 * `POST /_sandbox/ringcx/segments {"subAccountId"?, "agentExtensionId", "agentGroupId"?,
-  "queueName"?, "dialogOrigination"?, "segmentStartTime"? (ISO), "durationSec"?,
+  "queueName"?, "dialogOrigination"?, "channelType"? (VOICE, or a digital channel such as
+  ENGAGE_MESSAGING), "segmentStartTime"? (ISO), "durationSec"?,
   "hasTranscript"?, "readyAfterSeconds"?, "transcript"?: [{"speaker": "agent"|"contact",
   "text"}]}` records a finished voice segment (by default it started `durationSec` + 60 s
   ago and lasted 180 s) and answers it with its ids, its metadata record exactly as the
@@ -144,6 +145,10 @@ def segment_json(segment: Segment) -> JSON:
     }
 
 
+CHANNEL_TYPES = ("VOICE", "ENGAGE_MESSAGING", "EMAIL", "MESSENGER", "SMS")
+"""channelType values (API-FACTS F lists VOICE, ENGAGE_MESSAGING, EMAIL, MESSENGER, ...)."""
+
+
 def _create_segment(world: World, body: dict[str, Any]) -> Segment:
     if not world.ringcx.accounts:
         raise ControlError(400, "no account has RingCX: POST /_sandbox/ringcx/accounts first")
@@ -184,10 +189,18 @@ def _create_segment(world: World, body: dict[str, Any]) -> Segment:
     if not isinstance(queue, str):
         raise ControlError(400, "queueName must be a string")
 
-    dialog_hex = _hex(world, 32)
+    channel_type = body.get("channelType", "VOICE")
+    if channel_type not in CHANNEL_TYPES:
+        raise ControlError(400, f"channelType must be one of {', '.join(CHANNEL_TYPES)}")
     start_ms = int(start * 1000)
-    dialog_id = f"s-v-{dialog_hex}-{start_ms}"
-    segment_id = f"p-v-{dialog_hex}-{start_ms}-{start_ms:x}{_hex(world, 2)}"
+    if channel_type == "VOICE":
+        dialog_hex = _hex(world, 32)
+        dialog_id = f"s-v-{dialog_hex}-{start_ms}"
+        segment_id = f"p-v-{dialog_hex}-{start_ms}-{start_ms:x}{_hex(world, 2)}"
+    else:  # digital ids look like the fixture's: d-<24 hex>-<ms>[-<hex>]
+        dialog_hex = _hex(world, 24)
+        dialog_id = f"d-{dialog_hex}-{start_ms}"
+        segment_id = f"d-{dialog_hex}-{start_ms}-{start_ms:x}{_hex(world, 2)}"
     duration_ms = int(duration * 1000)
     company = "+1650555" + world.random_digits(4)
     contact = "+1415555" + world.random_digits(4)
@@ -212,6 +225,7 @@ def _create_segment(world: World, body: dict[str, Any]) -> Segment:
         contact_participant_id=f"d-{_hex(world, 24)}-{_hex(world, 24)}",
         transcript=_transcript(body.get("transcript"), segment_id, duration_ms),
         created_at=world.now(),
+        channel_type=str(channel_type),
     )
 
 

@@ -54,7 +54,7 @@ class TranscriptLine:
 
 @dataclass
 class Segment:
-    """One agent segment of a voice dialog, with its transcript."""
+    """One agent segment of a dialog (voice or digital), with its transcript."""
 
     rc_account_id: str
     sub_account_id: str
@@ -75,6 +75,12 @@ class Segment:
     contact_participant_id: str
     transcript: list[TranscriptLine]
     created_at: float
+    channel_type: str = "VOICE"
+    """VOICE, or a digital channel (ENGAGE_MESSAGING, EMAIL, MESSENGER, SMS...)."""
+
+    @property
+    def channel_class(self) -> str:
+        return "VOICE" if self.channel_type == "VOICE" else "DIGITAL"
 
     @property
     def end(self) -> float:

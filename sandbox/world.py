@@ -34,6 +34,10 @@ JSON = dict[str, Any]
 
 PERMANENT_TOKEN_LIFETIME = 2147483647
 """What the platform reports as `expires_in` for a bot's permanent token."""
+DEFAULT_BOT_READY_AFTER_SECONDS = 3.0
+"""A just-installed bot cannot subscribe for this long (SUB-406), on by default."""
+MAX_PARALLEL_SESSIONS = 5
+"""Parallel sessions per user and app (the platform's limit)."""
 
 
 def iso(timestamp: float) -> str:
@@ -86,6 +90,8 @@ class Extension:
     account_id: str = defaults.ACCOUNT_ID
     status: str = "Enabled"
     installed_at: float | None = None
+    install_events_due: bool = False
+    """A bot installed but not yet told (by its first subscription) of its install."""
     """Bots only: when the app was (last) installed, for the SUB-406 readiness knob."""
 
 
@@ -155,6 +161,8 @@ class Post:
     creation_time: float
     last_modified_time: float
     card_id: str | None = None
+    added_person_ids: list[str] | None = None
+    """Who joined, for a `PersonsAdded` post."""
 
 
 @dataclass
@@ -184,6 +192,8 @@ class Subscription:
     blacklisted_at: float | None = None
     blacklist_reason: str | None = None
     failures: deque[float] = field(default_factory=deque)
+    last_reminded_at: float | None = None
+    """When the last expiry reminder went out (cleared by every renewal)."""
 
 
 @dataclass
@@ -232,6 +242,23 @@ class RequestLogEntry:
 
 
 @dataclass
+class Exchange:
+    """One platform request and its answer, bodies included, kept only while
+    `World.capture_exchanges` is on (for checking both against the spec). Credentials are
+    not kept: `authorization` is the scheme alone."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+    request_content_type: str
+    request_body: bytes
+    status: int
+    response_content_type: str
+    response_body: bytes
+
+
+@dataclass
 class CallLogEntry:
     """A call-log record as stored; rendered per request because `uri`s need the host.
 
@@ -264,14 +291,17 @@ class World:
         self._counters: dict[str, int] = {}
 
         # Settings a test or the demo may change.
-        self.enforce_rate_limits = False
+        self.enforce_rate_limits = True
+        """The platform's limits (API-FACTS G) apply unless a test or bench turns them off
+        or raises them (`limits` in /_sandbox/faults), and says why."""
         self.handshake_timeout = 3.0
         self.delivery_timeout = 3.0
         self.max_handshake_response_bytes = 1024
         self.blacklist_after_failures = 10
         self.blacklist_window_seconds = 600.0
         self.max_subscriptions_per_owner = 30
-        self.bot_ready_after_seconds = 0.0
+        # SUB-406 for a bot installed this recently (the real delay is UNCONFIRMED).
+        self.bot_ready_after_seconds = DEFAULT_BOT_READY_AFTER_SECONDS
         self.faults = Faults()
         self.api_posts_per_day: dict[tuple[str, str], int] = {}
         """(extension id, UTC date) -> posts and cards created through the API."""
@@ -307,8 +337,13 @@ class World:
         self.posts: dict[str, Post] = {}
         self.cards: dict[str, AdaptiveCard] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        # Expired subscriptions (id -> the subscription as it was): asked about again they
+        # are SUB-507 "was expired", not an unknown id's CMN-102 (API-FACTS B.4).
+        self.expired_subscriptions: dict[str, Subscription] = {}
         self.deliveries: list[Delivery] = []
         self.request_log: list[RequestLogEntry] = []
+        self.capture_exchanges = False
+        self.exchanges: list[Exchange] = []
         self.ringsense_records: dict[tuple[str, str, str], JSON] = {}
         """(account id, domain, sourceRecordId) -> RecordingInsights."""
         self.call_log: list[CallLogEntry] = []
@@ -317,6 +352,8 @@ class World:
         self.ai_jobs: dict[str, AiJob] = {}
         """AI API jobs by job id, in creation order."""
         self.ai_job_delay_seconds = 0.5
+        # How long a job id lives (the docs: a week); shorter to test expiry.
+        self.ai_job_lifetime_seconds: float = 7 * 24 * 3600
         """How long an AI job runs, on the world's clock (so `advance` finishes it too)."""
         self.ai_webhook_delivery = "deliver"
         """deliver | never: "never" completes jobs without calling their webhook."""
@@ -373,6 +410,8 @@ class World:
         self.everyone_chat_id = self.accounts[defaults.ACCOUNT_ID].everyone_chat_id
         self.jwts[defaults.SERVICE_USER_JWT] = defaults.SERVICE_USER_EXTENSION_ID
         bot = self.add_bot(defaults.ACCOUNT_ID, extension_id=defaults.BOT_EXTENSION_ID)
+        bot.installed_at = None  # installed long before the sandbox started: ready
+        bot.install_events_due = False  # ...and told of it long ago
         self.issue_permanent_token(bot.id, defaults.BOT_TOKEN)
 
     def add_account(
@@ -513,6 +552,7 @@ class World:
             account_id=account_id,
         )
         bot.installed_at = self.now()
+        bot.install_events_due = True
         return bot
 
     def _id_taken(self, extension_id: str) -> bool:
@@ -609,7 +649,27 @@ class World:
             endpoint_id=secrets.token_urlsafe(16),
         )
         self._index_session(session)
+        self._end_sessions_beyond_the_limit(owner_id, client_id)
         return session
+
+    def _end_sessions_beyond_the_limit(self, owner_id: str, client_id: str) -> None:
+        """At most MAX_PARALLEL_SESSIONS live sessions per user and app: the oldest go.
+
+        The limit of 5 is the platform's; that the oldest session is ended (rather than the
+        new login refused) is UNCONFIRMED, and is the choice that punishes a client logging
+        in again and again while it still holds tokens it means to use.
+        """
+        now = self.now()
+        live = [
+            session
+            for session in self.sessions.values()
+            if session.owner_id == owner_id
+            and session.client_id == client_id
+            and session.access_expires_at is not None
+            and (session.access_expires_at > now or (session.refresh_expires_at or 0) > now)
+        ]
+        for session in live[: max(0, len(live) - MAX_PARALLEL_SESSIONS)]:
+            self.revoke_session(session)
 
     def issue_permanent_token(self, owner_id: str, token: str | None = None) -> OAuthSession:
         """A bot token: never expires and has no refresh token, like a bot install's."""
@@ -743,6 +803,7 @@ class World:
         type_: str = "TextMessage",
         mentions: list[JSON] | None = None,
         card_id: str | None = None,
+        added_person_ids: list[str] | None = None,
     ) -> Post:
         now = self.now()
         post = Post(
@@ -755,6 +816,7 @@ class World:
             creation_time=now,
             last_modified_time=now,
             card_id=card_id,
+            added_person_ids=added_person_ids,
         )
         self.posts[post.id] = post
         chat.last_modified_time = now
@@ -769,6 +831,7 @@ class World:
             return None
         if subscription.expiration_time <= self.now():
             del self.subscriptions[subscription_id]
+            self.expired_subscriptions[subscription_id] = subscription
             return None
         return subscription
 

@@ -106,6 +106,22 @@ class Control:
     async def user(self, name: str, **extra: Any) -> str:
         return str((await self.call("POST", "/users", {"name": name, **extra}))["extensionId"])
 
+    async def install_bot(self, account_id: str, mode: str = "private") -> dict[str, Any]:
+        """Install the bot in an account and wait, as a person would, until its
+        subscription exists: RingCentral (and the sandbox, by default) answers SUB-406 to a
+        bot installed moments ago, and the bot retries until it is let in."""
+        installed: dict[str, Any] = await self.call(
+            "POST", "/bots", {"accountId": account_id, "mode": mode}
+        )
+        assert installed["redirectStatus"] == 200, installed
+
+        async def subscribed() -> bool:
+            listed = await self.call("GET", "/subscriptions")
+            return any(str(s["ownerId"]) == str(installed["extensionId"]) for s in listed)
+
+        await eventually(subscribed, within_s=30)
+        return installed
+
     async def bot_id(self) -> str:
         return str((await self.call("GET", "/bots"))[0]["extensionId"])
 

@@ -75,12 +75,14 @@ from bot.cards.notice import (
     notice_view,
 )
 from bot.cards.render import (
+    CARD_BYTE_BUDGET,
     CARD_SCHEMA_URL,
     CARD_VERSION,
     TEMPLATES_DIR,
     CardError,
     CardRenderer,
     SubmitAction,
+    card_bytes,
     check_card,
 )
 from bot.cards.ringcx_transcript import (
@@ -127,6 +129,7 @@ __all__ = [
     "ANALYSIS_TAKES",
     "ANALYSIS_TEMPLATE",
     "CALLS_TEMPLATE",
+    "CARD_BYTE_BUDGET",
     "CARD_SCHEMA_URL",
     "CARD_VERSION",
     "CHAT_KINDS",
@@ -171,6 +174,7 @@ __all__ = [
     "calls_card",
     "calls_view",
     "card_as_text",
+    "card_bytes",
     "check_card",
     "digest_buttons",
     "digest_view",

@@ -16,7 +16,7 @@ why the templates put anything said on a call into `RichTextBlock` runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -39,6 +39,11 @@ CARD_SCHEMA_URL: Final = "http://adaptivecards.io/schemas/adaptive-card.json"
 ALLOWED_ACTIONS: Final = frozenset(
     {"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility"}
 )
+
+#: The most bytes (compact JSON) a card built from open-ended lists may take. RingCentral
+#: documents no card size limit (UNCONFIRMED, API-FACTS D.5); the sandbox refuses cards
+#: over 40,000 bytes, and this leaves room below that.
+CARD_BYTE_BUDGET: Final = 38_000
 
 
 class CardError(Exception):
@@ -111,6 +116,24 @@ class CardRenderer:
         except CardError as error:
             raise CardError(f"{template_name}: {error}") from error
         return card
+
+
+def card_bytes(card: Mapping[str, Any]) -> int:
+    """A card's size as RingCentral receives it (compact UTF-8 JSON)."""
+    return len(json.dumps(card, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def fitting_card(render: Callable[[int], dict[str, Any]], most: int) -> dict[str, Any]:
+    """The card showing as many of `most` lines as fit CARD_BYTE_BUDGET (at least one):
+    shared by the cards built from open-ended lists (transcripts, utterances)."""
+    shown = most
+    while True:
+        card = render(shown)
+        size = card_bytes(card)
+        if size <= CARD_BYTE_BUDGET or shown <= 1:
+            return card
+        # Shrink in proportion to the excess (and at least by one), then check again.
+        shown = max(1, min(shown - 1, int(shown * CARD_BYTE_BUDGET / size)))
 
 
 # Where a card shows text (and RingCentral may read it as markdown): these keys of any

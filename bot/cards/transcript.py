@@ -6,7 +6,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from bot.cards.formatting import call_duration, call_start, call_title, format_offset, short_line
-from bot.cards.render import CardRenderer
+from bot.cards.render import CardRenderer, fitting_card
 from bot.ringsense import CallInsights
 
 TRANSCRIPT_TEMPLATE: Final = "transcript.card.json.j2"
@@ -59,7 +59,13 @@ def transcript_card(
     max_lines: int = DEFAULT_TRANSCRIPT_LINES,
 ) -> dict[str, Any]:
     """A call's transcript, one line per utterance ("mm:ss Speaker: text"), at most
-    `max_lines` of them; "Open in RingSense" when the call has a link."""
-    return renderer.render(
-        TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=max_lines)
+    `max_lines` of them (fewer when they would not fit a card); "Open in RingSense" when
+    the call has a link."""
+    if max_lines < 1:
+        raise ValueError(f"max_lines must be at least 1, got {max_lines}")
+    return fitting_card(
+        lambda shown: renderer.render(
+            TRANSCRIPT_TEMPLATE, **transcript_view(insights, tz, max_lines=shown)
+        ),
+        min(max_lines, max(1, len(insights.transcript))),
     )

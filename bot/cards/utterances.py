@@ -9,7 +9,7 @@ from bot.analysis import (
 )
 from bot.cards.analysis import checked_source_label, speaker_labels, utterance_line
 from bot.cards.formatting import short_line
-from bot.cards.render import CardRenderer
+from bot.cards.render import CardRenderer, fitting_card
 
 UTTERANCES_TEMPLATE: Final = "utterances.card.json.j2"
 
@@ -63,9 +63,10 @@ def utterances_card(
     """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
     most `max_utterances` (300) with a note when there are more: the answer to "Show all
     utterances". Offsets are times into the recording, so no time zone is needed."""
-    return renderer.render(
-        UTTERANCES_TEMPLATE,
-        **utterances_view(
-            source_label=source_label, analysis=analysis, max_utterances=max_utterances
+    return fitting_card(
+        lambda shown: renderer.render(
+            UTTERANCES_TEMPLATE,
+            **utterances_view(source_label=source_label, analysis=analysis, max_utterances=shown),
         ),
+        min(max_utterances, max(1, len(analysis.utterances))),
     )

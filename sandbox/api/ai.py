@@ -16,9 +16,12 @@ How the outcome is decided:
 * any other URL succeeds (the sandbox has no internet to fetch it from).
 
 Webhook delivery (UNCONFIRMED, nothing is documented): one attempt, 10 s timeout, no
-retry; JSON body, the spec's callback header `RCRequestId: <jobId>` and no signature or
-verification header (none is documented). With the `aiWebhookDelivery: "never"` setting
-the job completes but its webhook is never called.
+retry; the spec's callback header `RCRequestId: <jobId>` and no signature or verification
+header (none is documented). The body is the documented callback `{"status", "response"}`
+(fixture ai-webhook-fail-CAI-101.json, seed 000): no `jobId`, so a receiver must know the
+job by the webhook address it gave. Some samples (the speech-to-text fixture) carry the
+whole status object; sending the smaller body is the stricter choice. With the
+`aiWebhookDelivery: "never"` setting the job completes but its webhook is never called.
 
 Other choices (UNCONFIRMED): a missing or empty `webhook` is a 400 CAI-101 on `webhook`
 (its value is not otherwise checked, as the docs say); a job is visible to every token of
@@ -150,7 +153,7 @@ class JobRunner:
             await self._deliver(job)
 
     async def _deliver(self, job: AiJob) -> None:
-        payload = status_json(job)
+        payload: JSON = {"status": job.status, "response": job.response}
         status: int | None = None
         error: str | None = None
         try:
@@ -208,6 +211,7 @@ async def analyze_interaction(request: web.Request) -> web.StreamResponse:
         webhook=webhook,
         request_body=body,
         creation_time=world.now(),
+        lifetime_seconds=world.ai_job_lifetime_seconds,
     )
     world.ai_jobs[job.id] = job
     JobRunner(request.app).start(

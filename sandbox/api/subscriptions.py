@@ -12,9 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.delivery import expand_filter, is_known_filter
+from sandbox import actions
+from sandbox.delivery import PlatformEvent, expand_filter, is_known_filter, reminder_problem
 from sandbox.errors import PlatformError, api_error, invalid_parameter, not_found
-from sandbox.keys import NOTIFIER_KEY
+from sandbox.keys import BACKGROUND_KEY, NOTIFIER_KEY
 from sandbox.platform import (
     base_url,
     caller_of,
@@ -26,7 +27,7 @@ from sandbox.platform import (
 )
 from sandbox.ratelimit import RateGroup
 from sandbox.render import subscription_info
-from sandbox.world import JSON, Extension, Subscription, World
+from sandbox.world import JSON, Extension, OAuthSession, Subscription, World
 
 routes = web.RouteTableDef()
 
@@ -54,8 +55,33 @@ def _lifetime(world: World, expires_in: int) -> int:
     return expires_in if cap is None else min(expires_in, cap)
 
 
-def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str], list[JSON]]:
-    """Validated, `~`-expanded filters plus those disabled for lack of permission."""
+#: The app permission an event filter needs (SPEC; API-FACTS discrepancy 9: RingSense is
+#: the app scope, ReadRingSenseInsights the user permission). A token without it gets the
+#: filter disabled, like a missing user permission (UNCONFIRMED which of disabled or
+#: refused the platform does; either way no events arrive, and disabled says so).
+FILTER_APP_SCOPES: tuple[tuple[str, str], ...] = (
+    ("/ai/ringsense/", "RingSense"),
+    ("/team-messaging/", "TeamMessaging"),
+)
+
+
+def _scope_missing(item: str, scope: tuple[str, ...]) -> str | None:
+    for prefix, needed in FILTER_APP_SCOPES:
+        if item.startswith(prefix) and needed not in scope:
+            return needed
+    return None
+
+
+def _event_filters(
+    world: World, owner: Extension, raw: Any, scope: tuple[str, ...], expires_in: int
+) -> tuple[list[str], list[JSON]]:
+    """Validated, `~`-expanded filters plus those disabled for lack of permission (the
+    user's, or the app's in the token's scope).
+
+    An expiry-reminder filter whose threshold or interval is out of the documented range
+    for this lifetime (API-FACTS B.5) is refused like an invalid filter: SUB-508 naming it.
+    Which error the platform really answers is UNCONFIRMED; refusing is the safe guess.
+    """
     if not isinstance(raw, list) or not raw:
         raise invalid_parameter("eventFilters")
     if not all(isinstance(item, str) and item for item in raw):
@@ -64,12 +90,26 @@ def _event_filters(world: World, owner: Extension, raw: Any) -> tuple[list[str],
     if unknown:
         message = f"Invalid event filters: [{', '.join(unknown)}]"
         raise api_error(400, "SUB-508", message)
+    for item in raw:
+        problem = reminder_problem(item, expires_in)
+        if problem is not None:
+            raise api_error(400, "SUB-508", f"Invalid event filters: [{item}] ({problem})")
     expanded = [expand_filter(item, account_id=owner.account_id, owner_id=owner.id) for item in raw]
     for item in expanded:
         if _other_account(world, owner, item):
             raise other_account_refused()
     disabled: list[JSON] = []
     for item in expanded:
+        needed = _scope_missing(item, scope)
+        if needed is not None:
+            disabled.append(
+                {
+                    "filter": item,
+                    "reason": "PermissionDenied",
+                    "message": f"Application needs to have [{needed}] permission",
+                }
+            )
+            continue
         if item.startswith("/ai/ringsense/") and RINGSENSE_PERMISSION not in owner.permissions:
             disabled.append(
                 {
@@ -107,7 +147,8 @@ def _bot_not_ready(world: World, owner: Extension) -> bool:
     """The `botReadyAfterSeconds` knob: a bot installed moments ago cannot subscribe yet.
 
     The real delay is UNCONFIRMED; RingCentral's frameworks retry every 10 s (CHATBOT-JS)
-    or after about 50 s (CHATBOT-PY). The default is 0: ready at once.
+    or after about 50 s (CHATBOT-PY). The default is 3 s, so a bot that does not retry
+    finds out here; the bot extension the sandbox starts with is ready at once.
     """
     if owner.type != "Bot" or owner.installed_at is None:
         return False
@@ -119,13 +160,39 @@ def _own_subscription(request: web.Request) -> Subscription:
     subscription_id = request.match_info["subscriptionId"]
     subscription = world.live_subscription(subscription_id)
     session = session_of(request)
-    if (
-        subscription is None
-        or subscription.owner_id != session.owner_id
-        or subscription.client_id != session.client_id
-    ):
+    if subscription is None:
+        expired = world.expired_subscriptions.get(subscription_id)
+        if expired is not None and _owned_by(expired, session):
+            raise api_error(
+                404,
+                "SUB-507",
+                f"Subscription with key [{subscription_id}] and assigned session "
+                f"[{session.id}] was expired",
+            )
+    if subscription is None or not _owned_by(subscription, session):
         raise not_found("subscriptionId", subscription_id)
     return subscription
+
+
+def _owned_by(subscription: Subscription, session: OAuthSession) -> bool:
+    return subscription.owner_id == session.owner_id and subscription.client_id == (
+        session.client_id
+    )
+
+
+def _refuse_blacklisted(subscription: Subscription) -> None:
+    """A blacklisted subscription is not renewed back to life: the docs' remedy is to
+    delete it and create a new one. The answer is UNCONFIRMED (no sample): a 400 in the
+    platform's error shape, so a client that renews blindly finds out."""
+    if subscription.status == "Blacklisted":
+        raise api_error(
+            400,
+            "CMN-101",
+            f"Subscription [{subscription.id}] is blacklisted: it cannot be renewed; "
+            "delete it and create a new one",
+            top_code="InvalidParameter",
+            parameterName="subscriptionId",
+        )
 
 
 @routes.post("/restapi/v1.0/subscription")
@@ -137,7 +204,10 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     if _bot_not_ready(world, owner):
         raise other_account_refused()
-    filters, disabled = _event_filters(world, owner, body.get("eventFilters"))
+    requested_lifetime = _expires_in(body)
+    filters, disabled = _event_filters(
+        world, owner, body.get("eventFilters"), session_of(request).scope, requested_lifetime
+    )
     delivery_mode = body.get("deliveryMode")
     if not isinstance(delivery_mode, dict):
         raise invalid_parameter("deliveryMode")
@@ -149,7 +219,7 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
     verification_token = delivery_mode.get("verificationToken")
     if verification_token is not None and not isinstance(verification_token, str):
         raise invalid_parameter("deliveryMode.verificationToken")
-    expires_in = _lifetime(world, _expires_in(body))
+    expires_in = _lifetime(world, requested_lifetime)
     mine = [
         sub
         for sub in world.live_subscriptions()
@@ -178,7 +248,31 @@ async def create_subscription(request: web.Request) -> web.StreamResponse:
         expiration_time=now + expires_in,
     )
     world.subscriptions[subscription.id] = subscription
+    if owner.install_events_due:
+        owner.install_events_due = False
+        background = request.app[BACKGROUND_KEY]
+        for event in install_events(world, owner):
+            background.spawn(request.app[NOTIFIER_KEY].publish(event))
     return json_response(subscription_info(base_url(request), subscription, now))
+
+
+def install_events(world: World, bot: Extension) -> list[PlatformEvent]:
+    """What a newly installed bot hears once it has subscribed: its extension's `Create`
+    (hints as the documented Update's) and GroupJoined for its personal chat. When the
+    platform sends them relative to the install is UNCONFIRMED; here, after the first
+    subscription, so a bot must cope with both arriving at once."""
+    events = [
+        PlatformEvent(
+            kind="extension",
+            body={"extensionId": bot.id, "eventType": "Create", "hints": ["ExtensionInfo"]},
+            extension_id=bot.id,
+            account_id=bot.account_id,
+        )
+    ]
+    personal = world.personal_chat(bot.id)
+    if personal is not None:
+        events += actions.joined_events(personal, [bot.id])
+    return events
 
 
 @routes.get("/restapi/v1.0/subscription")
@@ -208,6 +302,7 @@ async def read_subscription(request: web.Request) -> web.StreamResponse:
 def _renew(world: World, subscription: Subscription) -> None:
     subscription.expires_in = _lifetime(world, subscription.expires_in)
     subscription.expiration_time = world.now() + subscription.expires_in
+    subscription.last_reminded_at = None
 
 
 @routes.post("/restapi/v1.0/subscription/{subscriptionId}/renew")
@@ -215,6 +310,7 @@ def _renew(world: World, subscription: Subscription) -> None:
 async def renew_subscription(request: web.Request) -> web.StreamResponse:
     world = world_of(request)
     subscription = _own_subscription(request)
+    _refuse_blacklisted(subscription)
     _renew(world, subscription)
     return json_response(subscription_info(base_url(request), subscription, world.now()))
 
@@ -225,13 +321,17 @@ async def update_subscription(request: web.Request) -> web.StreamResponse:
     """Changes filters and/or lifetime; every PUT, even an empty one, also renews."""
     world = world_of(request)
     subscription = _own_subscription(request)
+    _refuse_blacklisted(subscription)
     body = await json_body(request, required=False)
+    expires_in = _expires_in(body) if "expiresIn" in body else subscription.expires_in
+    raw_filters = body.get("eventFilters", subscription.event_filters)
+    filters, disabled = _event_filters(
+        world, caller_of(request), raw_filters, session_of(request).scope, expires_in
+    )
     if "eventFilters" in body:
-        filters, disabled = _event_filters(world, caller_of(request), body["eventFilters"])
         subscription.event_filters = filters
         subscription.disabled_filters = disabled
-    if "expiresIn" in body:
-        subscription.expires_in = _expires_in(body)
+    subscription.expires_in = expires_in
     _renew(world, subscription)
     return json_response(subscription_info(base_url(request), subscription, world.now()))
 

@@ -354,6 +354,7 @@ async def create_card(request: web.Request) -> web.StreamResponse:
     now = world.now()
     card_id = world.next_id("card", 48201000)
     post = world.add_post(chat, caller.id, text=None, type_="Card", card_id=card_id)
+    _publish_later(request, [actions.card_posted_event(chat, post)])
     card = AdaptiveCard(
         id=card_id,
         creator_id=caller.id,

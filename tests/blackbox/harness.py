@@ -250,6 +250,7 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
             "RC_SHARED_SECRET": defaults.SHARED_SECRET,
             "BOT_SECRET_KEY": Fernet.generate_key().decode(),
             "BOT_STATUS_TOKEN": "st-" + os.urandom(18).hex(),
+            "BOT_METRICS_TOKEN": "mt-" + os.urandom(18).hex(),
             "other account admin JWT": ids["other_admin_jwt"],
         }
         config_path = workdir / "bot.config.yaml"
@@ -264,6 +265,9 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
                         "database": str(workdir / "data" / "bot.sqlite3"),
                         "admins": [ids["admin"], ids["other_admin"]],
                         "default_timezone": "America/New_York",
+                        # The table is each person's ~100 commands in about a minute, far
+                        # beyond anyone's use; raised so the table measures who sees what.
+                        "commands_per_person_per_10_min": 1000,
                     },
                 }
             ),
@@ -277,7 +281,17 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
         }
         bot = spawn(
             "bot",
-            ["-m", "bot", "run", "--config", str(config_path), "--log-level", "DEBUG"],
+            [
+                "-m",
+                "bot",
+                "run",
+                "--config",
+                str(config_path),
+                "--log-level",
+                "DEBUG",
+                "--log-format",
+                "json",
+            ],
             env,
             workdir,
         )

@@ -314,7 +314,9 @@ class Runner:
         """What the bot showed this person since `before`: posts new or changed."""
         # A call that must show may take a while; a refusal (or silence) needs less.
         patience = ANSWER_TIMEOUT_S if wait_for_marker else REPLY_TIMEOUT_S
-        if self.stalls >= STALLS_BEFORE_IMPATIENCE:
+        if self.stalls >= STALLS_BEFORE_IMPATIENCE and not wait_for_marker:
+            # Silence is expected often; an answer that must come always gets full patience,
+            # or a slow moment would count as a wrongful refusal.
             patience = QUIET_S * 3
         deadline = time.monotonic() + patience
         last_change = time.monotonic()

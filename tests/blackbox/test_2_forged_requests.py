@@ -519,6 +519,25 @@ class Corpus:
                 _request(b"GET", b"/status", headers),
                 True,
             )
+        metrics_token = self.bb.secrets["BOT_METRICS_TOKEN"].encode()
+        for _ in range(20):
+            auth = self.pick(
+                (
+                    None,
+                    b"Bearer wrong",
+                    b"Bearer " + status_token,
+                    b"Bearer " + metrics_token + b"x",
+                    b"Basic " + metrics_token,
+                    metrics_token,
+                    b"Bearer \xff\xfe",
+                )
+            )
+            headers = [(b"Authorization", auth)] if auth is not None else []
+            yield Forged(
+                "GET /metrics without the right bearer token",
+                _request(b"GET", b"/metrics", headers),
+                True,
+            )
         for _ in range(100):
             path = self.pick(
                 (
@@ -769,7 +788,7 @@ def test_health_endpoints_tell_strangers_nothing(blackbox: BlackBox) -> None:
     async def probe() -> dict[str, tuple[int, str]]:
         answers: dict[str, tuple[int, str]] = {}
         async with aiohttp.ClientSession() as session:
-            for path in ("/livez", "/readyz", "/healthz", "/status"):
+            for path in ("/livez", "/readyz", "/healthz", "/status", "/metrics"):
                 async with session.get(blackbox.bot_url + path) as response:
                     answers[path] = (response.status, await response.text())
             token = blackbox.secrets["BOT_STATUS_TOKEN"]
@@ -777,6 +796,11 @@ def test_health_endpoints_tell_strangers_nothing(blackbox: BlackBox) -> None:
                 blackbox.bot_url + "/status", headers={"Authorization": f"Bearer {token}"}
             ) as response:
                 answers["/status with the token"] = (response.status, await response.text())
+            token = blackbox.secrets["BOT_METRICS_TOKEN"]
+            async with session.get(
+                blackbox.bot_url + "/metrics", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                answers["/metrics with the token"] = (response.status, await response.text())
         return answers
 
     answers = asyncio.run(probe())
@@ -785,9 +809,12 @@ def test_health_endpoints_tell_strangers_nothing(blackbox: BlackBox) -> None:
         assert status == 200, (path, status, body[:200])
         assert len(body.split()) == 1, (path, body[:200])
     for path, (status, body) in answers.items():
-        if path == "/status with the token":
+        if path in ("/status with the token", "/metrics with the token"):
             continue
         assert not [value for value in revealing if value in body], (path, status, body[:300])
     assert 400 <= answers["/status"][0] < 500, answers["/status"]
+    assert 400 <= answers["/metrics"][0] < 500, answers["/metrics"]
+    status, body = answers["/metrics with the token"]
+    assert status == 200 and "ringsense_bot_notifications_received_total" in body, status
     status, body = answers["/status with the token"]
     assert status == 200 and body.strip(), (status, body[:300])

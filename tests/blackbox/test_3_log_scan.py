@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
 from collections.abc import Iterator
 
@@ -83,6 +84,16 @@ def _banner_free(log: str) -> Iterator[tuple[int, str]]:
         yield number, line
 
 
+def _unescaped(line: str) -> str:
+    """The bot logs JSON lines (`--log-format json`), where text is \\u-escaped: scan the
+    line as written and as read back, so escaping cannot hide a word."""
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return line
+    return line + " " + json.dumps(document, ensure_ascii=False)
+
+
 def test_no_secret_token_or_words_in_any_log_line(blackbox: BlackBox) -> None:
     handled = asyncio.run(_converse(blackbox))
     secrets = {name: value for name, value in blackbox.secrets.items() if len(value) >= 6}
@@ -96,7 +107,10 @@ def test_no_secret_token_or_words_in_any_log_line(blackbox: BlackBox) -> None:
     }
     hits: list[str] = []
     sources = {
-        "bot": list(enumerate(blackbox.bot.log_text().splitlines(), start=1)),
+        "bot": [
+            (number, _unescaped(line))
+            for number, line in enumerate(blackbox.bot.log_text().splitlines(), start=1)
+        ],
         "sandbox": list(_banner_free(blackbox.sandbox.log_text())),
     }
     lines_scanned = sum(len(lines) for lines in sources.values())

@@ -23,7 +23,14 @@ def test_the_shipped_config_file_loads_with_secrets_from_the_environment() -> No
     config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
     assert config.ringcentral.server_url == "http://127.0.0.1:8090"
     assert config.webhook_address == "http://127.0.0.1:8080/webhooks/ringcentral"
-    assert config.ringcentral.ringsense_domains == ("pbx",)
+    # every RingSense domain by default; a refused one is reported, not fatal
+    assert config.ringcentral.ringsense_domains == (
+        "pbx",
+        "rcv",
+        "rcx",
+        "ms-teams",
+        "nice-incontact",
+    )
 
 
 def test_environment_overrides_addresses() -> None:

@@ -56,3 +56,27 @@ async def test_a_bad_event_file_is_a_clear_error(
     assert await run_demo(event_file=bad) == 2
     assert "not a RingSense notification" in capsys.readouterr().err
     assert await run_demo(event_file=tmp_path / "missing.json") == 2
+
+
+async def test_an_event_of_another_documented_domain_is_subscribed_and_digested(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo subscribes to whatever domain the event names (every documented one)."""
+    event = json.loads((FIXTURES_DIR / "ringsense-event-pbx.json").read_text(encoding="utf-8"))
+    event["body"]["domain"] = "rcv"
+    event["event"] = event["event"].replace("/domains/pbx/", "/domains/rcv/")
+    path = tmp_path / "rcv.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    assert await run_demo(event_file=path, timeout_s=20) == 0
+    assert "Call from John Smith to Tracy Debolah" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("domain", ["rcv", "ms-teams"])
+async def test_event_can_name_a_documented_domain_instead_of_a_file(
+    domain: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m bot demo --event rcv`: the built-in call, in that domain, no file needed."""
+    assert await run_demo(event_domain=domain, timeout_s=20) == 0
+    out = capsys.readouterr().out
+    assert "Call from Alex Rivera to Jordan Lee" in out
+    assert f"domain {domain}" in out

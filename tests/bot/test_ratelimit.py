@@ -91,3 +91,22 @@ async def test_a_penalty_outlives_the_process_for_its_identity_only(tmp_path: Pa
         assert after_restart.governor("bot-0123").penalty_left("heavy") == 0
     finally:
         await storage.close()
+
+
+async def test_429s_without_retry_after_back_off_exponentially_until_an_answer() -> None:
+    """API-FACTS G: without Retry-After wait at least 30 s; a platform that keeps saying 429
+    without one gets longer and longer pauses (not a 30 s loop that restarts its penalty),
+    and the first real answer ends the backoff."""
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    for _ in range(7):
+        governor.penalise("heavy", None)
+        await governor.acquire("heavy")
+    assert fake.slept == [30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0]
+    governor.relieve("heavy")  # an answer that is not a 429
+    governor.penalise("heavy", None)
+    await governor.acquire("heavy")
+    assert fake.slept[-1] == 30.0
+    governor.penalise("heavy", 5)  # a Retry-After is obeyed as it is
+    await governor.acquire("heavy")
+    assert fake.slept[-1] == 5.0

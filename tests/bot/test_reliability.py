@@ -262,9 +262,7 @@ async def test_the_daily_post_limit_makes_deliveries_wait_not_fail(stack: Stack)
 
 async def test_a_revoked_bot_token_marks_the_install_removed(stack: Stack) -> None:
     account = await stack.control.call("POST", "/accounts", {"name": "Leaving Inc"})
-    installed = await stack.control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": "private"}
-    )
+    installed = await stack.control.install_bot(account["accountId"])
     await settle(stack.bot)
     bot_id = installed["extensionId"]
     user = await stack.control.user("Bea Other", accountId=account["accountId"])

@@ -74,10 +74,7 @@ def every_stored_value(db: sqlite3.Connection) -> list[tuple[str, str]]:
 
 async def install_second_account(stack: Stack) -> dict[str, str]:
     account = await stack.control.call("POST", "/accounts", {"name": "Second customer"})
-    installed: dict[str, str] = await stack.control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": "private"}
-    )
-    assert installed["redirectStatus"] == 200
+    installed: dict[str, str] = await stack.control.install_bot(account["accountId"])
     await settle(stack.bot)
     return installed
 

@@ -203,9 +203,7 @@ def captured_log() -> Iterator[io.StringIO]:
 async def install_and_talk(stack: Stack) -> tuple[str, str]:
     """A private install in a second account (its token stored), and a message there."""
     account = await stack.control.call("POST", "/accounts", {"name": "Logged customer"})
-    installed = await stack.control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": "private"}
-    )
+    installed = await stack.control.install_bot(account["accountId"])
     await settle(stack.bot)
     user = await stack.control.user("Lou Logger", accountId=account["accountId"])
     dm = await stack.control.chat([user, installed["extensionId"]])

@@ -44,9 +44,7 @@ class TwoAccounts:
 async def two_accounts(stack: Stack) -> TwoAccounts:
     control = stack.control
     account = await control.call("POST", "/accounts", {"name": "Globex"})
-    installed = await control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": "private"}
-    )
+    installed = await control.install_bot(account["accountId"])
     owner = await control.user("Olivia Owner")
     colleague = await control.user("Paul Participant")
     globex_user = await control.user("Gus Globex", accountId=account["accountId"])

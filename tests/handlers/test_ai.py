@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -73,6 +74,7 @@ async def test_a_participant_gets_the_analysis_on_the_same_card(
     jobs = await stack.control.call("GET", "/ai/jobs")
     [job] = jobs["records"] if isinstance(jobs, dict) else jobs
     sent_uri = job["request"]["body"]["contentUri"]
+    assert job["request"]["body"]["source"] == "RingCentral"
     assert "access_token=***" in sent_uri  # the token went to RingCentral (masked here)
     # ...and nowhere else: not in the database, the cards, or the logs.
     services = stack.bot.app[SERVICES]
@@ -83,6 +85,33 @@ async def test_a_participant_gets_the_analysis_on_the_same_card(
         assert token.encode() not in wal.read_bytes()
     assert token not in json.dumps(await stack.control.cards(dm))
     assert token not in caplog.text
+
+
+async def test_the_media_token_outlives_a_slow_job_without_a_login_per_job(
+    stack: Stack,
+) -> None:
+    """The AI service fetches the media 5-30 minutes after the submit, with the token in
+    `contentUri`: a token with 10 minutes left is refreshed first, so the job still
+    succeeds 20 minutes later; and that takes a refresh, not a login per job."""
+    _, colleague, _, call = await people_and_call(stack)
+    world = stack.sandbox.world
+    services = stack.bot.app[SERVICES]
+    await services.service_api._tokens.access_token()  # signed in at start
+    # 50 minutes pass: the service user's token (an hour) has 10 minutes left.
+    world.advance(50 * 60)
+    services.service_api._tokens._expires_at = time.monotonic() + 10 * 60
+    await stack.control.call("POST", "/settings", {"aiJobDelaySeconds": 20 * 60})
+    dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']}")
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    world.advance(20 * 60)
+    text = await wait_for_state(stack, dm, "Speakers")
+    assert "Could not analyse" not in text
+    token_requests = [
+        r for r in await stack.control.requests() if r["path"] == "/restapi/oauth/token"
+    ]
+    assert len(token_requests) == 2  # the start's login and one refresh
+    assert job["status"] == "InProgress"
 
 
 async def test_someone_not_on_the_call_is_refused_and_nothing_starts(stack: Stack) -> None:
@@ -98,6 +127,18 @@ async def test_a_media_link_is_analysed_for_the_asker(stack: Stack) -> None:
     dm = await ask(stack, person, "analyze https://media.example.com/calls/demo.mp3 type=Meeting")
     text = await wait_for_state(stack, dm, "Speakers")
     assert "demo.mp3" in text and "https://" not in text
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    # `source` says where the media comes from: not RingCentral for someone's own link.
+    assert job["request"]["body"].get("source") != "RingCentral"
+
+
+async def test_a_zoom_link_says_its_source(stack: Stack) -> None:
+    person = await stack.control.user("Kim Park")
+    await ask(stack, person, "analyze https://us02web.zoom.us/rec/play/standup.mp4")
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    assert job["request"]["body"]["source"] == "Zoom"
 
 
 async def test_a_failed_job_says_which_parameter_was_wrong(stack: Stack) -> None:
@@ -161,15 +202,40 @@ async def test_unknown_forged_and_late_results_change_nothing(stack: Stack) -> N
             assert response.status == 200  # a late duplicate is acknowledged...
         # another job id at this job's address
         async with session.post(address, json={**delivery["payload"], "jobId": "nope"}) as r:
-            assert r.status == 403
-        # an address no job was given: refused before the body is read
+            assert r.status == 404  # the body names another job than the address's
         forged = address.rsplit("/", 1)[0] + "/not-the-secret"
         async with session.post(forged, json=delivery["payload"]) as response:
-            assert response.status == 404
+            assert response.status == 404  # no job has this address
         async with session.post(address, data=b"{not json") as response:
             assert response.status == 400
     await settle(stack.bot)
     assert len(await stack.control.cards(dm)) == 1  # ...and changes nothing
+
+
+async def test_the_documented_callback_without_job_id_is_taken_at_its_address(
+    stack: Stack,
+) -> None:
+    """The AI API posts `{"status", "response"}` with no `jobId` (seed 000's body): the
+    job is known by the address it was given, so the result comes by webhook at once."""
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/documented.mp3")
+    await wait_for_state(stack, dm, "Speakers")
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    [job] = jobs["records"] if isinstance(jobs, dict) else jobs
+    [delivery] = job["webhookDeliveries"]
+    assert "jobId" not in delivery["payload"]
+    assert set(delivery["payload"]) == {"status", "response"}
+    assert delivery["status"] == 200
+
+
+async def test_the_ai_webhook_answers_the_validation_handshake(stack: Stack) -> None:
+    url = f"{stack.config.public_url}/webhooks/ai/any-address"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, headers={"Validation-Token": "abc123"}) as response:
+            assert response.status == 200
+            assert response.headers.get("Validation-Token") == "abc123"
+        async with session.post(url, json={"status": "Success", "response": {}}) as response:
+            assert response.status == 404  # without the handshake header: no such job
 
 
 async def test_jobs_lists_my_analyses(stack: Stack) -> None:
@@ -187,3 +253,21 @@ async def test_bad_options_get_a_helpful_answer(stack: Stack) -> None:
     dm = await ask(stack, person, "analyze https://media.example.com/c.mp3 lang=french")
     [reply] = await stack.control.texts(dm, stack.bot_id)
     assert "lang=en-US" in reply
+
+
+async def test_a_job_ends_at_the_expiration_time_the_api_gave(stack: Stack) -> None:
+    """The status answer's `expirationTime` is when RingCentral forgets the job: the bot
+    closes it then, instead of its own guess of a week, and asks nothing after it."""
+    await stack.control.call(
+        "POST",
+        "/settings",
+        {"aiJobDelaySeconds": 10**7, "aiWebhookDelivery": "never", "aiJobLifetimeSeconds": 3},
+    )
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/short-lived.mp3")
+    text = await wait_for_state(stack, dm, "no longer has the result", within_s=20)
+    assert "Analysing" not in text
+    status_answers = [
+        r["status"] for r in await stack.control.requests() if "/ai/status/v1/jobs/" in r["path"]
+    ]
+    assert status_answers and 404 not in status_answers  # closed on time, not by a 404

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.e2e import Stack, settle
+import logging
+
+import aiohttp
+import pytest
+
+from tests.e2e import ADMIN_ID, Stack, settle
 
 
 async def test_help_lists_the_commands(stack: Stack) -> None:
@@ -115,3 +120,90 @@ async def test_when_ringcentral_fails_the_person_hears_it_at_once(stack: Stack) 
     await settle(stack.bot)
     [reply] = await stack.control.texts(dm, stack.bot_id)
     assert "not answering right now" in reply and "as soon as it works" in reply
+
+
+async def test_the_bots_own_card_posts_and_persons_added_posts_are_ignored_quietly(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RingCentral sends PostAdded for the bot's own card posts and a `PersonsAdded` post
+    when people join a chat: neither is a command, neither gets an answer or an error."""
+    caplog.set_level(logging.WARNING)
+    ann = await stack.control.user("Ann Adams")
+    ben = await stack.control.user("Ben Brown")
+    dm = await stack.control.chat([ann, stack.bot_id])
+    group = await stack.control.chat([ann, stack.bot_id], "Group", name="Team room")
+    await settle(stack.bot)
+    await stack.control.say(dm, ann, "settings")  # the bot answers with a card
+    await settle(stack.bot)
+    before_dm = await stack.control.posts(dm)
+    before_group = await stack.control.posts(group)
+    await stack.control.call("POST", f"/chats/{group}/members", {"add": [ben]})
+    await settle(stack.bot)
+    await settle(stack.bot)
+    after_group = await stack.control.posts(group)
+    # only the platform's PersonsAdded post was added, nothing from the bot
+    new = [p for p in after_group if p not in before_group]
+    assert [p["type"] for p in new] == ["PersonsAdded"]
+    assert await stack.control.posts(dm) == before_dm
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_ringsense_domain_the_platform_refuses_is_reported_not_fatal(
+    stack: Stack,
+) -> None:
+    """The bot subscribes to every RingSense domain by default; one the platform disables
+    (here: the app lost its RingSense permission) is shown to administrators in `status`,
+    and the rest of the bot keeps working."""
+    world = stack.sandbox.world
+    world.app_scopes = tuple(s for s in world.app_scopes if s != "RingSense")
+    await stack.bot.stop()
+    for subscription_id in list(world.subscriptions):
+        if world.subscriptions[subscription_id].owner_id != stack.bot_id:
+            del world.subscriptions[subscription_id]
+    await stack.restart_bot(already_stopped=True)
+    admin = await stack.control.user("Ada Admin", extensionId=ADMIN_ID)
+    dm = await stack.control.chat([admin, stack.bot_id])
+    await stack.control.say(dm, admin, "status")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(dm, stack.bot_id)
+    assert "RingSense domains refused" in reply
+    for domain in ("pbx", "rcv", "rcx", "ms-teams", "nice-incontact"):
+        assert domain in reply
+    assert "RingSense permission" in reply or "[RingSense]" in reply
+
+
+async def test_events_for_a_domain_or_account_not_subscribed_are_ignored_and_logged(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    owner = await stack.control.user("Olivia Owner")
+    dm = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(dm, owner, "optin")
+    await settle(stack.bot)
+    call = await stack.control.call("POST", "/calls", {"ownerExtensionId": owner})
+    await settle(stack.bot)
+    [digest] = await stack.control.cards(dm)
+    record = stack.sandbox.world.ringsense_record("809640001", "pbx", str(call["sourceRecordId"]))
+    forged_uuid = 0
+    async with aiohttp.ClientSession() as session:
+        for account, domain in (("999999999", "pbx"), ("809640001", "zoom")):
+            forged_uuid += 1
+            body = {**record, "domain": domain, "sourceRecordId": f"99{forged_uuid}"}
+            payload = {
+                "uuid": f"not-ours-{forged_uuid}",
+                "event": f"/ai/ringsense/v1/public/accounts/{account}/domains/{domain}/insights",
+                "timestamp": "2026-11-30T12:00:00.000Z",
+                "subscriptionId": "x",
+                "ownerId": "62288320001",
+                "body": body,
+            }
+            async with session.post(
+                f"{stack.config.public_url}/webhooks/ringcentral",
+                json=payload,
+                headers={"Verification-Token": stack.config.verification_token},
+            ) as response:
+                assert response.status == 200
+    await settle(stack.bot)
+    assert len(await stack.control.cards(dm)) == 1
+    assert digest["cardId"] == (await stack.control.cards(dm))[0]["cardId"]
+    assert "not subscribed" in caplog.text

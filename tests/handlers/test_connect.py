@@ -77,15 +77,8 @@ async def other_account(stack: Stack) -> OtherAccount:
     control = stack.control
     account = await control.call("POST", "/accounts", {"name": "Globex", "accountId": GLOBEX})
     account_id = str(account["accountId"])
-    installed = await control.call("POST", "/bots", {"accountId": account_id})
-    assert installed["redirectStatus"] == 200
+    installed = await control.install_bot(account_id)
     bot_id = str(installed["extensionId"])
-
-    async def subscribed() -> bool:
-        subscriptions = await control.call("GET", "/subscriptions")
-        return any(str(s["ownerId"]) == bot_id for s in subscriptions)
-
-    await eventually(subscribed)
     admin = await control.user("Gina Admin", accountId=account_id, extensionId=ADMIN_ID, admin=True)
     user = await control.user("Bea Other", accountId=account_id)
     return OtherAccount(

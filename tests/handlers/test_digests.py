@@ -253,3 +253,20 @@ async def test_eventually_helper_sees_the_reply(stack: Stack) -> None:
     await stack.control.say(chat, user, "help")
     texts = await eventually(lambda: stack.control.texts(chat, stack.bot_id))
     assert "optin" in texts[0]
+
+
+async def test_a_call_with_ai_notes_gets_one_digest_completed_by_the_later_ringsense_event(
+    stack: Stack,
+) -> None:
+    """RingEX calls with AI Notes bring two events per call: AI Notes first (call notes and
+    a summary), RingSense later (the rest, `rsRecordUri`). One card, updated in place."""
+    user, chat = await opted_in_user(stack)
+    made = await stack.control.call("POST", "/calls", {"ownerExtensionId": user, "aiNotes": True})
+    assert len(made["notifications"]) == 2
+    await settle(stack.bot)
+    await settle(stack.bot)
+    cards = await stack.control.cards(chat)
+    assert len(cards) == 1
+    text = card_as_text(cards[0]["card"])
+    assert "Call notes" in text and "AI score" in text
+    assert "https://ringsense.ringcentral.com/calls/" in json.dumps(cards[0]["card"])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from bot.cards import card_as_text
 from tests.e2e import Stack, bot_status, eventually, settle
 
@@ -22,10 +26,7 @@ async def test_added_to_a_group_the_bot_says_what_it_does(stack: Stack) -> None:
 
 async def install(stack: Stack, mode: str) -> dict[str, str]:
     account = await stack.control.call("POST", "/accounts", {"name": f"{mode} customer"})
-    installed: dict[str, str] = await stack.control.call(
-        "POST", "/bots", {"accountId": account["accountId"], "mode": mode}
-    )
-    assert installed["redirectStatus"] == 200
+    installed: dict[str, str] = await stack.control.install_bot(account["accountId"], mode)
     await settle(stack.bot)
     return installed
 
@@ -83,3 +84,31 @@ async def test_removal_deletes_subscriptions_and_data(stack: Stack) -> None:
     assert not settings.opted_in
     # the home account is untouched
     assert stack.bot_id in state["installs"]  # type: ignore[operator]
+
+
+async def test_the_install_events_are_taken_quietly(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new bot hears of its own install (extension Create, GroupJoined for its personal
+    chat): no welcome card in a chat with itself, no error."""
+    caplog.set_level(logging.WARNING)
+    bot = await install(stack, "private")
+    await settle(stack.bot)
+    chats = await stack.control.call("GET", "/chats")
+    records = chats["records"] if isinstance(chats, dict) else chats
+    [personal] = [
+        c for c in records if c["type"] == "Personal" and _member_ids(c) == [bot["extensionId"]]
+    ]
+    assert await stack.control.posts(personal["id"]) == []
+    deliveries = await stack.control.call("GET", "/deliveries")
+    kinds = [d.get("payload", {}).get("body", {}).get("eventType") for d in deliveries]
+    assert "Create" in kinds and "GroupJoined" in kinds
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _member_ids(chat: dict[str, object]) -> list[str]:
+    members = chat.get("members")
+    return [
+        str(m["id"]) if isinstance(m, dict) else str(m)
+        for m in (members if isinstance(members, list) else [])
+    ]

@@ -21,7 +21,6 @@ def ringcx_config(stack: Stack, **extra: Any) -> dict[str, Any]:
         "enabled": True,
         "base_url": stack.sandbox.url,
         "sub_account_id": SUB_ACCOUNT,
-        "time_zone": "US/Eastern",
         "window_minutes": 5,
         "lag_minutes": 5,
         "poll_interval_s": 1,
@@ -82,7 +81,29 @@ def test_windows_trail_real_time_and_grow_while_catching_up() -> None:
         900,
     )
     start = now - timedelta(hours=10)
-    assert next_window(start, now, window, lag) == (start, 10_800)  # the API's maximum
+    # Behind after downtime: whole windows, never more than an hour (reports.md's maximum).
+    assert next_window(start, now, window, lag) == (start, 3600)
+    assert next_window(start, now, timedelta(minutes=7), lag) == (start, 3360)
+
+
+async def test_no_hour_is_skipped_or_read_twice_when_daylight_saving_ends(
+    stack: Stack,
+) -> None:
+    """1 Nov 2026, 01:00-02:00 happens twice in US/Eastern (EDT, then EST). Local wall
+    times cannot say which one is meant; the poller keeps UTC and asks in UTC."""
+    agent, dm = await opted_in_agent(stack)
+    first_pass = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+    second_pass = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+    await segment(stack, agent, first_pass)
+    await segment(stack, agent, second_pass)
+    await start_ringcx(stack, datetime(2026, 11, 1, 5, 0, tzinfo=UTC), window_minutes=60)
+
+    async def both() -> list[str] | None:
+        texts = await transcripts_in(stack, dm)
+        return texts if len(texts) >= 2 else None
+
+    texts = await eventually(both, within_s=20)
+    assert len(texts) == 2
 
 
 async def test_an_opted_in_agent_gets_each_finished_transcript_once(stack: Stack) -> None:
@@ -167,3 +188,66 @@ async def test_transcript_on_demand_follows_the_rules_for_calls(stack: Stack) ->
     assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
     assert len(await transcripts_in(stack, admin_dm)) == 1
     assert stack.bot.app[SERVICES].ringcx is not None
+
+
+async def test_transcript_on_demand_for_a_segment_the_poller_has_not_reached(
+    stack: Stack,
+) -> None:
+    """The poller trails real time (here by two hours); a segment that ended ten minutes
+    ago is not stored yet, but its agent can have its transcript now: the bot looks its
+    metadata up on demand, with the same rules on who may see it."""
+    agent, dm = await opted_in_agent(stack)
+    other = await stack.control.user("Omar Other")
+    now = datetime.now(UTC)
+    made = await segment(stack, agent, now - timedelta(minutes=10))
+    await start_ringcx(stack, now - timedelta(minutes=30), lag_minutes=120)
+    command = f"transcript {made['dialogId']} {made['segmentId']}"
+    other_dm = await stack.control.chat([other, stack.bot_id])
+    await stack.control.say(other_dm, other, command)
+    await stack.control.say(dm, agent, command)
+    await settle(stack.bot)
+    assert await stack.control.texts(other_dm, stack.bot_id) == [NOT_VISIBLE]
+    assert len(await transcripts_in(stack, dm)) == 1
+
+
+async def test_ringcx_health_is_in_status_for_administrators(stack: Stack) -> None:
+    agent, dm = await opted_in_agent(stack)
+    admin = await stack.control.user("Ada Admin", extensionId=ADMIN_ID)
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=8))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    admin_dm = await stack.control.chat([admin, stack.bot_id])
+    await stack.control.say(admin_dm, admin, "status")
+    await stack.control.say(dm, agent, "status")
+    await settle(stack.bot)
+    [admin_status] = await stack.control.texts(admin_dm, stack.bot_id)
+    assert "**RingCX**: token valid" in admin_status
+    assert "read up to " in admin_status and "last error: none" in admin_status
+    agent_texts = await stack.control.texts(dm, stack.bot_id)
+    assert not any("**RingCX**" in text for text in agent_texts)  # administrators only
+
+
+async def test_the_agent_is_named_not_numbered(stack: Stack) -> None:
+    """Voice transcripts carry no names (like the real sample): the agent is looked up in
+    the directory, so the card says who it was, not "extension 62288330001"."""
+    agent, dm = await opted_in_agent(stack, name="Alex Agent")
+    now = datetime.now(UTC)
+    await segment(stack, agent, now - timedelta(minutes=8))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    assert "Agent: Alex Agent" in text
+    assert f"extension {agent}" not in text
+
+
+async def test_digital_segments_are_delivered_like_voice(stack: Stack) -> None:
+    """Chat and SMS (DIGITAL) segments have transcripts too (`d-` ids, their own channel
+    type): the poller takes them and the agent gets the transcript."""
+    agent, dm = await opted_in_agent(stack, name="Alex Agent")
+    now = datetime.now(UTC)
+    made = await segment(stack, agent, now - timedelta(minutes=8), channelType="ENGAGE_MESSAGING")
+    assert made["dialogId"].startswith("d-") and made["metadata"]["channelClass"] == "DIGITAL"
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+    [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
+    assert "Channel: Voice" not in text
+    assert "Agent: Alex Agent" in text

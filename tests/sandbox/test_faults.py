@@ -53,13 +53,15 @@ def _draws(seed: int, count: int) -> list[float]:
     return [rng.random() for _ in range(count)]
 
 
-async def test_everything_is_off_by_default_and_delete_clears(client: SandboxClient) -> None:
+async def test_every_fault_is_off_and_the_real_limits_on_by_default_and_after_delete(
+    client: SandboxClient,
+) -> None:
     defaults_shown = await (await client.get("/_sandbox/faults")).json()
     assert defaults_shown["latencyMs"] is None
     assert defaults_shown["errorRate"] == 0
     assert defaults_shown["resetRate"] == 0
     assert defaults_shown["storm"] is None
-    assert defaults_shown["enforceRateLimits"] is False
+    assert defaults_shown["enforceRateLimits"] is True
     assert defaults_shown["dailyPostLimit"] is None
     assert defaults_shown["duplicateNotifications"] == 0
     assert defaults_shown["reorderNotifications"] is None

@@ -46,7 +46,9 @@ async def test_settings_hold_the_app_console_values(client: SandboxClient) -> No
     assert before["oauthRedirectUri"] is None
     assert before["interactiveMessagesUrl"] is None
     assert before["signaturePrefix"] is False
-    assert before["botReadyAfterSeconds"] == 0
+    # A bot installed moments ago gets SUB-406 for a few seconds, by default (the real
+    # delay is UNCONFIRMED; a bot that does not retry must find out here).
+    assert before["botReadyAfterSeconds"] == 3
     changed = await _settings(
         client,
         oauthRedirectUri="https://bot.example/oauth",
@@ -66,7 +68,7 @@ async def test_settings_hold_the_app_console_values(client: SandboxClient) -> No
 async def test_private_install_posts_the_token_as_a_form_and_the_bot_sets_itself_up(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"])
     bot_id = installed["extensionId"]
@@ -101,13 +103,19 @@ async def test_private_install_posts_the_token_as_a_form_and_the_bot_sets_itself
     assert everyone["id"] == account["everyoneChatId"]
     assert {"id": bot_id} in everyone["members"]
     await settle(client)
-    assert fake_app.notifications == []  # joining at install is not replayed
+    # Once subscribed, the new bot hears of its own install: its extension's Create event
+    # and GroupJoined for its personal chat (once; a second subscription gets neither).
+    bodies = [n["body"] for n in fake_app.notifications]
+    assert {"extensionId": bot_id, "eventType": "Create", "hints": ["ExtensionInfo"]} in bodies
+    joined = [b for b in bodies if b.get("eventType") == "GroupJoined"]
+    assert [(b["type"], b["members"]) for b in joined] == [("PersonalChat", [bot_id])]
+    assert len(bodies) == 2
 
 
 async def test_public_install_sends_a_one_time_code_for_the_permanent_token(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"], mode="public")
     assert installed["mode"] == "public"
@@ -177,10 +185,12 @@ async def test_install_reports_what_the_app_answered(
 async def test_removal_sends_delete_first_then_the_token_is_dead(
     client: SandboxClient, fake_app: FakeApp
 ) -> None:
-    await _settings(client, oauthRedirectUri=fake_app.redirect_uri)
+    await _settings(client, oauthRedirectUri=fake_app.redirect_uri, botReadyAfterSeconds=0)
     account = await _account(client)
     installed = await _install(client, accountId=account["accountId"])
     bot_id, token = installed["extensionId"], installed["token"]
+    await settle(client)
+    fake_app.notifications.clear()  # the install's own events (another test)
 
     response = await client.delete(f"/_sandbox/bots/{bot_id}")
     removal = await response.json()

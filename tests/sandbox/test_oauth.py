@@ -228,3 +228,17 @@ async def test_pkce_verifier_is_checked(client: SandboxClient) -> None:
     good = await client.post("/restapi/oauth/token", data={**form, "code_verifier": verifier})
     assert good.status == 200
     assert (await good.json())["refresh_token"]
+
+
+async def test_a_sixth_parallel_session_ends_the_oldest(client: SandboxClient, world: Any) -> None:
+    """At most 5 parallel sessions per user and app: a client that logs in again and again
+    (one login per job, say) finds its older tokens dead, as on the platform."""
+    # Six logins at once would first meet the Auth group's 5 a minute (tested in
+    # test_faults.py); the rate limits are off here so this checks the session cap alone.
+    world.enforce_rate_limits = False
+    tokens = [await service_user_token(client) for _ in range(6)]
+    statuses = []
+    for token in tokens:
+        answer = await client.get(EXTENSION, headers={"Authorization": f"Bearer {token}"})
+        statuses.append(answer.status)
+    assert statuses == [401, 200, 200, 200, 200, 200]

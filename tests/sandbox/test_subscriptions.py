@@ -6,6 +6,7 @@ from sandbox import defaults
 from sandbox.world import World
 from tests.conftest import load_fixture
 from tests.sandbox.conftest import (
+    BASIC,
     BOT_AUTH,
     Receiver,
     SandboxClient,
@@ -193,7 +194,19 @@ async def test_expired_subscription_stops_delivering_and_is_gone(
         f"/restapi/v1.0/subscription/{subscription['id']}", headers=BOT_AUTH
     )
     assert response.status == 404
-    assert (await response.json())["errors"][0]["errorCode"] == "CMN-102"
+    # API-FACTS B.4: an expired subscription is SUB-507, not an unknown one's CMN-102.
+    body = await response.json()
+    assert body["errorCode"] == "SUB-507"
+    assert body["errors"][0]["errorCode"] == "SUB-507"
+    assert body["message"].startswith(f"Subscription with key [{subscription['id']}]")
+    assert body["message"].endswith("was expired")
+    renew = await client.post(
+        f"/restapi/v1.0/subscription/{subscription['id']}/renew", headers=BOT_AUTH
+    )
+    assert renew.status == 404
+    assert (await renew.json())["errorCode"] == "SUB-507"
+    unknown = await client.get("/restapi/v1.0/subscription/nope", headers=BOT_AUTH)
+    assert (await unknown.json())["errorCode"] == "CMN-102"
 
 
 async def test_renew_extends_the_lifetime(
@@ -242,6 +255,16 @@ async def test_failing_receiver_gets_blacklisted_after_ten_failures(
         "Webhook responses with code: [500], reason: [Internal Server Error]"
     )
     assert record["blacklistedData"]["blacklistedAt"].endswith("Z")
+    # A blacklisted subscription cannot be renewed back to life (the docs: delete it and
+    # create a new one); neither by renew nor by PUT.
+    path = f"/restapi/v1.0/subscription/{subscription['id']}"
+    renew = await client.post(path + "/renew", headers=BOT_AUTH)
+    assert renew.status == 400
+    assert "blacklisted" in (await renew.json())["message"].lower()
+    put = await client.put(path, json={}, headers=BOT_AUTH)
+    assert put.status == 400
+    listed = await (await client.get("/restapi/v1.0/subscription", headers=BOT_AUTH)).json()
+    assert listed["records"][0]["status"] == "Blacklisted"
 
 
 async def test_timeouts_count_as_failures(
@@ -305,3 +328,74 @@ async def test_bot_rest_posts_reach_the_bot_too(client: SandboxClient, receiver:
     await settle(client)
     [notification] = receiver.notifications()
     assert notification["body"]["creatorId"] == notification["ownerId"]
+
+
+async def test_the_bots_card_posts_reach_it_as_post_added_too(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    """A card post is a post: subscribers get PostAdded for it (type Card, no text)."""
+    await subscribe(client, BOT_AUTH, receiver, [POSTS])
+    chat_id = await _everyone_chat(client)
+    card = {"type": "AdaptiveCard", "version": "1.3", "body": [{"type": "TextBlock", "text": "x"}]}
+    response = await client.post(
+        f"/team-messaging/v1/chats/{chat_id}/adaptive-cards", json=card, headers=BOT_AUTH
+    )
+    assert response.status == 201
+    await settle(client)
+    [notification] = receiver.notifications()
+    body = notification["body"]
+    assert body["eventType"] == "PostAdded"
+    assert body["type"] == "Card"
+    assert body["creatorId"] == notification["ownerId"]
+    assert body["groupId"] == chat_id
+
+
+async def test_members_joining_a_group_get_a_persons_added_post(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    await subscribe(client, BOT_AUTH, receiver, [POSTS])
+    people = [
+        (await (await client.post("/_sandbox/users", json={"name": n})).json())["extensionId"]
+        for n in ("Ann", "Ben")
+    ]
+    made = await client.post(
+        "/_sandbox/chats",
+        json={"type": "Group", "members": [people[0], defaults.BOT_EXTENSION_ID]},
+    )
+    chat_id = (await made.json())["id"]
+    await client.post(f"/_sandbox/chats/{chat_id}/members", json={"add": [people[1]]})
+    await settle(client)
+    [notification] = [
+        n for n in receiver.notifications() if n["body"].get("type") == "PersonsAdded"
+    ]
+    body = notification["body"]
+    assert body["eventType"] == "PostAdded"
+    assert body["addedPersonIds"] == [people[1]]
+    assert body["groupId"] == chat_id
+    assert body["text"] is None
+
+
+async def test_filters_the_tokens_app_scopes_do_not_cover_are_disabled(
+    client: SandboxClient, receiver: Receiver
+) -> None:
+    """A token without the RingSense (or TeamMessaging) app permission gets no events of
+    those kinds: the filter is listed in `disabledFilters`, as a user permission would be."""
+    response = await client.post(
+        "/restapi/oauth/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": defaults.SERVICE_USER_JWT,
+            "scope": "ReadAccounts SubscriptionWebhook",
+        },
+        headers={"Authorization": BASIC},
+    )
+    assert response.status == 200
+    auth = {"Authorization": f"Bearer {(await response.json())['access_token']}"}
+    body = await subscribe(client, auth, receiver, [RINGSENSE, POSTS])
+    disabled = {entry["filter"]: entry for entry in body["disabledFilters"]}
+    assert len(disabled) == 2
+    assert all(entry["reason"] == "PermissionDenied" for entry in disabled.values())
+    assert any("[RingSense]" in entry["message"] for entry in disabled.values())
+    assert any("[TeamMessaging]" in entry["message"] for entry in disabled.values())
+    await _user_posts(client, "not for a token without TeamMessaging")
+    assert receiver.notifications() == []

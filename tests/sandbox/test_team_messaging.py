@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
+
+import pytest
 
 from sandbox import defaults
 from sandbox.app import create_sandbox_app
@@ -227,15 +230,87 @@ async def test_invalid_card_is_refused_with_the_real_shape(client: SandboxClient
         )
         body = await response.json()
         assert response.status == 400, bad
-        assert set(body) == set(real)
+        assert set(real) <= set(body)  # the documented troubleshooting body...
         assert body["error"] == real["error"]
         assert body["validation"], bad
+        # ...and the platform's error shape every client reads (API-FACTS A.5)
+        assert body["errorCode"] == "CMN-101"
+        assert body["errors"] and all(e["errorCode"] == "CMN-101" for e in body["errors"])
+        assert [e["message"] for e in body["errors"]] == body["validation"]
     stored = await (await client.get(f"/_sandbox/chats/{chat_id}/posts")).json()
     assert stored == []
 
 
-async def test_cards_are_checked_structurally_without_the_schema(aiohttp_client: Any) -> None:
-    client = await aiohttp_client(create_sandbox_app(adaptive_card_schema=None))
+async def _everyone_chat(client: Any) -> str:
+    return str(
+        next(
+            c["id"]
+            for c in await (await client.get("/_sandbox/chats")).json()
+            if c["type"] == "Everyone"
+        )
+    )
+
+
+async def test_the_official_schema_is_loaded_by_default(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(create_sandbox_app())
+    chat_id = await _everyone_chat(client)
+    # Structurally fine; only the 1.3 schema knows "huge" is no TextBlock size.
+    bad = {"type": "AdaptiveCard", "body": [{"type": "TextBlock", "text": "x", "size": "huge"}]}
+    response = await client.post(
+        TM + f"/chats/{chat_id}/adaptive-cards", json=bad, headers=BOT_AUTH
+    )
+    assert response.status == 400
+
+
+@pytest.mark.parametrize(
+    ("version", "status"), [("1.0", 201), ("1.2", 201), ("1.3", 201), ("1.4", 400), ("1.5", 400)]
+)
+async def test_versions_above_1_3_are_refused(
+    client: SandboxClient, version: str, status: int
+) -> None:
+    chat_id = await _group_with_bot(client, defaults.SERVICE_USER_EXTENSION_ID)
+    card = {**_card(), "version": version}
+    response = await client.post(
+        TM + f"/chats/{chat_id}/adaptive-cards", json=card, headers=BOT_AUTH
+    )
+    assert response.status == status
+    if status == 400:
+        assert "version" in json.dumps(await response.json())
+
+
+async def test_an_oversized_card_is_a_400_with_the_platform_body_not_a_plain_413(
+    client: SandboxClient,
+) -> None:
+    chat_id = await _group_with_bot(client, defaults.SERVICE_USER_EXTENSION_ID)
+    big = {
+        "type": "AdaptiveCard",
+        "version": "1.3",
+        "body": [{"type": "TextBlock", "text": "x" * 2000, "wrap": True}] * 1000,
+    }
+    for attempt in ("create", "update"):
+        if attempt == "create":
+            response = await client.post(
+                TM + f"/chats/{chat_id}/adaptive-cards", json=big, headers=BOT_AUTH
+            )
+        else:
+            made = await client.post(
+                TM + f"/chats/{chat_id}/adaptive-cards", json=_card(), headers=BOT_AUTH
+            )
+            card_id = (await made.json())["id"]
+            response = await client.put(
+                TM + f"/adaptive-cards/{card_id}", json=big, headers=BOT_AUTH
+            )
+        assert response.status == 400, attempt
+        assert response.content_type == "application/json"
+        body = await response.json()
+        assert body["errorCode"] == "CMN-101"
+        assert "too large" in body["errors"][0]["message"]
+
+
+async def test_cards_are_checked_structurally_without_the_schema(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    client = await aiohttp_client(create_sandbox_app(adaptive_card_schema=tmp_path / "none.json"))
     chat_id = next(
         c["id"]
         for c in await (await client.get("/_sandbox/chats")).json()

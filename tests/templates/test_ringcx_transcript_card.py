@@ -13,7 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.cards import CardRenderer, card_as_text, ringcx_transcript_card
+from bot.cards import (
+    CARD_BYTE_BUDGET,
+    CardRenderer,
+    card_as_text,
+    card_bytes,
+    ringcx_transcript_card,
+)
 from bot.quoting import quote_for_chat
 from bot.ringcx_model import Segment, Transcript
 from tests.templates.adaptive_cards import (
@@ -94,8 +100,10 @@ def test_the_real_voice_transcript_reads_well() -> None:
         "Start: Mon 22 Jul 2024, 07:24 EDT",
         "Duration: 7 s",
         "",
-        "08:38:00 Speaker 1: yes sir",
-        "08:38:01 Speaker 2: ok",
+        # Neither participant id is the segment's agent (the real sample): nobody is
+        # numbered "Speaker 1" as if order of appearance said who the customer was.
+        "08:38:00 Unidentified speaker A: yes sir",
+        "08:38:01 Unidentified speaker B: ok",
     ]
     assert card["fallbackText"] == "Contact center transcript, Mon 22 Jul 2024, 07:24 EDT, 7 s"
     assert submit_actions(card) == []
@@ -130,12 +138,21 @@ def test_unnamed_agents_and_contacts_are_called_so() -> None:
     assert not [line for line in text if "985901004" in line or line.startswith("Agent: ")]
 
 
+def test_the_agents_lines_are_known_by_the_segments_ids_and_the_rest_is_the_customer() -> None:
+    body = ringcx_voice_transcript()
+    segment = voice_segment()
+    body["transcript"][1]["participantId"] = segment.participant_id
+    text = lines_of(shown(body, segment=segment, agent_label="Alex Rivera"))
+    assert text[-2:] == ["08:38:00 Customer: yes sir", "08:38:01 Alex Rivera: ok"]
+    assert "Agent: Alex Rivera" in text
+
+
 def test_a_segment_with_little_known_shows_only_that() -> None:
     segment = Segment.from_api({"dialogId": "d-1", "segmentId": "s-1"})
     card = shown({"transcript": [{"message": "hello"}]}, segment=segment)
 
     assert_valid_card(card)
-    assert lines_of(card) == ["Contact center transcript", "", "Speaker 1: hello"]
+    assert lines_of(card) == ["Contact center transcript", "", "Unidentified speaker A: hello"]
     assert card["fallbackText"] == "Contact center transcript"
 
 
@@ -207,3 +224,16 @@ def test_messages_and_names_are_shown_exactly(text: str) -> None:
 @given(text=call_text)
 def test_any_message_or_name_survives(text: str) -> None:
     assert_ringcx_text_literal(text)
+
+
+def test_a_transcript_of_long_messages_fits_a_card_ringcentral_accepts() -> None:
+    body = messages(85)
+    for line in body["transcript"]:
+        line["message"] += " and then we talked about the contract" * 10
+    card = shown(body)
+    assert card_bytes(card) <= CARD_BYTE_BUDGET
+    text = lines_of(card)
+    said = [line for line in text if re.match(r"\d\d:\d\d:\d\d ", line)]
+    assert 10 < len(said) < 80
+    assert text[-1] == f"Showing the first {len(said)} of 85 lines."
+    assert_valid_card(card)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from bot.cards import CardRenderer, card_as_text, transcript_card
+from bot.cards import CARD_BYTE_BUDGET, CardRenderer, card_as_text, card_bytes, transcript_card
 from bot.quoting import quote_for_chat
 from bot.ringsense import CallInsights
 from tests.templates.adaptive_cards import (
@@ -144,3 +144,22 @@ def test_what_was_said_is_shown_exactly(text: str) -> None:
 @given(text=call_text)
 def test_anything_said_survives(text: str) -> None:
     assert_utterance_literal(text)
+
+
+def test_a_transcript_of_long_utterances_fits_a_card_ringcentral_accepts() -> None:
+    """Cards have a size limit (UNCONFIRMED; the sandbox takes 40,000 bytes): 80 long
+    utterances do not fit, so fewer are shown and the note says how many."""
+    long_lines = [
+        {**line, "text": f"Line {i + 1}. " + "and then we talked about the contract " * 8}
+        for i, line in enumerate(transcript_of(120))
+    ]
+    card = transcript(with_transcript(long_lines))
+    assert card_bytes(card) <= CARD_BYTE_BUDGET
+    lines = card_as_text(card).splitlines()
+    shown = [line for line in lines if re.match(r"\d\d:\d\d ", line)]
+    assert 10 < len(shown) < 80
+    assert (
+        f"Showing the first {len(shown)} of 120 lines. Open the call in RingSense for the rest."
+        in lines
+    )
+    assert_valid_card(card)
