@@ -87,6 +87,12 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         chat_id = item.destination.get("chatId")
         with log_context(chat=chat_id, call=item.card_key):
             async with self._destinations.hold(key):
+                if await self._services.storage.newer_version_sent(item):
+                    # Sent in order per destination; only a retry can come after its
+                    # successor, and the card already shows the newer version.
+                    await self._services.storage.mark_sent(item.id)
+                    log.debug("delivery %s skipped: a newer version of the card was sent", item.id)
+                    return
                 try:
                     await self._deliver(item, key)
                 except RingCentralError as err:

@@ -767,6 +767,19 @@ class Storage:
             for r in rows
         ]
 
+    async def newer_version_sent(self, item: OutboxItem) -> bool:
+        """Whether a later delivery of the same card to the same destination was sent
+        already: then `item` is an older version, and sending it would undo the newer one
+        (a retry that waited while the newer version went out)."""
+        if item.card_key is None:
+            return False
+        async with self._db.execute(
+            "SELECT 1 FROM outbox WHERE id > ? AND card_key = ? AND destination = ? "
+            "AND status = 'sent' LIMIT 1",
+            (item.id, item.card_key, json.dumps(item.destination, separators=(",", ":"))),
+        ) as cursor:
+            return await cursor.fetchone() is not None
+
     async def mark_sent(self, item_id: int) -> None:
         async with self._transaction() as db:
             await db.execute(

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from bot import events
+from bot import events, payloads
 from bot.access import NOT_VISIBLE, is_admin
 from bot.ai import AI_WEBHOOK_PREFIX, PENDING, secret_hash
 from bot.analysis import (
@@ -36,6 +37,7 @@ from bot.cards import (
     ACTION_AI_UTTERANCES,
     DATA_JOB_ID,
     analysis_card,
+    format_start_time,
     jobs_card,
     message_dialog,
     utterances_card,
@@ -162,10 +164,14 @@ def _extensions_in(record: Mapping[str, Any]) -> set[str]:
     return found
 
 
-async def _recording_people(ctx: Context, recording_id: str) -> set[str]:
-    """Everyone of the account on the call this recording belongs to (from the call log)."""
+async def _recording_people(
+    ctx: Context, recording_id: str
+) -> tuple[set[str], Mapping[str, Any] | None]:
+    """Everyone of the account on the call this recording belongs to, and that call's
+    record (from the call log; None when it is not there)."""
     since = (datetime.now(UTC) - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     people: set[str] = set()
+    found: Mapping[str, Any] | None = None
     page = 1
     while page <= 10:
         records, more = await ctx.services.service_api.company_call_log(
@@ -175,10 +181,32 @@ async def _recording_people(ctx: Context, recording_id: str) -> set[str]:
             recording = record.get("recording")
             if isinstance(recording, Mapping) and str(recording.get("id")) == recording_id:
                 people |= _extensions_in(record)
+                found = found or record
         if not more:
             break
         page += 1
-    return people
+    return people, found
+
+
+def recording_label(record: Mapping[str, Any] | None, tz: ZoneInfo) -> str:
+    """How a person knows a recording: by its call ("the call between Olivia Owner and
+    Paul Participant of Mon 30 Nov 2026, 12:55 EST"), never by the recording's id."""
+    if record is None:
+        return "a call recording"
+    names = []
+    for side in ("from", "to"):
+        party = record.get(side)
+        if isinstance(party, Mapping):
+            name = party.get("name") or party.get("phoneNumber")
+            if isinstance(name, str) and name.strip() and name not in names:
+                names.append(name.strip())
+    started = payloads.timestamp(record.get("startTime"))
+    when = f" of {format_start_time(started, tz)}" if started else ""
+    if len(names) == 2:
+        return f"the call between {names[0]} and {names[1]}{when}"
+    if names:
+        return f"the call with {names[0]}{when}"
+    return f"the call{when}" if when else "a call recording"
 
 
 @router.command(
@@ -238,10 +266,12 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
             if not isinstance(recording, Mapping) or recording.get("id") is None:
                 raise SourceError("That call has no recording to analyse.")
             recording_id = str(recording["id"])
-            people = _extensions_in(record) | await _recording_people(ctx, recording_id)
+            in_log, _ = await _recording_people(ctx, recording_id)
+            people = _extensions_in(record) | in_log
+            call_record: Mapping[str, Any] | None = record
         else:
             recording_id = source
-            people = await _recording_people(ctx, recording_id)
+            people, call_record = await _recording_people(ctx, recording_id)
         # Recordings are read through the service user: only people confirmed to be of its
         # account, on the recording or administrators of that account, may have them analysed.
         person = await ctx.actor_identity()
@@ -259,7 +289,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
             return None
         media_url = await services.service_api.media_url_with_token(content_uri)
         encoding = "Wav" if "wav" in str(metadata.get("contentType", "")) else "Mpeg"
-        label = f"recording {recording_id}"
+        label = recording_label(call_record, timezone_for(ctx))
         body = _request_body(media_url, encoding, options, phone_call=True, source="RingCentral")
         entitled = frozenset(people | {asker})
     elif source.lower().startswith("https://"):

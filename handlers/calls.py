@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from bot.access import NOT_VISIBLE, Identity, everyone_may_see, may_see
@@ -22,12 +22,13 @@ from bot.cards import (
     FEEDBACK_VERDICTS,
     calls_card,
     feedback_dialog,
+    feedback_result,
     message_dialog,
     render_digest,
     transcript_card,
 )
 from bot.quoting import for_log, quote_for_chat
-from bot.rc import RingCentralClient, RingCentralNotFound
+from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
 from handlers.connect import ringsense_reader
@@ -265,7 +266,12 @@ async def send_transcript(ctx: Context) -> None:
 
 @router.card_action(ACTION_DIGEST_FEEDBACK)
 async def record_feedback(ctx: Context) -> None:
-    """Only someone who may see the call may judge it; anyone else is refused like Open."""
+    """Only someone who may see the call may judge it; anyone else is refused like Open.
+
+    The verdict then shows on the pressed card itself, updated in place through the
+    outbox: "You found this helpful" where only the presser reads the card (their direct
+    chat), a count that names nobody where a chat shares it. When the card cannot be
+    confirmed as this call's digest, the person is thanked in a dialog instead."""
     assert ctx.submission is not None and ctx.actor_id is not None
     key = ctx.submission.data.get(DATA_CALL_KEY, "")
     verdict = ctx.submission.data.get(DATA_VERDICT, "")
@@ -274,8 +280,58 @@ async def record_feedback(ctx: Context) -> None:
             ctx.services.cards, "Not recorded", "That button did not say what you thought."
         )
         return
-    if await _visible_call_from_button(ctx) is None:
+    found = await _visible_call_from_button(ctx)
+    if found is None:
         await _refuse(ctx)
         return
     await ctx.services.storage.save_feedback(key, ctx.actor_id, verdict)
-    ctx.response = feedback_dialog(ctx.services.cards, verdict)
+    if not await _show_feedback_on_the_card(ctx, *found):
+        ctx.response = feedback_dialog(ctx.services.cards, verdict)
+
+
+async def _show_feedback_on_the_card(ctx: Context, key: str, insights: CallInsights) -> bool:
+    """Re-render the pressed digest with its feedback line and queue the update; False when
+    the card is not known to be this call's digest (then nothing is changed)."""
+    assert ctx.submission is not None and ctx.actor_id is not None
+    card_id, chat_id = ctx.submission.card_id, ctx.chat_id
+    if not card_id or not chat_id:
+        return False
+    try:
+        pressed = await ctx.bot.api.get_card(card_id)
+    except RingCentralError as err:
+        log.info("feedback: card %s not readable (%s)", for_log(card_id), err.status)
+        return False
+    if not _carries_call_key(pressed, key):
+        log.warning("feedback: card %s is not the digest of %s", for_log(card_id), for_log(key))
+        return False
+    services = ctx.services
+    try:
+        personal = await services.is_direct_chat(ctx.bot, chat_id)
+    except RingCentralError:
+        personal = False  # when in doubt, the card is read by a whole chat
+    verdicts = await services.storage.feedback_for(key)
+    if personal:
+        settings = ctx.settings
+    else:
+        settings = await services.storage.user_settings(insights.owner_extension_id)
+    card = render_digest(
+        services.cards,
+        insights,
+        settings.zone(services.config.timezone) if settings else services.config.timezone,
+        settings.sections if settings else None,
+        call_key=key,
+        feedback=feedback_result(verdicts, reader=ctx.actor_id if personal else None),
+    )
+    await ctx.update_card(card_id, card)
+    return True
+
+
+def _carries_call_key(node: object, key: str) -> bool:
+    """Whether a card holds a button for this call (digests carry the key in their data)."""
+    if isinstance(node, Mapping):
+        if node.get(DATA_CALL_KEY) == key:
+            return True
+        return any(_carries_call_key(value, key) for value in node.values())
+    if isinstance(node, list):
+        return any(_carries_call_key(value, key) for value in node)
+    return False

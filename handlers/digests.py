@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot import events, payloads
-from bot.cards import render_digest
+from bot.cards import feedback_result, render_digest
 from bot.catchup import note_ringsense_event
 from bot.logs import bind_log_context
 from bot.metrics import notification_arrived_at
@@ -143,8 +143,9 @@ def _not_subscribed(ctx: Context) -> str | None:
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
-    filters. Channels get calls with external participants only when the owner allows it,
-    and only while the owner is still in the chat and nobody there is of another account."""
+    filters, each card with the feedback line it already showed. Channels get calls with
+    external participants only when the owner allows it, and only while the owner is still
+    in the chat and nobody there is of another account."""
     assert ctx.notification is not None
     refusal = _not_subscribed(ctx)
     if refusal is not None:
@@ -168,18 +169,27 @@ async def deliver_digest(ctx: Context) -> None:
     if reason is not None:
         log.debug("no digest for %s: %s", for_log(key), reason)
         return
-    card = render_digest(
-        services.cards,
-        merged,
-        settings.zone(services.config.timezone),
-        settings.sections,
-        call_key=key,
-    )
+    verdicts = await services.storage.feedback_for(key)
+
+    def digest_for(reader: str | None) -> dict[str, Any]:
+        """The card, with what its reader (None: a whole chat) said of it after a press,
+        so an update of the call keeps the answer the card showed."""
+        return render_digest(
+            services.cards,
+            merged,
+            settings.zone(services.config.timezone),
+            settings.sections,
+            call_key=key,
+            feedback=feedback_result(verdicts, reader=reader),
+        )
+
     timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
     if settings.direct_messages:
+        owner = merged.owner_extension_id
         await ctx.send_card(
-            direct(merged.owner_extension_id), card, card_key=key, digest=True, timing=timing
+            direct(owner), digest_for(owner), card_key=key, digest=True, timing=timing
         )
+    card = digest_for(None)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(

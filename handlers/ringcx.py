@@ -28,7 +28,7 @@ router = Router("ringcx")
 
 async def _agent_name(ctx: Context, segment: Segment) -> str | None:
     """The agent's name from the directory (voice transcripts carry none); None when the
-    lookup fails: the card then says which extension it was."""
+    lookup fails: the card then names no agent (an extension id means nothing to a reader)."""
     if not segment.agent_extension_id:
         return None
     try:
@@ -41,15 +41,14 @@ async def _agent_name(ctx: Context, segment: Segment) -> str | None:
 
 
 async def _card(ctx: Context, segment: Segment, transcript: Transcript) -> dict[str, Any]:
-    queue = dict(ctx.services.config.ringcx.queue_chats)
-    label = f"agent group {segment.agent_group_id}" if segment.agent_group_id in queue else None
+    # The config knows a queue only by its agent group number, which is no name for a
+    # person: the card names the queue only when RingCX does.
     agent = None if transcript.agent_name else await _agent_name(ctx, segment)
     return ringcx_transcript_card(
         ctx.services.cards,
         segment=segment,
         transcript=transcript,
         tz=timezone_for(ctx),
-        queue_label=label,
         agent_label=agent,
     )
 

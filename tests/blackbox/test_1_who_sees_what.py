@@ -61,6 +61,7 @@ ACTIONS = (
 )
 ENTITLED_ROLES = frozenset({"owner", "participant", "admin"})
 FEEDBACK_THANKS = "Thanks for your feedback"
+FEEDBACK_SHOWN = "found this helpful"
 ANSWER_TIMEOUT_S = 5.0
 REPLY_TIMEOUT_S = 2.0
 QUIET_S = 0.2
@@ -365,6 +366,17 @@ class Runner:
                 return str(post["cardId"])
         return None
 
+    async def card_shows_feedback(self, chat_id: str, card_id: str, *, wait: bool) -> bool:
+        """Whether the card now says what someone thought of it (updated in place)."""
+        deadline = time.monotonic() + (ANSWER_TIMEOUT_S if wait else QUIET_S)
+        while True:
+            for post in await self.control.posts(chat_id):
+                if str(post.get("cardId")) == card_id and FEEDBACK_SHOWN in post_text(post):
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+
     async def press(
         self, role: str, chat_kind: str, data: Mapping[str, str], marker: str, must: bool
     ) -> tuple[bool, str]:
@@ -374,14 +386,20 @@ class Runner:
             return False, "(no card in this chat to press)"
         before = await self.visible_to(user, chat_id)
         result = await self.control.press(card_id, user, data)
-        # Feedback shows nothing new: its answer is the dialog.
+        # Feedback posts nothing new: its answer is on the card or in a dialog.
         wait = must and data.get("action") != "digest.feedback"
         fresh = await self.after(
             user, chat_id, before, marker, wait_for_marker=wait, reply_expected=False
         )
         dialog = json.dumps(result.get("body"), sort_keys=True)
         if data.get("action") == "digest.feedback":
-            shown = FEEDBACK_THANKS in dialog
+            # Recorded: the pressed digest shows the answer in place (and no dialog comes),
+            # or, on a card that is not this call's digest, a dialog thanks for it. A refusal
+            # is always a dialog, so an earlier answer on the card cannot count as this one.
+            in_place = result.get("body") is None and await self.card_shows_feedback(
+                chat_id, card_id, wait=must
+            )
+            shown = FEEDBACK_THANKS in dialog or in_place
         else:
             shown = any(marker in text for text in fresh)
         return shown, json.dumps([result.get("status"), dialog, *fresh]).replace(marker, "")

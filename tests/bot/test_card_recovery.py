@@ -5,6 +5,7 @@ nothing is found, the card is posted again (a rare duplicate beats a lost digest
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -61,9 +62,9 @@ async def test_a_digest_created_but_unanswered_is_found_and_not_posted_twice(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user, dm = await opted_in(stack)
-    lost = lose_the_first_answer(stack, monkeypatch, "Summary", created=True)
+    lost = lose_the_first_answer(stack, monkeypatch, "Next steps", created=True)
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
-    cards = await wait_for_card(stack, dm, "Summary")
+    cards = await wait_for_card(stack, dm, "Next steps")
     await settle(stack.bot)
     cards = await stack.control.cards(dm)
     assert lost and [c["id"] for c in cards] == [c["id"] for c in cards[:1]]
@@ -91,9 +92,9 @@ async def test_when_no_card_was_created_it_is_posted_again(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user, dm = await opted_in(stack)
-    lost = lose_the_first_answer(stack, monkeypatch, "Summary", created=False)
+    lost = lose_the_first_answer(stack, monkeypatch, "Next steps", created=False)
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
-    await wait_for_card(stack, dm, "Summary")
+    await wait_for_card(stack, dm, "Next steps")
     await settle(stack.bot)
     assert lost == [""]
     assert len(await stack.control.cards(dm)) == 1
@@ -102,7 +103,7 @@ async def test_when_no_card_was_created_it_is_posted_again(
 async def test_the_marker_is_invisible_and_the_card_stays_valid(stack: Stack) -> None:
     user, dm = await opted_in(stack)
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
-    [card] = await wait_for_card(stack, dm, "Summary")
+    [card] = await wait_for_card(stack, dm, "Next steps")
     text = json.dumps(card["card"])
     assert '"id": "ringsense-digest-' in text
     assert "ringsense-digest-" not in card_as_text(card["card"])
@@ -152,3 +153,41 @@ async def test_both_ways_a_post_may_show_a_card_are_candidates(
         api = RingCentralClient(session, str(server.make_url("")), StaticToken("t"))
         ids = await api.recent_card_ids("42", creator_id="999", since=0.0)
     assert ids == ["c1"]
+
+
+async def test_a_retried_older_version_never_replaces_a_newer_one(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first version of a card fails (RingCentral 502, nothing created) and waits for its
+    retry; meanwhile the newer version is posted. The retry must not put the older text back
+    over the newer one (an analysis showed "Analysing…" again after its result)."""
+    person = await stack.control.user("Kim Park")
+    dm = await stack.control.chat([person, stack.bot_id])
+    services = stack.bot.app[SERVICES]
+    lose_the_first_answer(stack, monkeypatch, "first version", created=False)
+
+    def version(text: str) -> dict[str, Any]:
+        return {
+            "type": "AdaptiveCard",
+            "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+            "version": "1.3",
+            "body": [{"type": "TextBlock", "text": text, "wrap": True}],
+        }
+
+    destination = {"kind": "chat", "chatId": dm}
+    account = next(iter(services.installs.values())).account_id
+    for n, text in enumerate(["first version", "second version"], start=1):
+        await services.storage.enqueue(
+            f"test:versions:{n}",
+            destination,
+            {"kind": "card", "card": version(text)},
+            card_key="test:versions",
+            account_id=account,
+        )
+        services.wake_outbox()
+        await asyncio.sleep(0.05)
+    await wait_for_card(stack, dm, "second version")
+    await asyncio.sleep(1.5)  # past the first version's retry (0.5 s)
+    await settle(stack.bot)
+    cards = await stack.control.cards(dm)
+    assert [card_as_text(c["card"]).strip() for c in cards] == ["second version"]

@@ -67,24 +67,24 @@ def test_card_as_text_reads_like_the_digest() -> None:
     text = card_as_text(render_digest(CardRenderer(), merged_insights(), NEW_YORK))
     lines = text.splitlines()
 
-    assert lines[0] == "Call from John Smith to Tracy Debolah"
-    assert lines[1] == "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2:05"
-    assert "Participants: John Smith, Tracy Debolah (external)" in lines
-    assert "AI score: 8/10" in lines
-    assert "Sentiment: Positive" in lines
-    summary = lines.index("Summary")
-    assert lines[summary - 1] == "", "a section starts a new paragraph"
-    assert lines[summary + 1] == (
-        "The call is about discussing the tasks and timeline for completing a project."
-    )
-    assert "• Write a developer guide for the API. — Tracy Debolah" in lines
-    assert "• Complete the test with own code for the API. — John Smith" in lines
+    assert lines[:4] == [
+        "Call from John Smith to Tracy Debolah  AI score 8/10",
+        "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s · Positive sentiment",
+        "With John Smith, Tracy Debolah (external)",
+        "The call is about discussing the tasks and timeline for completing a project.",
+    ], "title and score badge, one line of facts, who took part, then the summary"
+    steps = lines.index("Next steps")
+    assert lines[steps - 1] == "", "a section starts a new paragraph"
+    assert lines[steps + 1 : steps + 3] == [
+        "John Smith · Complete the test with own code for the API.",
+        "Tracy Debolah · Write a developer guide for the API.",
+    ]
     notes = lines.index("Call notes")
     assert lines[notes + 1 : notes + 3] == [
         "Call notes.",
         "Agent expressed frustration over internal communication issues and ...",
     ]
-    assert lines.index("Summary") < lines.index("Key points") < lines.index("Next steps")
+    assert steps < lines.index("Key points") < notes
 
 
 def test_card_as_text_shows_highlights_with_timestamps_and_the_link() -> None:
@@ -93,7 +93,7 @@ def test_card_as_text_shows_highlights_with_timestamps_and_the_link() -> None:
 
     assert "• 01:15 Tracy Debolah: The guide ships after review." in lines
     assert "• 1:02:05 John Smith: Test first, then publish." in lines
-    assert lines[-1] == f"[Open in RingSense] {RINGSENSE_URL}"
+    assert lines[-1] == f"[Open in RingSense] {RINGSENSE_URL}"  # no call key: no other button
 
 
 def test_card_as_text_walks_columns_containers_and_buttons() -> None:
@@ -158,8 +158,8 @@ def test_the_analysis_speakers_read_as_a_table() -> None:
     table = lines.index("Speakers") + 1
     assert lines[table : table + 3] == [
         "Speaker    Talk time  Pace     Energy  Questions",
-        "Speaker 0  58%        153 wpm  86.6    5",
-        "Speaker 1  42%        197 wpm  62.7    3",
+        "Speaker A  58%        153 wpm  86.6    5",
+        "Speaker B  42%        197 wpm  62.7    3",
     ]
 
 
@@ -257,8 +257,8 @@ def test_check_card_accepts_links_and_buttons() -> None:
     [
         pytest.param(
             card_with(actions=[{"type": "Action.ShowCard", "title": "More", "card": {}}]),
-            "Action.ShowCard is not allowed",
-            id="show-card",
+            "Action.ShowCard needs a card",
+            id="show-card-without-a-card",
         ),
         pytest.param(
             card_with(
@@ -270,15 +270,48 @@ def test_check_card_accepts_links_and_buttons() -> None:
                     }
                 ]
             ),
-            "Action.ToggleVisibility is not allowed",
-            id="toggle-visibility-as-select-action",
+            "Action.ToggleVisibility needs targetElements",
+            id="toggle-visibility-without-targets",
         ),
         pytest.param(
             card_with(
                 body=[{"type": "ActionSet", "actions": [{"type": "Action.ShowCard", "card": {}}]}]
             ),
-            "Action.ShowCard is not allowed",
+            "Action.ShowCard needs a card",
             id="show-card-in-an-action-set",
+        ),
+        pytest.param(
+            card_with(
+                actions=[
+                    {
+                        "type": "Action.ShowCard",
+                        "title": "More",
+                        "card": {
+                            "type": "AdaptiveCard",
+                            "body": [],
+                            "actions": [{"type": "Action.OpenUrl", "url": "javascript:alert(1)"}],
+                        },
+                    }
+                ]
+            ),
+            "http",
+            id="a-bad-link-behind-more",
+        ),
+        pytest.param(
+            card_with(
+                body=[
+                    {
+                        "type": "Container",
+                        "items": [],
+                        "selectAction": {
+                            "type": "Action.ShowCard",
+                            "card": {"type": "AdaptiveCard", "body": []},
+                        },
+                    }
+                ]
+            ),
+            "selectAction",
+            id="show-card-as-select-action",
         ),
         pytest.param(
             card_with(actions=[{"type": "Action.OpenUrl", "url": "javascript:alert(1)"}]),
@@ -361,27 +394,22 @@ def test_digest_buttons_need_a_call_key() -> None:
         digest_buttons(merged_insights(), " ")
 
 
-def test_the_digests_buttons_come_before_the_callers() -> None:
+def test_the_digests_buttons_come_before_the_callers_behind_more() -> None:
     view = digest_view(
-        merged_insights(), NEW_YORK, actions=[SubmitAction("More", "x.more")], call_key="pbx:1"
+        merged_insights(), NEW_YORK, actions=[SubmitAction("Share", "x.share")], call_key="pbx:1"
     )
-    assert [a["title"] for a in view["actions"]] == [
-        "Show transcript",
-        "Helpful",
-        "Not helpful",
-        "More",
-    ]
+    assert [a["title"] for a in view["actions"]] == ["Show transcript"]
+    assert [a["title"] for a in view["more_actions"]] == ["Helpful", "Not helpful", "Share"]
 
 
 def test_the_digest_buttons_read_well_as_text() -> None:
     card = render_digest(
         CardRenderer(), CallInsights.from_api(full_body()), NEW_YORK, call_key="pbx:1"
     )
-    assert card_as_text(card).splitlines()[-4:] == [
-        f"[Open in RingSense] {RINGSENSE_URL}",
-        "[Show transcript]",
-        "[Helpful]",
-        "[Not helpful]",
+    assert card_as_text(card).splitlines()[-3:] == [
+        f"[Open in RingSense] {RINGSENSE_URL}  [Show transcript]",
+        "",
+        "[More ▾] [Helpful] [Not helpful]",
     ]
 
 
@@ -453,9 +481,9 @@ def test_an_unknown_template_is_a_card_error() -> None:
 def test_digest_view_formats_for_the_readers_time_zone() -> None:
     view = digest_view(merged_insights(), ZoneInfo("Europe/Oslo"))
 
-    assert view["started"] == "Wed 4 Sep 2024, 22:44 CEST"
-    assert view["direction"] == "Outbound call"
-    assert view["duration"] == "2:05"
+    assert view["facts_line"] == (
+        "Outbound call · Wed 4 Sep 2024, 22:44 CEST · 2 min 5 s · Positive sentiment"
+    )
 
 
 def test_digest_view_marks_only_outsiders_as_external() -> None:
@@ -474,7 +502,7 @@ def test_digest_view_marks_only_outsiders_as_external() -> None:
 
 @pytest.mark.parametrize(
     ("sentiment", "shown"),
-    [("Positive", "Positive"), ("very negative", "very negative"), ("**Great**", None),
+    [("Positive", "Positive"), ("very negative", "Very negative"), ("**Great**", None),
      ("[x](javascript:1)", None), ("x" * 40, None)],
 )  # fmt: skip
 def test_a_sentiment_that_is_not_a_plain_word_is_left_out(
@@ -484,7 +512,8 @@ def test_a_sentiment_that_is_not_a_plain_word_is_left_out(
     body["insights"]["Sentiment"] = [{"value": sentiment}]
     view = digest_view(CallInsights.from_api(body), NEW_YORK)
 
-    assert [f["value"] for f in view["facts"] if f["title"] == "Sentiment"] == (
+    facts = view["facts_line"].split(" · ")
+    assert [f.removesuffix(" sentiment") for f in facts if f.endswith(" sentiment")] == (
         [shown] if shown else []
     )
 
@@ -494,12 +523,9 @@ def test_an_inbound_call_without_start_or_score() -> None:
     body.update(callDirection="Inbound", recordingStartTime=None, recordingDurationMs=3725000)
     view = digest_view(CallInsights.from_api(body), NEW_YORK)
 
-    assert (view["direction"], view["started"], view["duration"]) == (
-        "Inbound call",
-        None,
-        "1:02:05",
-    )
-    assert view["fallback_text"] == "Call from John Smith to Tracy Debolah, 1:02:05"
+    assert view["facts_line"] == "Inbound call · 1 h 2 min · Positive sentiment"
+    assert view["score"] is None
+    assert view["fallback_text"] == "Call from John Smith to Tracy Debolah, 1 h 2 min"
 
 
 def test_a_submit_action_needs_an_id() -> None:
@@ -509,10 +535,14 @@ def test_a_submit_action_needs_an_id() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "duration", "offset"),
-    [(0, "0:00", "00:00"), (9.99, "0:09", "00:09"), (125.963, "2:05", "02:05"),
-     (3599, "59:59", "59:59"), (3725, "1:02:05", "1:02:05"), (-3, "0:00", "00:00")],
+    [(0, "0 s", "00:00"), (9.99, "9 s", "00:09"), (125.963, "2 min 5 s", "02:05"),
+     (754, "12 min 34 s", "12:34"), (600, "10 min", "10:00"),
+     (3599, "59 min 59 s", "59:59"), (3725, "1 h 2 min", "1:02:05"), (-3, "0 s", "00:00")],
 )  # fmt: skip
-def test_durations_and_offsets(seconds: float, duration: str, offset: str) -> None:
+def test_durations_read_with_units_and_offsets_like_a_clock(
+    seconds: float, duration: str, offset: str
+) -> None:
+    """A call length is a quantity ("12 min 34 s"), a position in a recording a clock."""
     assert format_duration(seconds) == duration
     assert format_offset(seconds) == offset
 

@@ -59,7 +59,7 @@ async def test_replies_cannot_spend_the_budget_kept_for_digests(stack: Stack) ->
     await stack.control.call("POST", "/calls", {"ownerExtensionId": owner})
     await settle(stack.bot)
     cards = await stack.control.cards(owner_dm)
-    assert len(cards) == 1 and "Summary" in card_as_text(cards[0]["card"])
+    assert len(cards) == 1 and "Next steps" in card_as_text(cards[0]["card"])
 
 
 async def test_a_digest_overtakes_a_queue_of_replies_at_the_platform_limits(

@@ -62,7 +62,11 @@ async def test_a_participant_gets_the_analysis_on_the_same_card(
     _, colleague, _, call = await people_and_call(stack)
     dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']} speakers=2")
     [pending] = await stack.control.cards(dm)
-    assert "Analysing recording" in card_as_text(pending["card"])
+    shown = card_as_text(pending["card"])
+    # the recording is named by its call, never by its id or the job's
+    assert shown.startswith("Analysing the call between Olivia Owner and Paul Participant of ")
+    assert call["sourceRecordId"] not in shown
+    assert "Job " not in shown
     text = await wait_for_state(stack, dm, "Speakers")
     assert "Talk time" in text and "Key phrases" in text
     [final] = await stack.control.cards(dm)

@@ -267,7 +267,7 @@ async def test_a_session_with_two_recorded_legs_gives_two_digests(stack: Stack) 
     assert len(await card_texts(stack, dm)) == 2
 
 
-async def test_feedback_is_stored_and_thanked(stack: Stack) -> None:
+async def test_feedback_is_stored(stack: Stack) -> None:
     world = await make_world(stack)
     owner = world.people["owner"]
     dm = await direct_chat(stack, owner)
@@ -280,8 +280,70 @@ async def test_feedback_is_stored_and_thanked(stack: Stack) -> None:
         "POST", f"/cards/{digest['cardId']}/submit", {"userId": owner, "data": data}
     )
     assert answer["status"] == 200
-    assert answer["body"]["type"] == "dialog"
+    assert answer["body"] is None, "the answer shows on the card itself, not in a dialog"
     from bot.app import SERVICES
 
     stored = await stack.bot.app[SERVICES].storage.feedback_for(data["callKey"])
     assert stored == {owner: "helpful"}
+
+
+async def press_feedback(stack: Stack, card: dict[str, Any], person: str, verdict: str) -> Any:
+    data = next(
+        a["data"] for a in _actions(card["card"]) if a.get("data", {}).get("verdict") == verdict
+    )
+    answer = await stack.control.call(
+        "POST", f"/cards/{card['cardId']}/submit", {"userId": person, "data": data}
+    )
+    await settle(stack.bot)
+    return answer
+
+
+async def test_feedback_in_a_direct_chat_shows_on_the_card_in_place(stack: Stack) -> None:
+    world = await make_world(stack)
+    owner = world.people["owner"]
+    dm = await direct_chat(stack, owner)
+    await ask(stack, dm, owner, f"insights {world.call['sourceRecordId']}", mention=False)
+    [digest] = [p for p in await stack.control.cards(dm) if "digest.feedback" in str(p)]
+    assert "found this" not in card_as_text(digest["card"])
+
+    answer = await press_feedback(stack, digest, owner, "helpful")
+    assert answer["status"] == 200
+    [updated] = [p for p in await stack.control.cards(dm) if "digest.feedback" in str(p)]
+    assert updated["cardId"] == digest["cardId"], "the same card, updated, not a new post"
+    text = card_as_text(updated["card"])
+    assert "✓ You found this helpful" in text
+    assert "Change your answer" in str(updated["card"])
+    assert text.index(world.title) < text.index("✓ You found this helpful")
+
+    await press_feedback(stack, updated, owner, "not_helpful")
+    [changed] = [p for p in await stack.control.cards(dm) if "digest.feedback" in str(p)]
+    assert "✓ You found this not helpful" in card_as_text(changed["card"])
+    assert len(await card_texts(stack, dm)) == 1
+
+
+async def test_feedback_on_a_shared_digest_counts_people_and_names_nobody(stack: Stack) -> None:
+    world = await make_world(stack)
+    owner, participant = world.people["owner"], world.people["participant"]
+    group = await owner_digest_channel(stack, world, [participant])
+    [digest] = [p for p in await stack.control.cards(group) if "digest.feedback" in str(p)]
+
+    await press_feedback(stack, digest, participant, "helpful")
+    await press_feedback(stack, digest, owner, "not_helpful")
+
+    [updated] = [p for p in await stack.control.cards(group) if "digest.feedback" in str(p)]
+    text = card_as_text(updated["card"])
+    assert "✓ 1 person found this helpful · 1 did not" in text
+    assert "You found" not in text, "a card a whole chat reads never says whose answer it is"
+
+
+async def test_feedback_refused_leaves_the_card_as_it_was(stack: Stack) -> None:
+    world = await make_world(stack)
+    other = world.people["other"]
+    group = await owner_digest_channel(stack, world, [other])
+    [digest] = [p for p in await stack.control.cards(group) if "digest.feedback" in str(p)]
+
+    answer = await press_feedback(stack, digest, other, "helpful")
+
+    assert answer["body"]["dialog"]["title"] == "Not available"
+    [after] = [p for p in await stack.control.cards(group) if "digest.feedback" in str(p)]
+    assert after["card"] == digest["card"]

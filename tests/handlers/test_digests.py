@@ -38,7 +38,7 @@ async def test_an_opted_in_owner_gets_the_digest_in_a_direct_message(stack: Stac
 
     [card_post] = await stack.control.cards(chat)
     text = card_as_text(card_post["card"])
-    for expected in ("Alex Rivera", "Sam Chen", "Jordan Lee", "Outbound", "12:34"):
+    for expected in ("Alex Rivera", "Sam Chen", "Jordan Lee", "Outbound", "12 min 34 s"):
         assert expected in text, expected
     # The notification carries only some insights; the bot fetched the rest (score, bullets).
     assert "/10" in text
@@ -84,8 +84,16 @@ async def test_the_real_pbx_event_becomes_a_digest(stack: Stack) -> None:
     text = card_as_text(card_post["card"])
     assert "Call from John Smith to Tracy Debolah" in text
     assert "Write a developer guide for the API." in text
-    assert "Tracy Debolah" in text  # the owner of that next step, by name
-    assert "2:05" in text  # 125963 ms
+    # the owner of that next step first, by name, in bold
+    assert "Tracy Debolah · Write a developer guide for the API." in text
+    [step] = [
+        b["inlines"]
+        for b in card_post["card"]["body"]
+        if b["type"] == "RichTextBlock" and len(b["inlines"]) == 3
+        and b["inlines"][2]["text"] == "Write a developer guide for the API."
+    ]  # fmt: skip
+    assert step[0] == {"type": "TextRun", "text": "Tracy Debolah", "weight": "Bolder"}
+    assert "2 min 5 s" in text  # 125963 ms
 
 
 async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: Stack) -> None:
@@ -116,6 +124,86 @@ async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: 
         if r["method"] == "PUT" and "/adaptive-cards/" in r["path"]
     ]
     assert len(puts) == 1
+
+
+async def test_feedback_stays_on_the_card_when_a_later_event_updates_it(stack: Stack) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    [digest] = await stack.control.cards(chat)
+    helpful = next(
+        a["data"]
+        for a in digest["card"]["actions"][-1]["card"]["actions"]
+        if a["data"].get("verdict") == "helpful"
+    )
+    await stack.control.call(
+        "POST", f"/cards/{digest['cardId']}/submit", {"userId": owner, "data": helpful}
+    )
+    await settle(stack.bot)
+
+    later = copy.deepcopy(event)
+    later["uuid"] = "later-" + event["uuid"]
+    later["body"]["lastModifiedTime"] = "2024-09-04T21:20:00.000Z"
+    later["body"]["insights"]["Summary"] = [{"start": 0, "end": 1, "value": "Updated."}]
+    await stack.control.call("POST", "/calls", {"event": later})
+    await settle(stack.bot)
+
+    [card] = await stack.control.cards(chat)
+    text = card_as_text(card["card"])
+    assert "Updated." in text
+    assert "✓ You found this helpful" in text
+
+
+def json_walk(node: Any) -> list[dict[str, Any]]:
+    """Every object in a card, depth first."""
+    if isinstance(node, dict):
+        return [node, *(o for value in node.values() for o in json_walk(value))]
+    if isinstance(node, list):
+        return [o for value in node for o in json_walk(value)]
+    return []
+
+
+async def test_markdown_call_notes_arrive_as_structure_not_syntax(stack: Stack) -> None:
+    """RingSense's notes ("## …", "**Attendees:**", lists) as the owner sees them: bold
+    lines and lists, no markdown syntax, a link in them still plain text."""
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    notes = "## Call notes\n**Attendees:** Tracy\n\n### Follow-up\n"
+    notes += "- Send [the quote](https://x.example)\n1. Sign"
+    event["body"]["insights"]["CallNotes"] = [{"value": notes}]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+
+    [card_post] = await stack.control.cards(chat)
+    card = card_post["card"]
+    lines = card_as_text(card).splitlines()
+    notes = lines.index("Call notes")
+    assert lines[notes + 1 : notes + 5] == [
+        "Attendees: Tracy",
+        "Follow-up",
+        "• Send ［the quote］(https://x.example)",
+        "1. Sign",
+    ]
+    runs = [
+        run
+        for block in card["body"]
+        if block["type"] == "RichTextBlock"
+        for run in block["inlines"]
+    ]
+    bold = {run["text"] for run in runs if run.get("weight") == "Bolder"}
+    assert {"Attendees:", "Follow-up"} <= bold
+    assert "##" not in json.dumps(card) and "**" not in json.dumps(card)
+    links = [e.get("url", "") for e in json_walk(card) if e.get("type") == "Action.OpenUrl"]
+    assert not [url for url in links if "x.example" in url], "a link in the notes is no button"
 
 
 async def test_a_redelivered_notification_posts_nothing_more(stack: Stack) -> None:

@@ -60,11 +60,11 @@ def test_one_row_per_call_in_the_order_given() -> None:
         "Your recent calls",
         "",
         "Renewal with Acme",
-        "Thu 5 Sep 2024, 10:00 EDT · 12:34 · AI score 6.5/10",
+        "Thu 5 Sep 2024, 10:00 EDT · 12 min 34 s · AI score 6.5/10",
         "[Open]",
         "",
         "Call from John Smith to Tracy Debolah",
-        "Wed 4 Sep 2024, 16:44 EDT · 2:05",
+        "Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s",
         "[Open]",
     ]
     assert card["fallbackText"] == "Your recent calls: 2 calls"

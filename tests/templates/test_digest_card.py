@@ -19,7 +19,9 @@ from bot.cards import (
     SECTION_LABELS,
     CardRenderer,
     SubmitAction,
+    card_as_text,
     digest_view,
+    feedback_result,
     render_digest,
 )
 from bot.quoting import quote_for_chat
@@ -77,6 +79,36 @@ def blocks_with_run(card: dict[str, Any], text: str) -> list[dict[str, Any]]:
     ]
 
 
+def title_block(card: dict[str, Any]) -> dict[str, Any]:
+    """The title: the first column of the first element (the badge is beside it)."""
+    block: dict[str, Any] = card["body"][0]["columns"][0]["items"][0]
+    return block
+
+
+def facts_line(card: dict[str, Any]) -> str:
+    """The one line of facts right under the title."""
+    facts = card["body"][1]
+    assert facts["type"] == "TextBlock"
+    text: str = facts["text"]
+    return text
+
+
+def score_badge(card: dict[str, Any]) -> dict[str, Any] | None:
+    """The AI score badge beside the title: a Container around a coloured text, or None."""
+    columns = card["body"][0]["columns"]
+    if len(columns) < 2:
+        return None
+    badge: dict[str, Any] = columns[1]["items"][0]
+    return badge
+
+
+def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons visible without pressing anything: the ActionSet ending the body, then
+    the card's own actions (only "More")."""
+    body_set = [e for e in card["body"] if e["type"] == "ActionSet"]
+    return [*(body_set[-1]["actions"] if body_set else []), *card.get("actions", [])]
+
+
 def run_texts(block: dict[str, Any]) -> list[str]:
     return [run["text"] for run in block["inlines"]]
 
@@ -128,42 +160,58 @@ def test_digest_matches_the_golden_file(renderer: CardRenderer) -> None:
     assert card == json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
-def test_header_shows_title_direction_start_and_duration(renderer: CardRenderer) -> None:
+def test_header_is_the_title_and_one_line_of_facts_with_units(renderer: CardRenderer) -> None:
     card = render_digest(renderer, merged_insights(), NEW_YORK)
-    title, meta = card["body"][0], card["body"][1]
+    title = title_block(card)
 
     assert run_texts(title) == ["Call from John Smith to Tracy Debolah"]
     assert title["inlines"][0]["weight"] == "Bolder"
-    assert meta["text"] == "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2:05"
-    assert meta["isSubtle"] is True
+    assert facts_line(card) == (
+        "Outbound call · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s · Positive sentiment"
+    )
+    assert "FactSet" not in {e["type"] for e in card["body"]}, "no grey two-column facts"
 
 
-def test_facts_show_participants_score_and_sentiment(renderer: CardRenderer) -> None:
+@pytest.mark.parametrize(
+    ("score", "style"), [(8, "good"), (7, "good"), (5.5, "warning"), (3, "attention")]
+)
+def test_the_ai_score_is_a_coloured_badge_beside_the_title(
+    renderer: CardRenderer, score: float, style: str
+) -> None:
+    body = record_body()
+    body["insights"]["AIScore"] = [{"value": score}]
+    badge = score_badge(digest(renderer, body))
+
+    assert badge is not None
+    assert badge["type"] == "Container"
+    assert badge["items"][0]["color"] == style
+    assert badge["items"][0]["text"] == f"AI score {score:g}/10"
+    assert badge["items"][0]["weight"] == "Bolder"
+    assert score_badge(digest(renderer, event_body())) is None, "no score, no badge"
+
+
+def test_participants_follow_the_facts(renderer: CardRenderer) -> None:
     card = render_digest(renderer, merged_insights(), NEW_YORK)
 
-    (participants,) = blocks_with_run(card, "Participants: ")
-    assert "".join(run_texts(participants)) == (
-        "Participants: John Smith, Tracy Debolah (external)"
-    )
-    (fact_set,) = [e for e in card["body"] if e["type"] == "FactSet"]
-    assert fact_set["facts"] == [
-        {"title": "AI score", "value": "8/10"},
-        {"title": "Sentiment", "value": "Positive"},
-    ]
+    (participants,) = blocks_with_run(card, "With ")
+    assert card["body"].index(participants) == 2
+    assert "".join(run_texts(participants)) == "With John Smith, Tracy Debolah (external)"
 
 
 def test_fallback_text_is_a_short_line_with_title_duration_and_score(
     renderer: CardRenderer,
 ) -> None:
     card = render_digest(renderer, merged_insights(), NEW_YORK)
-    assert card["fallbackText"] == "Call from John Smith to Tracy Debolah, 2:05, AI score 8/10"
+    assert card["fallbackText"] == (
+        "Call from John Smith to Tracy Debolah, 2 min 5 s, AI score 8/10"
+    )
 
     body = event_body()
     body["title"] = "A very long title\nover two lines " + "x" * 300
     card = digest(renderer, body)
     assert "\n" not in card["fallbackText"]
     assert len(card["fallbackText"]) < 140
-    assert card["fallbackText"].endswith("…, 2:05")
+    assert card["fallbackText"].endswith("…, 2 min 5 s")
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -172,10 +220,9 @@ def test_fallback_text_is_a_short_line_with_title_duration_and_score(
 def test_missing_sections_are_left_out_not_shown_empty(renderer: CardRenderer) -> None:
     card = digest(renderer, event_body())  # no BulletedSummary, Highlights, CallNotes, AIScore
 
-    assert headings(card) == ["Summary", "Next steps"]
-    assert [f["title"] for e in card["body"] if e["type"] == "FactSet" for f in e["facts"]] == [
-        "Sentiment"
-    ]
+    assert headings(card) == ["Next steps"], "the summary comes first, under no heading"
+    assert facts_line(card).endswith("· Positive sentiment")
+    assert score_badge(card) is None
     body = card["body"]
     for index, block in enumerate(body):
         if block["type"] == "TextBlock" and block.get("separator"):
@@ -187,9 +234,13 @@ def test_the_merged_digest_shows_every_section_it_has_in_default_order(
     renderer: CardRenderer,
 ) -> None:
     card = digest(renderer, full_body())
-    assert headings(card) == ["Summary", "Key points", "Next steps", "Highlights", "Call notes"]
-    # the settings card offers the sections under the same names
-    assert headings(card) == [SECTION_LABELS[key] for key in DIGEST_SECTIONS]
+    assert headings(card) == ["Next steps", "Key points", "Highlights", "Call notes"]
+    # the settings card offers the sections under the same names, in the same order
+    assert ["Summary", *headings(card)] == [SECTION_LABELS[key] for key in DIGEST_SECTIONS]
+    (summary,) = blocks_with_run(
+        card, "The call is about discussing the tasks and timeline for completing a project."
+    )
+    assert card["body"].index(summary) == 3, "the summary right after title, facts, people"
 
 
 def test_sections_can_be_chosen_and_reordered(renderer: CardRenderer) -> None:
@@ -209,26 +260,46 @@ def test_a_call_with_no_insights_is_still_a_valid_card(renderer: CardRenderer) -
 
     assert_valid_card(card)
     assert headings(card) == []
-    assert run_texts(card["body"][0]) == ["RingSense call"]
-    assert card["body"][1]["text"] == "Call"
+    assert run_texts(title_block(card)) == ["RingSense call"]
+    assert facts_line(card) == "Call"
     assert "actions" not in card
 
 
-def test_next_steps_name_their_owners(renderer: CardRenderer) -> None:
+def test_next_steps_start_with_their_owner_in_bold(renderer: CardRenderer) -> None:
     body = event_body()
     body["insights"]["NextSteps"].append({"value": "Nobody's job", "speakerId": "p-ghost"})
     card = digest(renderer, body)
 
     (step,) = blocks_with_run(card, "Write a developer guide for the API.")
-    assert run_texts(step) == ["• ", "Write a developer guide for the API.", " — ", "Tracy Debolah"]
+    assert run_texts(step) == ["Tracy Debolah", " · ", "Write a developer guide for the API."]
+    owner, _, text = step["inlines"]
+    assert owner["weight"] == "Bolder"
+    assert "weight" not in text and "isSubtle" not in text
     (orphan,) = blocks_with_run(card, "Nobody's job")
-    assert run_texts(orphan)[-1] == "Unassigned"
+    assert run_texts(orphan) == ["• ", "Nobody's job"], "no owner: a plain item, no placeholder"
+
+
+def test_an_owner_named_in_markdown_is_bold_by_the_card_and_literal_in_text(
+    renderer: CardRenderer,
+) -> None:
+    """Our bold is the run's weight; the name's own `**` and `[x](y)` stay characters."""
+    body = event_body()
+    body["speakerInfo"][1]["name"] = "**Boss** [me](https://evil.example)"
+    card = digest(renderer, body)
+
+    name = quote_for_chat("**Boss** [me](https://evil.example)")
+    (step,) = [b for b in blocks_with_run(card, name) if run_texts(b)[1:2] == [" · "]]
+    owner = step["inlines"][0]
+    assert owner["text"] == quote_for_chat("**Boss** [me](https://evil.example)")
+    assert owner["weight"] == "Bolder"
+    assert "**" not in owner["text"] and "[" not in owner["text"]
 
 
 def test_highlights_have_timestamps_and_speakers(renderer: CardRenderer) -> None:
     card = digest(renderer, full_body())
 
     (first,) = blocks_with_run(card, "The guide ships after review.")
+    assert headings(card).index("Highlights") > headings(card).index("Key points")
     assert run_texts(first) == [
         "• ",
         "01:15 ",
@@ -250,15 +321,118 @@ def test_bulleted_summary_is_one_bullet_per_item(renderer: CardRenderer) -> None
     assert run_texts(blocks_with_run(card, "Second point")[0]) == ["• ", "Second point"]
 
 
+def notes_blocks(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The blocks under the "Call notes" heading (inside the collapsed container if any)."""
+    index = [b.get("text") for b in card["body"]].index("Call notes")
+    after = card["body"][index + 1 :]
+    hidden = [b for b in after if b["type"] == "Container" and b.get("isVisible") is False]
+    return hidden[0]["items"] if hidden else after
+
+
 def test_call_notes_keep_their_lines(renderer: CardRenderer) -> None:
     card = digest(renderer, record_body())
 
-    index = [b.get("text") for b in card["body"]].index("Call notes")
-    notes = card["body"][index + 1 :]
-    assert [run_texts(b) for b in notes] == [
+    assert [run_texts(b) for b in notes_blocks(card)] == [
         ["Call notes."],
         ["Agent expressed frustration over internal communication issues and ..."],
     ]
+
+
+RINGSENSE_NOTES = """## Call notes
+**Attendees:** Alex Rivera, Tracy Chen
+Date: 4 Sep 2024
+
+### Decisions
+- Ship the *beta* on Friday
+  - Tracy checks `v2.1` first
+- Send the [updated quote](https://evil.example/x) to ![:Person](12345)
+
+1. Legal review
+2. Sign <b>today</b>
+"""
+
+
+def notes_digest(renderer: CardRenderer, notes: str) -> dict[str, Any]:
+    body = record_body()
+    body["insights"]["CallNotes"] = [{"value": notes}]
+    return digest(renderer, body)
+
+
+def run_styles(block: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each run's text with how it is emphasised: "b" bold, "i" italic, "m" monospace."""
+    return [
+        (
+            run["text"],
+            ("b" if run.get("weight") == "Bolder" else "")
+            + ("i" if run.get("italic") else "")
+            + ("m" if run.get("fontType") == "Monospace" else ""),
+        )
+        for run in block["inlines"]
+    ]
+
+
+def test_call_notes_show_their_markdown_structure_and_nothing_else(
+    renderer: CardRenderer,
+) -> None:
+    card = notes_digest(renderer, RINGSENSE_NOTES)
+    blocks = notes_blocks(card)
+
+    assert_valid_card(card)
+    assert all(b["type"] == "RichTextBlock" for b in blocks), "call text only in TextRuns"
+    indent = "\u2003\u2003"
+    assert [run_styles(b) for b in blocks] == [
+        # "## Call notes" only repeated our heading: left out
+        [("Attendees:", "b"), (" Alex Rivera, Tracy Chen", "")],
+        [("Date: 4 Sep 2024", "")],
+        [("Decisions", "b")],
+        [("• ", ""), ("Ship the ", ""), ("beta", "i"), (" on Friday", "")],
+        [(indent, ""), ("• ", ""), ("Tracy checks ", ""), ("v2.1", "m"), (" first", "")],
+        [
+            ("• ", ""),
+            ("Send the ", ""),
+            (quote_for_chat("["), ""),
+            ("updated quote", ""),
+            (quote_for_chat("](https://evil.example/x)"), ""),
+            (" to ", ""),
+            (quote_for_chat("![:Person](12345)"), ""),
+        ],
+        [("1. ", ""), ("Legal review", "")],
+        [("2. ", ""), ("Sign <b>today</b>", "")],
+    ]
+    assert "##" not in json.dumps(card) and "**Attendees" not in json.dumps(card)
+    assert actions_of_type(card, "Action.OpenUrl") == [], "a link in the notes is no button"
+
+
+def test_short_call_notes_are_shown_long_ones_fold_behind_a_show_button(
+    renderer: CardRenderer,
+) -> None:
+    short = notes_digest(renderer, "Just one line.")
+    assert not [e for e in elements(short) if e["type"] == "Action.ToggleVisibility"]
+    assert [run_texts(b) for b in notes_blocks(short)] == [["Just one line."]]
+
+    long_notes = "\n".join(f"- Point number {n} of the meeting" for n in range(20))
+    card = notes_digest(renderer, long_notes)
+    assert_valid_card(card)
+    (toggle,) = [e for e in elements(card) if e["type"] == "Action.ToggleVisibility"]
+    (hidden,) = [e for e in card["body"] if e.get("isVisible") is False]
+    assert toggle["title"] == "Show call notes"
+    assert toggle["targetElements"] == [hidden["id"]]
+    assert len(hidden["items"]) == 20
+    text = card_as_text(card)
+    assert "[Show call notes]" in text and "Point number 3" not in text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(notes=call_text)
+def test_any_call_notes_make_a_valid_card_with_their_text_in_runs_only(notes: str) -> None:
+    card = notes_digest(shared_renderer(), notes)
+    assert_valid_card(card)
+    plain = notes_digest(shared_renderer(), "Plain")
+    # notes of nothing but syntax ("#", "---") show nothing, so their heading goes too
+    assert [t for t in markdown_texts(card) if t != "Call notes"] == [
+        t for t in markdown_texts(plain) if t != "Call notes"
+    ]
+    assert actions_of_type(card, "Action.OpenUrl") == []
 
 
 # --- actions --------------------------------------------------------------------------------
@@ -266,10 +440,10 @@ def test_call_notes_keep_their_lines(renderer: CardRenderer) -> None:
 
 def test_open_in_ringsense_only_when_there_is_a_link(renderer: CardRenderer) -> None:
     with_link = digest(renderer, full_body())
-    assert actions_of_type(with_link, "Action.OpenUrl") == [
+    assert [b for b in buttons(with_link) if b["type"] == "Action.OpenUrl"] == [
         {"type": "Action.OpenUrl", "title": "Open in RingSense", "url": RINGSENSE_URL}
     ]
-    assert "actions" not in digest(renderer, record_body())
+    assert buttons(digest(renderer, record_body())) == []
 
 
 @pytest.mark.parametrize(
@@ -280,7 +454,7 @@ def test_a_link_that_is_not_http_is_dropped(renderer: CardRenderer, uri: str) ->
     body["rsRecordUri"] = uri
     card = digest(renderer, body)
 
-    assert "actions" not in card
+    assert buttons(card) == []
     assert uri not in json.dumps(card)
 
 
@@ -293,21 +467,28 @@ def test_submit_buttons_from_the_caller_carry_an_action_id(renderer: CardRendere
     card = renderer.render(DIGEST_TEMPLATE, **view)
 
     assert_valid_card(card)
-    assert [a["type"] for a in card["actions"]] == ["Action.OpenUrl", "Action.Submit"]
-    assert card["actions"][1]["data"] == {"action": "digest.transcript", "record": "2728084995017"}
+    assert [a["type"] for a in buttons(card)] == ["Action.OpenUrl", "Action.Submit"]
+    assert buttons(card)[1]["data"] == {"action": "digest.transcript", "record": "2728084995017"}
 
     view = digest_view(
         CallInsights.from_api(record_body()), NEW_YORK, actions=[SubmitAction("Yes", "a.b")]
     )
-    assert renderer.render(DIGEST_TEMPLATE, **view)["actions"] == [
+    (more,) = renderer.render(DIGEST_TEMPLATE, **view)["actions"]
+    assert (more["type"], more["title"]) == ("Action.ShowCard", "More")
+    assert more["card"]["actions"] == [
         {"type": "Action.Submit", "title": "Yes", "data": {"action": "a.b"}}
     ]
 
 
-def test_the_digest_uses_no_action_types_but_link_and_submit(renderer: CardRenderer) -> None:
-    card = digest(renderer, full_body())
+def test_the_digest_uses_links_buttons_and_folds_only(renderer: CardRenderer) -> None:
+    card = render_digest(renderer, CallInsights.from_api(full_body()), NEW_YORK, call_key="k")
     kinds = {e["type"] for e in elements(card) if e["type"].startswith("Action.")}
-    assert kinds <= {"Action.OpenUrl", "Action.Submit"}
+    assert kinds <= {
+        "Action.OpenUrl",
+        "Action.Submit",
+        "Action.ShowCard",
+        "Action.ToggleVisibility",
+    }
 
 
 # --- the digest's own buttons ---------------------------------------------------------------
@@ -322,17 +503,41 @@ def test_with_a_call_key_the_digest_matches_its_golden_file(renderer: CardRender
     assert_matches_golden(card, "digest-buttons.card.json")
 
 
+def test_after_feedback_and_with_markdown_notes_the_digest_matches_its_golden_file(
+    renderer: CardRenderer,
+) -> None:
+    """The card a seller sees after pressing Helpful, on a call whose RingSense notes use
+    headings and lists (the README's picture of the digest)."""
+    body = full_body()
+    body["insights"]["CallNotes"] = [{"value": RINGSENSE_NOTES}]
+    card = render_digest(
+        renderer,
+        CallInsights.from_api(body),
+        NEW_YORK,
+        call_key=CALL_KEY,
+        feedback=feedback_result({"e1": "helpful"}, reader="e1"),
+    )
+
+    assert_valid_card(card)
+    assert_matches_golden(card, "digest-feedback.card.json")
+
+
 def test_with_a_call_key_the_digest_offers_transcript_and_feedback(
     renderer: CardRenderer,
 ) -> None:
     card = render_digest(renderer, CallInsights.from_api(full_body()), NEW_YORK, call_key=CALL_KEY)
 
-    assert [(a["type"], a["title"]) for a in card["actions"]] == [
+    assert [(a["type"], a["title"]) for a in buttons(card)] == [
         ("Action.OpenUrl", "Open in RingSense"),
         ("Action.Submit", "Show transcript"),
-        ("Action.Submit", "Helpful"),
-        ("Action.Submit", "Not helpful"),
-    ]
+        ("Action.ShowCard", "More"),
+    ], "two buttons a person can read at 340 px; the rest behind More"
+    # never more than two in a row: the two in the body's last ActionSet, More alone below
+    assert card["body"][-1]["type"] == "ActionSet" and len(card["body"][-1]["actions"]) == 2
+    assert [a["title"] for a in card["actions"]] == ["More"]
+    more = card["actions"][0]["card"]
+    assert [a["title"] for a in more["actions"]] == ["Helpful", "Not helpful"]
+    assert more["body"][0]["text"] == "Was this digest helpful?"
     assert [a["data"] for a in submit_actions(card)] == [
         {"action": "digest.transcript", "callKey": CALL_KEY},
         {"action": "digest.feedback", "callKey": CALL_KEY, "verdict": "helpful"},
@@ -345,14 +550,46 @@ def test_show_transcript_only_when_the_call_has_one(renderer: CardRenderer) -> N
     card = render_digest(renderer, insights, NEW_YORK, call_key=CALL_KEY)
 
     assert_valid_card(card)
-    assert [a["title"] for a in card["actions"]] == ["Open in RingSense", "Helpful", "Not helpful"]
+    assert [a["title"] for a in buttons(card)] == ["Open in RingSense", "More"]
+    assert [a["title"] for a in card["actions"][0]["card"]["actions"]] == [
+        "Helpful",
+        "Not helpful",
+    ]
 
 
 def test_buttons_without_a_link_still_make_a_valid_card(renderer: CardRenderer) -> None:
     card = render_digest(renderer, merged_insights(), NEW_YORK, call_key=CALL_KEY)
 
     assert_valid_card(card)
-    assert [a["title"] for a in card["actions"]] == ["Show transcript", "Helpful", "Not helpful"]
+    assert [a["title"] for a in buttons(card)] == ["Show transcript", "More"]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "reader", "line"),
+    [
+        ({"e1": "helpful"}, "e1", "You found this helpful"),
+        ({"e1": "not_helpful", "e2": "helpful"}, "e1", "You found this not helpful"),
+        ({"e2": "helpful"}, "e1", None),
+        ({"e1": "helpful", "e2": "helpful", "e3": "not_helpful"}, None,
+         "2 people found this helpful · 1 did not"),
+        ({"e3": "not_helpful"}, None, "1 person found this not helpful"),
+        ({}, None, None),
+    ],
+)  # fmt: skip
+def test_the_feedback_result_is_shown_on_the_card(
+    renderer: CardRenderer, verdicts: dict[str, str], reader: str | None, line: str | None
+) -> None:
+    result = feedback_result(verdicts, reader=reader)
+    card = render_digest(
+        renderer, CallInsights.from_api(full_body()), NEW_YORK, call_key=CALL_KEY, feedback=result
+    )
+    assert_valid_card(card)
+    shown = [e["text"] for e in card["body"] if e["type"] == "TextBlock" and "found" in e["text"]]
+    assert shown == ([f"\u2713 {line}"] if line else [])
+    question = card["actions"][-1]["card"]["body"][0]["text"]
+    assert question == (
+        "Change your answer: was this digest helpful?" if line else "Was this digest helpful?"
+    )
 
 
 def test_without_a_call_key_the_digest_has_no_buttons(renderer: CardRenderer) -> None:
@@ -388,8 +625,11 @@ def assert_shown_literally(card: dict[str, Any], text: str) -> None:
     # title, participant, summary, bullet, next step, its owner, highlight, its speaker,
     # each shown as written and never as markup
     assert runs.count(quote_for_chat(text)) >= 8, runs
-    # nothing said on the call reaches a TextBlock or a fact, where markdown renders
-    assert markdown_texts(card) == markdown_texts_without_call_text()
+    # nothing said on the call reaches a TextBlock or a fact, where markdown renders (call
+    # notes of nothing but markdown syntax, such as "#", show nothing, and so no heading)
+    assert [t for t in markdown_texts(card) if t != "Call notes"] == [
+        t for t in markdown_texts_without_call_text() if t != "Call notes"
+    ]
 
 
 @pytest.mark.parametrize("text", NASTY)

@@ -217,7 +217,14 @@ def test_buttons_carry_an_action_id_and_string_data(
     card = renderer.render(template_name, **view())
 
     kinds = {e["type"] for e in elements(card) if e["type"].startswith("Action.")}
-    assert kinds <= {"Action.OpenUrl", "Action.Submit"}
+    assert kinds <= {
+        "Action.OpenUrl",
+        "Action.Submit",
+        "Action.ShowCard",
+        "Action.ToggleVisibility",
+    }
+    visible = [a for a in card.get("actions", []) if a["type"] != "Action.ShowCard"]
+    assert len(visible) <= 2, "more than two buttons are cut short at 340 px"
     for button in submit_actions(card):
         assert button["title"].strip()
         assert button["data"]["action"] in {

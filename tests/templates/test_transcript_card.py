@@ -55,7 +55,7 @@ def test_each_utterance_is_a_line_with_time_speaker_and_text() -> None:
 
     assert lines[:4] == [
         "Call from John Smith to Tracy Debolah",
-        "Transcript · Wed 4 Sep 2024, 16:44 EDT · 2:05",
+        "Transcript · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s",
         "",
         "00:02 John Smith: Okay, I record this meeting so we will have the RingSense meeting "
         "insights.",
@@ -114,7 +114,7 @@ def test_a_call_without_a_transcript_says_so() -> None:
     assert_valid_card(card)
     assert card_as_text(card).splitlines() == [
         "Call from John Smith to Tracy Debolah",
-        "Transcript · Wed 4 Sep 2024, 16:44 EDT · 2:05",
+        "Transcript · Wed 4 Sep 2024, 16:44 EDT · 2 min 5 s",
         "",
         "RingSense has no transcript for this call.",
         "",
