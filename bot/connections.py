@@ -42,6 +42,7 @@ from bot.rc import (
     RingCentralServerError,
     RingCentralUnavailable,
     StaticToken,
+    error_code_of,
 )
 from bot.services import RingSenseReader, Services
 from bot.storage import ConnectLink, RingSenseConnection
@@ -115,7 +116,7 @@ class OAuthEndpoint:
             raise RingCentralUnavailable(None, None, f"{what}: {type(err).__name__}") from None
         if status == 200 and isinstance(body, Mapping) and body.get("access_token"):
             return body
-        code = _oauth_error_code(body)
+        code = error_code_of(body)
         if status == 429:
             wait = float(retry_after) if retry_after and retry_after.isdigit() else 60.0
             raise RingCentralRateLimited(
@@ -137,18 +138,6 @@ class OAuthEndpoint:
                 await response.read()
         except (aiohttp.ClientError, TimeoutError) as err:
             log.info("revoking a RingSense token failed (%s); ignored", type(err).__name__)
-
-
-def _oauth_error_code(body: Any) -> str | None:
-    if not isinstance(body, Mapping):
-        return None
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
-        nested = errors[0].get("errorCode")
-        if isinstance(nested, str):
-            return nested
-    error = body.get("error")
-    return error if isinstance(error, str) else None
 
 
 class ConnectedUserTokens:

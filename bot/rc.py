@@ -297,7 +297,7 @@ def sdk_error(err: Exception, what: str) -> RingCentralError:
             raw = api_response.response()
             status = int(raw.status_code)
             retry_after = _retry_after(raw.headers)
-            code = _error_code(raw.json())
+            code = error_code_of(raw.json())
         except Exception:  # noqa: S110 - best effort: the body may not be JSON
             pass
     message = f"{what} failed"
@@ -314,7 +314,8 @@ def sdk_error(err: Exception, what: str) -> RingCentralError:
     return cls(status, code, message)
 
 
-def _error_code(body: Any) -> str | None:
+def error_code_of(body: Any) -> str | None:
+    """The most specific RingCentral error code in an error body (REST or OAuth shape)."""
     if not isinstance(body, Mapping):
         return None
     errors = body.get("errors")
@@ -327,7 +328,7 @@ def _error_code(body: Any) -> str | None:
 
 
 def _error_details(body: Any) -> tuple[str | None, str, str | None]:
-    code = _error_code(body)
+    code = error_code_of(body)
     message = ""
     parameter: str | None = None
     if isinstance(body, Mapping):

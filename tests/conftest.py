@@ -60,29 +60,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 async def stack(tmp_path: Path) -> Any:
     """The sandbox and the bot, both on loopback, the bot subscribed and ready."""
-    import aiohttp
+    from tests.e2e import running_stack
 
-    from bot.runner import start_bot
-    from sandbox.runner import start_sandbox
-    from tests.e2e import Control, Stack, bot_config
-
-    sandbox = await start_sandbox()
-    config = bot_config(sandbox.url, tmp_path / "bot.sqlite3")
-    bot = await start_bot(config)
-    session = aiohttp.ClientSession()
-    control = Control(session, sandbox.url)
-    await control.call(
-        "POST",
-        "/settings",
-        {
-            "interactiveMessagesUrl": f"{config.public_url}/webhooks/interactive",
-            "oauthRedirectUri": f"{config.public_url}/oauth/redirect",
-        },
-    )
-    stack = Stack(sandbox, bot, control, config, await control.bot_id())
-    try:
+    async with running_stack(tmp_path / "bot.sqlite3") as stack:
         yield stack
-    finally:
-        await stack.bot.stop()
-        await session.close()
-        await sandbox.close()

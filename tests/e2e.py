@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -221,3 +222,33 @@ class Stack:
             ringcx=config_changes.get("ringcx"),
         )
         self.bot = await start_bot(self.config)
+
+
+@asynccontextmanager
+async def running_stack(
+    database: Path, *, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[Stack]:
+    """The sandbox and the bot, both on loopback, the bot subscribed and ready, the app's
+    interactive and redirect addresses registered with the sandbox."""
+    from sandbox.runner import start_sandbox
+
+    sandbox = await start_sandbox()
+    config = bot_config(sandbox.url, database, overrides=overrides)
+    bot = await start_bot(config)
+    session = aiohttp.ClientSession()
+    control = Control(session, sandbox.url)
+    await control.call(
+        "POST",
+        "/settings",
+        {
+            "interactiveMessagesUrl": f"{config.public_url}/webhooks/interactive",
+            "oauthRedirectUri": f"{config.public_url}/oauth/redirect",
+        },
+    )
+    stack = Stack(sandbox, bot, control, config, await control.bot_id())
+    try:
+        yield stack
+    finally:
+        await stack.bot.stop()
+        await session.close()
+        await sandbox.close()

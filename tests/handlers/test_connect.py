@@ -15,9 +15,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 
-from bot.crypto import generate_key
 from handlers.connect import ADMINS_ONLY, NOT_CONNECTED
-from tests.e2e import ADMIN_ID, Control, Stack, bot_config, eventually, settle
+from tests.e2e import ADMIN_ID, Control, Stack, eventually, running_stack, settle
 
 GLOBEX = "809640077"
 """The second customer's account id; `bot.admins` names its administrator by it."""
@@ -26,39 +25,17 @@ LINK = re.compile(r"(http://\S+/oauth/ringsense/start\?state=[\w\-]+)")
 
 
 @pytest.fixture
-async def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Stack]:
-    """The usual stack, with a `BOT_SECRET_KEY` so connections can be kept."""
-    from bot.runner import start_bot
-    from sandbox.runner import start_sandbox
-
-    monkeypatch.setenv("BOT_SECRET_KEY", generate_key())
-    sandbox = await start_sandbox()
-    config = bot_config(
-        sandbox.url,
-        tmp_path / "bot.sqlite3",
-        overrides={"bot": {"admins": [ADMIN_ID, f"{GLOBEX}:{ADMIN_ID}"]}},
-    )
-    bot = await start_bot(config)
-    session = aiohttp.ClientSession()
-    control = Control(session, sandbox.url)
-    await control.call(
-        "POST",
-        "/settings",
-        {
-            "interactiveMessagesUrl": f"{config.public_url}/webhooks/interactive",
-            "oauthRedirectUri": f"{config.public_url}/oauth/redirect",
-        },
-    )
-    await control.call(
-        "POST", "/redirect-uris", {"uri": f"{config.public_url}/oauth/ringsense/callback"}
-    )
-    running = Stack(sandbox, bot, control, config, await control.bot_id())
-    try:
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    """The usual stack, with the second customer's administrator named by account and the
+    RingSense callback registered as a redirect URI."""
+    admins = {"bot": {"admins": [ADMIN_ID, f"{GLOBEX}:{ADMIN_ID}"]}}
+    async with running_stack(tmp_path / "bot.sqlite3", overrides=admins) as running:
+        await running.control.call(
+            "POST",
+            "/redirect-uris",
+            {"uri": f"{running.config.public_url}/oauth/ringsense/callback"},
+        )
         yield running
-    finally:
-        await running.bot.stop()
-        await session.close()
-        await sandbox.close()
 
 
 @dataclass
