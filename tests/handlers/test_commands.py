@@ -33,6 +33,26 @@ async def test_a_typo_gets_a_suggestion(stack: Stack) -> None:
     await settle(stack.bot)
     [reply] = await stack.control.texts(chat, stack.bot_id)
     assert "Did you mean **optin**?" in reply
+    assert "Here is what I can do" not in reply and "**optout" not in reply
+
+
+async def test_a_word_that_is_nothing_like_a_command_gets_a_short_pointer(stack: Stack) -> None:
+    user = await stack.control.user("Kim Park")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "xylophone")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(chat, stack.bot_id)
+    assert 'I don\'t know "xylophone"' in reply and "Say **help**" in reply
+    assert "**optout" not in reply
+
+
+async def test_help_about_a_mistyped_command_suggests_it_alone(stack: Stack) -> None:
+    user = await stack.control.user("Kim Park")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "help lsat")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(chat, stack.bot_id)
+    assert "Did you mean **last**?" in reply and "**optout" not in reply
 
 
 async def test_in_a_group_the_bot_answers_only_when_mentioned(stack: Stack) -> None:
