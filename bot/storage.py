@@ -276,6 +276,11 @@ MIGRATIONS: Sequence[str] = (
         ON inbox(json_extract(payload, '$.body.sourceRecordId'))
         WHERE kind = 'ringsense.insights';
     """,
+    # 9 (h11-around): around the digest. Which calls a person gets digests of (own, or
+    # own and taken part in).
+    """
+    ALTER TABLE user_settings ADD COLUMN digest_scope TEXT NOT NULL DEFAULT 'owned';
+    """,
 )
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
@@ -1113,6 +1118,7 @@ class Storage:
             paused_until=(
                 datetime.fromisoformat(row["paused_until"]) if row["paused_until"] else None
             ),
+            digest_scope=row["digest_scope"] or defaults.digest_scope,
         )
 
     async def save_settings(
@@ -1733,6 +1739,7 @@ def _settings_columns(settings: UserSettings) -> dict[str, Any]:
         "min_ai_score": settings.min_ai_score,
         "external_to_channels": int(settings.external_to_channels),
         "paused_until": settings.paused_until.isoformat() if settings.paused_until else None,
+        "digest_scope": settings.digest_scope,
     }
 
 

@@ -127,6 +127,12 @@ async def deliver_digest(ctx: Context) -> None:
     if merged is None:
         raise Ignored("not a usable RingSense record")
     key = call_key(merged)
+    await _deliver_to_owner(ctx, merged, key)
+    await _deliver_to_colleagues_on_the_call(ctx, merged, key)
+
+
+async def _deliver_to_owner(ctx: Context, merged: CallInsights, key: str) -> None:
+    services = ctx.services
     settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
@@ -151,6 +157,26 @@ async def deliver_digest(ctx: Context) -> None:
             continue
         if await _channel_still_fits(ctx, settings, channel):
             await ctx.send_card(chat(channel.chat_id), card, card_key=key)
+
+
+async def _deliver_to_colleagues_on_the_call(ctx: Context, merged: CallInsights, key: str) -> None:
+    """Each colleague of the call's account who spoke on it and chose "calls I own or take
+    part in" gets their own copy in their own direct chat, drawn with their own settings.
+    The card key makes it one card per (call, person), updated in place when the call is
+    announced again. Only direct chats: a participant's copy never goes to a channel."""
+    services = ctx.services
+    for extension_id in sorted(merged.entitled_extension_ids() - {merged.owner_extension_id}):
+        settings = await services.storage.user_settings(extension_id)
+        if not settings.wants_copy_as_participant(merged):
+            continue
+        card = render_digest(
+            services.cards,
+            merged,
+            settings.zone(services.config.timezone),
+            settings.sections,
+            call_key=key,
+        )
+        await ctx.send_card(direct(extension_id), card, card_key=key)
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:
