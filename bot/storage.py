@@ -280,6 +280,22 @@ MIGRATIONS: Sequence[str] = (
     # own and taken part in).
     """
     ALTER TABLE user_settings ADD COLUMN digest_scope TEXT NOT NULL DEFAULT 'owned';
+
+    CREATE TABLE next_steps (
+        item_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        call_key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        assignee_extension_id TEXT NOT NULL,
+        owner_name TEXT,
+        text TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'open',
+        done_by TEXT,
+        done_at REAL,
+        created_at REAL NOT NULL,
+        UNIQUE (call_key, text)
+    );
+    CREATE INDEX next_steps_assignee ON next_steps(account_id, assignee_extension_id, state);
     """,
 )
 
@@ -414,6 +430,23 @@ class StoredSubscription:
     event_filters: tuple[str, ...]
     token_fingerprint: str
     expiration_time: str | None
+
+
+@dataclass(frozen=True)
+class NextStepItem:
+    """One next step of an analysed call, as a to-do item: who it is on (`assignee`, an
+    extension of the call's account), the name RingSense gave its owner, and whether it is
+    still open. `call_title` and `call_start` come from the call, for listing."""
+
+    item_id: int
+    account_id: str
+    call_key: str
+    assignee_extension_id: str
+    owner_name: str | None
+    text: str
+    state: str
+    call_title: str
+    call_start: str | None
 
 
 def destination_key(destination: Mapping[str, str]) -> str:
@@ -1546,6 +1579,12 @@ class Storage:
                 "(SELECT call_key FROM calls WHERE updated_at < ?)",
                 (calls_cutoff,),
             ),
+            (
+                "next_steps",
+                "DELETE FROM next_steps WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
             ("calls", "DELETE FROM calls WHERE updated_at < ?", (calls_cutoff,)),
             (
                 "posted_cards",
@@ -1723,6 +1762,90 @@ class Storage:
         async with self._transaction() as db:
             await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
 
+    # -- next steps as to-do items (h11-around) --------------------------------------------
+
+    async def save_next_steps(
+        self,
+        call_key: str,
+        account_id: str,
+        steps: Sequence[tuple[str, str, str | None]],
+    ) -> None:
+        """Store a call's next steps `(assignee extension, text, owner name)` as items.
+
+        A step already stored (same call, same text) keeps its state, so a later event for
+        the call never reopens what someone marked done; an open step the newer insights no
+        longer list goes; a done one stays (it was done)."""
+        now = time.time()
+        async with self._transaction() as db:
+            texts = [text for _, text, _ in steps]
+            marks = ", ".join("?" for _ in texts)
+            await db.execute(
+                "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "  # noqa: S608
+                f"AND state = 'open' AND text NOT IN ({marks})",  # only ? marks interpolated
+                (call_key, account_id, *texts),
+            )
+            for position, (assignee, text, owner_name) in enumerate(steps):
+                await db.execute(
+                    "INSERT INTO next_steps (account_id, call_key, position, "
+                    "assignee_extension_id, owner_name, text, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "
+                    "position = excluded.position, "
+                    "assignee_extension_id = excluded.assignee_extension_id, "
+                    "owner_name = excluded.owner_name "
+                    "WHERE next_steps.account_id = excluded.account_id",
+                    (account_id, call_key, position, assignee, owner_name, text, now),
+                )
+
+    async def open_next_steps(
+        self, account_id: str, assignee_extension_id: str | None, limit: int
+    ) -> tuple[list[NextStepItem], int]:
+        """This account's open items (one person's, or with None everyone's), newest calls
+        first, at most `limit`; and how many there are in all."""
+        where = "n.account_id = ? AND n.state = 'open'"
+        params: tuple[Any, ...] = (account_id,)
+        if assignee_extension_id is not None:
+            where += " AND n.assignee_extension_id = ?"
+            params += (assignee_extension_id,)
+        async with self._db.execute(
+            f"SELECT COUNT(*) FROM next_steps n WHERE {where}",  # noqa: S608 - fixed text
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "  # noqa: S608
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            f"WHERE {where} "  # fixed text only
+            "ORDER BY c.recording_start_time DESC, c.updated_at DESC, n.call_key, n.position "
+            "LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_next_step_item(r) for r in rows], total
+
+    async def next_step(self, item_id: int, account_id: str) -> NextStepItem | None:
+        """One item, only if it belongs to this account (else as if it did not exist)."""
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            "WHERE n.item_id = ? AND n.account_id = ?",
+            (item_id, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _next_step_item(row) if row else None
+
+    async def mark_next_step_done(self, item_id: int, account_id: str, done_by: str) -> bool:
+        """Close an open item of this account; False when it was not open (or not theirs)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE next_steps SET state = 'done', done_by = ?, done_at = ? "
+                "WHERE item_id = ? AND account_id = ? AND state = 'open'",
+                (done_by, time.time(), item_id, account_id),
+            )
+            return cursor.rowcount > 0
+
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:
     """The `user_settings` columns (but the key and `updated_at`) as stored."""
@@ -1794,4 +1917,19 @@ def _ringsense_connection(row: aiosqlite.Row) -> RingSenseConnection:
         refresh_token_encrypted=row["refresh_token"],
         connected_by=row["connected_by"],
         connected_at=row["connected_at"],
+    )
+
+
+def _next_step_item(row: aiosqlite.Row) -> NextStepItem:
+    title = row["call_title"]
+    return NextStepItem(
+        item_id=int(row["item_id"]),
+        account_id=str(row["account_id"]),
+        call_key=str(row["call_key"]),
+        assignee_extension_id=str(row["assignee_extension_id"]),
+        owner_name=row["owner_name"],
+        text=str(row["text"]),
+        state=str(row["state"]),
+        call_title=title if isinstance(title, str) else "",
+        call_start=row["call_start"],
     )

@@ -20,6 +20,7 @@ from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermission
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.settings import Channel, UserSettings
+from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ async def remember_call(
         account_id=account_id,
         ringsense_url=merged.ringsense_url,
     )
+    await storage.save_next_steps(key, account_id, next_step_assignments(merged))
     return merged
 
 

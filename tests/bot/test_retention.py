@@ -270,6 +270,7 @@ async def test_calls_past_retention_are_gone_and_recent_ones_stay(tmp_path: Path
             )
             await storage.remember_card(key, "direct:101", "chat-1", f"card-{key}", "1")
             await storage.save_feedback(key, "101", "helpful")
+            await storage.save_next_steps(key, "1", [("101", f"next step of {key}", None)])
             await storage._db.execute(
                 "UPDATE calls SET updated_at = ? WHERE call_key = ?",
                 (time.time() - age_days * DAY_S, key),
@@ -277,7 +278,15 @@ async def test_calls_past_retention_are_gone_and_recent_ones_stay(tmp_path: Path
         pruned = await storage.prune(
             now=time.time(), messages_days=7, calls_days=90, dedupe_days=30
         )
-        assert pruned == {"calls": 1, "call_participants": 2, "feedback": 1, "posted_cards": 1}
+        assert pruned == {
+            "calls": 1,
+            "call_participants": 2,
+            "feedback": 1,
+            "posted_cards": 1,
+            "next_steps": 1,
+        }
+        mine, _ = await storage.open_next_steps("1", "101", 10)
+        assert [item.text for item in mine] == ["next step of recent-call"]
         assert await storage.call_insights("old-call") is None
         assert await storage.call_insights("recent-call") == {"summary": "words of recent-call"}
         assert await storage.posted_card("recent-call", "direct:101") is not None

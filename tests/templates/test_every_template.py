@@ -36,6 +36,8 @@ from bot.ringcx_model import Segment, Transcript
 from bot.ringsense import CallInsights
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
+from bot.storage import NextStepItem
+from bot.todo import TODO_TEMPLATE, todo_view
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
 from tests.templates.samples import (
     AI_JOB_ID,
@@ -83,6 +85,20 @@ def _ringcx(index: int, transcript: dict[str, Any], **options: Any) -> dict[str,
         transcript=Transcript.from_api(transcript),
         tz=NEW_YORK,
         **options,
+    )
+
+
+def _item(item_id: int, text: str, owner: str | None = "Olivia Owner") -> NextStepItem:
+    return NextStepItem(
+        item_id=item_id,
+        account_id="1",
+        call_key="pbx:1",
+        assignee_extension_id="101",
+        owner_name=owner,
+        text=text,
+        state="open",
+        call_title='Call with "ACME" **now**',
+        call_start="2024-09-04T20:44:00.000Z",
     )
 
 
@@ -174,6 +190,32 @@ SAMPLE_VIEWS: dict[str, dict[str, View]] = {
         ),
         "empty": lambda: jobs_view([], NEW_YORK),
     },
+    TODO_TEMPLATE: {
+        "mine": lambda: todo_view(
+            [_item(1, "Send the quote"), _item(2, "[link](https://x.example) ${x}", None)],
+            NEW_YORK,
+            heading="My open next steps",
+            list_name="mine",
+            total=5,
+        ),
+        "everyone-after-done": lambda: todo_view(
+            [_item(3, "Book the demo")],
+            NEW_YORK,
+            heading="Everyone's open next steps",
+            list_name="all",
+            show_owner=True,
+            notice="Marked done: Send the quote",
+        ),
+        "rollup": lambda: todo_view(
+            [_item(4, "Book the demo")],
+            NEW_YORK,
+            heading="Your day",
+            list_name="rollup",
+            calls=["Call with ACME · 16:44 · 12 min"],
+            calls_heading="Today's analysed calls",
+        ),
+        "empty": lambda: todo_view([], NEW_YORK, heading="My open next steps", list_name="mine"),
+    },
     RINGCX_TRANSCRIPT_TEMPLATE: {
         "voice": lambda: _ringcx(0, ringcx_voice_transcript(), queue_label="Tier 2"),
         "named-truncated": lambda: _ringcx(1, ringcx_named_transcript(), max_lines=1),
@@ -222,6 +264,7 @@ def test_buttons_carry_an_action_id_and_string_data(
         assert button["title"].strip()
         assert button["data"]["action"] in {
             "settings.save",
+            "todo.done",
             "digest.transcript",
             "digest.feedback",
             "digest.open",
