@@ -296,8 +296,25 @@ MIGRATIONS: Sequence[str] = (
         UNIQUE (call_key, text)
     );
     CREATE INDEX next_steps_assignee ON next_steps(account_id, assignee_extension_id, state);
+
+    CREATE VIRTUAL TABLE call_search USING fts5(
+        text,
+        account_id UNINDEXED,
+        call_key UNINDEXED,
+        kind UNINDEXED,
+        position UNINDEXED,
+        offset_s UNINDEXED,
+        speaker UNINDEXED,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
     """,
 )
+
+SEARCH_TABLE = "call_search"
+"""The FTS5 index of people's words in calls. SQLite keeps its rows in shadow tables
+(`call_search_content`, …) that have no `account_id` of their own: rows are deleted through
+`call_search` by its `account_id`, and the index is then optimised so no deleted word stays
+in its segments."""
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
 # `rotate_secret_key` re-encrypts each of them. A new table with a secret appends itself here.
@@ -430,6 +447,27 @@ class StoredSubscription:
     event_filters: tuple[str, ...]
     token_fingerprint: str
     expiration_time: str | None
+
+
+@dataclass(frozen=True)
+class SearchLine:
+    """One searchable line of a call: what it is (title, summary, key_point, next_step,
+    highlight, transcript), its place, its time in the recording (seconds) when known, and
+    who said it."""
+
+    kind: str
+    position: int
+    offset_s: float | None
+    speaker: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    call_key: str
+    line: SearchLine
+    score: float
+    recording_start_time: str | None
 
 
 @dataclass(frozen=True)
@@ -1485,6 +1523,8 @@ class Storage:
                         (account_id,),
                     ),
                 )
+            if deleted.get(SEARCH_TABLE):
+                await _optimise_search_index(db)
         self._owner_accounts.pop(bot_extension_id, None)
         return deleted
 
@@ -1585,6 +1625,12 @@ class Storage:
                 "(SELECT call_key FROM calls WHERE updated_at < ?)",
                 (calls_cutoff,),
             ),
+            (
+                SEARCH_TABLE,
+                f"DELETE FROM {SEARCH_TABLE} WHERE call_key IN "  # noqa: S608 - a constant
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
             ("calls", "DELETE FROM calls WHERE updated_at < ?", (calls_cutoff,)),
             (
                 "posted_cards",
@@ -1608,6 +1654,8 @@ class Storage:
                 cursor = await db.execute(sql, params)
                 if cursor.rowcount > 0:
                     changed[table] = changed.get(table, 0) + cursor.rowcount
+            if changed.get(SEARCH_TABLE):
+                await _optimise_search_index(db)
         return changed
 
     # -- RingSense connections (h8-connect) -----------------------------------------------
@@ -1846,6 +1894,87 @@ class Storage:
             )
             return cursor.rowcount > 0
 
+    # -- searching calls (h11-around) ------------------------------------------------------
+
+    async def index_call(self, call_key: str, account_id: str, lines: Sequence[SearchLine]) -> None:
+        """Replace what `find` knows of a call with these lines."""
+        async with self._transaction() as db:
+            await db.execute(
+                f"DELETE FROM {SEARCH_TABLE} WHERE call_key = ?",  # noqa: S608 - a constant
+                (call_key,),
+            )
+            await db.executemany(
+                f"INSERT INTO {SEARCH_TABLE} (text, account_id, call_key, kind, "  # noqa: S608
+                "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        line.text,
+                        account_id,
+                        call_key,
+                        line.kind,
+                        line.position,
+                        line.offset_s,
+                        line.speaker,
+                    )
+                    for line in lines
+                ],
+            )
+
+    async def search_calls(
+        self,
+        account_id: str,
+        match: str,
+        *,
+        participant: str | None,
+        call_key: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[SearchHit]:
+        """Lines of this account's calls matching an FTS5 `match` expression, best first.
+
+        With `participant`, only calls that person owned or took part in; with `call_key`,
+        one call; with `kinds`, only those kinds of line. The caller builds `match` from
+        quoted words only (`bot.search.match_expression`)."""
+        conditions = [f"{SEARCH_TABLE} MATCH ?", "s.account_id = ?"]
+        params: list[Any] = [match, account_id]
+        if participant is not None:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM call_participants p WHERE p.call_key = s.call_key "
+                "AND p.account_id = s.account_id AND p.extension_id = ?)"
+            )
+            params.append(participant)
+        if call_key is not None:
+            conditions.append("s.call_key = ?")
+            params.append(call_key)
+        if kinds:
+            conditions.append(f"s.kind IN ({', '.join('?' for _ in kinds)})")
+            params.extend(kinds)
+        async with self._db.execute(
+            "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
+            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time "
+            f"FROM {SEARCH_TABLE} s JOIN calls c "
+            "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+            f"WHERE {' AND '.join(conditions)} "
+            "ORDER BY score, c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            SearchHit(
+                call_key=str(r["call_key"]),
+                line=SearchLine(
+                    kind=str(r["kind"]),
+                    position=int(r["position"]),
+                    offset_s=float(r["offset_s"]) if r["offset_s"] is not None else None,
+                    speaker=r["speaker"],
+                    text=str(r["text"]),
+                ),
+                score=float(r["score"]),
+                recording_start_time=r["recording_start_time"],
+            )
+            for r in rows
+        ]
+
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:
     """The `user_settings` columns (but the key and `updated_at`) as stored."""
@@ -1933,3 +2062,9 @@ def _next_step_item(row: aiosqlite.Row) -> NextStepItem:
         call_title=title if isinstance(title, str) else "",
         call_start=row["call_start"],
     )
+
+
+async def _optimise_search_index(db: aiosqlite.Connection) -> None:
+    """Merge the FTS5 index so deleted lines leave no words in its segments (with
+    `secure_delete` the freed pages are overwritten too)."""
+    await db.execute("INSERT INTO call_search(call_search) VALUES ('optimize')")

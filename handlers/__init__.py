@@ -9,6 +9,7 @@ from handlers import (
     commands,
     connect,
     digests,
+    find,
     lifecycle,
     ringcx,
     settings,
@@ -29,4 +30,5 @@ def all_routers() -> list[Router]:
         ai.router,
         ringcx.router,
         todo.router,
+        find.router,
     ]

@@ -19,6 +19,7 @@ from bot.quoting import for_log
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
+from bot.search import search_lines
 from bot.settings import Channel, UserSettings
 from bot.todo import next_step_assignments
 
@@ -89,6 +90,7 @@ async def remember_call(
         ringsense_url=merged.ringsense_url,
     )
     await storage.save_next_steps(key, account_id, next_step_assignments(merged))
+    await storage.index_call(key, account_id, search_lines(merged))
     return merged
 
 

@@ -34,9 +34,10 @@ from bot.cards import (
 )
 from bot.ringcx_model import Segment, Transcript
 from bot.ringsense import CallInsights
+from bot.search import FIND_TEMPLATE, find_view, search_lines
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
-from bot.storage import NextStepItem
+from bot.storage import NextStepItem, SearchHit
 from bot.todo import TODO_TEMPLATE, todo_view
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
 from tests.templates.samples import (
@@ -100,6 +101,13 @@ def _item(item_id: int, text: str, owner: str | None = "Olivia Owner") -> NextSt
         call_title='Call with "ACME" **now**',
         call_start="2024-09-04T20:44:00.000Z",
     )
+
+
+def _hits() -> list[tuple[SearchHit, CallInsights]]:
+    call = merged_insights()
+    return [(SearchHit("pbx:1", line, -1.0, None), call) for line in search_lines(call)[:3]] + [
+        (SearchHit("pbx:r", search_lines(merged_insights())[-1], -0.5, None), _bare())
+    ]
 
 
 def _paused() -> UserSettings:
@@ -189,6 +197,9 @@ SAMPLE_VIEWS: dict[str, dict[str, View]] = {
             NEW_YORK,
         ),
         "empty": lambda: jobs_view([], NEW_YORK),
+    },
+    FIND_TEMPLATE: {
+        "hits": lambda: find_view(_hits(), NEW_YORK, heading='Found 2 calls for "quote"'),
     },
     TODO_TEMPLATE: {
         "mine": lambda: todo_view(
