@@ -25,6 +25,10 @@ SCOPE_ALL: Final = "all"
 """Digests of the calls I own or take part in (a colleague's call gets me my own copy)."""
 DIGEST_SCOPES: Final = (SCOPE_OWNED, SCOPE_ALL)
 
+DEFAULT_ROLLUP_TIME: Final = "17:00"
+"""When the daily rollup comes on weekdays, in the person's time zone, unless they chose
+another time or turned it off (None)."""
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -52,6 +56,7 @@ class UserSettings:
     external_to_channels: bool = False
     paused_until: datetime | None = None
     digest_scope: str = SCOPE_OWNED
+    rollup_time: str | None = DEFAULT_ROLLUP_TIME
 
     def is_paused(self, now: datetime | None = None) -> bool:
         if self.paused_until is None:

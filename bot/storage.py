@@ -307,6 +307,15 @@ MIGRATIONS: Sequence[str] = (
         speaker UNINDEXED,
         tokenize = 'porter unicode61 remove_diacritics 2'
     );
+
+    ALTER TABLE user_settings ADD COLUMN rollup_time TEXT NOT NULL DEFAULT '17:00';
+    CREATE TABLE rollup_days (
+        account_id TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (account_id, extension_id)
+    );
     """,
 )
 
@@ -1190,6 +1199,7 @@ class Storage:
                 datetime.fromisoformat(row["paused_until"]) if row["paused_until"] else None
             ),
             digest_scope=row["digest_scope"] or defaults.digest_scope,
+            rollup_time=None if row["rollup_time"] == "off" else row["rollup_time"],
         )
 
     async def save_settings(
@@ -1975,6 +1985,35 @@ class Storage:
             for r in rows
         ]
 
+    # -- daily rollup (h11-around) ---------------------------------------------------------
+
+    async def rollup_candidates(self) -> list[UserSettings]:
+        """Everyone who may get a daily rollup: opted in, of a known account, not off."""
+        async with self._db.execute(
+            "SELECT extension_id FROM user_settings WHERE opted_in = 1 "
+            "AND account_id IS NOT NULL AND rollup_time != 'off' ORDER BY extension_id"
+        ) as cursor:
+            people = [str(r[0]) for r in await cursor.fetchall()]
+        return [await self.user_settings(person) for person in people]
+
+    async def last_rollup_day(self, account_id: str, extension_id: str) -> str | None:
+        """The last day (YYYY-MM-DD, the person's own calendar) whose rollup was handled."""
+        async with self._db.execute(
+            "SELECT day FROM rollup_days WHERE account_id = ? AND extension_id = ?",
+            (account_id, extension_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_last_rollup_day(self, account_id: str, extension_id: str, day: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO rollup_days (account_id, extension_id, day, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (account_id, extension_id) DO UPDATE SET "
+                "day = excluded.day, updated_at = excluded.updated_at",
+                (account_id, extension_id, day, time.time()),
+            )
+
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:
     """The `user_settings` columns (but the key and `updated_at`) as stored."""
@@ -1992,6 +2031,7 @@ def _settings_columns(settings: UserSettings) -> dict[str, Any]:
         "external_to_channels": int(settings.external_to_channels),
         "paused_until": settings.paused_until.isoformat() if settings.paused_until else None,
         "digest_scope": settings.digest_scope,
+        "rollup_time": settings.rollup_time or "off",
     }
 
 

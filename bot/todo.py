@@ -23,6 +23,8 @@ ACTION_TODO_DONE: Final = "todo.done"
 """The Done button of an item; data: the item id and which list the card shows."""
 DATA_ITEM: Final = "item"
 DATA_LIST: Final = "list"
+DATA_DAY: Final = "day"
+"""On a rollup's Done: the day the rollup is of, so the card is redrawn as that day's."""
 LIST_MINE: Final = "mine"
 LIST_ALL: Final = "all"
 LIST_ROLLUP: Final = "rollup"
@@ -67,6 +69,7 @@ def todo_view(
     notice: str | None = None,
     calls: Sequence[str] = (),
     calls_heading: str | None = None,
+    day: str | None = None,
 ) -> dict[str, Any]:
     """The values `todo.card.json.j2` needs: a heading, an optional notice ("Marked done:
     …"), an optional list of call lines (the daily rollup's), then one row per item with
@@ -85,7 +88,13 @@ def todo_view(
                 "text": item.text,
                 "owner": (item.owner_name or "") if show_owner else "",
                 "done": SubmitAction(
-                    "Done", ACTION_TODO_DONE, {DATA_ITEM: str(item.item_id), DATA_LIST: list_name}
+                    "Done",
+                    ACTION_TODO_DONE,
+                    {
+                        DATA_ITEM: str(item.item_id),
+                        DATA_LIST: list_name,
+                        **({DATA_DAY: day} if day else {}),
+                    },
                 ).as_view(),
             }
         )

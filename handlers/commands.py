@@ -276,6 +276,8 @@ async def status(ctx: Context) -> None:
         f"**Sections**: {', '.join(SECTION_LABELS.get(s, s) for s in settings.sections)}",
         f"**Calls**: {' · '.join(filters)}",
         f"**Dates in**: {zone.key}",
+        "**Daily rollup**: "
+        + (f"weekdays at {settings.rollup_time}" if settings.rollup_time else "off"),
         "**Calls with external people in channels**: "
         + ("allowed" if settings.external_to_channels else "not allowed"),
         f"**Failed deliveries**: {failed}",

@@ -3,19 +3,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.access import Identity, is_admin, may_see
 from bot.cards import message_dialog
 from bot.ringsense import CallInsights, InsightsFormatError
+from bot.rollup import day_label, due_day, parse_rollup_time, rollup_card
 from bot.router import Context, Router, direct
+from bot.settings import DEFAULT_ROLLUP_TIME
 from bot.storage import NextStepItem
 from bot.todo import (
     ACTION_TODO_DONE,
+    DATA_DAY,
     DATA_ITEM,
     DATA_LIST,
     LIST_ALL,
     LIST_MINE,
+    LIST_ROLLUP,
     MAX_ITEMS,
     todo_card,
 )
@@ -92,6 +98,19 @@ async def show_todo(ctx: Context) -> None:
     await ctx.reply("Your next steps are personal: I sent them to you in a direct message.")
 
 
+async def _redrawn_rollup(ctx: Context, notice: str) -> dict[str, object] | None:
+    """The rollup a Done was pressed on, redrawn for its day (None: not a usable day)."""
+    assert ctx.submission is not None and ctx.settings is not None
+    try:
+        day = date.fromisoformat(ctx.submission.data.get(DATA_DAY, ""))
+    except ValueError:
+        return None
+    settings = ctx.settings
+    if settings.account_id is None and ctx.install is not None:
+        settings = replace(settings, account_id=ctx.install.account_id)
+    return await rollup_card(ctx.services, settings, day, notice=notice)
+
+
 async def may_close(ctx: Context, person: Identity | None, item: NextStepItem) -> bool:
     """The person the item is on, or an administrator of its account, and only someone
     who may see its call (fail closed when the call is unreadable)."""
@@ -129,8 +148,62 @@ async def mark_done(ctx: Context) -> None:
     )
     notice = f"Marked done: {item.text}"
     list_name = ctx.submission.data.get(DATA_LIST, LIST_MINE)
-    card = await todo_list_card(ctx, presser, list_name, notice=notice)
+    card = await _redrawn_rollup(ctx, notice) if list_name == LIST_ROLLUP else None
+    if card is None:
+        card = await todo_list_card(ctx, presser, list_name, notice=notice)
     if ctx.submission.card_id:
         await ctx.update_card(ctx.submission.card_id, card)
     else:
         await ctx.send_card(direct(presser.extension_id), card)
+
+
+@router.command(
+    "rollup",
+    summary="my daily list of calls and open next steps",
+    usage="rollup [HH:MM | off | now]",
+    aliases=("daily", "digest-time"),
+    details=(
+        f"On weekdays at {DEFAULT_ROLLUP_TIME} in your time zone unless you choose another "
+        "time, e.g. **rollup 18:30**; **rollup off** stops it; **rollup now** shows today's."
+    ),
+)
+async def rollup_command(ctx: Context) -> None:
+    assert ctx.settings is not None
+    settings = ctx.settings
+    if settings.account_id is None and ctx.install is not None:
+        settings = replace(settings, account_id=ctx.install.account_id)
+    word = ctx.args.strip().lower()
+    zone = settings.zone(ctx.services.config.timezone)
+    if not word:
+        when = (
+            f"on weekdays at {settings.rollup_time} ({zone.key})" if settings.rollup_time else "off"
+        )
+        note = "" if settings.opted_in else " It comes once you **optin**."
+        await ctx.reply(
+            f"Your daily rollup: {when}. Say **rollup 18:30** to move it or **rollup off**." + note
+        )
+        return
+    if word == "now":
+        today = due_day("23:59", datetime.now(UTC), zone)
+        card = await rollup_card(ctx.services, settings, today)
+        if card is None:
+            await ctx.reply(f"Nothing for {day_label(today)}: no analysed call, no open next step.")
+            return
+        assert ctx.actor_id is not None
+        await ctx.send_card(direct(ctx.actor_id), card)
+        return
+    if word in ("off", "stop", "none"):
+        new_time: str | None = None
+    else:
+        try:
+            new_time = parse_rollup_time(word)
+        except ValueError as err:
+            await ctx.reply(str(err))
+            return
+    await ctx.services.storage.save_settings(
+        replace(settings, rollup_time=new_time), before=ctx.settings
+    )
+    if new_time is None:
+        await ctx.reply("Done: no daily rollup. Say **rollup 17:00** to have it back.")
+    else:
+        await ctx.reply(f"Done: your daily rollup comes on weekdays at {new_time} ({zone.key}).")
