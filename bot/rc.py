@@ -601,6 +601,23 @@ class RingCentralClient:
             "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
         )
 
+    async def list_chats(self, chat_type: str, *, max_pages: int = 4) -> list[Mapping[str, Any]]:
+        """This identity's chats of one type (`Group`, `Team`, ...), most recently active
+        first, following `pageToken` for at most `max_pages` pages of 250."""
+        chats: list[Mapping[str, Any]] = []
+        params = {"type": chat_type, "recordCount": "250"}
+        for _ in range(max_pages):
+            page = await self._object("GET", "/team-messaging/v1/chats", params=params)
+            records = page.get("records")
+            if isinstance(records, list):
+                chats.extend(r for r in records if isinstance(r, Mapping))
+            navigation = page.get("navigation")
+            token = navigation.get("nextPageToken") if isinstance(navigation, Mapping) else None
+            if not isinstance(token, str) or not token:
+                break
+            params = {**params, "pageToken": token}
+        return chats
+
 
 # A week is what RingCentral gives when expiresIn is left out; we ask for it explicitly and
 # renew well before it runs out.

@@ -13,6 +13,7 @@ from handlers import (
     lifecycle,
     ringcx,
     settings,
+    share,
     todo,
     upkeep,
 )
@@ -31,4 +32,5 @@ def all_routers() -> list[Router]:
         ringcx.router,
         todo.router,
         find.router,
+        share.router,
     ]

@@ -21,6 +21,7 @@ from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
+from bot.share import render_direct_digest
 from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,14 @@ async def _deliver_to_owner(ctx: Context, merged: CallInsights, key: str) -> Non
         call_key=key,
     )
     if settings.direct_messages:
-        await ctx.send_card(direct(merged.owner_extension_id), card, card_key=key)
+        own_copy = render_direct_digest(
+            services.cards,
+            merged,
+            settings.zone(services.config.timezone),
+            settings.sections,
+            call_key=key,
+        )
+        await ctx.send_card(direct(merged.owner_extension_id), own_copy, card_key=key)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(
@@ -173,7 +181,7 @@ async def _deliver_to_colleagues_on_the_call(ctx: Context, merged: CallInsights,
         settings = await services.storage.user_settings(extension_id)
         if not settings.wants_copy_as_participant(merged):
             continue
-        card = render_digest(
+        card = render_direct_digest(
             services.cards,
             merged,
             settings.zone(services.config.timezone),

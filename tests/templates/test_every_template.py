@@ -37,6 +37,7 @@ from bot.ringsense import CallInsights
 from bot.search import FIND_TEMPLATE, find_view, search_lines
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
+from bot.share import SHARE_TEMPLATE, share_view
 from bot.storage import NextStepItem, SearchHit
 from bot.todo import TODO_TEMPLATE, todo_view
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
@@ -201,6 +202,19 @@ SAMPLE_VIEWS: dict[str, dict[str, View]] = {
     FIND_TEMPLATE: {
         "hits": lambda: find_view(_hits(), NEW_YORK, heading='Found 2 calls for "quote"'),
     },
+    SHARE_TEMPLATE: {
+        "chats": lambda: share_view(
+            merged_insights(), "pbx:1", [("1", "Deal room"), ("2", "")], skipped=2
+        ),
+        "confirm": lambda: share_view(
+            merged_insights(),
+            "pbx:1",
+            [("1", "Deal room")],
+            warning="This call had people from outside your company. Share it anyway?",
+            confirm_chat=("1", "Deal room"),
+        ),
+        "none-shared": lambda: share_view(_bare(), "pbx:r", [], notice="Shared to Deals."),
+    },
     TODO_TEMPLATE: {
         "mine": lambda: todo_view(
             [_item(1, "Send the quote"), _item(2, "[link](https://x.example) ${x}", None)],
@@ -276,6 +290,8 @@ def test_buttons_carry_an_action_id_and_string_data(
         assert button["data"]["action"] in {
             "settings.save",
             "todo.done",
+            "digest.share",
+            "digest.share.to",
             "digest.transcript",
             "digest.feedback",
             "digest.open",
