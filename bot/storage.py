@@ -309,6 +309,13 @@ MIGRATIONS: Sequence[str] = (
     );
 
     ALTER TABLE user_settings ADD COLUMN rollup_time TEXT NOT NULL DEFAULT '17:00';
+    CREATE TABLE skipped_digests (
+        account_id TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        call_key TEXT NOT NULL,
+        skipped_at REAL NOT NULL,
+        PRIMARY KEY (account_id, extension_id, call_key)
+    );
     CREATE TABLE rollup_days (
         account_id TEXT NOT NULL,
         extension_id TEXT NOT NULL,
@@ -1636,6 +1643,12 @@ class Storage:
                 (calls_cutoff,),
             ),
             (
+                "skipped_digests",
+                "DELETE FROM skipped_digests WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
                 SEARCH_TABLE,
                 f"DELETE FROM {SEARCH_TABLE} WHERE call_key IN "  # noqa: S608 - a constant
                 "(SELECT call_key FROM calls WHERE updated_at < ?)",
@@ -2013,6 +2026,36 @@ class Storage:
                 "day = excluded.day, updated_at = excluded.updated_at",
                 (account_id, extension_id, day, time.time()),
             )
+
+    # -- digests skipped while paused (h11-around) -----------------------------------------
+
+    async def note_skipped_digest(self, account_id: str, extension_id: str, call_key: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO skipped_digests (account_id, extension_id, call_key, "
+                "skipped_at) VALUES (?, ?, ?, ?)",
+                (account_id, extension_id, call_key, time.time()),
+            )
+
+    async def take_skipped_digests(
+        self, account_id: str, extension_id: str
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls whose digest this person missed while paused, newest first, and
+        forget them (they are offered once)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT c.call_key, c.insights FROM skipped_digests s JOIN calls c "
+                "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+                "WHERE s.account_id = ? AND s.extension_id = ? "
+                "ORDER BY c.recording_start_time DESC, s.skipped_at DESC",
+                (account_id, extension_id),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await db.execute(
+                "DELETE FROM skipped_digests WHERE account_id = ? AND extension_id = ?",
+                (account_id, extension_id),
+            )
+        return [(str(r["call_key"]), json.loads(r["insights"])) for r in rows]
 
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:

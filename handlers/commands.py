@@ -8,9 +8,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.access import is_admin
-from bot.cards import SECTION_LABELS, format_start_time
+from bot.cards import SECTION_LABELS, calls_card, format_start_time
 from bot.quoting import quote_for_chat
-from bot.router import Context, Router, require_confirmed_author
+from bot.ringsense import CallInsights, InsightsFormatError
+from bot.router import Context, Router, direct, require_confirmed_author
 from bot.settings import SCOPE_ALL, SCOPE_OWNED, UserSettings
 from handlers.connect import ringsense_status_line
 
@@ -169,12 +170,43 @@ async def pause(ctx: Context) -> None:
 
 @router.command("resume", summary="end a pause", aliases=("unpause", "unmute"))
 async def resume(ctx: Context) -> None:
+    """End the pause, say how many digests it held back and offer those calls (each with
+    its Open button, which shows the digest only to someone who may see it)."""
     settings = _settings(ctx)
     if not settings.is_paused():
         await ctx.reply("Your digests are not paused.")
         return
-    await _save(ctx, replace(settings, paused_until=None))
-    await ctx.reply("Welcome back: your digests are on again.")
+    settings = await _save(ctx, replace(settings, paused_until=None))
+    asker = await ctx.actor_identity()
+    skipped = (
+        await ctx.services.storage.take_skipped_digests(asker.account_id, asker.extension_id)
+        if asker is not None
+        else []
+    )
+    calls = []
+    for key, body in skipped:
+        try:
+            calls.append(
+                (key, CallInsights.from_api(body, account_id=asker.account_id if asker else None))
+            )
+        except InsightsFormatError:
+            continue
+    if not calls:
+        await ctx.reply("Welcome back: your digests are on again.")
+        return
+    count = f"{len(calls)} call{'' if len(calls) == 1 else 's'}"
+    await ctx.reply(
+        f"Welcome back: your digests are on again. While you were paused I skipped {count}: "
+        "here they are, open any of them for its digest."
+    )
+    assert ctx.actor_id is not None
+    card = calls_card(
+        ctx.services.cards,
+        calls,
+        settings.zone(ctx.services.config.timezone),
+        heading=f"Skipped while you were paused: {count}",
+    )
+    await ctx.send_card(direct(ctx.actor_id), card)
 
 
 @router.command(

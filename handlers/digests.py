@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot import events, payloads
@@ -142,6 +143,7 @@ async def _deliver_to_owner(ctx: Context, merged: CallInsights, key: str) -> Non
     reason = settings.exclusion_reason(merged)
     if reason is not None:
         log.debug("no digest for %s: %s", for_log(key), reason)
+        await _note_if_skipped_by_pause(ctx, settings, merged, key, as_owner=True)
         return
     card = render_digest(
         services.cards,
@@ -180,6 +182,7 @@ async def _deliver_to_colleagues_on_the_call(ctx: Context, merged: CallInsights,
     for extension_id in sorted(merged.entitled_extension_ids() - {merged.owner_extension_id}):
         settings = await services.storage.user_settings(extension_id)
         if not settings.wants_copy_as_participant(merged):
+            await _note_if_skipped_by_pause(ctx, settings, merged, key, as_owner=False)
             continue
         card = render_direct_digest(
             services.cards,
@@ -189,6 +192,25 @@ async def _deliver_to_colleagues_on_the_call(ctx: Context, merged: CallInsights,
             call_key=key,
         )
         await ctx.send_card(direct(extension_id), card, card_key=key)
+
+
+async def _note_if_skipped_by_pause(
+    ctx: Context, settings: UserSettings, merged: CallInsights, key: str, *, as_owner: bool
+) -> None:
+    """Remember a digest the person would have got but for their pause, so `resume` can
+    say how many there were and offer them."""
+    if not settings.is_paused() or merged.account_id is None:
+        return
+    unpaused = replace(settings, paused_until=None)
+    would_get = (
+        unpaused.exclusion_reason(merged) is None
+        if as_owner
+        else unpaused.wants_copy_as_participant(merged)
+    )
+    if would_get:
+        await ctx.services.storage.note_skipped_digest(
+            merged.account_id, settings.extension_id, key
+        )
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:

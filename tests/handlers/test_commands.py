@@ -96,7 +96,8 @@ async def test_pause_and_resume(stack: Stack) -> None:
     assert "on again" in await last_reply(stack, dm, user, "resume")
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
     await settle(stack.bot)
-    assert len(await stack.control.cards(dm)) == 1
+    digests = [c for c in await stack.control.cards(dm) if "digest.feedback" in str(c["card"])]
+    assert len(digests) == 1
 
 
 async def test_pause_needs_a_sensible_duration(stack: Stack) -> None:
@@ -135,3 +136,31 @@ async def test_when_ringcentral_fails_the_person_hears_it_at_once(stack: Stack) 
     await settle(stack.bot)
     [reply] = await stack.control.texts(dm, stack.bot_id)
     assert "not answering right now" in reply and "as soon as it works" in reply
+
+
+async def test_resume_says_how_many_calls_were_skipped_and_offers_them(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    sam = await stack.control.user("Sam Chen")
+    await last_reply(stack, dm, user, "optin")
+    await last_reply(stack, dm, user, "pause 2 days")
+    for _ in range(2):
+        await stack.control.call(
+            "POST", "/calls", {"ownerExtensionId": user, "participants": [sam]}
+        )
+    await settle(stack.bot)
+    assert await stack.control.cards(dm) == []
+    reply = await last_reply(stack, dm, user, "resume")
+    assert "on again" in reply and "2 calls" in reply
+    [offer] = await stack.control.cards(dm)
+    assert str(offer["card"]).count("digest.open") == 2
+    assert "not paused" in await last_reply(stack, dm, user, "resume")
+    assert len(await stack.control.cards(dm)) == 1
+
+
+async def test_resume_after_a_quiet_pause_skips_nothing(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    await last_reply(stack, dm, user, "pause 2h")
+    reply = await last_reply(stack, dm, user, "resume")
+    assert "on again" in reply and "skipped" not in reply
+    assert await stack.control.cards(dm) == []
