@@ -45,7 +45,12 @@ async def find_command(ctx: Context) -> None:
         return
     found = await _best_hit_per_visible_call(ctx, asker, match) if asker else []
     if not found:
-        await ctx.reply(f'Nothing found for "{shown}" in the calls you may see.')
+        # The words are not repeated: the answer is the same whether or not a call the
+        # asker may not see holds them.
+        await ctx.reply(
+            "Nothing found in the calls you may see. I look for calls that hold every word "
+            "you give, in their titles, summaries, key points, next steps and transcripts."
+        )
         return
     found.sort(key=lambda pair: pair[1].recording_start_time is not None, reverse=True)
     found.sort(
@@ -99,7 +104,7 @@ async def _find_in_one_call(
         asker.account_id, match, participant=None, call_key=key, kinds=["transcript"]
     )
     if not hits:
-        await ctx.reply(f'Nothing found for "{shown}" in that call\'s transcript.')
+        await ctx.reply("Nothing found in that call's transcript.")
         return
     hits = sorted(hits[:MAX_CALLS], key=lambda h: (h.line.offset_s or 0.0, h.line.position))
     heading = f'Found {len(hits)} line{"" if len(hits) == 1 else "s"} for "{shown}"'
