@@ -212,7 +212,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         pruner = RetentionPruner(storage, config)
         app[PRUNER] = pruner
         pruner.start()
-        rollup = DailyRollup(services)
+        rollup = DailyRollup(services, interval_s=config.rollup_check_interval_s)
         app[ROLLUP] = rollup
         # Until these steps are done the bot serves and stores what arrives, but handles
         # none of it: handlers need the service user and the installs.

@@ -110,6 +110,8 @@ class Config:
     catch_up_call_window_minutes: int = 240
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
+    # How often due daily rollups are looked for; 0: never by themselves (tests drive them).
+    rollup_check_interval_s: int = 60
     ringcx: RingCXConfig = RingCXConfig()
     # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
     status_token: str = field(default="", repr=False)
@@ -255,6 +257,9 @@ def load_config(
     )
     ai_poll_after = _int(bot_section, "ai_poll_after_s", 900, problems, minimum=0)
     ai_poll_interval = _int(bot_section, "ai_poll_interval_s", 60, problems, minimum=1)
+    rollup_interval = _int(
+        bot_section, "rollup_check_interval_s", 60, problems, minimum=0, maximum=3600
+    )
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -290,6 +295,7 @@ def load_config(
         catch_up_call_window_minutes=catch_up_window,
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
+        rollup_check_interval_s=rollup_interval,
         ringcx=ringcx,
         status_token=status_token,
         secret_keys=secret_keys,

@@ -7,7 +7,8 @@ the outbox under the key `rollup:<account>:<person>:<day>` (queued twice, sent o
 `rollup_days` remembers the last day handled. A tick finds each person's latest weekday
 whose rollup time has passed; if that day is after the last one handled, its rollup is sent
 now, so a rollup missed while the bot was down comes when it is back (only the latest day:
-nobody gets a pile of old ones). A person seen for the first time gets no back-filled day.
+nobody gets a pile of old ones). A person seen for the first time (just opted in) gets
+their first rollup at the next rollup time, never one for a day already over.
 A day with no call and no open next step sends nothing.
 """
 
@@ -147,8 +148,9 @@ class DailyRollup:
             last = await services.storage.last_rollup_day(account, settings.extension_id)
             if last is not None and last >= day.isoformat():
                 continue
-            first_time_and_past = last is None and day != moment.astimezone(zone).date()
-            if not first_time_and_past and not settings.is_paused():
+            # Someone seen for the first time gets their first rollup at the next rollup
+            # time, not one for a day that was already over when they opted in.
+            if last is not None and not settings.is_paused():
                 queued += await self._send(settings, account, day)
             await services.storage.set_last_rollup_day(
                 account, settings.extension_id, day.isoformat()
@@ -170,7 +172,7 @@ class DailyRollup:
         return int(queued)
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None and self._interval_s > 0:
             self._task = asyncio.create_task(self._run(), name="daily-rollup")
 
     async def stop(self) -> None:

@@ -28,6 +28,8 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 async def owner_with_a_call(stack: Stack) -> str:
+    """The call's owner, opted in and first seen by the rollup on Wed 4 Sep 2030 at 10:00
+    (someone's first rollup comes at the next rollup time after they are first seen)."""
     event = load_fixture("ringsense-event-pbx.json")
     event["body"]["recordingStartTime"] = "2030-09-04T20:44:16.390Z"
     owner = str(event["body"]["ownerExtensionId"])
@@ -35,6 +37,7 @@ async def owner_with_a_call(stack: Stack) -> str:
     await say(stack, owner, "optin")
     await stack.control.call("POST", "/calls", {"event": event})
     await settle(stack.bot)
+    await tick(stack, at(4, 10))
     return owner
 
 
@@ -90,24 +93,36 @@ async def test_no_second_rollup_after_a_restart(stack: Stack) -> None:
     assert len(await rollups(stack, owner)) == 1
 
 
+async def test_the_first_rollup_comes_at_the_next_rollup_time(stack: Stack) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = str(event["body"]["ownerExtensionId"])
+    await stack.control.user("John Smith", extensionId=owner)
+    await say(stack, owner, "optin")
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    await tick(stack, at(4, 19))  # opted in after Wednesday's time: nothing for Wednesday
+    assert await rollups(stack, owner) == []
+    await tick(stack, at(5, 17, 1))
+    [thursday] = await rollups(stack, owner)
+    assert "Thu 5 Sep" in card_as_text(thursday["card"])
+
+
 async def test_a_day_missed_while_down_comes_when_the_bot_is_back(stack: Stack) -> None:
     owner = await owner_with_a_call(stack)
-    await tick(stack, at(3, 18))  # Tuesday's: the open next steps, no call that day
-    await tick(stack, at(5, 9))  # Thursday morning: Wednesday's was missed
-    tuesday, wednesday = await rollups(stack, owner)
-    assert "Tue 3 Sep" in card_as_text(tuesday["card"])
-    assert "No analysed calls today" in card_as_text(tuesday["card"])
+    await tick(stack, at(5, 9))  # Thursday morning: Wednesday's 17:00 passed while down
+    [wednesday] = await rollups(stack, owner)
     assert "Wed 4 Sep" in card_as_text(wednesday["card"])
     assert "Analysed calls (1)" in card_as_text(wednesday["card"])
     await tick(stack, at(5, 9, 30))
-    assert len(await rollups(stack, owner)) == 2
+    assert len(await rollups(stack, owner)) == 1
     # Down from Thursday morning to Saturday: Friday's comes (only the latest missed
     # day, not a pile), and Saturday has none of its own.
     await tick(stack, at(7, 17, 5))
     await tick(stack, at(7, 19))
-    assert len(await rollups(stack, owner)) == 3
+    assert len(await rollups(stack, owner)) == 2
     friday = (await rollups(stack, owner))[-1]
     assert "Fri 6 Sep" in card_as_text(friday["card"])
+    assert "No analysed calls today" in card_as_text(friday["card"])
 
 
 async def test_a_chosen_time_or_off_is_respected(stack: Stack) -> None:
