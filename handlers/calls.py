@@ -214,10 +214,26 @@ async def last_command(ctx: Context) -> None:
             log.warning("stored call %s is unreadable", for_log(key))
     admins, home = ctx.services.config.admins, ctx.services.service_account_id
     calls = [(k, c) for k, c in calls if may_see(asker, c, admins, home)]
+    if not calls:
+        await ctx.reply(_no_calls_yet(ctx))
+        return
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])
     heading = f"Your last {len(calls)} analysed call{'s' if len(calls) != 1 else ''}"
     card = calls_card(ctx.services.cards, calls, timezone_for(ctx), heading=heading)
     await ctx.send_card(destination, card)
+
+
+def _no_calls_yet(ctx: Context) -> str:
+    """An empty `last`: say why, and what to do about it, instead of an empty card."""
+    if ctx.settings is not None and ctx.settings.opted_in:
+        return (
+            "There are no analysed calls of yours yet. Once RingSense analyses a recorded "
+            "call you took part in, it shows up here and I send you its digest."
+        )
+    return (
+        "There are no analysed calls of yours yet. Say **optin** and I'll send you a "
+        "digest after each of your recorded calls that RingSense analyses."
+    )
 
 
 async def _call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
