@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from bot.cards.formatting import UNTITLED_CALL
+from bot.cards.formatting import UNTITLED_CALL, short_line
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.settings import UserSettings
 from bot.todo import LIST_ROLLUP, MAX_ITEMS, todo_card
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 ROLLUP_INTERVAL_S: Final = 60.0
 ROLLUP_TIME = re.compile(r"^([01]?\d|2[0-3])[:.h]?([0-5]\d)$")
 CALLS_LOOKED_AT: Final = 200
+CALL_LINES_SHOWN: Final = 30
+"""Call lines on one rollup; a busier day ends with a line counting the rest, so the card
+stays inside RingCentral's size limit."""
 
 _WEEKDAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS: Final = (
@@ -96,13 +99,16 @@ async def rollup_card(
         started = call.recording_start_time
         if started is None or started.astimezone(zone).date() != day:
             continue
-        parts = [call.title.strip() or UNTITLED_CALL, f"{started.astimezone(zone):%H:%M}"]
+        parts = [short_line(call.title) or UNTITLED_CALL, f"{started.astimezone(zone):%H:%M}"]
         if call.recording_duration_ms:
             parts.append(f"{max(1, round(call.recording_duration_ms / 60000))} min")
         lines.append(" · ".join(parts))
     items, total = await storage.open_next_steps(account, settings.extension_id, MAX_ITEMS)
     if not lines and not items and notice is None:
         return None
+    shown_lines = lines[:CALL_LINES_SHOWN]
+    if len(lines) > len(shown_lines):
+        shown_lines.append(f"And {len(lines) - len(shown_lines)} more calls.")
     return todo_card(
         services.cards,
         items,
@@ -111,7 +117,7 @@ async def rollup_card(
         list_name=LIST_ROLLUP,
         total=total,
         notice=notice,
-        calls=lines or ["No analysed calls today."],
+        calls=shown_lines or ["No analysed calls today."],
         calls_heading=f"Analysed calls ({len(lines)})",
         day=day.isoformat(),
     )

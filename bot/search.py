@@ -23,7 +23,7 @@ from bot.cards import (
     format_offset,
     format_start_time,
 )
-from bot.cards.formatting import UNTITLED_CALL
+from bot.cards.formatting import UNTITLED_CALL, short_line
 from bot.ringsense import CallInsights
 from bot.storage import SearchHit, SearchLine
 
@@ -105,7 +105,7 @@ def find_view(
         text = line.text if len(line.text) <= LINE_CHARS else line.text[: LINE_CHARS - 1] + "…"
         rows.append(
             {
-                "title": insights.title.strip() or UNTITLED_CALL,
+                "title": short_line(insights.title) or UNTITLED_CALL,
                 "details": " · ".join([*([start] if start else []), " ".join(where)]),
                 "speaker": line.speaker or "",
                 "text": text,

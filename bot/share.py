@@ -20,7 +20,7 @@ from bot.cards import (
     SubmitAction,
     digest_view,
 )
-from bot.cards.formatting import UNTITLED_CALL
+from bot.cards.formatting import UNTITLED_CALL, short_line
 from bot.ringsense import CallInsights
 
 SHARE_TEMPLATE: Final = "share.card.json.j2"
@@ -75,7 +75,7 @@ def share_view(
     """The values `share.card.json.j2` needs: the call's title, a button per chat
     `(chat id, name)`, an optional result line, and for a call with external people the
     question with its "Share anyway" button."""
-    title = insights.title.strip() or UNTITLED_CALL
+    title = short_line(insights.title) or UNTITLED_CALL
 
     def to(chat_id: str, name: str) -> dict[str, Any]:
         data = {DATA_CALL_KEY: call_key, DATA_CHAT_ID: chat_id}

@@ -14,7 +14,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from bot.cards import CardRenderer, SubmitAction, format_start_time
-from bot.cards.formatting import UNTITLED_CALL
+from bot.cards.formatting import UNTITLED_CALL, short_line
+from bot.cards.render import fitting_card
 from bot.ringsense import CallInsights
 from bot.storage import NextStepItem
 
@@ -31,7 +32,8 @@ LIST_ALL: Final = "all"
 LIST_ROLLUP: Final = "rollup"
 
 MAX_ITEMS: Final = 25
-"""Items on one card: enough for a day's work, well inside RingCentral's card size limit."""
+"""Items on one card: enough for a day's work. Wordy items are shown fewer at a time
+(`fitting_card`), so the card stays inside RingCentral's size limit."""
 
 NO_OPEN_ITEMS: Final = "No open next steps. Nice work."
 
@@ -80,7 +82,7 @@ def todo_view(
     for item in items:
         call_line = " · ".join(
             part
-            for part in (item.call_title.strip() or UNTITLED_CALL, _start(item.call_start, tz))
+            for part in (short_line(item.call_title) or UNTITLED_CALL, _start(item.call_start, tz))
             if part
         )
         rows.append(
@@ -113,9 +115,28 @@ def todo_view(
 
 
 def todo_card(
-    renderer: CardRenderer, items: Sequence[NextStepItem], tz: ZoneInfo, **options: Any
+    renderer: CardRenderer,
+    items: Sequence[NextStepItem],
+    tz: ZoneInfo,
+    *,
+    total: int | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
-    return renderer.render(TODO_TEMPLATE, **todo_view(items, tz, **options))
+    """The card with as many of `items` as fit RingCentral's card size (at least one); the
+    rest are counted in its "And N more" line."""
+    everything = total if total is not None else len(items)
+
+    def render(shown: int) -> dict[str, Any]:
+        return renderer.render(
+            TODO_TEMPLATE, **todo_view(items[:shown], tz, total=everything, **options)
+        )
+
+    return fitting_card(render, len(items))
+
+
+def done_notice(item: NextStepItem) -> str:
+    """The line a list shows after a Done: which item was closed, in one short line."""
+    return f"Marked done: {short_line(item.text)}"
 
 
 def _start(stored: str | None, tz: ZoneInfo) -> str | None:

@@ -23,6 +23,7 @@ from bot.todo import (
     LIST_MINE,
     LIST_ROLLUP,
     MAX_ITEMS,
+    done_notice,
     todo_card,
 )
 
@@ -146,7 +147,7 @@ async def mark_done(ctx: Context) -> None:
     await ctx.services.storage.mark_next_step_done(
         item.item_id, item.account_id, presser.extension_id
     )
-    notice = f"Marked done: {item.text}"
+    notice = done_notice(item)
     list_name = ctx.submission.data.get(DATA_LIST, LIST_MINE)
     card = await _redrawn_rollup(ctx, notice) if list_name == LIST_ROLLUP else None
     if card is None:

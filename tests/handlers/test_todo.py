@@ -164,3 +164,18 @@ async def test_todo_all_is_for_administrators_of_the_account(stack: Stack) -> No
     text = card_as_text(card["card"])
     assert "Send the quote" in text and "Sign it" in text
     assert "Olivia Owner" in text and "Paul Participant" in text
+
+
+async def test_todo_with_many_long_next_steps_still_arrives_and_says_how_many_more(
+    stack: Stack,
+) -> None:
+    """RingCentral refuses an oversized card (the sandbox: over 40,000 bytes); a long list
+    of wordy next steps shows as many as fit and counts the rest, instead of nothing."""
+    owner, participant = await people(stack)
+    steps = [(f"Step {n}: " + "follow up on the quote " * 90, 1) for n in range(25)]
+    await make_call(stack, owner, participant, "long1", steps)
+    await say(stack, owner, "todo")
+    [card] = await todo_cards(stack, owner)
+    shown = len(done_buttons(card["card"]))
+    assert 1 <= shown < 25
+    assert f"And {25 - shown} more" in card_as_text(card["card"])
