@@ -31,6 +31,7 @@ from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
+from bot.share import render_direct_digest
 from handlers.connect import ringsense_reader
 from handlers.digests import call_key, remember_call
 
@@ -330,7 +331,9 @@ async def _show_feedback_on_the_card(ctx: Context, key: str, insights: CallInsig
         settings = ctx.settings
     else:
         settings = await services.storage.user_settings(insights.owner_extension_id)
-    card = render_digest(
+    # In the presser's direct chat the card stays their own copy, with "Share to…".
+    draw = render_direct_digest if personal else render_digest
+    card = draw(
         services.cards,
         insights,
         settings.zone(services.config.timezone) if settings else services.config.timezone,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.access import NOT_VISIBLE, Identity, everyone_may_see, may_see
-from bot.cards import DATA_CALL_KEY, message_dialog, render_digest
+from bot.cards import DATA_CALL_KEY, feedback_result, message_dialog, render_digest
 from bot.quoting import for_log
 from bot.rc import RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
@@ -154,7 +154,15 @@ async def share_to_chat(ctx: Context) -> None:
         )
         return
     sections = ctx.settings.sections if ctx.settings else None
-    card = render_digest(ctx.services.cards, call, timezone_for(ctx), sections, call_key=key)
+    verdicts = await ctx.services.storage.feedback_for(key)
+    card = render_digest(
+        ctx.services.cards,
+        call,
+        timezone_for(ctx),
+        sections,
+        call_key=key,
+        feedback=feedback_result(verdicts, reader=None),
+    )
     await ctx.send_card(chat(chat_id), card, card_key=key)
     await _redraw(ctx, call, key, presser, notice=f"Shared to {name}.")
 

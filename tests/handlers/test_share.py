@@ -173,3 +173,26 @@ async def test_group_digests_have_no_share_button(stack: Stack) -> None:
     await settle(stack.bot)
     [in_group] = [c for c in await stack.control.cards(group) if "Call from" in str(c["card"])]
     assert buttons(in_group["card"], "Share to…") == []
+
+
+async def test_feedback_on_my_direct_digest_keeps_its_share_button(stack: Stack) -> None:
+    """Helpful redraws the digest in place; in my direct chat it stays my copy, with
+    "Share to…", and a share afterwards carries the count a chat may read."""
+    owner = await stack.control.user("Olivia Owner")
+    paul = await stack.control.user("Paul Participant")
+    room = await stack.control.chat([owner, paul, stack.bot_id], "Group", name="Deal room")
+    await settle(stack.bot)
+    digest = await digest_in_dm(stack, owner, [paul])
+    [helpful] = buttons(digest["card"], "Helpful")
+    await press(stack, digest["cardId"], owner, helpful["data"])
+    dm = await stack.control.chat([owner, stack.bot_id])
+    [updated] = [c for c in await stack.control.cards(dm) if "Call from" in str(c["card"])]
+    assert updated["cardId"] == digest["cardId"]
+    assert "You found this helpful" in card_as_text(updated["card"])
+    [share] = buttons(updated["card"], "Share to…")
+    await press(stack, updated["cardId"], owner, share["data"])
+    [to_room] = buttons((await picker(stack, owner))["card"], "Deal room")
+    await press(stack, (await picker(stack, owner))["cardId"], owner, to_room["data"])
+    [shared] = await digests_in(stack, room)
+    assert "1 person found this helpful" in shared
+    assert "You found" not in shared
