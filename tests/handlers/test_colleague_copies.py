@@ -67,6 +67,51 @@ async def test_a_copy_comes_once_per_call_and_is_updated_in_place(stack: Stack) 
     assert "Updated: the project plan was agreed." in card_as_text(card["card"])
 
 
+async def test_a_colleagues_feedback_stays_on_their_copy_when_the_call_is_updated(
+    stack: Stack,
+) -> None:
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    paul = await stack.control.call("POST", "/users", {"name": "Paul Participant"})
+    participant = str(paul["extensionId"])
+    event["body"]["speakerInfo"].append(
+        {
+            "speakerId": "9",
+            "name": "Paul Participant",
+            "extensionId": participant,
+            "accountId": paul["accountId"],
+        }
+    )
+    await say(stack, participant, "optin all")
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    dm = await stack.control.chat([participant, stack.bot_id])
+    [copy_of_call] = await stack.control.cards(dm)
+    helpful = next(
+        a["data"]
+        for a in copy_of_call["card"]["actions"][-1]["card"]["actions"]
+        if a["data"].get("verdict") == "helpful"
+    )
+    await stack.control.call(
+        "POST",
+        f"/cards/{copy_of_call['cardId']}/submit",
+        {"userId": participant, "data": helpful},
+    )
+    await settle(stack.bot)
+    later = copy.deepcopy(event)
+    later["uuid"] = "later-" + event["uuid"]
+    later["body"]["lastModifiedTime"] = "2024-09-04T21:20:00.000Z"
+    later["body"]["insights"]["Summary"] = [{"start": 0, "end": 1, "value": "Updated."}]
+    await stack.control.call("POST", "/calls", {"event": later})
+    await settle(stack.bot)
+    [card] = await stack.control.cards(dm)
+    text = card_as_text(card["card"])
+    assert "Updated." in text
+    assert "You found this helpful" in text
+    assert "Share to…" in str(card["card"])
+
+
 async def test_the_default_is_calls_i_own(stack: Stack) -> None:
     owner = await stack.control.user("Olivia Owner")
     participant = await stack.control.user("Paul Participant")
