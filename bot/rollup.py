@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
-from bot.cards.formatting import UNTITLED_CALL, short_line
+from bot.cards.formatting import UNTITLED_CALL, call_duration, short_line
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.settings import UserSettings
 from bot.todo import LIST_ROLLUP, MAX_ITEMS, todo_card
@@ -100,8 +100,9 @@ async def rollup_card(
         if started is None or started.astimezone(zone).date() != day:
             continue
         parts = [short_line(call.title) or UNTITLED_CALL, f"{started.astimezone(zone):%H:%M}"]
-        if call.recording_duration_ms:
-            parts.append(f"{max(1, round(call.recording_duration_ms / 60000))} min")
+        duration = call_duration(call)
+        if duration:
+            parts.append(duration)
         lines.append(" · ".join(parts))
     items, total = await storage.open_next_steps(account, settings.extension_id, MAX_ITEMS)
     if not lines and not items and notice is None:

@@ -47,3 +47,24 @@ def test_the_todo_card_matches_the_golden_file() -> None:
         {"action": "todo.done", "item": "1", "list": "all"},
         {"action": "todo.done", "item": "2", "list": "all"},
     ]
+
+
+def test_the_daily_rollup_card_matches_the_golden_file() -> None:
+    """The rollup is the to-do card with the day's calls first; its Done buttons carry the
+    day so a press redraws that day's rollup."""
+    card = todo_card(
+        CardRenderer(),
+        [_item(1, "Send the updated quote")],
+        NEW_YORK,
+        heading="Your day, Wed 4 Sep",
+        list_name="rollup",
+        calls=["Call from Alex Rivera to ACME · 16:44 · 12 min 34 s"],
+        calls_heading="Analysed calls (1)",
+        day="2024-09-04",
+    )
+    assert_matches_golden(card, "rollup.card.json")
+    text = card_as_text(card)
+    assert text.index("Analysed calls (1)") < text.index("Send the updated quote")
+    assert [a.get("data") for a in submit_actions(card)] == [
+        {"action": "todo.done", "item": "1", "list": "rollup", "day": "2024-09-04"},
+    ]
