@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from bot.cards.formatting import UNTITLED_CALL, call_duration, short_line
+from bot.cards.todo import LIST_ROLLUP, MAX_ITEMS, todo_card
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.settings import UserSettings
-from bot.todo import LIST_ROLLUP, MAX_ITEMS, todo_card
 
 if TYPE_CHECKING:
     from bot.services import Services

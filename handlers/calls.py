@@ -27,11 +27,11 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
+from bot.cards.share import render_direct_digest
 from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
-from bot.share import render_direct_digest
 from handlers.connect import ringsense_reader
 from handlers.digests import call_key, remember_call
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot import events, payloads
 from bot.cards import feedback_result, render_digest
+from bot.cards.share import render_direct_digest
 from bot.catchup import note_ringsense_event
 from bot.logs import bind_log_context
 from bot.metrics import notification_arrived_at
@@ -25,7 +26,6 @@ from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
-from bot.share import render_direct_digest
 from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from bot.access import NOT_VISIBLE, Identity, is_admin, may_see
+from bot.cards.find import find_card
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router
-from bot.search import MAX_CALLS, find_card, match_expression
+from bot.search import MAX_CALLS, match_expression
 from bot.storage import SearchHit
 from handlers.calls import RECORDING_ID, RINGSENSE_LINK, answer_where_everyone_may_see, timezone_for
 

@@ -10,19 +10,18 @@ from typing import Any
 
 from bot.access import NOT_VISIBLE, Identity, everyone_may_see, may_see
 from bot.cards import DATA_CALL_KEY, feedback_result, message_dialog, render_digest
-from bot.quoting import for_log
-from bot.rc import RingCentralNotFound, RingCentralPermissionError
-from bot.ringsense import CallInsights, InsightsFormatError
-from bot.router import Context, Router, chat, direct, require_confirmed_author
-from bot.share import (
+from bot.cards.share import (
     ACTION_SHARE,
     ACTION_SHARE_TO,
     CONFIRMED,
     DATA_CHAT_ID,
     DATA_CONFIRMED,
-    MAX_CHATS,
     share_card,
 )
+from bot.quoting import for_log
+from bot.rc import RingCentralNotFound, RingCentralPermissionError
+from bot.ringsense import CallInsights, InsightsFormatError
+from bot.router import Context, Router, chat, direct, require_confirmed_author
 from handlers.calls import timezone_for
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,8 @@ log = logging.getLogger(__name__)
 router = Router("share")
 
 SHARE_CHAT_TYPES = ("Group", "Team")
+MAX_CHATS = 10
+"""Chats listed on one share card (the most recently active first)."""
 
 
 async def _visible_call(ctx: Context) -> tuple[str, CallInsights, Identity] | None:

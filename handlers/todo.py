@@ -9,12 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.access import Identity, is_admin, may_see
 from bot.cards import message_dialog
-from bot.ringsense import CallInsights, InsightsFormatError
-from bot.rollup import day_label, due_day, parse_rollup_time, rollup_card
-from bot.router import Context, Router, direct
-from bot.settings import DEFAULT_ROLLUP_TIME
-from bot.storage import NextStepItem
-from bot.todo import (
+from bot.cards.todo import (
     ACTION_TODO_DONE,
     DATA_DAY,
     DATA_ITEM,
@@ -26,6 +21,11 @@ from bot.todo import (
     done_notice,
     todo_card,
 )
+from bot.ringsense import CallInsights, InsightsFormatError
+from bot.rollup import day_label, due_day, parse_rollup_time, rollup_card
+from bot.router import Context, Router, direct
+from bot.settings import DEFAULT_ROLLUP_TIME
+from bot.storage import NextStepItem
 
 router = Router("todo")
 

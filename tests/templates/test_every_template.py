@@ -32,14 +32,15 @@ from bot.cards import (
     utterances_view,
     welcome_view,
 )
+from bot.cards.find import FIND_TEMPLATE, find_view
+from bot.cards.share import SHARE_TEMPLATE, share_view
+from bot.cards.todo import TODO_TEMPLATE, todo_view
 from bot.ringcx_model import Segment, Transcript
 from bot.ringsense import CallInsights
-from bot.search import FIND_TEMPLATE, find_view, search_lines
+from bot.search import search_lines
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
-from bot.share import SHARE_TEMPLATE, share_view
 from bot.storage import NextStepItem, SearchHit
-from bot.todo import TODO_TEMPLATE, todo_view
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
 from tests.templates.samples import (
     AI_JOB_ID,

@@ -4,7 +4,8 @@ is, who said it and the line itself; call text stays literal; an Open button per
 from __future__ import annotations
 
 from bot.cards import CardRenderer, card_as_text
-from bot.search import find_card, search_lines
+from bot.cards.find import find_card
+from bot.search import search_lines
 from bot.storage import SearchHit
 from tests.templates.adaptive_cards import assert_matches_golden, submit_actions, text_runs
 from tests.templates.samples import NEW_YORK, merged_insights

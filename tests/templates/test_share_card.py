@@ -5,7 +5,7 @@ with its "Share anyway" button."""
 from __future__ import annotations
 
 from bot.cards import CardRenderer, card_as_text
-from bot.share import share_card
+from bot.cards.share import share_card
 from tests.templates.adaptive_cards import assert_matches_golden, submit_actions
 from tests.templates.samples import merged_insights
 

@@ -4,8 +4,8 @@ button; call text stays literal; a count when more are open than shown."""
 from __future__ import annotations
 
 from bot.cards import CardRenderer, card_as_text
+from bot.cards.todo import todo_card
 from bot.storage import NextStepItem
-from bot.todo import todo_card
 from tests.templates.adaptive_cards import assert_matches_golden, submit_actions, text_runs
 from tests.templates.samples import NEW_YORK
 

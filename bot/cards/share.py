@@ -1,5 +1,5 @@
-"""Share after review: the "Share to…" button of a digest in a direct chat, and the card
-that lists where it can go.
+"""Share after review: the "Share to…" button of a digest in a direct chat, that digest
+(`render_direct_digest`), and the card that lists where it can go (`share.card.json.j2`).
 
 A digest is shared only to a group chat or team where the bot and the sharer both are and
 where everyone may see the call (bot/access.py: its owner, the colleagues on it and the
@@ -13,14 +13,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from bot.cards import (
-    DATA_CALL_KEY,
-    DIGEST_TEMPLATE,
-    CardRenderer,
-    SubmitAction,
-    digest_view,
-)
+from bot.cards.digest import DATA_CALL_KEY, DIGEST_TEMPLATE, digest_view
 from bot.cards.formatting import UNTITLED_CALL, short_line
+from bot.cards.render import CardRenderer, SubmitAction
 from bot.ringsense import CallInsights
 
 SHARE_TEMPLATE: Final = "share.card.json.j2"
@@ -32,8 +27,6 @@ ACTION_SHARE_TO: Final = "digest.share.to"
 DATA_CHAT_ID: Final = "chatId"
 DATA_CONFIRMED: Final = "confirmed"
 CONFIRMED: Final = "yes"
-
-MAX_CHATS: Final = 10
 
 
 def share_button(call_key: str) -> SubmitAction:
