@@ -149,9 +149,10 @@ def _not_subscribed(ctx: Context) -> str | None:
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
-    filters, each card with the feedback line it already showed. Channels get calls with
-    external participants only when the owner allows it, and only while the owner is still
-    in the chat and nobody there is of another account."""
+    filters, then each colleague's own copy (`optin all`), each card with the feedback
+    line it already showed. Channels get calls with external participants only when the
+    owner allows it, and only while the owner is still in the chat and nobody there is of
+    another account."""
     assert ctx.notification is not None
     refusal = _not_subscribed(ctx)
     if refusal is not None:
