@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
+from bot.access import Identity, may_see
 from bot.cards.formatting import UNTITLED_CALL, call_duration, short_line
 from bot.cards.todo import LIST_ROLLUP, MAX_ITEMS, todo_card
 from bot.ringsense import CallInsights, InsightsFormatError
@@ -90,12 +91,16 @@ async def rollup_card(
         return None
     zone = settings.zone(services.config.timezone)
     storage = services.storage
+    reader = Identity(account, settings.extension_id)
+    admins, home = services.config.admins, services.service_account_id
     lines = []
     for _, body in await storage.calls_of(account, settings.extension_id, CALLS_LOOKED_AT):
         try:
             call = CallInsights.from_api(body, account_id=account)
         except InsightsFormatError:
             continue
+        if not may_see(reader, call, admins, home):
+            continue  # like `last`: each call checked with the who-sees-what rules
         started = call.recording_start_time
         if started is None or started.astimezone(zone).date() != day:
             continue
