@@ -8,7 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.access import NOT_VISIBLE, Identity, everyone_may_see, may_see
+from bot.access import NOT_VISIBLE, Identity, everyone_may_see, is_admin, may_see
 from bot.cards import DATA_CALL_KEY, feedback_result, message_dialog, render_digest
 from bot.cards.share import (
     ACTION_SHARE,
@@ -65,12 +65,25 @@ def _member_ids(info: Mapping[str, Any], bot_id: str) -> set[str]:
 
 async def _everyone_may_see(ctx: Context, member_ids: set[str], call: CallInsights) -> bool:
     """Every member confirmed as a person of the install's account and entitled to the
-    call; anyone RingCentral can't place counts as nobody, so the answer is no."""
+    call; anyone RingCentral can't place counts as nobody, so the answer is no.
+
+    A member who could not be entitled even as a confirmed colleague (not on the call, not
+    an administrator) settles it at once, before anyone is looked up: each lookup spends
+    the account's rate limit, and most chats have such a member."""
     services = ctx.services
-    people = [await services.identity_of(ctx.bot, member) for member in sorted(member_ids)]
-    return bool(people) and everyone_may_see(
-        people, [call], services.config.admins, services.service_account_id
-    )
+    admins, home = services.config.admins, services.service_account_id
+    if not member_ids:
+        return False
+    entitled = call.entitled_extension_ids()
+    for member in member_ids:
+        as_colleague = Identity(ctx.bot.account_id, member)
+        if member not in entitled and not is_admin(as_colleague, admins, home):
+            return False
+    for member in sorted(member_ids):
+        person = await services.identity_of(ctx.bot, member)
+        if not everyone_may_see([person], [call], admins, home):
+            return False
+    return True
 
 
 async def _shareable_chats(

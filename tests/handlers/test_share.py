@@ -196,3 +196,25 @@ async def test_feedback_on_my_direct_digest_keeps_its_share_button(stack: Stack)
     [shared] = await digests_in(stack, room)
     assert "1 person found this helpful" in shared
     assert "You found" not in shared
+
+
+async def test_share_looks_up_nobody_in_a_chat_where_someone_plainly_may_not_see(
+    stack: Stack,
+) -> None:
+    """A big team with colleagues who were not on the call is left out without asking
+    RingCentral about each of its members (every lookup spends the account's rate limit)."""
+    owner = await stack.control.user("Olivia Owner")
+    paul = await stack.control.user("Paul Participant")
+    others = [await stack.control.user(f"Colleague {n}") for n in range(6)]
+    await stack.control.chat([owner, *others, stack.bot_id], "Team", name="All hands")
+    await settle(stack.bot)
+    digest = await digest_in_dm(stack, owner, [paul])
+    [share] = buttons(digest["card"], "Share to…")
+    await press(stack, digest["cardId"], owner, share["data"])
+    assert "1 other chat not listed" in card_as_text((await picker(stack, owner))["card"])
+    looked_up = {
+        r["path"].rsplit("/", 1)[-1]
+        for r in await stack.control.requests()
+        if r["path"].startswith("/team-messaging/v1/persons/")
+    }
+    assert looked_up.isdisjoint(others)
