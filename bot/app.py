@@ -25,6 +25,7 @@ from bot.rc import RingCentralClient, ServiceUserTokens
 from bot.reply_limits import ReplyLimits
 from bot.retention import RetentionPruner
 from bot.ringcx import RingCXClient, RingCXPoller
+from bot.rollup import DailyRollup
 from bot.router import Dispatcher, Router
 from bot.services import Services
 from bot.startup import Startup
@@ -52,6 +53,7 @@ AI_POLLER = web.AppKey("ai_poller", JobPoller)
 RINGCX_POLLERS = web.AppKey("ringcx_pollers", list[RingCXPoller])
 SERVICE_TOKENS = web.AppKey("service_tokens", ServiceUserTokens)
 PRUNER = web.AppKey("pruner", RetentionPruner)
+ROLLUP = web.AppKey("daily_rollup", DailyRollup)
 CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
 CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
 METRICS = web.AppKey("metrics", BotMetrics)
@@ -231,6 +233,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         pruner = RetentionPruner(storage, config)
         app[PRUNER] = pruner
         pruner.start()
+        rollup = DailyRollup(services, interval_s=config.rollup_check_interval_s)
+        app[ROLLUP] = rollup
         # Until these steps are done the bot serves and stores what arrives, but handles
         # none of it: handlers need the service user and the installs.
         startup = Startup(
@@ -247,6 +251,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 subscriptions.start,
                 connections.start,
                 catch_up.trigger,
+                rollup.start,
             ],
         )
         app[STARTUP] = startup
@@ -257,6 +262,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             for ringcx_poller in ringcx_pollers:
                 await ringcx_poller.stop()
             await pruner.stop()
+            await rollup.stop()
             await poller.stop()
             await inbox.stop(config.shutdown_grace_s)
             await delivery.stop(config.shutdown_grace_s)

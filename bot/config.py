@@ -112,6 +112,8 @@ class Config:
     ai_poll_after_s: int = 900
     ai_poll_interval_s: int = 60
     commands_per_person_per_10_min: int = 60
+    # How often due daily rollups are looked for; 0: never by themselves (tests drive them).
+    rollup_check_interval_s: int = 60
     ringcx: RingCXConfig = RingCXConfig()
     # The bearer token administrators show to `GET /status`; empty turns the endpoint off.
     status_token: str = field(default="", repr=False)
@@ -275,6 +277,9 @@ def load_config(
     commands_per_person = _int(
         bot_section, "commands_per_person_per_10_min", 60, problems, minimum=1
     )
+    rollup_interval = _int(
+        bot_section, "rollup_check_interval_s", 60, problems, minimum=0, maximum=3600
+    )
 
     verification_token = secret(ENV_VERIFICATION_TOKEN)
     if verification_token and len(verification_token) > 64:
@@ -316,6 +321,7 @@ def load_config(
         ai_poll_after_s=ai_poll_after,
         ai_poll_interval_s=ai_poll_interval,
         commands_per_person_per_10_min=commands_per_person,
+        rollup_check_interval_s=rollup_interval,
         ringcx=ringcx,
         status_token=status_token,
         secret_keys=secret_keys,

@@ -654,6 +654,23 @@ class RingCentralClient:
             "PUT", f"/team-messaging/v1/adaptive-cards/{quote(card_id, safe='')}", json=card
         )
 
+    async def list_chats(self, chat_type: str, *, max_pages: int = 4) -> list[Mapping[str, Any]]:
+        """This identity's chats of one type (`Group`, `Team`, ...), most recently active
+        first, following `pageToken` for at most `max_pages` pages of 250."""
+        chats: list[Mapping[str, Any]] = []
+        params = {"type": chat_type, "recordCount": "250"}
+        for _ in range(max_pages):
+            page = await self._object("GET", "/team-messaging/v1/chats", params=params)
+            records = page.get("records")
+            if isinstance(records, list):
+                chats.extend(r for r in records if isinstance(r, Mapping))
+            navigation = page.get("navigation")
+            token = navigation.get("nextPageToken") if isinstance(navigation, Mapping) else None
+            if not isinstance(token, str) or not token:
+                break
+            params = {**params, "pageToken": token}
+        return chats
+
 
 CARD_ATTACHMENT_TYPES = frozenset({"Card", "AdaptiveCard"})
 """How a post may show the adaptive card it holds. UNCONFIRMED: no real sample of a post

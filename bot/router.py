@@ -399,18 +399,17 @@ class Dispatcher:
         await spec.handler(ctx)
 
     def unknown_command_reply(self, word: str) -> str:
-        """What to say to a word that is no command; the word is repeated quoted."""
-        lines: list[str] = []
+        """What to say to a word that is no command: the closest command alone when it looks
+        like a typo, else a pointer to **help** (a wall of help text for a typo buries the
+        one word the person needed); the help itself when nothing was typed. The word is
+        repeated quoted."""
+        if not word:
+            return self.help_text()  # nothing typed (a bare mention): what I can do
         shown = quote_for_chat(word)
-        if word:
-            close = difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)
-            if close:
-                suggestion = self.commands[close[0]].name
-                lines.append(f'I don\'t know "{shown}". Did you mean **{suggestion}**?')
-            else:
-                lines.append(f'I don\'t know "{shown}".')
-        lines.append(self.help_text())
-        return "\n\n".join(lines)
+        close = difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)
+        if close:
+            return f'I don\'t know "{shown}". Did you mean **{self.commands[close[0]].name}**?'
+        return f'I don\'t know "{shown}". Say **help** to see what I can do.'
 
     def help_text(self) -> str:
         lines = ["Here is what I can do:"]

@@ -19,6 +19,16 @@ from bot.ringsense import CallInsights
 
 DIRECTIONS: Final = ("Inbound", "Outbound")
 
+SCOPE_OWNED: Final = "owned"
+"""Digests of the calls I own (the default)."""
+SCOPE_ALL: Final = "all"
+"""Digests of the calls I own or take part in (a colleague's call gets me my own copy)."""
+DIGEST_SCOPES: Final = (SCOPE_OWNED, SCOPE_ALL)
+
+DEFAULT_ROLLUP_TIME: Final = "17:00"
+"""When the daily rollup comes on weekdays, in the person's time zone, unless they chose
+another time or turned it off (None)."""
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -45,6 +55,8 @@ class UserSettings:
     timezone: str | None = None
     external_to_channels: bool = False
     paused_until: datetime | None = None
+    digest_scope: str = SCOPE_OWNED
+    rollup_time: str | None = DEFAULT_ROLLUP_TIME
 
     def is_paused(self, now: datetime | None = None) -> bool:
         if self.paused_until is None:
@@ -71,6 +83,21 @@ class UserSettings:
         ):
             return "AI score below the minimum"
         return None
+
+    def wants_copy_as_participant(self, insights: CallInsights) -> bool:
+        """Whether this person, not the owner, gets their own copy of this call's digest:
+        they chose calls they take part in, they are a colleague of the call's account
+        known to have spoken on it, and the call passes their own filters. Anything
+        unknown (their account, the call's) means no."""
+        if self.digest_scope != SCOPE_ALL or not self.direct_messages:
+            return False
+        if self.extension_id == insights.owner_extension_id:
+            return False
+        if self.account_id is None or self.account_id != insights.account_id:
+            return False
+        if self.extension_id not in insights.entitled_extension_ids():
+            return False
+        return self.exclusion_reason(insights) is None
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         """The time zone for this person's dates (the default when unset or unknown)."""

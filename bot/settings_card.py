@@ -39,7 +39,7 @@ from bot.cards import (
     SubmitAction,
     format_start_time,
 )
-from bot.settings import DIRECTIONS, UserSettings, settings_revision
+from bot.settings import DIRECTIONS, SCOPE_ALL, SCOPE_OWNED, UserSettings, settings_revision
 
 SETTINGS_TEMPLATE: Final = "settings.card.json.j2"
 
@@ -62,6 +62,7 @@ INPUT_PARTIES: Final = "parties"
 INPUT_MIN_DURATION: Final = "minDurationMinutes"
 INPUT_MIN_AI_SCORE: Final = "minAiScore"
 INPUT_TIMEZONE: Final = "timezone"
+INPUT_DIGEST_SCOPE: Final = "digestScope"
 
 PARTY_INTERNAL: Final = "internal"
 PARTY_EXTERNAL: Final = "external"
@@ -83,6 +84,10 @@ _PARTY_LABELS: Final = {
     PARTY_EXTERNAL: "Calls with external participants",
 }
 _DIRECTION_LABELS: Final = {"Inbound": "Inbound", "Outbound": "Outbound"}
+_SCOPE_LABELS: Final = {
+    SCOPE_OWNED: "Calls I own",
+    SCOPE_ALL: "Calls I own or take part in",
+}
 
 
 # --- the card -----------------------------------------------------------------------------
@@ -165,6 +170,7 @@ def settings_view(
             else None
         ),
         "opted_in": toggle(INPUT_OPTED_IN, settings.opted_in),
+        "digest_scope": choices(INPUT_DIGEST_SCOPE, _SCOPE_LABELS, [settings.digest_scope]),
         "direct_messages": toggle(INPUT_DIRECT_MESSAGES, settings.direct_messages),
         "channels": [
             {
@@ -228,6 +234,7 @@ def parse_settings_submission(
             changes[name] = value
 
     change("opted_in", read(INPUT_OPTED_IN, _toggle_parser("Opted in")))
+    change("digest_scope", read(INPUT_DIGEST_SCOPE, _digest_scope))
     change("direct_messages", read(INPUT_DIRECT_MESSAGES, _toggle_parser("Direct message")))
     change(
         "external_to_channels",
@@ -297,6 +304,15 @@ def _picked(text: str, known: Sequence[str], what: str) -> list[str]:
         if value not in picked:
             picked.append(value)
     return picked
+
+
+def _digest_scope(text: str) -> str | _Unchanged:
+    if not text.strip():
+        return _UNCHANGED
+    picked = _picked(text, list(_SCOPE_LABELS), "Digests of")
+    if len(picked) != 1:
+        raise _Invalid("Digests of: pick one of " + ", ".join(_SCOPE_LABELS.values()))
+    return picked[0]
 
 
 def _sections(text: str, current: Sequence[str]) -> tuple[str, ...]:

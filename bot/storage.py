@@ -281,7 +281,61 @@ MIGRATIONS: Sequence[str] = (
     ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
     CREATE INDEX outbox_due_priority ON outbox(status, next_attempt_at, priority, id);
     """,
+    # 10: around the digest. Which calls a person gets digests of (own, or
+    # own and taken part in).
+    """
+    ALTER TABLE user_settings ADD COLUMN digest_scope TEXT NOT NULL DEFAULT 'owned';
+
+    CREATE TABLE next_steps (
+        item_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id TEXT NOT NULL,
+        call_key TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        assignee_extension_id TEXT NOT NULL,
+        owner_name TEXT,
+        text TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'open',
+        done_by TEXT,
+        done_at REAL,
+        created_at REAL NOT NULL,
+        UNIQUE (call_key, text)
+    );
+    CREATE INDEX next_steps_assignee ON next_steps(account_id, assignee_extension_id, state);
+
+    CREATE VIRTUAL TABLE call_search USING fts5(
+        text,
+        account_id UNINDEXED,
+        call_key UNINDEXED,
+        kind UNINDEXED,
+        position UNINDEXED,
+        offset_s UNINDEXED,
+        speaker UNINDEXED,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+
+    ALTER TABLE user_settings ADD COLUMN rollup_time TEXT NOT NULL DEFAULT '17:00';
+    CREATE TABLE skipped_digests (
+        account_id TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        call_key TEXT NOT NULL,
+        skipped_at REAL NOT NULL,
+        PRIMARY KEY (account_id, extension_id, call_key)
+    );
+    CREATE TABLE rollup_days (
+        account_id TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (account_id, extension_id)
+    );
+    """,
 )
+
+SEARCH_TABLE = "call_search"
+"""The FTS5 index of people's words in calls. SQLite keeps its rows in shadow tables
+(`call_search_content`, …) that have no `account_id` of their own: rows are deleted through
+`call_search` by its `account_id`, and the index is then optimised so no deleted word stays
+in its segments."""
 
 # Columns holding secrets encrypted with the `TokenCipher` (table, key column, secret column):
 # `rotate_secret_key` re-encrypts each of them. A new table with a secret appends itself here.
@@ -436,6 +490,44 @@ class StoredSubscription:
     event_filters: tuple[str, ...]
     token_fingerprint: str
     expiration_time: str | None
+
+
+@dataclass(frozen=True)
+class SearchLine:
+    """One searchable line of a call: what it is (title, summary, key_point, next_step,
+    highlight, transcript), its place, its time in the recording (seconds) when known, and
+    who said it."""
+
+    kind: str
+    position: int
+    offset_s: float | None
+    speaker: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    call_key: str
+    line: SearchLine
+    score: float
+    recording_start_time: str | None
+
+
+@dataclass(frozen=True)
+class NextStepItem:
+    """One next step of an analysed call, as a to-do item: who it is on (`assignee`, an
+    extension of the call's account), the name RingSense gave its owner, and whether it is
+    still open. `call_title` and `call_start` come from the call, for listing."""
+
+    item_id: int
+    account_id: str
+    call_key: str
+    assignee_extension_id: str
+    owner_name: str | None
+    text: str
+    state: str
+    call_title: str
+    call_start: str | None
 
 
 def destination_key(destination: Mapping[str, str]) -> str:
@@ -1183,6 +1275,8 @@ class Storage:
             paused_until=(
                 datetime.fromisoformat(row["paused_until"]) if row["paused_until"] else None
             ),
+            digest_scope=row["digest_scope"] or defaults.digest_scope,
+            rollup_time=None if row["rollup_time"] == "off" else row["rollup_time"],
         )
 
     async def save_settings(
@@ -1516,6 +1610,8 @@ class Storage:
                         (account_id,),
                     ),
                 )
+            if deleted.get(SEARCH_TABLE):
+                await _optimise_search_index(db)
         self._owner_accounts.pop(bot_extension_id, None)
         return deleted
 
@@ -1610,6 +1706,24 @@ class Storage:
                 "(SELECT call_key FROM calls WHERE updated_at < ?)",
                 (calls_cutoff,),
             ),
+            (
+                "next_steps",
+                "DELETE FROM next_steps WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
+                "skipped_digests",
+                "DELETE FROM skipped_digests WHERE call_key IN "
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
+            (
+                SEARCH_TABLE,
+                f"DELETE FROM {SEARCH_TABLE} WHERE call_key IN "  # noqa: S608 - a constant
+                "(SELECT call_key FROM calls WHERE updated_at < ?)",
+                (calls_cutoff,),
+            ),
             ("calls", "DELETE FROM calls WHERE updated_at < ?", (calls_cutoff,)),
             (
                 "posted_cards",
@@ -1633,6 +1747,8 @@ class Storage:
                 cursor = await db.execute(sql, params)
                 if cursor.rowcount > 0:
                     changed[table] = changed.get(table, 0) + cursor.rowcount
+            if changed.get(SEARCH_TABLE):
+                await _optimise_search_index(db)
         return changed
 
     # -- RingSense connections (h8-connect) -----------------------------------------------
@@ -1787,6 +1903,230 @@ class Storage:
         async with self._transaction() as db:
             await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
 
+    # -- next steps as to-do items (h11-around) --------------------------------------------
+
+    async def save_next_steps(
+        self,
+        call_key: str,
+        account_id: str,
+        steps: Sequence[tuple[str, str, str | None]],
+    ) -> None:
+        """Store a call's next steps `(assignee extension, text, owner name)` as items.
+
+        A step already stored (same call, same text) keeps its state, so a later event for
+        the call never reopens what someone marked done; an open step the newer insights no
+        longer list goes; a done one stays (it was done)."""
+        now = time.time()
+        async with self._transaction() as db:
+            texts = [text for _, text, _ in steps]
+            marks = ", ".join("?" for _ in texts)
+            await db.execute(
+                "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "  # noqa: S608
+                f"AND state = 'open' AND text NOT IN ({marks})",  # only ? marks interpolated
+                (call_key, account_id, *texts),
+            )
+            for position, (assignee, text, owner_name) in enumerate(steps):
+                await db.execute(
+                    "INSERT INTO next_steps (account_id, call_key, position, "
+                    "assignee_extension_id, owner_name, text, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "
+                    "position = excluded.position, "
+                    "assignee_extension_id = excluded.assignee_extension_id, "
+                    "owner_name = excluded.owner_name "
+                    "WHERE next_steps.account_id = excluded.account_id",
+                    (account_id, call_key, position, assignee, owner_name, text, now),
+                )
+
+    async def open_next_steps(
+        self, account_id: str, assignee_extension_id: str | None, limit: int
+    ) -> tuple[list[NextStepItem], int]:
+        """This account's open items (one person's, or with None everyone's), newest calls
+        first, at most `limit`; and how many there are in all."""
+        where = "n.account_id = ? AND n.state = 'open'"
+        params: tuple[Any, ...] = (account_id,)
+        if assignee_extension_id is not None:
+            where += " AND n.assignee_extension_id = ?"
+            params += (assignee_extension_id,)
+        async with self._db.execute(
+            f"SELECT COUNT(*) FROM next_steps n WHERE {where}",  # noqa: S608 - fixed text
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "  # noqa: S608
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            f"WHERE {where} "  # fixed text only
+            "ORDER BY c.recording_start_time DESC, c.updated_at DESC, n.call_key, n.position "
+            "LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_next_step_item(r) for r in rows], total
+
+    async def next_step(self, item_id: int, account_id: str) -> NextStepItem | None:
+        """One item, only if it belongs to this account (else as if it did not exist)."""
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            "WHERE n.item_id = ? AND n.account_id = ?",
+            (item_id, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _next_step_item(row) if row else None
+
+    async def mark_next_step_done(self, item_id: int, account_id: str, done_by: str) -> bool:
+        """Close an open item of this account; False when it was not open (or not theirs)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE next_steps SET state = 'done', done_by = ?, done_at = ? "
+                "WHERE item_id = ? AND account_id = ? AND state = 'open'",
+                (done_by, time.time(), item_id, account_id),
+            )
+            return cursor.rowcount > 0
+
+    # -- searching calls (h11-around) ------------------------------------------------------
+
+    async def index_call(self, call_key: str, account_id: str, lines: Sequence[SearchLine]) -> None:
+        """Replace what `find` knows of a call with these lines."""
+        async with self._transaction() as db:
+            await db.execute(
+                f"DELETE FROM {SEARCH_TABLE} WHERE call_key = ?",  # noqa: S608 - a constant
+                (call_key,),
+            )
+            await db.executemany(
+                f"INSERT INTO {SEARCH_TABLE} (text, account_id, call_key, kind, "  # noqa: S608
+                "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        line.text,
+                        account_id,
+                        call_key,
+                        line.kind,
+                        line.position,
+                        line.offset_s,
+                        line.speaker,
+                    )
+                    for line in lines
+                ],
+            )
+
+    async def search_calls(
+        self,
+        account_id: str,
+        match: str,
+        *,
+        participant: str | None,
+        call_key: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[SearchHit]:
+        """Lines of this account's calls matching an FTS5 `match` expression, best first.
+
+        With `participant`, only calls that person owned or took part in; with `call_key`,
+        one call; with `kinds`, only those kinds of line. The caller builds `match` from
+        quoted words only (`bot.search.match_expression`)."""
+        conditions = [f"{SEARCH_TABLE} MATCH ?", "s.account_id = ?"]
+        params: list[Any] = [match, account_id]
+        if participant is not None:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM call_participants p WHERE p.call_key = s.call_key "
+                "AND p.account_id = s.account_id AND p.extension_id = ?)"
+            )
+            params.append(participant)
+        if call_key is not None:
+            conditions.append("s.call_key = ?")
+            params.append(call_key)
+        if kinds:
+            conditions.append(f"s.kind IN ({', '.join('?' for _ in kinds)})")
+            params.extend(kinds)
+        async with self._db.execute(
+            "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
+            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time "
+            f"FROM {SEARCH_TABLE} s JOIN calls c "
+            "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+            f"WHERE {' AND '.join(conditions)} "
+            "ORDER BY score, c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            SearchHit(
+                call_key=str(r["call_key"]),
+                line=SearchLine(
+                    kind=str(r["kind"]),
+                    position=int(r["position"]),
+                    offset_s=float(r["offset_s"]) if r["offset_s"] is not None else None,
+                    speaker=r["speaker"],
+                    text=str(r["text"]),
+                ),
+                score=float(r["score"]),
+                recording_start_time=r["recording_start_time"],
+            )
+            for r in rows
+        ]
+
+    # -- daily rollup (h11-around) ---------------------------------------------------------
+
+    async def rollup_candidates(self) -> list[UserSettings]:
+        """Everyone who may get a daily rollup: opted in, of a known account, not off."""
+        async with self._db.execute(
+            "SELECT extension_id FROM user_settings WHERE opted_in = 1 "
+            "AND account_id IS NOT NULL AND rollup_time != 'off' ORDER BY extension_id"
+        ) as cursor:
+            people = [str(r[0]) for r in await cursor.fetchall()]
+        return [await self.user_settings(person) for person in people]
+
+    async def last_rollup_day(self, account_id: str, extension_id: str) -> str | None:
+        """The last day (YYYY-MM-DD, the person's own calendar) whose rollup was handled."""
+        async with self._db.execute(
+            "SELECT day FROM rollup_days WHERE account_id = ? AND extension_id = ?",
+            (account_id, extension_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_last_rollup_day(self, account_id: str, extension_id: str, day: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO rollup_days (account_id, extension_id, day, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (account_id, extension_id) DO UPDATE SET "
+                "day = excluded.day, updated_at = excluded.updated_at",
+                (account_id, extension_id, day, time.time()),
+            )
+
+    # -- digests skipped while paused (h11-around) -----------------------------------------
+
+    async def note_skipped_digest(self, account_id: str, extension_id: str, call_key: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO skipped_digests (account_id, extension_id, call_key, "
+                "skipped_at) VALUES (?, ?, ?, ?)",
+                (account_id, extension_id, call_key, time.time()),
+            )
+
+    async def take_skipped_digests(
+        self, account_id: str, extension_id: str
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls whose digest this person missed while paused, newest first, and
+        forget them (they are offered once)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT c.call_key, c.insights FROM skipped_digests s JOIN calls c "
+                "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+                "WHERE s.account_id = ? AND s.extension_id = ? "
+                "ORDER BY c.recording_start_time DESC, s.skipped_at DESC",
+                (account_id, extension_id),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await db.execute(
+                "DELETE FROM skipped_digests WHERE account_id = ? AND extension_id = ?",
+                (account_id, extension_id),
+            )
+        return [(str(r["call_key"]), json.loads(r["insights"])) for r in rows]
+
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:
     """The `user_settings` columns (but the key and `updated_at`) as stored."""
@@ -1803,6 +2143,8 @@ def _settings_columns(settings: UserSettings) -> dict[str, Any]:
         "min_ai_score": settings.min_ai_score,
         "external_to_channels": int(settings.external_to_channels),
         "paused_until": settings.paused_until.isoformat() if settings.paused_until else None,
+        "digest_scope": settings.digest_scope,
+        "rollup_time": settings.rollup_time or "off",
     }
 
 
@@ -1858,3 +2200,24 @@ def _ringsense_connection(row: aiosqlite.Row) -> RingSenseConnection:
         connected_by=row["connected_by"],
         connected_at=row["connected_at"],
     )
+
+
+def _next_step_item(row: aiosqlite.Row) -> NextStepItem:
+    title = row["call_title"]
+    return NextStepItem(
+        item_id=int(row["item_id"]),
+        account_id=str(row["account_id"]),
+        call_key=str(row["call_key"]),
+        assignee_extension_id=str(row["assignee_extension_id"]),
+        owner_name=row["owner_name"],
+        text=str(row["text"]),
+        state=str(row["state"]),
+        call_title=title if isinstance(title, str) else "",
+        call_start=row["call_start"],
+    )
+
+
+async def _optimise_search_index(db: aiosqlite.Connection) -> None:
+    """Merge the FTS5 index so deleted lines leave no words in its segments (with
+    `secure_delete` the freed pages are overwritten too)."""
+    await db.execute("INSERT INTO call_search(call_search) VALUES ('optimize')")

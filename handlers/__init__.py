@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from bot.router import Router
-from handlers import ai, calls, commands, connect, digests, lifecycle, ringcx, settings, upkeep
+from handlers import (
+    ai,
+    calls,
+    commands,
+    connect,
+    digests,
+    find,
+    lifecycle,
+    ringcx,
+    settings,
+    share,
+    todo,
+    upkeep,
+)
 
 
 def all_routers() -> list[Router]:
@@ -17,4 +30,7 @@ def all_routers() -> list[Router]:
         upkeep.router,
         ai.router,
         ringcx.router,
+        todo.router,
+        find.router,
+        share.router,
     ]

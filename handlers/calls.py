@@ -27,6 +27,7 @@ from bot.cards import (
     render_digest,
     transcript_card,
 )
+from bot.cards.share import render_direct_digest
 from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
@@ -214,10 +215,26 @@ async def last_command(ctx: Context) -> None:
             log.warning("stored call %s is unreadable", for_log(key))
     admins, home = ctx.services.config.admins, ctx.services.service_account_id
     calls = [(k, c) for k, c in calls if may_see(asker, c, admins, home)]
+    if not calls:
+        await ctx.reply(_no_calls_yet(ctx))
+        return
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in calls])
     heading = f"Your last {len(calls)} analysed call{'s' if len(calls) != 1 else ''}"
     card = calls_card(ctx.services.cards, calls, timezone_for(ctx), heading=heading)
     await ctx.send_card(destination, card)
+
+
+def _no_calls_yet(ctx: Context) -> str:
+    """An empty `last`: say why, and what to do about it, instead of an empty card."""
+    if ctx.settings is not None and ctx.settings.opted_in:
+        return (
+            "There are no analysed calls of yours yet. Once RingSense analyses a recorded "
+            "call you took part in, it shows up here and I send you its digest."
+        )
+    return (
+        "There are no analysed calls of yours yet. Say **optin** and I'll send you a "
+        "digest after each of your recorded calls that RingSense analyses."
+    )
 
 
 async def _call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
@@ -314,7 +331,9 @@ async def _show_feedback_on_the_card(ctx: Context, key: str, insights: CallInsig
         settings = ctx.settings
     else:
         settings = await services.storage.user_settings(insights.owner_extension_id)
-    card = render_digest(
+    # In the presser's direct chat the card stays their own copy, with "Share to…".
+    draw = render_direct_digest if personal else render_digest
+    card = draw(
         services.cards,
         insights,
         settings.zone(services.config.timezone) if settings else services.config.timezone,

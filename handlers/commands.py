@@ -9,11 +9,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.access import is_admin
-from bot.cards import SECTION_LABELS, format_start_time
+from bot.cards import SECTION_LABELS, calls_card, format_start_time
 from bot.quoting import quote_for_chat
 from bot.rc import RingCentralError
-from bot.router import Context, Router, require_confirmed_author
-from bot.settings import UserSettings
+from bot.ringsense import CallInsights, InsightsFormatError
+from bot.router import Context, Router, direct, require_confirmed_author
+from bot.settings import SCOPE_ALL, SCOPE_OWNED, UserSettings
 from handlers.connect import ringsense_status_line
 
 router = Router("commands")
@@ -86,20 +87,54 @@ async def show_help(ctx: Context) -> None:
     )
 
 
+_SCOPE_WORDS = {
+    "all": SCOPE_ALL,
+    "any": SCOPE_ALL,
+    "every": SCOPE_ALL,
+    "participant": SCOPE_ALL,
+    "mine": SCOPE_OWNED,
+    "own": SCOPE_OWNED,
+    "owned": SCOPE_OWNED,
+}
+_SCOPE_TEXT = {
+    SCOPE_OWNED: "calls you own",
+    SCOPE_ALL: "calls you own or take part in",
+}
+
+
 @router.command(
     "optin",
     summary="send me a digest after each of my analysed calls",
+    usage="optin [all | mine]",
     aliases=("opt-in", "start", "subscribe"),
+    details=(
+        "**optin all**: also a copy of a colleague's call you took part in. "
+        "**optin mine**: only the calls you own (the default)."
+    ),
 )
 async def opt_in(ctx: Context) -> None:
     settings = _settings(ctx)
-    if settings.opted_in and not settings.is_paused():
-        await ctx.reply("You are already opted in. Say **optout** to stop the digests.")
+    word = ctx.args.strip().lower()
+    scope = _SCOPE_WORDS.get(word, settings.digest_scope) if word else settings.digest_scope
+    if word and word not in _SCOPE_WORDS:
+        await ctx.reply(
+            "Say **optin all** for the calls you own or take part in, or **optin mine** for "
+            "the calls you own."
+        )
         return
-    await _save(ctx, replace(settings, opted_in=True, paused_until=None))
+    already = settings.opted_in and not settings.is_paused()
+    if already and scope == settings.digest_scope:
+        await ctx.reply(
+            f"You are already opted in ({_SCOPE_TEXT[scope]}). Say **optout** to stop the digests."
+        )
+        return
+    await _save(ctx, replace(settings, opted_in=True, paused_until=None, digest_scope=scope))
+    if already:
+        await ctx.reply(f"Done: you now get digests of {_SCOPE_TEXT[scope]}.")
+        return
     await ctx.reply(
-        "You're in. After each of your recorded calls that RingSense analyses, I'll send "
-        "you its digest in a direct message. Say **optout** to stop."
+        f"You're in. After each of the {_SCOPE_TEXT[scope]} that RingSense analyses, I'll "
+        "send you its digest in a direct message. Say **optout** to stop."
     )
 
 
@@ -139,12 +174,43 @@ async def pause(ctx: Context) -> None:
 
 @router.command("resume", summary="end a pause", aliases=("unpause", "unmute"))
 async def resume(ctx: Context) -> None:
+    """End the pause, say how many digests it held back and offer those calls (each with
+    its Open button, which shows the digest only to someone who may see it)."""
     settings = _settings(ctx)
     if not settings.is_paused():
         await ctx.reply("Your digests are not paused.")
         return
-    await _save(ctx, replace(settings, paused_until=None))
-    await ctx.reply("Welcome back: your digests are on again.")
+    settings = await _save(ctx, replace(settings, paused_until=None))
+    asker = await ctx.actor_identity()
+    skipped = (
+        await ctx.services.storage.take_skipped_digests(asker.account_id, asker.extension_id)
+        if asker is not None
+        else []
+    )
+    calls = []
+    for key, body in skipped:
+        try:
+            calls.append(
+                (key, CallInsights.from_api(body, account_id=asker.account_id if asker else None))
+            )
+        except InsightsFormatError:
+            continue
+    if not calls:
+        await ctx.reply("Welcome back: your digests are on again.")
+        return
+    count = f"{len(calls)} call{'' if len(calls) == 1 else 's'}"
+    await ctx.reply(
+        f"Welcome back: your digests are on again. While you were paused I skipped {count}: "
+        "here they are, open any of them for its digest."
+    )
+    assert ctx.actor_id is not None
+    card = calls_card(
+        ctx.services.cards,
+        calls,
+        settings.zone(ctx.services.config.timezone),
+        heading=f"Skipped while you were paused: {count}",
+    )
+    await ctx.send_card(direct(ctx.actor_id), card)
 
 
 @router.command(
@@ -216,6 +282,8 @@ async def status(ctx: Context) -> None:
         state = f"paused until {format_start_time(settings.paused_until, zone)}"
     else:
         state = "on"
+    if settings.opted_in:
+        state += f", for {_SCOPE_TEXT.get(settings.digest_scope, _SCOPE_TEXT[SCOPE_OWNED])}"
     places = (["direct message"] if settings.direct_messages else []) + [
         quote_for_chat(c.name) for c in settings.enabled_channels()
     ]
@@ -244,6 +312,8 @@ async def status(ctx: Context) -> None:
         f"**Sections**: {', '.join(SECTION_LABELS.get(s, s) for s in settings.sections)}",
         f"**Calls**: {' · '.join(filters)}",
         f"**Dates in**: {zone.key}",
+        "**Daily rollup**: "
+        + (f"weekdays at {settings.rollup_time}" if settings.rollup_time else "off"),
         "**Calls with external people in channels**: "
         + ("allowed" if settings.external_to_channels else "not allowed"),
         f"**Failed deliveries**: {failed}",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from bot import events, payloads
 from bot.cards import feedback_result, render_digest
+from bot.cards.share import render_direct_digest
 from bot.catchup import note_ringsense_event
 from bot.logs import bind_log_context
 from bot.metrics import notification_arrived_at
@@ -22,7 +24,9 @@ from bot.quoting import for_log
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
+from bot.search import search_lines
 from bot.settings import Channel, UserSettings
+from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,8 @@ async def remember_call(
         account_id=account_id,
         ringsense_url=merged.ringsense_url,
     )
+    await storage.save_next_steps(key, account_id, next_step_assignments(merged))
+    await storage.index_call(key, account_id, search_lines(merged))
     return merged
 
 
@@ -143,9 +149,10 @@ def _not_subscribed(ctx: Context) -> str | None:
 @router.event(events.RINGSENSE_INSIGHTS)
 async def deliver_digest(ctx: Context) -> None:
     """The owner's digest, to every destination the owner chose, if the call passes their
-    filters, each card with the feedback line it already showed. Channels get calls with
-    external participants only when the owner allows it, and only while the owner is still
-    in the chat and nobody there is of another account."""
+    filters, then each colleague's own copy (`optin all`), each card with the feedback
+    line it already showed. Channels get calls with external participants only when the
+    owner allows it, and only while the owner is still in the chat and nobody there is of
+    another account."""
     assert ctx.notification is not None
     refusal = _not_subscribed(ctx)
     if refusal is not None:
@@ -164,12 +171,26 @@ async def deliver_digest(ctx: Context) -> None:
         raise Ignored("not a usable RingSense record")
     key = call_key(merged)
     bind_log_context(call=key)
+    verdicts = await services.storage.feedback_for(key)
+    timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
+    await _deliver_to_owner(ctx, merged, key, verdicts, timing)
+    await _deliver_to_colleagues_on_the_call(ctx, merged, key, verdicts, timing)
+
+
+async def _deliver_to_owner(
+    ctx: Context,
+    merged: CallInsights,
+    key: str,
+    verdicts: Mapping[str, str],
+    timing: Mapping[str, float],
+) -> None:
+    services = ctx.services
     settings = await services.storage.user_settings(merged.owner_extension_id)
     reason = settings.exclusion_reason(merged)
     if reason is not None:
         log.debug("no digest for %s: %s", for_log(key), reason)
+        await _note_if_skipped_by_pause(ctx, settings, merged, key, as_owner=True)
         return
-    verdicts = await services.storage.feedback_for(key)
 
     def digest_for(reader: str | None) -> dict[str, Any]:
         """The card, with what its reader (None: a whole chat) said of it after a press,
@@ -183,12 +204,17 @@ async def deliver_digest(ctx: Context) -> None:
             feedback=feedback_result(verdicts, reader=reader),
         )
 
-    timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
     if settings.direct_messages:
         owner = merged.owner_extension_id
-        await ctx.send_card(
-            direct(owner), digest_for(owner), card_key=key, digest=True, timing=timing
+        own_copy = render_direct_digest(
+            services.cards,
+            merged,
+            settings.zone(services.config.timezone),
+            settings.sections,
+            call_key=key,
+            feedback=feedback_result(verdicts, reader=owner),
         )
+        await ctx.send_card(direct(owner), own_copy, card_key=key, digest=True, timing=timing)
     card = digest_for(None)
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
@@ -215,6 +241,53 @@ def digest_timing(call: CallInsights, *, caught_up: bool) -> dict[str, float]:
         ended = call.recording_start_time.timestamp() + call.recording_duration_ms / 1000
         timing["recordingEndedAt"] = ended
     return timing
+
+
+async def _deliver_to_colleagues_on_the_call(
+    ctx: Context,
+    merged: CallInsights,
+    key: str,
+    verdicts: Mapping[str, str],
+    timing: Mapping[str, float],
+) -> None:
+    """Each colleague of the call's account who spoke on it and chose "calls I own or take
+    part in" gets their own copy in their own direct chat, drawn with their own settings.
+    The card key makes it one card per (call, person), updated in place when the call is
+    announced again. Only direct chats: a participant's copy never goes to a channel."""
+    services = ctx.services
+    for extension_id in sorted(merged.entitled_extension_ids() - {merged.owner_extension_id}):
+        settings = await services.storage.user_settings(extension_id)
+        if not settings.wants_copy_as_participant(merged):
+            await _note_if_skipped_by_pause(ctx, settings, merged, key, as_owner=False)
+            continue
+        card = render_direct_digest(
+            services.cards,
+            merged,
+            settings.zone(services.config.timezone),
+            settings.sections,
+            call_key=key,
+            feedback=feedback_result(verdicts, reader=extension_id),
+        )
+        await ctx.send_card(direct(extension_id), card, card_key=key, digest=True, timing=timing)
+
+
+async def _note_if_skipped_by_pause(
+    ctx: Context, settings: UserSettings, merged: CallInsights, key: str, *, as_owner: bool
+) -> None:
+    """Remember a digest the person would have got but for their pause, so `resume` can
+    say how many there were and offer them."""
+    if not settings.is_paused() or merged.account_id is None:
+        return
+    unpaused = replace(settings, paused_until=None)
+    would_get = (
+        unpaused.exclusion_reason(merged) is None
+        if as_owner
+        else unpaused.wants_copy_as_participant(merged)
+    )
+    if would_get:
+        await ctx.services.storage.note_skipped_digest(
+            merged.account_id, settings.extension_id, key
+        )
 
 
 async def _channel_still_fits(ctx: Context, settings: UserSettings, channel: Channel) -> bool:

@@ -62,6 +62,9 @@ def bot_config(
                     "admins": [ADMIN_ID],
                     "ai_poll_after_s": 1,
                     "ai_poll_interval_s": 1,
+                    # Rollups are driven by the tests (DailyRollup.run_once), never by the
+                    # real clock in the middle of a test.
+                    "rollup_check_interval_s": 0,
                     "port": port,
                     "database": str(database),
                     "default_timezone": "America/New_York",

@@ -2,11 +2,12 @@
 on a call with people of other companies, against the bot and the sandbox as processes.
 
 The promise (README "Who sees what", issue 8): a call of account A is shown to its owner,
-A's colleagues who took part and A's administrators; nobody else sees it, is posted it or
-may act on it (Open, Show transcript, feedback), whichever chat they ask in, and they get
-the same answer whether the call exists or not. An entitled person asking in a chat where
-not everyone is entitled gets the answer by direct message. A digest goes to a channel
-only when the call's owner added that channel, and calls with outsiders not by default.
+A's colleagues who took part and A's administrators; nobody else sees it, is posted it,
+may act on it (Open, Show transcript, feedback) or finds it (`find`), whichever chat they
+ask in, and they get the same answer whether the call exists or not. An entitled person
+asking in a chat where not everyone is entitled gets the answer by direct message. A
+digest goes to a channel only when the call's owner added that channel, and calls with
+outsiders not by default.
 
 Roles, for calls of account A owned by Olivia: the owner; Pat, of A, on the call; Casey,
 of A, not on it; Ada, A's administrator (in `bot.admins`); Globex's administrator (account
@@ -57,6 +58,7 @@ ACTIONS = (
     "open button",
     "show transcript",
     "feedback",
+    "find",
     "channel add then a new call",
 )
 ENTITLED_ROLES = frozenset({"owner", "participant", "admin"})
@@ -431,6 +433,9 @@ class Runner:
             return await self.command(role, chat_kind, f"insights {link}", marker, must)
         if action == "last":
             return await self.command(role, chat_kind, "last 20", marker, must)
+        if action == "find":
+            # The marker is a word of the call's title, summary and transcript.
+            return await self.command(role, chat_kind, f"find {marker}", marker, must)
         data = {
             "open button": {"action": "digest.open", "callKey": key},
             "show transcript": {"action": "digest.transcript", "callKey": key},
@@ -489,6 +494,8 @@ class Runner:
             members = member_ids(chat) - self.bots
             chat_id = str(chat["id"])
             for post in await self.control.posts(chat_id):
+                if str(post.get("creatorId")) not in self.bots:
+                    continue  # a person's own words (`find <the call's word>`), not a leak
                 text = post_text(post)
                 for marker, entitled in self.table.entitled.items():
                     if marker not in text:

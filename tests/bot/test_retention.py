@@ -19,7 +19,7 @@ import aiohttp
 from bot.app import SERVICES
 from bot.cards import card_as_text
 from bot.retention import RetentionPruner
-from bot.storage import GLOBAL_TABLES, MIGRATIONS, AiJob, Storage
+from bot.storage import GLOBAL_TABLES, MIGRATIONS, AiJob, SearchLine, Storage
 from bot.webhooks import VERIFICATION_TOKEN_HEADER
 from tests.conftest import load_fixture
 from tests.e2e import Stack, settle
@@ -160,6 +160,8 @@ async def test_uninstall_deletes_every_row_of_the_account_and_keeps_the_other(
         "ai_jobs",
         "ringcx_segments",
         "installs",
+        "next_steps",
+        "call_search",
     ):
         if table != "installs":  # A's bot came from RC_BOT_TOKEN: its token is not stored
             assert before_a[table] > 0, f"account A made no {table} rows: the test is void"
@@ -170,7 +172,11 @@ async def test_uninstall_deletes_every_row_of_the_account_and_keeps_the_other(
 
     with database(stack.config.database_path) as db:
         for table in tables(db):
-            assert table in GLOBAL_TABLES or "account_id" in columns(db, table), (
+            # FTS5 keeps an index's rows in shadow tables `<index>_…`: they are deleted
+            # through the index, by its account_id (and `leftovers` below checks that).
+            index = table.rsplit("_", 1)[0]
+            shadow = index in tables(db) and "account_id" in columns(db, index)
+            assert shadow or table in GLOBAL_TABLES or "account_id" in columns(db, table), (
                 f"{table} has no account_id: its rows cannot be deleted with their account"
             )
         assert {t: n for t, n in rows_per_account(db, DEFAULT_ACCOUNT).items() if n} == {}
@@ -267,6 +273,10 @@ async def test_calls_past_retention_are_gone_and_recent_ones_stay(tmp_path: Path
             )
             await storage.remember_card(key, "direct:101", "chat-1", f"card-{key}", "1")
             await storage.save_feedback(key, "101", "helpful")
+            await storage.save_next_steps(key, "1", [("101", f"next step of {key}", None)])
+            await storage.index_call(
+                key, "1", [SearchLine("transcript", 0, 1.0, None, f"pineapple of {key}")]
+            )
             await storage._db.execute(
                 "UPDATE calls SET updated_at = ? WHERE call_key = ?",
                 (time.time() - age_days * DAY_S, key),
@@ -274,7 +284,18 @@ async def test_calls_past_retention_are_gone_and_recent_ones_stay(tmp_path: Path
         pruned = await storage.prune(
             now=time.time(), messages_days=7, calls_days=90, dedupe_days=30
         )
-        assert pruned == {"calls": 1, "call_participants": 2, "feedback": 1, "posted_cards": 1}
+        assert pruned == {
+            "calls": 1,
+            "call_participants": 2,
+            "feedback": 1,
+            "posted_cards": 1,
+            "next_steps": 1,
+            "call_search": 1,
+        }
+        hits = await storage.search_calls("1", '"pineapple"', participant=None)
+        assert [hit.call_key for hit in hits] == ["recent-call"]
+        mine, _ = await storage.open_next_steps("1", "101", 10)
+        assert [item.text for item in mine] == ["next step of recent-call"]
         assert await storage.call_insights("old-call") is None
         assert await storage.call_insights("recent-call") == {"summary": "words of recent-call"}
         assert await storage.posted_card("recent-call", "direct:101") is not None

@@ -143,14 +143,18 @@ async def test_the_bots_own_posts_are_ignored(services: Services) -> None:
     assert await replies(services) == []
 
 
-async def test_an_unknown_command_gets_the_closest_match_and_the_help(services: Services) -> None:
+async def test_a_typo_gets_the_closest_match_alone(services: Services) -> None:
     calls: list[tuple[str, str]] = []
     await make_dispatcher(calls).dispatch(services, post("insigts 123"))
     [text] = await replies(services)
     assert calls == []
-    assert 'I don\'t know "insigts"' in text
-    assert "Did you mean **insights**?" in text
-    assert "**optin**: opt in" in text
+    assert text == 'I don\'t know "insigts". Did you mean **insights**?'
+
+
+async def test_a_bare_word_far_from_any_command_points_to_help(services: Services) -> None:
+    await make_dispatcher([]).dispatch(services, post("zebra"))
+    [text] = await replies(services)
+    assert text == 'I don\'t know "zebra". Say **help** to see what I can do.'
 
 
 async def test_replies_to_a_redelivered_post_are_queued_once(services: Services) -> None:

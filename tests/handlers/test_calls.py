@@ -141,9 +141,27 @@ async def test_last_lists_only_calls_the_person_was_on(stack: Stack, role: str) 
     person = world.people[role]
     dm = await direct_chat(stack, person)
     await ask(stack, dm, person, "last", mention=False)
-    [listing] = await card_texts(stack, dm)
     # Admins may open any call, but "my last calls" are the calls they were on.
-    assert (world.title in listing) == (role in {"owner", "participant"})
+    if role in {"owner", "participant"}:
+        [listing] = await card_texts(stack, dm)
+        assert world.title in listing
+    else:
+        assert await card_texts(stack, dm) == []
+        [reply] = await stack.control.texts(dm, stack.bot_id)
+        assert world.title not in reply and "**optin**" in reply
+
+
+async def test_an_empty_last_says_how_to_opt_in(stack: Stack) -> None:
+    person = await stack.control.user("Nina New")
+    dm = await direct_chat(stack, person)
+    await ask(stack, dm, person, "last", mention=False)
+    assert await card_texts(stack, dm) == []
+    [reply] = await stack.control.texts(dm, stack.bot_id)
+    assert "no analysed calls" in reply and "Say **optin**" in reply
+    await ask(stack, dm, person, "optin", mention=False)
+    await ask(stack, dm, person, "last", mention=False)
+    reply = (await stack.control.texts(dm, stack.bot_id))[-1]
+    assert "no analysed calls" in reply and "Say **optin**" not in reply
 
 
 async def test_last_in_a_group_with_others_goes_to_a_direct_message(stack: Stack) -> None:

@@ -38,6 +38,26 @@ async def test_a_typo_gets_a_suggestion(stack: Stack) -> None:
     await settle(stack.bot)
     [reply] = await stack.control.texts(chat, stack.bot_id)
     assert "Did you mean **optin**?" in reply
+    assert "Here is what I can do" not in reply and "**optout" not in reply
+
+
+async def test_a_word_that_is_nothing_like_a_command_gets_a_short_pointer(stack: Stack) -> None:
+    user = await stack.control.user("Kim Park")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "xylophone")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(chat, stack.bot_id)
+    assert 'I don\'t know "xylophone"' in reply and "Say **help**" in reply
+    assert "**optout" not in reply
+
+
+async def test_help_about_a_mistyped_command_suggests_it_alone(stack: Stack) -> None:
+    user = await stack.control.user("Kim Park")
+    chat = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(chat, user, "help lsat")
+    await settle(stack.bot)
+    [reply] = await stack.control.texts(chat, stack.bot_id)
+    assert "Did you mean **last**?" in reply and "**optout" not in reply
 
 
 async def test_in_a_group_the_bot_answers_only_when_mentioned(stack: Stack) -> None:
@@ -81,7 +101,8 @@ async def test_pause_and_resume(stack: Stack) -> None:
     assert "on again" in await last_reply(stack, dm, user, "resume")
     await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
     await settle(stack.bot)
-    assert len(await stack.control.cards(dm)) == 1
+    digests = [c for c in await stack.control.cards(dm) if "digest.feedback" in str(c["card"])]
+    assert len(digests) == 1
 
 
 async def test_pause_needs_a_sensible_duration(stack: Stack) -> None:
@@ -207,3 +228,31 @@ async def test_events_for_a_domain_or_account_not_subscribed_are_ignored_and_log
     assert len(await stack.control.cards(dm)) == 1
     assert digest["cardId"] == (await stack.control.cards(dm))[0]["cardId"]
     assert "not subscribed" in caplog.text
+
+
+async def test_resume_says_how_many_calls_were_skipped_and_offers_them(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    sam = await stack.control.user("Sam Chen")
+    await last_reply(stack, dm, user, "optin")
+    await last_reply(stack, dm, user, "pause 2 days")
+    for _ in range(2):
+        await stack.control.call(
+            "POST", "/calls", {"ownerExtensionId": user, "participants": [sam]}
+        )
+    await settle(stack.bot)
+    assert await stack.control.cards(dm) == []
+    reply = await last_reply(stack, dm, user, "resume")
+    assert "on again" in reply and "2 calls" in reply
+    [offer] = await stack.control.cards(dm)
+    assert str(offer["card"]).count("digest.open") == 2
+    assert "not paused" in await last_reply(stack, dm, user, "resume")
+    assert len(await stack.control.cards(dm)) == 1
+
+
+async def test_resume_after_a_quiet_pause_skips_nothing(stack: Stack) -> None:
+    user, dm = await dm_with(stack)
+    await last_reply(stack, dm, user, "optin")
+    await last_reply(stack, dm, user, "pause 2h")
+    reply = await last_reply(stack, dm, user, "resume")
+    assert "on again" in reply and "skipped" not in reply
+    assert await stack.control.cards(dm) == []

@@ -32,10 +32,15 @@ from bot.cards import (
     utterances_view,
     welcome_view,
 )
+from bot.cards.find import FIND_TEMPLATE, find_view
+from bot.cards.share import SHARE_TEMPLATE, share_view
+from bot.cards.todo import TODO_TEMPLATE, todo_view
 from bot.ringcx_model import Segment, Transcript
 from bot.ringsense import CallInsights
+from bot.search import search_lines
 from bot.settings import UserSettings
 from bot.settings_card import SETTINGS_TEMPLATE, settings_view
+from bot.storage import NextStepItem, SearchHit
 from tests.templates.adaptive_cards import assert_valid_card, elements, submit_actions
 from tests.templates.samples import (
     AI_JOB_ID,
@@ -84,6 +89,27 @@ def _ringcx(index: int, transcript: dict[str, Any], **options: Any) -> dict[str,
         tz=NEW_YORK,
         **options,
     )
+
+
+def _item(item_id: int, text: str, owner: str | None = "Olivia Owner") -> NextStepItem:
+    return NextStepItem(
+        item_id=item_id,
+        account_id="1",
+        call_key="pbx:1",
+        assignee_extension_id="101",
+        owner_name=owner,
+        text=text,
+        state="open",
+        call_title='Call with "ACME" **now**',
+        call_start="2024-09-04T20:44:00.000Z",
+    )
+
+
+def _hits() -> list[tuple[SearchHit, CallInsights]]:
+    call = merged_insights()
+    return [(SearchHit("pbx:1", line, -1.0, None), call) for line in search_lines(call)[:3]] + [
+        (SearchHit("pbx:r", search_lines(merged_insights())[-1], -0.5, None), _bare())
+    ]
 
 
 def _paused() -> UserSettings:
@@ -174,6 +200,48 @@ SAMPLE_VIEWS: dict[str, dict[str, View]] = {
         ),
         "empty": lambda: jobs_view([], NEW_YORK),
     },
+    FIND_TEMPLATE: {
+        "hits": lambda: find_view(_hits(), NEW_YORK, heading='Found 2 calls for "quote"'),
+    },
+    SHARE_TEMPLATE: {
+        "chats": lambda: share_view(
+            merged_insights(), "pbx:1", [("1", "Deal room"), ("2", "")], skipped=2
+        ),
+        "confirm": lambda: share_view(
+            merged_insights(),
+            "pbx:1",
+            [("1", "Deal room")],
+            warning="This call had people from outside your company. Share it anyway?",
+            confirm_chat=("1", "Deal room"),
+        ),
+        "none-shared": lambda: share_view(_bare(), "pbx:r", [], notice="Shared to Deals."),
+    },
+    TODO_TEMPLATE: {
+        "mine": lambda: todo_view(
+            [_item(1, "Send the quote"), _item(2, "[link](https://x.example) ${x}", None)],
+            NEW_YORK,
+            heading="My open next steps",
+            list_name="mine",
+            total=5,
+        ),
+        "everyone-after-done": lambda: todo_view(
+            [_item(3, "Book the demo")],
+            NEW_YORK,
+            heading="Everyone's open next steps",
+            list_name="all",
+            show_owner=True,
+            notice="Marked done: Send the quote",
+        ),
+        "rollup": lambda: todo_view(
+            [_item(4, "Book the demo")],
+            NEW_YORK,
+            heading="Your day",
+            list_name="rollup",
+            calls=["Call with ACME · 16:44 · 12 min"],
+            calls_heading="Today's analysed calls",
+        ),
+        "empty": lambda: todo_view([], NEW_YORK, heading="My open next steps", list_name="mine"),
+    },
     RINGCX_TRANSCRIPT_TEMPLATE: {
         "voice": lambda: _ringcx(0, ringcx_voice_transcript(), queue_label="Tier 2"),
         "named-truncated": lambda: _ringcx(1, ringcx_named_transcript(), max_lines=1),
@@ -229,6 +297,9 @@ def test_buttons_carry_an_action_id_and_string_data(
         assert button["title"].strip()
         assert button["data"]["action"] in {
             "settings.save",
+            "todo.done",
+            "digest.share",
+            "digest.share.to",
             "digest.transcript",
             "digest.feedback",
             "digest.open",

@@ -148,6 +148,7 @@ def test_inputs_have_the_documented_ids(renderer: CardRenderer) -> None:
 
     assert set(inputs(card)) == {
         "optedIn",
+        "digestScope",
         "directMessages",
         "channel.1055879168001",
         "channel.1055879168002",
