@@ -11,7 +11,8 @@ Known places where the spec contradicts real samples; the spec is patched for th
 
 - `_patch_job_status`: AI job status `InProgress` (docs, fixture) is missing from the enum.
 - `_patch_cai_response_one_of`: the job `response` oneOf cannot tell analysis from error.
-- `_patch_speaker_insight_values`: the docs sample has numeric `wpm` and integer `value`.
+- `_patch_speaker_insight_values`: the docs samples have numeric `wpm` and `value`.
+- `_patch_documented_insight_names`: the 2022 docs name `Energy`, `Tasks` and `Titles`.
 - `_patch_session_paging`: RingSense session paging is unsatisfiable as written.
 - `_patch_speaker_info`: real events send `accountId`/`extensionId` null for outsiders.
 - `_patch_card_posts`: posts of type `Card` exist; the REST enum does not list them.
