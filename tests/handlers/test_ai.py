@@ -341,3 +341,26 @@ async def test_an_enrollment_gone_since_it_was_checked_costs_the_names_not_the_a
     assert speakers == {"Speaker A", "Speaker B"}
     bodies = await _sent_bodies(stack)
     assert [b.get("speakerIds") for b in bodies] == [[owner], None]
+
+
+async def test_the_card_shows_energy_emotions_and_tasks_the_api_documents(stack: Stack) -> None:
+    """Seed 004's insights reach the reader: Energy in the speaker table, each utterance's
+    emotion (one of the documented ones), and the tasks RingCentral found."""
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/calls/demo.mp3")
+    text = await wait_for_state(stack, dm, "Speakers")
+    table_heading = next(line for line in text.splitlines() if line.startswith("Speaker "))
+    assert "Energy" in table_heading
+    assert "\nTasks\n• " in text
+    emotions = set(re.findall(r"\((\w+)\)$", text, flags=re.MULTILINE))
+    assert emotions and emotions <= {
+        "Anger",
+        "Anticipation",
+        "Disgust",
+        "Fear",
+        "Joy",
+        "Sadness",
+        "Surprise",
+        "Trust",
+        "Neutral",
+    }

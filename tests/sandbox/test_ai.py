@@ -178,7 +178,6 @@ async def test_the_analysis_has_the_documented_shape(
         "ExtractiveSummary",
         "Topics",
         "Tasks",
-        "Titles",
         "AbstractiveSummaryLong",
         "AbstractiveSummaryShort",
     ]
@@ -254,6 +253,18 @@ async def test_every_documented_insight_is_accepted_and_answered_alone(
         else:
             assert isinstance(value["value"], str) and value["value"].strip()
             assert value["start"] <= value["end"]
+
+
+async def test_all_with_title_brings_the_title_too(
+    client: SandboxClient, receiver: Receiver, service_auth: dict[str, str]
+) -> None:
+    await _submit(client, service_auth, receiver.url, insights=["All", "Title"])
+    await settle(client)
+    response = receiver.notifications()[0]["response"]
+    names = [i["name"] for i in response["conversationalInsights"]]
+    assert "Titles" in names and "Tasks" in names and "KeyPhrases" in names
+    [title] = next(i["values"] for i in response["conversationalInsights"] if i["name"] == "Titles")
+    assert title["value"].strip()
 
 
 async def test_enrolled_speakers_are_recognised_on_their_own_recording_only(
