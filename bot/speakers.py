@@ -8,7 +8,8 @@ recognises then comes back under that id. So a speaker is named only when:
 
 * the AI API reported them under an extension id the bot itself asked it to listen for,
   named from the call-log party of that extension, else from the extension directory; or
-* RingSense's `speakerInfo` names them (or gives an extension the directory names).
+* RingSense's `speakerInfo` names them, or places them in the call's account with an
+  extension the directory names (`named_from_directory`).
 
 Nothing is inferred from order of appearance, talk time or who is "probably" the caller: a
 wrong name on someone's words is worse than none. The lookups (extension, enrollment) are
@@ -25,10 +26,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Protocol
 
 from bot.rc import RingCentralError
+from bot.ringsense import CallInsights
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +144,36 @@ async def voices_to_recognise(
     return chosen
 
 
+async def named_from_directory(
+    directory: SpeakerDirectory, api: DirectoryApi | None, call: CallInsights
+) -> CallInsights:
+    """The call with a name for each speaker RingSense left unnamed but placed in the call's
+    own account with an extension (`speakerInfo[].accountId` equal to the call's account):
+    the name of that extension in the account's directory, read through `api`, the account's
+    own identity. A speaker whose account RingSense does not confirm keeps no name: the same
+    extension id in our directory would prove nothing about whose voice it was."""
+    if api is None or call.account_id is None:
+        return call
+    speakers = []
+    for speaker in call.speakers:
+        if (
+            not speaker.name.strip()
+            and speaker.extension_id is not None
+            and speaker.account_id == call.account_id
+        ):
+            name = await directory.extension_name(api, call.account_id, speaker.extension_id)
+            if name:
+                speaker = replace(speaker, name=name)
+        speakers.append(speaker)
+    return replace(call, speakers=tuple(speakers))
+
+
 __all__ = [
     "DIRECTORY_TTL_S",
     "MAX_VOICES_TO_RECOGNISE",
     "DirectoryApi",
     "SpeakerDirectory",
+    "named_from_directory",
     "party_names",
     "voices_to_recognise",
 ]

@@ -23,6 +23,7 @@ from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermission
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.settings import Channel, UserSettings
+from bot.speakers import named_from_directory
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ async def deliver_digest(ctx: Context) -> None:
     merged = await remember_call(ctx, record, account_id=account)
     if merged is None:
         raise Ignored("not a usable RingSense record")
+    merged = await named_from_directory(services.speaker_directory, api, merged)
     key = call_key(merged)
     bind_log_context(call=key)
     settings = await services.storage.user_settings(merged.owner_extension_id)
