@@ -292,7 +292,8 @@ def speaker_labels(
     several are "Unidentified speaker A", "B"...; when nobody was, "Speaker A", "B"... (the
     API's own ids, "0" and "1", mean nothing to a person). Never a name by guess.
     """
-    names = {k: v.strip() for k, v in (speaker_names or {}).items() if v and v.strip()}
+    # one line each, shortened: a name is a label beside someone's words, not a paragraph
+    names = {k: short_line(v) for k, v in (speaker_names or {}).items() if v and v.strip()}
     ids = list(
         dict.fromkeys(
             [s.speaker_id for s in analysis.speakers]

@@ -199,6 +199,17 @@ def test_only_voices_the_bot_asked_to_recognise_are_named() -> None:
     assert "62288339999" not in card_as_text(shown)
 
 
+def test_a_name_is_one_short_line() -> None:
+    shown = card(
+        "success",
+        analysis=_three_voices(),
+        speaker_names={"62288330001": "Olivia\nOwner " + "x" * 500},
+    )
+    [first] = [line for line in lines_of(shown) if line.startswith("00:01 ")]
+    name = first.removeprefix("00:01 ").split(":")[0]
+    assert name.startswith("Olivia Owner x") and name.endswith("…") and len(name) <= 120
+
+
 def test_the_one_voice_not_recognised_is_the_other_party() -> None:
     analysis = analysis_of(
         {
