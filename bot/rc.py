@@ -538,6 +538,14 @@ class RingCentralClient:
     async def ai_job_status(self, job_id: str) -> Mapping[str, Any]:
         return await self._object("GET", f"/ai/status/v1/jobs/{quote(job_id, safe='')}")
 
+    async def ai_enrollment(self, enrollment_id: str) -> Mapping[str, Any]:
+        """A speaker's voice enrollment (`EnrollmentStatus`: `enrollmentComplete`...); an
+        unknown id is RingCentralNotFound. Heavy, app permission AI (ringcentral-java
+        `paths/ai/audio/v1/enrollments`; no longer in the spec)."""
+        return await self._object(
+            "GET", f"/ai/audio/v1/enrollments/{quote(enrollment_id, safe='')}"
+        )
+
     async def extension(self, extension_id: str) -> Mapping[str, Any]:
         """An extension of our account (its `name`), e.g. to name a RingCX agent."""
         return await self._object(

@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.reply_limits import ReplyLimits
+from bot.speakers import SpeakerDirectory
 from bot.storage import AiJob, Storage
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
@@ -86,6 +87,8 @@ class Services:
     """RingCX token, metadata position and last error, for administrators' `status`."""
     subscription_health: Callable[[], Mapping[str, Mapping[str, object]]] = dict
     reply_limits: ReplyLimits = field(default_factory=ReplyLimits)
+    speaker_directory: SpeakerDirectory = field(default_factory=SpeakerDirectory)
+    """Extension names and voice enrollments, cached: who a speaker is (bot.speakers)."""
     _chat_types: dict[str, str] = field(default_factory=dict, repr=False)
     _person_accounts: dict[tuple[str, str], tuple[float, str | None]] = field(
         default_factory=dict, repr=False

@@ -16,7 +16,7 @@ import stat
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -329,6 +329,11 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (account_id, extension_id)
     );
     """,
+    # 11: the people an AI job asked RingCentral to recognise by voice,
+    # {speaker id: name}, so the result's cards can name them
+    """
+    ALTER TABLE ai_jobs ADD COLUMN speaker_names TEXT NOT NULL DEFAULT '{}';
+    """,
 )
 
 SEARCH_TABLE = "call_search"
@@ -430,6 +435,8 @@ class AiJob:
     finished_at: float | None = None
     result: Mapping[str, Any] | None = None
     problem: str | None = None
+    speaker_names: Mapping[str, str] = field(default_factory=dict)
+    """The speaker ids sent as `speakerIds` (extension ids) and the names to show for them."""
 
 
 def _ai_job(row: aiosqlite.Row) -> AiJob:
@@ -448,6 +455,7 @@ def _ai_job(row: aiosqlite.Row) -> AiJob:
         finished_at=row["finished_at"],
         result=json.loads(row["result"]) if row["result"] else None,
         problem=row["problem"],
+        speaker_names=json.loads(row["speaker_names"]),
     )
 
 
@@ -1081,8 +1089,8 @@ class Storage:
             await db.execute(
                 "INSERT INTO ai_jobs (job_id, requester_id, account_id, destination, "
                 "source_label, recording_id, entitled_ids, webhook_secret_hash, state, "
-                "requested_at, finished_at, expires_at, result, problem) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "requested_at, finished_at, expires_at, result, problem, speaker_names) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
                 "finished_at = excluded.finished_at, result = excluded.result, "
                 "problem = excluded.problem, expires_at = excluded.expires_at",
@@ -1101,6 +1109,7 @@ class Storage:
                     job.expires_at,
                     json.dumps(job.result) if job.result is not None else None,
                     job.problem,
+                    json.dumps(dict(job.speaker_names)),
                 ),
             )
 

@@ -45,6 +45,7 @@ from bot.cards import (
 from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralBadRequest, RingCentralNotFound
 from bot.router import Context, Ignored, Router, direct
+from bot.speakers import party_names, voices_to_recognise
 from bot.storage import AiJob
 from handlers.calls import answer_where_all_may_see, timezone_for
 
@@ -166,12 +167,14 @@ def _extensions_in(record: Mapping[str, Any]) -> set[str]:
 
 async def _recording_people(
     ctx: Context, recording_id: str
-) -> tuple[set[str], Mapping[str, Any] | None]:
-    """Everyone of the account on the call this recording belongs to, and that call's
-    record (from the call log; None when it is not there)."""
+) -> tuple[set[str], Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+    """Everyone of the account on the call this recording belongs to, that call's record
+    (from the call log; None when it is not there), and every call-log record of it (one
+    per extension on the call)."""
     since = (datetime.now(UTC) - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     people: set[str] = set()
     found: Mapping[str, Any] | None = None
+    records_of_call: list[Mapping[str, Any]] = []
     page = 1
     while page <= 10:
         records, more = await ctx.services.service_api.company_call_log(
@@ -182,10 +185,11 @@ async def _recording_people(
             if isinstance(recording, Mapping) and str(recording.get("id")) == recording_id:
                 people |= _extensions_in(record)
                 found = found or record
+                records_of_call.append(record)
         if not more:
             break
         page += 1
-    return people, found
+    return people, found, records_of_call
 
 
 def recording_label(record: Mapping[str, Any] | None, tz: ZoneInfo) -> str:
@@ -266,12 +270,13 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
             if not isinstance(recording, Mapping) or recording.get("id") is None:
                 raise SourceError("That call has no recording to analyse.")
             recording_id = str(recording["id"])
-            in_log, _ = await _recording_people(ctx, recording_id)
+            in_log, _, call_records = await _recording_people(ctx, recording_id)
             people = _extensions_in(record) | in_log
+            call_records = [record, *call_records]
             call_record: Mapping[str, Any] | None = record
         else:
             recording_id = source
-            people, call_record = await _recording_people(ctx, recording_id)
+            people, call_record, call_records = await _recording_people(ctx, recording_id)
         # Recordings are read through the service user: only people confirmed to be of its
         # account, on the recording or administrators of that account, may have them analysed.
         person = await ctx.actor_identity()
@@ -291,6 +296,15 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         encoding = "Wav" if "wav" in str(metadata.get("contentType", "")) else "Mpeg"
         label = recording_label(call_record, timezone_for(ctx))
         body = _request_body(media_url, encoding, options, phone_call=True, source="RingCentral")
+        speaker_names = await voices_to_recognise(
+            services.speaker_directory,
+            services.service_api,
+            home,
+            people,
+            party_names(call_records),
+        )
+        if speaker_names:
+            body["speakerIds"] = sorted(speaker_names)
         entitled = frozenset(people | {asker})
     elif source.lower().startswith("https://"):
         parts = urlsplit(source)
@@ -305,6 +319,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         body = _request_body(
             source, encoding or "Mpeg", options, phone_call=False, source=media_source(source)
         )
+        speaker_names = {}
         entitled = frozenset({asker})
     else:
         raise SourceError(
@@ -313,7 +328,18 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         )
     secret = secrets.token_urlsafe(24)
     webhook = f"{services.config.public_url}{AI_WEBHOOK_PREFIX}{secret}"
-    job_id = await services.service_api.analyze_interaction(webhook, body)
+    try:
+        job_id = await services.service_api.analyze_interaction(webhook, body)
+    except RingCentralBadRequest as err:
+        if "speakerIds" not in body or (err.parameter_name or "").lower() != "speakerids":
+            raise
+        # An enrollment went away since we looked: analyse without recognising voices
+        # rather than not at all (the speakers then stay unnamed).
+        log.info("AI API refused speakerIds (%s); analysing without them", err.error_code)
+        services.speaker_directory.forget_enrollments(services.service_account_id)
+        del body["speakerIds"]
+        speaker_names = {}
+        job_id = await services.service_api.analyze_interaction(webhook, body)
     now = time.time()
     job = AiJob(
         job_id=job_id,
@@ -327,6 +353,7 @@ async def _start(ctx: Context, source: str, options: dict[str, str]) -> AiJob | 
         state=PENDING,
         requested_at=now,
         expires_at=now + RESULT_RETENTION.total_seconds(),
+        speaker_names=speaker_names,
     )
     destination = await answer_where_all_may_see(
         ctx, lambda person: person is not None and person.extension_id in entitled
@@ -349,6 +376,7 @@ def _card(
         tz=timezone_for(ctx),
         analysis=analysis,
         problem=job.problem,
+        speaker_names=job.speaker_names,
     )
 
 
@@ -478,7 +506,12 @@ async def send_utterances(ctx: Context) -> None:
         return
     presser = ctx.actor_id
     assert presser is not None
-    card = utterances_card(ctx.services.cards, source_label=job.source_label, analysis=analysis)
+    card = utterances_card(
+        ctx.services.cards,
+        source_label=job.source_label,
+        analysis=analysis,
+        speaker_names=job.speaker_names,
+    )
     await ctx.send_card(direct(presser), card)
     ctx.response = message_dialog(
         ctx.services.cards, "Sent", "Everything that was said is in your direct messages with me."

@@ -32,6 +32,7 @@ from bot.quoting import for_log, quote_for_chat
 from bot.rc import RingCentralClient, RingCentralError, RingCentralNotFound
 from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Router, chat, direct
+from bot.speakers import named_from_directory
 from handlers.connect import ringsense_reader
 from handlers.digests import call_key, remember_call
 
@@ -97,10 +98,18 @@ async def show_calls(ctx: Context, calls: Sequence[tuple[str, CallInsights]]) ->
     destination = await answer_where_everyone_may_see(ctx, [c for _, c in visible])
     sections = ctx.settings.sections if ctx.settings else None
     for key, insights in visible:
+        insights = await _with_directory_names(ctx, insights)
         card = render_digest(
             ctx.services.cards, insights, timezone_for(ctx), sections, call_key=key
         )
         await ctx.send_card(destination, card)
+
+
+async def _with_directory_names(ctx: Context, call: CallInsights) -> CallInsights:
+    """Colleagues RingSense left unnamed, named from their account's directory."""
+    services = ctx.services
+    api = services.ringsense_api(call.account_id)
+    return await named_from_directory(services.speaker_directory, api, call)
 
 
 async def _refuse(ctx: Context) -> None:
@@ -274,7 +283,8 @@ async def send_transcript(ctx: Context) -> None:
     if found is None:
         await _refuse(ctx)
         return
-    card = transcript_card(ctx.services.cards, found[1], timezone_for(ctx))
+    call = await _with_directory_names(ctx, found[1])
+    card = transcript_card(ctx.services.cards, call, timezone_for(ctx))
     await ctx.send_card(direct(presser), card)
     ctx.response = message_dialog(
         ctx.services.cards, "Transcript sent", "The transcript is in your direct messages with me."

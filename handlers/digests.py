@@ -26,6 +26,7 @@ from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
+from bot.speakers import named_from_directory
 from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,7 @@ async def deliver_digest(ctx: Context) -> None:
     merged = await remember_call(ctx, record, account_id=account)
     if merged is None:
         raise Ignored("not a usable RingSense record")
+    merged = await named_from_directory(services.speaker_directory, api, merged)
     key = call_key(merged)
     bind_log_context(call=key)
     verdicts = await services.storage.feedback_for(key)

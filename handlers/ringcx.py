@@ -15,7 +15,7 @@ from bot import events
 from bot.access import NOT_VISIBLE, Identity, is_admin
 from bot.cards import ringcx_transcript_card
 from bot.quoting import for_log
-from bot.rc import RingCentralError, RingCentralNotFound
+from bot.rc import RingCentralNotFound
 from bot.ringcx import segment_ahead_of_poller
 from bot.ringcx_model import RingCXFormatError, Segment, Transcript
 from bot.router import Context, Ignored, Router, chat, direct
@@ -27,17 +27,15 @@ router = Router("ringcx")
 
 
 async def _agent_name(ctx: Context, segment: Segment) -> str | None:
-    """The agent's name from the directory (voice transcripts carry none); None when the
-    lookup fails: the card then names no agent (an extension id means nothing to a reader)."""
+    """The agent's name from the directory (voice transcripts carry none), cached; None when
+    the lookup fails: the card then names no agent (an extension id means nothing to a
+    reader)."""
     if not segment.agent_extension_id:
         return None
-    try:
-        extension = await ctx.services.service_api.extension(segment.agent_extension_id)
-    except RingCentralError as err:
-        log.info("RingCX agent %s not named: %s", segment.agent_extension_id, err)
-        return None
-    name = extension.get("name")
-    return name if isinstance(name, str) and name.strip() else None
+    services = ctx.services
+    return await services.speaker_directory.extension_name(
+        services.service_api, services.service_account_id, segment.agent_extension_id
+    )
 
 
 async def _card(ctx: Context, segment: Segment, transcript: Transcript) -> dict[str, Any]:

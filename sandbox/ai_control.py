@@ -8,6 +8,11 @@ credential the bot sent.
 `POST /_sandbox/ai/jobs/{jobId}` `{"outcome": "success"|"fail", "error"?: {"errorCode",
 "message", "parameterName"?}}` completes a running job now (the default error is the
 documented CAI-101 on `contentUri`) and answers once its webhook was attempted.
+
+`POST /_sandbox/ai/enrollments` `{"enrollmentId", "accountId"?, "enrollmentComplete"?}`
+enrolls a speaker's voice (as an app would with `POST /ai/audio/v1/enrollments` and audio
+samples): RingCentral recommends the person's extension id as the id. Default account: the
+main one; default complete: true (a voice with under 12 s of speech is incomplete).
 """
 
 from __future__ import annotations
@@ -113,3 +118,28 @@ async def force_outcome(request: web.Request) -> web.StreamResponse:
     else:
         await runner.complete(job, "Fail", {"errors": [error]})
     return web.json_response(job_json(job, world.now()))
+
+
+@routes.post(PREFIX + "/ai/enrollments")
+async def enroll_speaker(request: web.Request) -> web.StreamResponse:
+    world = world_in(request)
+    body = await read_body(request)
+    enrollment_id = body.get("enrollmentId")
+    if not isinstance(enrollment_id, str) or not enrollment_id.strip():
+        raise ControlError(400, "enrollmentId is required (RingCentral suggests the extension id)")
+    account_id = body.get("accountId", world.account_id)
+    if not isinstance(account_id, str) or account_id not in world.accounts:
+        raise ControlError(400, "accountId must be an account of the sandbox")
+    complete = body.get("enrollmentComplete", True)
+    if not isinstance(complete, bool):
+        raise ControlError(400, "enrollmentComplete must be a boolean")
+    speech = 20.5 if complete else 8.0
+    status: JSON = {
+        "enrollmentId": enrollment_id,
+        "enrollmentComplete": complete,
+        "enrollmentQuality": "High" if complete else "Poor",
+        "totalSpeechDuration": speech,
+        "totalEnrollDuration": round(speech + 4.5, 1),
+    }
+    world.ai_enrollments[(account_id, enrollment_id)] = status
+    return web.json_response(status, status=201)

@@ -7,17 +7,44 @@ sample wins, because it is real output: `QuestionsAsked` values carry an integer
 and a `questions` list, and `Pace` values a numeric `wpm` (the spec types every speaker
 insight value as a string).
 
+Which insights (seed 004): the union of the documented lists is accepted and produced, and
+any other name is refused with the platform's 400 (CAI-101 on `insights`). Sources:
+
+* DOCS `docs/ai/interaction-analytics-api.md` (commit 8f3232f2, the 2022 API page): request
+  `insights` may be `All, KeyPhrases, Emotion, AbstractiveSummaryLong,
+  AbstractiveSummaryShort, ExtractiveSummary, TalkToListenRatio, Energy, Pace,
+  QuestionsAsked, Title, Tasks`; conversational results are named `Tasks` and `Titles`;
+  speaker insights `Energy` (a number per speaker), `Pace`, `TalkToListenRatio`; utterance
+  insights `Emotion` with the values Anger, Anticipation, Disgust, Fear, Joy, Sadness,
+  Surprise, Trust, Neutral.
+* DOCS `docs/ai/interaction-analytics.md` (current guide) adds `Topics` and the docs sample's
+  `Pace` (`value` slow/medium/fast and `wpm`) and `QuestionsAsked` (`value`, `questions`).
+* SPEC `InsightsEnum` has only All, KeyPhrases, the three summaries, Topics,
+  TalkToListenRatio, Pace and QuestionsAsked; RingCentral.Net's generated `InteractionInput`
+  (an older spec) also has Emotion and Energy. The spec is the narrower, later reading of a
+  deprecated API: accepting the documented names is what the platform did when the docs were
+  written, and a bot that asks for them must cope with them.
+
+Speaker identification (DOCS `docs/ai/speaker-enrollment.md`, `interaction-analytics.md`):
+`speakerIds` lists previously enrolled speakers ("make sure that all the speaker ids in the
+array exist. Otherwise, the API call will fail"); RingCentral recommends enrolling a user
+under their extension id and passing the call-log parties' extension ids. A voice the
+service recognises is reported under its enrolled id instead of a diarization number.
+
 Choices where nothing authoritative was found (UNCONFIRMED):
 
-* `insights` omitted means every insight, like `["All"]`.
-* Each utterance carries `insights: [{name: "Emotion", value, confidence}]` (the guide
-  lists per-utterance emotion recognition and older SDKs have the field; the current spec
-  does not, and does not forbid it). Emotion values are `Positive|Neutral|Negative`.
-* Only the insight names of the current spec are produced: speaker insights `Pace`,
-  `TalkToListenRatio`, `QuestionsAsked` (no `Energy`) and conversational insights
-  `KeyPhrases`, `ExtractiveSummary`, `Topics`, `AbstractiveSummaryLong`,
-  `AbstractiveSummaryShort` (the docs sample's set; no `Tasks`/`Title`, which the spec's
-  enum does not have).
+* `insights` omitted means every insight, like `["All"]`; `All` brings every documented
+  insight but `Title` (neither docs sample of an `All` analysis has a title; the 2022 one has
+  `Energy` and `Tasks`, the later one `Pace`). `Title` comes only when asked for by name.
+* `Title` is asked for as `Title` and answered as `Titles` (the 2022 page's two tables).
+* `Emotion` is on every utterance when asked for (or `All`), else utterances have no
+  `insights` (the guide lists per-utterance emotion recognition; the current spec does not
+  have the field and does not forbid it).
+* An unknown or incomplete enrolled id in `speakerIds` is refused at once with a 400 CAI-101
+  on `speakerIds` (the docs say only that the call fails).
+* The service recognises an enrolled speaker only when that person is on the recording:
+  for a sandbox recording, the call's owner is the first voice ("0") and an extension on
+  the other end of a two-speaker call the second ("1"). Any other voice keeps its number.
 * `encoding` and `languageCode` are required, as the spec's `AudioInput` says (API-FACTS
   mentions a default en-US for `languageCode`; the stricter reading keeps a bot honest).
   `contentUri` is required too: nothing can be analysed without it.
@@ -27,6 +54,7 @@ Choices where nothing authoritative was found (UNCONFIRMED):
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -52,22 +80,35 @@ AUDIO_TYPES = (
 INSIGHTS = (
     "All",
     "KeyPhrases",
+    "Emotion",
     "AbstractiveSummaryLong",
     "AbstractiveSummaryShort",
     "ExtractiveSummary",
     "Topics",
     "TalkToListenRatio",
+    "Energy",
     "Pace",
     "QuestionsAsked",
+    "Title",
+    "Tasks",
 )
-SPEAKER_INSIGHTS = ("Pace", "TalkToListenRatio", "QuestionsAsked")
+"""Every name the docs allow in `insights` (see the module docstring for the sources)."""
+SPEAKER_INSIGHTS = ("Energy", "Pace", "TalkToListenRatio", "QuestionsAsked")
 CONVERSATIONAL_INSIGHTS = (
     "KeyPhrases",
     "ExtractiveSummary",
     "Topics",
+    "Tasks",
+    "Titles",
     "AbstractiveSummaryLong",
     "AbstractiveSummaryShort",
 )
+ALL_MEANS = frozenset(INSIGHTS) - {"All", "Title"}
+"""What `insights: ["All"]` brings (UNCONFIRMED for Title, see the module docstring)."""
+#: The name a result carries -> the name it is asked for by, where they differ.
+REQUESTED_AS = {"Titles": "Title"}
+EMOTIONS = ("Anger", "Anticipation", "Disgust", "Fear", "Joy", "Sadness", "Surprise", "Trust")
+"""The documented utterance emotions, besides Neutral."""
 MAX_SPEECH_CONTEXTS = 50
 LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
 
@@ -131,6 +172,12 @@ def validate_interaction_input(body: JSON) -> list[JSON]:
         insights = body["insights"]
         if not isinstance(insights, list) or not all(item in INSIGHTS for item in insights):
             errors.append(cai_error("insights", f"It should be a list of {', '.join(INSIGHTS)}"))
+    if "speakerIds" in body:
+        speaker_ids = body["speakerIds"]
+        if not isinstance(speaker_ids, list) or not all(
+            isinstance(item, str) and item for item in speaker_ids
+        ):
+            errors.append(cai_error("speakerIds", "It should be a list of enrolled speaker ids"))
     if "speechContexts" in body:
         contexts = body["speechContexts"]
         valid = (
@@ -213,40 +260,62 @@ def _round(value: float) -> float:
     return round(value, 2)
 
 
-def interaction_response(job_id: str, body: JSON) -> JSON:
-    """The `response` of a successful analyze-interaction job, the same for the same id."""
+def interaction_response(
+    job_id: str, body: JSON, *, recognised: Mapping[str, str] | None = None
+) -> JSON:
+    """The `response` of a successful analyze-interaction job, the same for the same id.
+
+    `recognised` maps a diarized voice ("0", "1") to the enrolled speaker id the service
+    recognised in it; such a voice is reported under that id everywhere.
+    """
     talk = conversation(job_id)
     requested = body.get("insights") or ["All"]
-    wanted = set(INSIGHTS) if "All" in requested else set(requested)
+    wanted = set(requested) | (ALL_MEANS if "All" in requested else set())
     speaker_count = body.get("speakerCount")
     speakers = speaker_count if isinstance(speaker_count, int) and speaker_count > 0 else 2
-    speaker_of = _speaker_ids(talk, speakers)
-    utterances = [
-        {
+    voices = recognised or {}
+    speaker_of = [voices.get(voice, voice) for voice in _speaker_ids(talk, speakers)]
+    utterances: list[JSON] = []
+    for index, unit in enumerate(talk.utterances):
+        utterance: JSON = {
             "start": unit.start,
             "end": unit.end,
             "text": unit.text,
             "confidence": unit.confidence,
             "speakerId": speaker_of[index],
-            "insights": [{"name": "Emotion", "value": unit.emotion, "confidence": unit.confidence}],
         }
-        for index, unit in enumerate(talk.utterances)
-    ]
+        if "Emotion" in wanted:
+            emotion = _documented_emotion(unit.emotion, unit.text)
+            utterance["insights"] = [
+                {"name": "Emotion", "value": emotion, "confidence": unit.confidence}
+            ]
+        utterances.append(utterance)
     speaker_insights = [
         insight
-        for insight in _speaker_insights(utterances, sorted(set(speaker_of)))
+        for insight in _speaker_insights(utterances, list(dict.fromkeys(speaker_of)))
         if insight["name"] in wanted
     ]
     conversational = [
         insight
         for insight in _conversational_insights(talk, utterances)
-        if insight["name"] in wanted
+        if REQUESTED_AS.get(insight["name"], insight["name"]) in wanted
     ]
     return {
         "utteranceInsights": utterances,
         "speakerInsights": {"speakerCount": len(set(speaker_of)), "insights": speaker_insights},
         "conversationalInsights": conversational,
     }
+
+
+def _documented_emotion(tone: str, text: str) -> str:
+    """The scripts tag lines Positive/Neutral/Negative; the API answers with the documented
+    emotions: a worried question is Fear, other negative lines Anger, thanks Trust, other
+    positive lines Joy."""
+    if tone == "Negative":
+        return "Fear" if text.rstrip().endswith("?") else "Anger"
+    if tone == "Positive":
+        return "Trust" if "thank" in text.lower() or "appreciate" in text.lower() else "Joy"
+    return "Neutral"
 
 
 def _speaker_ids(talk: Conversation, speakers: int) -> list[str]:
@@ -278,7 +347,11 @@ def _speaker_insights(utterances: list[JSON], speaker_ids: list[str]) -> list[JS
     total = sum(talk_time.values()) or 1.0
     pace = []
     ratio = []
+    energy = []
     for sid in speaker_ids:
+        # Energy: a number per speaker, like the docs sample's 86.64 and 62.69 (its scale is
+        # undocumented); here it grows with how much of the call the speaker carried.
+        energy.append({"speakerId": sid, "value": _round(40 + 55 * talk_time[sid] / total)})
         wpm = _round(words[sid] / (talk_time[sid] / 60)) if talk_time[sid] else 0.0
         label = "slow" if wpm < 130 else "medium" if wpm <= 170 else "fast"
         pace.append({"speakerId": sid, "value": label, "wpm": wpm})
@@ -289,6 +362,7 @@ def _speaker_insights(utterances: list[JSON], speaker_ids: list[str]) -> list[JS
         for sid in speaker_ids
     ]
     return [
+        {"name": "Energy", "values": energy},
         {"name": "Pace", "values": pace},
         {"name": "TalkToListenRatio", "values": ratio},
         {"name": "QuestionsAsked", "values": asked},
@@ -323,6 +397,7 @@ def _conversational_insights(talk: Conversation, utterances: list[JSON]) -> list
         }
         for unit in utterances[2:4]
     ]
+    span = {"start": first["start"], "end": last["end"]}
     topics = [
         {
             "value": topic,
@@ -332,11 +407,23 @@ def _conversational_insights(talk: Conversation, utterances: list[JSON]) -> list
         }
         for i, topic in enumerate(talk.script.topics)
     ]
-    span = {"start": first["start"], "end": last["end"]}
     return [
         {"name": "KeyPhrases", "values": key_phrases},
         {"name": "ExtractiveSummary", "values": extractive},
         {"name": "Topics", "values": topics},
+        {
+            "name": "Tasks",
+            "values": [
+                {"value": talk.fill(task), **span, "confidence": round(0.8 - i / 20, 2)}
+                for i, task in enumerate(talk.script.tasks)
+            ],
+        },
+        {
+            "name": "Titles",
+            "values": [
+                {"value": talk.script.subject.capitalize(), **span, "confidence": 0.74},
+            ],
+        },
         {
             "name": "AbstractiveSummaryLong",
             "values": [

@@ -35,6 +35,8 @@ class Script:
     short_summary: str
     long_summary: str
     lines: tuple[Line, ...]
+    tasks: tuple[str, ...] = ()
+    """Action items the conversation agreed on (the AI API's `Tasks`)."""
 
 
 def _lines(*items: tuple[int, str, str]) -> tuple[Line, ...]:
@@ -86,6 +88,10 @@ _SCRIPTS = (
             (AGENT, "Neutral", "Is there anything else I can help you with today?"),
             (CUSTOMER, "Positive", "No, that is all. Have a nice day, {agent}."),
         ),
+        tasks=(
+            "{agent} books a technician visit for {customer}.",
+            "{customer} keeps the {product} powered on until the light turns green.",
+        ),
     ),
     Script(
         subject="plan upgrade and billing",
@@ -129,6 +135,10 @@ _SCRIPTS = (
             (CUSTOMER, "Neutral", "No, that covers everything."),
             (AGENT, "Positive", "Thank you for choosing {company}. Goodbye."),
             (CUSTOMER, "Positive", "Bye, thanks again."),
+        ),
+        tasks=(
+            "{agent} sends {customer} the comparison sheet.",
+            "{agent} moves the account to the {product} on an annual contract.",
         ),
     ),
 )

@@ -351,6 +351,8 @@ class World:
         """The last dialog a bot opened for each user (by extension id), from card submits."""
         self.ai_jobs: dict[str, AiJob] = {}
         """AI API jobs by job id, in creation order."""
+        self.ai_enrollments: dict[tuple[str, str], JSON] = {}
+        """(account id, enrollment id) -> the speaker enrollment's status (EnrollmentStatus)."""
         self.ai_job_delay_seconds = 0.5
         # How long a job id lives (the docs: a week); shorter to test expiry.
         self.ai_job_lifetime_seconds: float = 7 * 24 * 3600

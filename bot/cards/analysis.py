@@ -49,6 +49,9 @@ ANALYSIS_NOTHING_FOUND: Final = "RingCentral found nothing to report in this rec
 
 _NO_VALUE: Final = "–"
 UNNAMED_SPEAKER: Final = "Speaker"
+#: The one voice RingCentral did not recognise when it recognised the others: neutral, never
+#: a guess at who it was (the customer, say, or a colleague whose voice is not enrolled).
+OTHER_PARTY: Final = "Other party"
 _SOURCE_LABEL_MAX: Final = 200
 #: The speaker table's columns: a SpeakerStats field, its heading, how a value is shown.
 _SPEAKER_METRICS: Final[tuple[tuple[str, str, Callable[[Any], str]], ...]] = (
@@ -69,6 +72,7 @@ def analysis_view(
     analysis: InteractionAnalysis | None = None,
     problem: str | None = None,
     max_utterances: int = DEFAULT_ANALYSIS_UTTERANCES,
+    speaker_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The values `analysis.card.json.j2` needs; see `analysis_card`."""
     if state not in ANALYSIS_STATES:
@@ -123,7 +127,8 @@ def analysis_view(
     else:
         if analysis is None:
             raise ValueError("a successful analysis card needs the analysis")
-        view.update(_analysis_content(analysis, label, requested, max_utterances, job_id))
+        labels = speaker_labels(analysis, speaker_names)
+        view.update(_analysis_content(analysis, label, requested, max_utterances, job_id, labels))
     return view
 
 
@@ -138,6 +143,7 @@ def analysis_card(
     analysis: InteractionAnalysis | None = None,
     problem: str | None = None,
     max_utterances: int = DEFAULT_ANALYSIS_UTTERANCES,
+    speaker_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """An AI API analysis of a recording, in one of four states.
 
@@ -153,6 +159,9 @@ def analysis_card(
     `source_label` names the recording for a person ("your call with Tracy Chen", a file
     name) and is shown literally. It must never be the media URL: a label that holds an
     address or a token is refused with `CardError`, and so is such a `problem`.
+
+    `speaker_names` names the speaker ids RingCentral was asked to recognise (see
+    `speaker_labels`).
     """
     return renderer.render(
         ANALYSIS_TEMPLATE,
@@ -165,12 +174,18 @@ def analysis_card(
             analysis=analysis,
             problem=problem,
             max_utterances=max_utterances,
+            speaker_names=speaker_names,
         ),
     )
 
 
 def _analysis_content(
-    analysis: InteractionAnalysis, label: str, requested: str, max_utterances: int, job_id: str
+    analysis: InteractionAnalysis,
+    label: str,
+    requested: str,
+    max_utterances: int,
+    job_id: str,
+    labels: Mapping[str, str],
 ) -> dict[str, Any]:
     """The success state's values."""
     count = analysis.speaker_count
@@ -184,12 +199,9 @@ def _analysis_content(
             if analysis.title
             else [f"Requested {requested}{speakers}"]
         ),
-        "speakers": _speaker_table(analysis.speakers, speaker_labels(analysis)),
+        "speakers": _speaker_table(analysis.speakers, labels),
         "sections": _analysis_sections(analysis),
-        "utterances": [
-            utterance_line(u, speaker_labels(analysis))
-            for u in analysis.utterances[:max_utterances]
-        ],
+        "utterances": [utterance_line(u, labels) for u in analysis.utterances[:max_utterances]],
         "utterances_note": (
             f"Showing the first {max_utterances} of {total} utterances." if more else None
         ),
@@ -269,18 +281,33 @@ def utterance_line(utterance: Utterance, labels: Mapping[str, str]) -> dict[str,
     }
 
 
-def speaker_labels(analysis: InteractionAnalysis) -> dict[str, str]:
-    """The AI API knows speakers only by ids ("0", "1"), which mean nothing to a person and
-    start at zero: "Speaker A", "Speaker B"... in order of appearance (the speaker table
-    first, then who speaks), "Speaker 27" on from the 27th."""
-    labels: dict[str, str] = {}
-    ids = [s.speaker_id for s in analysis.speakers] + [
-        u.speaker_id for u in analysis.utterances if u.speaker_id
-    ]
-    for speaker_id in ids:
-        if speaker_id not in labels:
-            n = len(labels)
-            labels[speaker_id] = f"Speaker {chr(ord('A') + n) if n < 26 else n + 1}"
+def speaker_labels(
+    analysis: InteractionAnalysis, speaker_names: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What to call each speaker id of an analysis.
+
+    A speaker id in `speaker_names` (the extension ids the bot asked RingCentral to
+    recognise, see bot.speakers) is that person's name. The others are voices nobody
+    identified: when some were named, a single remaining one is the "Other party" and
+    several are "Unidentified speaker A", "B"...; when nobody was, "Speaker A", "B"... (the
+    API's own ids, "0" and "1", mean nothing to a person). Never a name by guess.
+    """
+    # one line each, shortened: a name is a label beside someone's words, not a paragraph
+    names = {k: short_line(v) for k, v in (speaker_names or {}).items() if v and v.strip()}
+    ids = list(
+        dict.fromkeys(
+            [s.speaker_id for s in analysis.speakers]
+            + [u.speaker_id for u in analysis.utterances if u.speaker_id]
+        )
+    )
+    labels = {speaker_id: names[speaker_id] for speaker_id in ids if speaker_id in names}
+    unnamed = [speaker_id for speaker_id in ids if speaker_id not in labels]
+    if labels and len(unnamed) == 1:
+        labels[unnamed[0]] = OTHER_PARTY
+        return labels
+    prefix = "Unidentified speaker" if labels else UNNAMED_SPEAKER
+    for n, speaker_id in enumerate(unnamed):
+        labels[speaker_id] = f"{prefix} {chr(ord('A') + n) if n < 26 else n + 1}"
     return labels
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from bot.analysis import (
@@ -26,6 +27,7 @@ def utterances_view(
     source_label: str,
     analysis: InteractionAnalysis,
     max_utterances: int = MAX_UTTERANCES,
+    speaker_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The values `utterances.card.json.j2` needs; see `utterances_card`."""
     if max_utterances < 1:
@@ -36,13 +38,11 @@ def utterances_view(
     if analysis.speaker_count:
         count = analysis.speaker_count
         details.append(f"{count} speaker{'' if count == 1 else 's'}")
+    labels = speaker_labels(analysis, speaker_names)
     return {
         "heading": ["What was said in ", label],
         "details": " · ".join(details),
-        "lines": [
-            utterance_line(u, speaker_labels(analysis))
-            for u in analysis.utterances[:max_utterances]
-        ],
+        "lines": [utterance_line(u, labels) for u in analysis.utterances[:max_utterances]],
         "empty_text": NO_UTTERANCES,
         "truncated": (
             f"Showing the first {max_utterances} of {total} utterances."
@@ -59,14 +59,21 @@ def utterances_card(
     source_label: str,
     analysis: InteractionAnalysis,
     max_utterances: int = MAX_UTTERANCES,
+    speaker_names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Every utterance of an analysis, one line each ("mm:ss Speaker 0: text (Joy)"), at
     most `max_utterances` (300) with a note when there are more: the answer to "Show all
-    utterances". Offsets are times into the recording, so no time zone is needed."""
+    utterances". Offsets are times into the recording, so no time zone is needed.
+    `speaker_names` as for `analysis_card`."""
     return fitting_card(
         lambda shown: renderer.render(
             UTTERANCES_TEMPLATE,
-            **utterances_view(source_label=source_label, analysis=analysis, max_utterances=shown),
+            **utterances_view(
+                source_label=source_label,
+                analysis=analysis,
+                max_utterances=shown,
+                speaker_names=speaker_names,
+            ),
         ),
         min(max_utterances, max(1, len(analysis.utterances))),
     )

@@ -23,6 +23,13 @@ job by the webhook address it gave. Some samples (the speech-to-text fixture) ca
 whole status object; sending the smaller body is the stricter choice. With the
 `aiWebhookDelivery: "never"` setting the job completes but its webhook is never called.
 
+Speaker enrollments (`GET /ai/audio/v1/enrollments/{enrollmentId}`, Heavy, `AI`; the
+path and the `EnrollmentStatus` shape from RingCentral's generated SDKs, ringcentral-java
+`paths/ai/audio/v1/enrollments`; the endpoint has left the current spec with the rest of the
+speaker APIs). Enrollments are made through the control API (`POST /_sandbox/ai/enrollments`);
+an unknown id is a 404 shaped like the job's (UNCONFIRMED). `speakerIds` in an analysis must
+all be complete enrollments of the caller's account, else 400 CAI-101 on `speakerIds`.
+
 Other choices (UNCONFIRMED): a missing or empty `webhook` is a 400 CAI-101 on `webhook`
 (its value is not otherwise checked, as the docs say); a job is visible to every token of
 the account that created it, and other accounts get the 404 of an unknown job; the 404
@@ -118,6 +125,40 @@ def _may_fetch(world: World, url: str) -> bool:
     return bool(entries) and may_hear(extension, entries)
 
 
+def recognised_voices(world: World, job: AiJob) -> dict[str, str]:
+    """Which voices of a sandbox recording the service recognises: the call's owner speaks
+    first ("0"), and in a two-speaker call the extension on the other end second ("1"); a
+    voice is recognised when its extension is enrolled (complete) and among `speakerIds`.
+    Nobody else is ever recognised, whatever ids were passed."""
+    asked = job.request_body.get("speakerIds")
+    if not isinstance(asked, list) or not asked:
+        return {}
+    found = CONTENT_PATH.match(urlsplit(job.content_uri).path)
+    if found is None:
+        return {}
+    entries = recording_entries(world, job.account_id, found.group(2))
+    if not entries:
+        return {}
+    owner_entry = entries[0]
+    voices = {"0": owner_entry.owner_id}
+    count = job.request_body.get("speakerCount")
+    if count in (None, 2):
+        for party in (owner_entry.from_party, owner_entry.to_party):
+            other = party.get("extensionId")
+            if other and str(other) != owner_entry.owner_id:
+                voices["1"] = str(other)
+    return {
+        voice: extension_id
+        for voice, extension_id in voices.items()
+        if extension_id in asked and _enrolled(world, job.account_id, extension_id)
+    }
+
+
+def _enrolled(world: World, account_id: str, enrollment_id: str) -> bool:
+    enrollment = world.ai_enrollments.get((account_id, enrollment_id))
+    return enrollment is not None and enrollment.get("enrollmentComplete") is True
+
+
 class JobRunner:
     """Runs, completes and reports AI jobs for one sandbox app."""
 
@@ -143,7 +184,12 @@ class JobRunner:
         if fetch_from_sandbox and not _may_fetch(world, job.content_uri):
             await self.complete(job, "Fail", {"errors": [dict(CONTENT_URI_INVALID)]})
         else:
-            await self.complete(job, "Success", interaction_response(job.id, job.request_body))
+            recognised = recognised_voices(world, job) if fetch_from_sandbox else {}
+            await self.complete(
+                job,
+                "Success",
+                interaction_response(job.id, job.request_body, recognised=recognised),
+            )
 
     async def complete(self, job: AiJob, status: str, response: JSON) -> None:
         job.status = "Success" if status == "Success" else "Fail"
@@ -201,6 +247,13 @@ async def analyze_interaction(request: web.Request) -> web.StreamResponse:
     errors += body_errors
     if body is not None:
         errors += validate_interaction_input(body)
+        speaker_ids = body.get("speakerIds")
+        if isinstance(speaker_ids, list) and not any(
+            e.get("parameterName") == "speakerIds" for e in errors
+        ):
+            unknown = [s for s in speaker_ids if not _enrolled(world, caller.account_id, s)]
+            if unknown:
+                errors.append(cai_error("speakerIds", f"Speaker {unknown[0]} is not enrolled"))
     if errors or body is None:
         return _cai_errors(400, errors)
     job = AiJob(
@@ -246,3 +299,26 @@ async def job_status(request: web.Request) -> web.StreamResponse:
             ],
         )
     return json_response(status_json(job))
+
+
+ENROLLMENT = "/ai/audio/v1/enrollments/{enrollmentId}"
+
+
+@routes.get(ENROLLMENT)
+@endpoint(RateGroup.HEAVY, app_permission="AI")
+async def enrollment_status(request: web.Request) -> web.StreamResponse:
+    world = world_of(request)
+    enrollment_id = request.match_info["enrollmentId"]
+    enrollment = world.ai_enrollments.get((caller_of(request).account_id, enrollment_id))
+    if enrollment is None:
+        return _cai_errors(
+            404,
+            [
+                {
+                    "errorCode": "CAI-101",
+                    "message": f"The {enrollment_id} doesn't exist",
+                    "parameterName": "enrollmentId",
+                }
+            ],
+        )
+    return json_response(enrollment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -271,3 +272,95 @@ async def test_a_job_ends_at_the_expiration_time_the_api_gave(stack: Stack) -> N
         r["status"] for r in await stack.control.requests() if "/ai/status/v1/jobs/" in r["path"]
     ]
     assert status_answers and 404 not in status_answers  # closed on time, not by a 404
+
+
+def _speaker_lines(text: str) -> list[str]:
+    """The utterance lines of an analysis card ("mm:ss Name: words")."""
+    return [line for line in text.splitlines() if re.match(r"^\d\d:\d\d ", line)]
+
+
+async def _sent_bodies(stack: Stack) -> list[dict[str, Any]]:
+    jobs = await stack.control.call("GET", "/ai/jobs")
+    return [job["request"]["body"] for job in (jobs["records"] if isinstance(jobs, dict) else jobs)]
+
+
+async def test_a_speaker_recognised_by_voice_is_named_and_nobody_is_named_by_guess(
+    stack: Stack,
+) -> None:
+    """Olivia's voice is enrolled under her extension id (as RingCentral recommends), Paul's
+    is not: the bot asks RingCentral to listen for Olivia only, the card names her words,
+    and Paul's are the other party's, never his name by elimination."""
+    owner, colleague, _, call = await people_and_call(stack)
+    await stack.control.call("POST", "/ai/enrollments", {"enrollmentId": owner})
+    dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']}")
+    text = await wait_for_state(stack, dm, "Speakers")
+    [body] = await _sent_bodies(stack)
+    assert body["speakerIds"] == [owner]
+    lines = _speaker_lines(text)
+    assert lines
+    speakers = {line[6:].split(":")[0] for line in lines}
+    assert speakers == {"Olivia Owner", "Other party"}
+    assert "Paul Participant:" not in text
+    assert "Speaker A" not in text and "Speaker 0" not in text
+    table = text.split("Speakers", 1)[1]
+    assert "Olivia Owner" in table and "Other party" in table
+
+
+async def test_without_enrolled_voices_no_one_is_named_and_nothing_fails(stack: Stack) -> None:
+    _, colleague, _, call = await people_and_call(stack)
+    dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']}")
+    text = await wait_for_state(stack, dm, "Speakers")
+    [body] = await _sent_bodies(stack)
+    assert "speakerIds" not in body  # unknown ids would make RingCentral refuse the job
+    speakers = {line[6:].split(":")[0] for line in _speaker_lines(text)}
+    assert speakers == {"Speaker A", "Speaker B"}
+
+
+async def test_an_enrollment_gone_since_it_was_checked_costs_the_names_not_the_analysis(
+    stack: Stack,
+) -> None:
+    owner, colleague, _, call = await people_and_call(stack)
+    await stack.control.call("POST", "/ai/enrollments", {"enrollmentId": owner})
+    dm = await ask(stack, colleague, f"analyze {call['sourceRecordId']}")
+    await wait_for_state(stack, dm, "Olivia Owner:")
+    # the enrollment is deleted while the bot still remembers it
+    stack.sandbox.world.ai_enrollments.clear()
+    await stack.control.say(dm, colleague, f"analyze {call['sourceRecordId']}")
+    await settle(stack.bot)
+
+    async def two_results() -> list[str] | None:
+        await settle(stack.bot)
+        texts = [card_as_text(c["card"]) for c in await stack.control.cards(dm)]
+        done = [t for t in texts if "Speakers" in t]
+        return done if len(done) == 2 else None
+
+    first, second = await eventually(two_results, within_s=15)
+    assert "Olivia Owner:" in first
+    assert "Could not analyse" not in second and "refused" not in second
+    speakers = {line[6:].split(":")[0] for line in _speaker_lines(second)}
+    assert speakers == {"Speaker A", "Speaker B"}
+    bodies = await _sent_bodies(stack)
+    assert [b.get("speakerIds") for b in bodies] == [[owner], None]
+
+
+async def test_the_card_shows_energy_emotions_and_tasks_the_api_documents(stack: Stack) -> None:
+    """Seed 004's insights reach the reader: Energy in the speaker table, each utterance's
+    emotion (one of the documented ones), and the tasks RingCentral found."""
+    person = await stack.control.user("Kim Park")
+    dm = await ask(stack, person, "analyze https://media.example.com/calls/demo.mp3")
+    text = await wait_for_state(stack, dm, "Speakers")
+    table_heading = next(line for line in text.splitlines() if line.startswith("Speaker "))
+    assert "Energy" in table_heading
+    assert "\nTasks\n• " in text
+    emotions = set(re.findall(r"\((\w+)\)$", text, flags=re.MULTILINE))
+    assert emotions and emotions <= {
+        "Anger",
+        "Anticipation",
+        "Disgust",
+        "Fear",
+        "Joy",
+        "Sadness",
+        "Surprise",
+        "Trust",
+        "Neutral",
+    }

@@ -251,3 +251,26 @@ async def test_digital_segments_are_delivered_like_voice(stack: Stack) -> None:
     [text] = await eventually(lambda: transcripts_in(stack, dm), within_s=15)
     assert "Channel: Voice" not in text
     assert "Agent: Alex Agent" in text
+
+
+async def test_an_agent_is_looked_up_once_for_many_transcripts(stack: Stack) -> None:
+    """The directory answer is cached: three transcripts of one agent cost one lookup of
+    the agent (the Light group's 50 a minute are everyone's), and each card names them."""
+    agent, dm = await opted_in_agent(stack, name="Alex Agent")
+    now = datetime.now(UTC)
+    for minutes in (9, 8, 7):
+        await segment(stack, agent, now - timedelta(minutes=minutes))
+    await start_ringcx(stack, now - timedelta(minutes=10, seconds=5))
+
+    async def three() -> list[str] | None:
+        texts = await transcripts_in(stack, dm)
+        return texts if len(texts) == 3 else None
+
+    texts = await eventually(three, within_s=20)
+    assert all("Agent: Alex Agent" in text for text in texts)
+    lookups = [
+        r
+        for r in await stack.control.requests()
+        if r["method"] == "GET" and r["path"].endswith(f"/extension/{agent}")
+    ]
+    assert len(lookups) == 1

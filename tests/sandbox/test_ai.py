@@ -30,6 +30,18 @@ from tests.sandbox.conftest import (
 ANALYZE = "/ai/insights/v1/async/analyze-interaction"
 JOBS = "/ai/status/v1/jobs/"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+#: The 2022 API page's utterance emotions (docs/ai/interaction-analytics-api.md).
+DOCUMENTED_EMOTIONS = (
+    "Anger",
+    "Anticipation",
+    "Disgust",
+    "Fear",
+    "Joy",
+    "Sadness",
+    "Surprise",
+    "Trust",
+    "Neutral",
+)
 GOOD_BODY = {
     "contentUri": "https://media.example.com/call.mp3",
     "encoding": "Mpeg",
@@ -141,14 +153,16 @@ async def test_the_analysis_has_the_documented_shape(
         assert unit["start"] < unit["end"]
         [emotion] = unit["insights"]
         assert emotion["name"] == "Emotion"
-        assert emotion["value"] in ("Positive", "Neutral", "Negative")
+        assert emotion["value"] in DOCUMENTED_EMOTIONS
     starts = [u["start"] for u in utterances]
     assert starts == sorted(starts)
 
     speaker = response["speakerInsights"]
     assert speaker["speakerCount"] == 2
     by_name = {i["name"]: i["values"] for i in speaker["insights"]}
-    assert list(by_name) == ["Pace", "TalkToListenRatio", "QuestionsAsked"]
+    assert list(by_name) == ["Energy", "Pace", "TalkToListenRatio", "QuestionsAsked"]
+    for value in by_name["Energy"]:
+        assert isinstance(value["value"], float) and value["value"] > 0
     for value in by_name["Pace"]:
         assert value["value"] in ("slow", "medium", "fast") and value["wpm"] > 0
     ratios = [v["value"] for v in by_name["TalkToListenRatio"]]
@@ -163,6 +177,7 @@ async def test_the_analysis_has_the_documented_shape(
         "KeyPhrases",
         "ExtractiveSummary",
         "Topics",
+        "Tasks",
         "AbstractiveSummaryLong",
         "AbstractiveSummaryShort",
     ]
@@ -186,6 +201,115 @@ async def test_insights_and_speaker_count_shape_the_analysis(
 
 
 @pytest.mark.parametrize(
+    ("asked", "section", "answered"),
+    [
+        ("KeyPhrases", "conversationalInsights", "KeyPhrases"),
+        ("AbstractiveSummaryLong", "conversationalInsights", "AbstractiveSummaryLong"),
+        ("AbstractiveSummaryShort", "conversationalInsights", "AbstractiveSummaryShort"),
+        ("ExtractiveSummary", "conversationalInsights", "ExtractiveSummary"),
+        ("Topics", "conversationalInsights", "Topics"),
+        ("Tasks", "conversationalInsights", "Tasks"),
+        ("Title", "conversationalInsights", "Titles"),
+        ("TalkToListenRatio", "speakerInsights", "TalkToListenRatio"),
+        ("Energy", "speakerInsights", "Energy"),
+        ("Pace", "speakerInsights", "Pace"),
+        ("QuestionsAsked", "speakerInsights", "QuestionsAsked"),
+        ("Emotion", "utteranceInsights", "Emotion"),
+    ],
+)
+async def test_every_documented_insight_is_accepted_and_answered_alone(
+    client: SandboxClient,
+    receiver: Receiver,
+    service_auth: dict[str, str],
+    asked: str,
+    section: str,
+    answered: str,
+) -> None:
+    """Seed 004's list: each insight name the docs allow is accepted and brings exactly its
+    own result, in the documented shape."""
+    await _submit(client, service_auth, receiver.url, insights=[asked])
+    await settle(client)
+    response = receiver.notifications()[0]["response"]
+    utterances = response["utteranceInsights"]
+    emotions = [i for u in utterances for i in u.get("insights", [])]
+    speaker = response["speakerInsights"]["insights"]
+    conversational = response["conversationalInsights"]
+    if section == "utteranceInsights":
+        assert len(emotions) == len(utterances) > 0
+        assert {e["name"] for e in emotions} == {"Emotion"}
+        assert {e["value"] for e in emotions} <= set(DOCUMENTED_EMOTIONS)
+        assert len({e["value"] for e in emotions}) > 2  # not all Neutral
+        assert speaker == [] and conversational == []
+        return
+    assert emotions == []
+    found = speaker if section == "speakerInsights" else conversational
+    other = conversational if section == "speakerInsights" else speaker
+    assert [i["name"] for i in found] == [answered] and other == []
+    [insight] = found
+    assert insight["values"]
+    for value in insight["values"]:
+        if section == "speakerInsights":
+            assert value["speakerId"] in {u["speakerId"] for u in utterances}
+        else:
+            assert isinstance(value["value"], str) and value["value"].strip()
+            assert value["start"] <= value["end"]
+
+
+async def test_all_with_title_brings_the_title_too(
+    client: SandboxClient, receiver: Receiver, service_auth: dict[str, str]
+) -> None:
+    await _submit(client, service_auth, receiver.url, insights=["All", "Title"])
+    await settle(client)
+    response = receiver.notifications()[0]["response"]
+    names = [i["name"] for i in response["conversationalInsights"]]
+    assert "Titles" in names and "Tasks" in names and "KeyPhrases" in names
+    [title] = next(i["values"] for i in response["conversationalInsights"] if i["name"] == "Titles")
+    assert title["value"].strip()
+
+
+async def test_enrolled_speakers_are_recognised_on_their_own_recording_only(
+    client: SandboxClient, receiver: Receiver, service_auth: dict[str, str], world: World
+) -> None:
+    """`speakerIds` must be enrolled; a voice the service knows comes back under its id,
+    and an enrolled id of someone who is not on the recording never appears."""
+    record = await _recorded_call(client, service_auth)
+    owner = defaults.SERVICE_USER_EXTENSION_ID
+    token = service_auth["Authorization"].split()[1]
+    media = f"{record['recording']['contentUri']}?access_token={token}"
+    refused = await client.post(
+        ANALYZE,
+        params={"webhook": receiver.url},
+        json={**GOOD_BODY, "contentUri": media, "speakerIds": [owner]},
+        headers=service_auth,
+    )
+    assert refused.status == 400
+    [error] = (await refused.json())["errors"]
+    assert (error["errorCode"], error["parameterName"]) == ("CAI-101", "speakerIds")
+
+    status = await client.get(f"/ai/audio/v1/enrollments/{owner}", headers=service_auth)
+    assert status.status == 404
+    for speaker_id in (owner, "7770001"):
+        enrolled = await client.post("/_sandbox/ai/enrollments", json={"enrollmentId": speaker_id})
+        assert enrolled.status == 201
+    status = await client.get(f"/ai/audio/v1/enrollments/{owner}", headers=service_auth)
+    assert status.status == 200
+    shown = await status.json()
+    assert shown["enrollmentId"] == owner and shown["enrollmentComplete"] is True
+    assert shown["enrollmentQuality"] in ("Poor", "Average", "Good", "High")
+
+    await _submit(
+        client, service_auth, receiver.url, contentUri=media, speakerIds=[owner, "7770001"]
+    )
+    await settle(client)
+    response = receiver.notifications()[0]["response"]
+    voices = {u["speakerId"] for u in response["utteranceInsights"]}
+    assert voices == {owner, "1"}  # the owner recognised; the outsider keeps a number
+    talk = {v["speakerId"] for i in response["speakerInsights"]["insights"] for v in i["values"]}
+    assert talk == voices
+    assert "7770001" not in json.dumps(response)
+
+
+@pytest.mark.parametrize(
     ("change", "parameter"),
     [
         ({"contentUri": None}, "contentUri"),
@@ -196,7 +320,11 @@ async def test_insights_and_speaker_count_shape_the_analysis(
         ({"languageCode": None}, "languageCode"),
         ({"languageCode": "english"}, "languageCode"),
         ({"audioType": "PhoneCall"}, "audioType"),
-        ({"insights": ["Emotion"]}, "insights"),
+        ({"insights": ["Sentiment"]}, "insights"),
+        ({"insights": ["Titles"]}, "insights"),
+        ({"speakerIds": "6228832"}, "speakerIds"),
+        ({"speakerIds": [6228832]}, "speakerIds"),
+        ({"speakerIds": ["6228832"]}, "speakerIds"),
         ({"insights": "All"}, "insights"),
         ({"speakerCount": "2"}, "speakerCount"),
         ({"speakerCount": True}, "speakerCount"),

@@ -124,17 +124,28 @@ def _patch_cai_response_one_of(spec: dict[str, Any]) -> None:
 def _patch_speaker_insight_values(spec: dict[str, Any]) -> None:
     """The docs' analyze-interaction sample (fixture ai-analyze-interaction-success
     .docs-excerpt.json) has `QuestionsAsked` values with an integer `value` and a
-    `questions` list, and `Pace` values with a numeric `wpm`; the spec types every
-    speaker-insight value, and every extra property, as a string."""
+    `questions` list, and `Pace` values with a numeric `wpm`; the 2022 API page's sample
+    (docs/ai/interaction-analytics-api.md) has `Energy` values like 86.64; the spec types
+    every speaker-insight value, and every extra property, as a string."""
     items = spec["components"]["schemas"]["SpeakerInsightsValuesItems"]
-    items["properties"]["value"] = {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+    items["properties"]["value"] = {"anyOf": [{"type": "string"}, {"type": "number"}]}
     items["additionalProperties"] = True
+
+
+def _patch_documented_insight_names(spec: dict[str, Any]) -> None:
+    """The 2022 API page (docs/ai/interaction-analytics-api.md, seed 004) documents the
+    speaker insight `Energy` and the conversational insights `Tasks` and `Titles`, which the
+    spec's name enums leave out; the sandbox answers every documented insight."""
+    schemas = spec["components"]["schemas"]
+    schemas["SpeakerInsightsUnit"]["properties"]["name"]["enum"].append("Energy")
+    schemas["ConversationalInsightsUnit"]["properties"]["name"]["enum"] += ["Tasks", "Titles"]
 
 
 KNOWN_DEVIATIONS: list[Callable[[dict[str, Any]], None]] = [
     _patch_job_status,
     _patch_cai_response_one_of,
     _patch_speaker_insight_values,
+    _patch_documented_insight_names,
     _patch_session_paging,
     _patch_speaker_info,
     _patch_card_posts,

@@ -172,6 +172,65 @@ def test_success_shows_speakers_summaries_phrases_topics_tasks_and_utterances() 
     assert submit_actions(shown) == []
 
 
+def _three_voices() -> InteractionAnalysis:
+    """A call where RingCentral recognised one enrolled voice (extension 62288330001) and
+    reported two others by number, plus an extension id nobody asked it to listen for."""
+    return analysis_of(
+        {
+            "utteranceInsights": [
+                {"speakerId": "62288330001", "text": "Hello, Olivia here.", "start": 1, "end": 2},
+                {"speakerId": "1", "text": "Hi, it is me.", "start": 3, "end": 4},
+                {"speakerId": "62288339999", "text": "And me.", "start": 5, "end": 6},
+            ]
+        }
+    )
+
+
+def test_only_voices_the_bot_asked_to_recognise_are_named() -> None:
+    """A name goes only on a speaker id the bot passed as `speakerIds` (with the name it
+    knows for it); any other id, even one that looks like an extension, stays unnamed."""
+    shown = card("success", analysis=_three_voices(), speaker_names={"62288330001": "Olivia Owner"})
+    said = [line for line in lines_of(shown) if line[:2].isdigit()]
+    assert said == [
+        "00:01 Olivia Owner: Hello, Olivia here.",
+        "00:03 Unidentified speaker A: Hi, it is me.",
+        "00:05 Unidentified speaker B: And me.",
+    ]
+    assert "62288339999" not in card_as_text(shown)
+
+
+def test_a_name_is_one_short_line() -> None:
+    shown = card(
+        "success",
+        analysis=_three_voices(),
+        speaker_names={"62288330001": "Olivia\nOwner " + "x" * 500},
+    )
+    [first] = [line for line in lines_of(shown) if line.startswith("00:01 ")]
+    name = first.removeprefix("00:01 ").split(":")[0]
+    assert name.startswith("Olivia Owner x") and name.endswith("…") and len(name) <= 120
+
+
+def test_the_one_voice_not_recognised_is_the_other_party() -> None:
+    analysis = analysis_of(
+        {
+            "utteranceInsights": [
+                {"speakerId": "1", "text": "Hi, who is this?", "start": 1, "end": 2},
+                {"speakerId": "62288330001", "text": "Olivia here.", "start": 3, "end": 4},
+            ]
+        }
+    )
+    names = {"62288330001": "Olivia Owner", "62288330002": "Paul Participant"}
+    for shown in (
+        card("success", analysis=analysis, speaker_names=names),
+        utterances_card(
+            renderer(), source_label=RECORDING_LABEL, analysis=analysis, speaker_names=names
+        ),
+    ):
+        said = [line for line in lines_of(shown) if line[:2].isdigit()]
+        # Paul was asked for but not recognised: the other voice is not called Paul
+        assert said == ["00:01 Other party: Hi, who is this?", "00:03 Olivia Owner: Olivia here."]
+
+
 def test_the_detailed_summary_is_left_out_when_it_repeats_the_short_one() -> None:
     body = full_analysis_body()
     for item in body["response"]["conversationalInsights"]:
