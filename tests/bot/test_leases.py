@@ -117,18 +117,15 @@ async def test_of_two_contenders_only_one_runs_the_job_until_it_lets_go(postgres
 async def test_a_terminated_holder_connection_hands_the_job_over(postgres_url: str) -> None:
     board = Board()
     first, second = Replica("first"), Replica("second")
-    tasks = [
-        asyncio.create_task(
-            run_while_held(
-                PostgresLeases(postgres_url, retry_s=0.2, heartbeat_s=0.5).lease("ringcx"),
-                r.job(board),
-            )
-        )
+    leases = {
+        r: PostgresLeases(postgres_url, retry_s=0.2, heartbeat_s=0.5).lease("ringcx")
         for r in (first, second)
-    ]
+    }
+    tasks = [asyncio.create_task(run_while_held(leases[r], r.job(board))) for r in leases]
     try:
         holder = await _first_running(first, second)
         other = second if holder is first else first
+        assert leases[holder].held and not leases[other].held
         admin = await asyncpg.connect(postgres_url)
         try:
             assert await admin.fetchval(
@@ -142,6 +139,7 @@ async def test_a_terminated_holder_connection_hands_the_job_over(postgres_url: s
         assert holder.stopped == 1
         assert board.active == 1
         assert other.started == 1
+        assert leases[other].held and not leases[holder].held
         # And the old holder, contending again, does not start the job beside it.
         await asyncio.sleep(1.0)
         assert (holder.started, board.active) == (1, 1)
