@@ -28,10 +28,12 @@ from __future__ import annotations
 import argparse
 import ast
 import builtins
+import io
 import re
 import subprocess
 import sys
 import textwrap
+import tokenize
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +109,7 @@ METHOD_FAMILY: dict[str, str] = {
     "_transaction": "base",
     "_migrate": "base",
     "schema_version": "base",
+    "checkpoint": "base",  # h12-intake: WAL checkpoints off the ack path
     "open": COMPOSITION,
     # inbox
     "add_notification": "inbox",
@@ -137,6 +140,7 @@ METHOD_FAMILY: dict[str, str] = {
     "mark_card_pending": "outbox",
     "requeue_failed": "outbox",
     "failed_deliveries": "outbox",
+    "delivered": "outbox",  # h12-digest: a delivery's writes in one transaction
     # settings and small named values
     "state": "settings",
     "set_state": "settings",
@@ -538,6 +542,7 @@ class Splitter:
             or (p.name.isupper() and TOP_LEVEL_MODULE.get(p.name) is None)
         }
         problems: list[str] = []
+        by_users: list[Piece] = []
         for piece in self.top:
             if piece.name in TOP_LEVEL_MODULE:
                 piece.home = TOP_LEVEL_MODULE[piece.name]
@@ -546,20 +551,31 @@ class Splitter:
             elif piece.name in records:
                 piece.home = "records"
             elif isinstance(piece.node, ast.FunctionDef | ast.AsyncFunctionDef):
-                returns = piece.node.returns
-                if not piece.name.startswith("_") or (
-                    returns is not None and _names_used(returns) & records
-                ):
-                    piece.home = "records"  # public helpers and row converters
+                if not piece.name.startswith("_"):
+                    piece.home = "records"  # public helpers, shared by every backend
                 else:
-                    users = {m.home for m in self.methods if piece.name in m.uses}
-                    users |= {p.home for p in self.top if piece.name in p.uses and p is not piece}
-                    users.discard("")
-                    if len(users) == 1:
-                        only = users.pop()
-                        piece.home = "base" if only == COMPOSITION else only
-                    elif users:
-                        piece.home = "base"
+                    by_users.append(piece)
+        # Private helpers (row converters included: they read SQLite rows) go where they
+        # are used, to base when several families use them. A helper used by another
+        # helper waits until that one is placed.
+        progress = True
+        while by_users and progress:
+            progress = False
+            for piece in list(by_users):
+                user_pieces = [p for p in self.top if piece.name in p.uses and p is not piece]
+                if any(p in by_users for p in user_pieces):
+                    continue
+                users = {m.home for m in self.methods if piece.name in m.uses}
+                users |= {p.home for p in user_pieces}
+                users.discard("")
+                users.discard("*")
+                if not users:
+                    continue
+                only = users.pop() if len(users) == 1 else "base"
+                piece.home = "base" if only == COMPOSITION else only
+                by_users.remove(piece)
+                progress = True
+        for piece in self.top:
             if not piece.home:
                 problems.append(f"  {piece.name} (line {piece.node.lineno})")
         if problems:
@@ -576,7 +592,7 @@ class Splitter:
         texts: dict[str, str] = {}
         texts["records"] = self._module(
             "records",
-            "Rows, constants and row converters shared by every storage backend.",
+            "Rows, constants and helpers shared by every storage backend (no SQL here).",
             [p for p in self.top if p.home == "records"],
             defined,
         )
@@ -645,7 +661,7 @@ class Splitter:
         logs = "log" in used
         if logs and "logging" not in "".join(imports):
             imports.append("import logging")
-        body = "\n\n".join(p.text for p in pieces)
+        body = _join_top_level(pieces)
         return self._head(docstring, imports, logs) + "\n\n" + body
 
     def _family_module(
@@ -678,8 +694,9 @@ class Splitter:
         docstring = f"SQLite storage of {family.tables}."
         if key == "base":
             docstring = f"SQLite storage basics: {family.tables}."
-        top_pieces = [p for p in helpers if not isinstance(p.node, ast.FunctionDef)]
-        tail_pieces = [p for p in helpers if isinstance(p.node, ast.FunctionDef)]
+        functions = ast.FunctionDef | ast.AsyncFunctionDef
+        top_pieces = [p for p in helpers if not isinstance(p.node, functions)]
+        tail_pieces = [p for p in helpers if isinstance(p.node, functions)]
         front = "".join(p.text + "\n" for p in top_pieces)
         tail = "".join("\n\n" + p.text for p in tail_pieces)
         return (
@@ -704,19 +721,31 @@ class Splitter:
         return sorted(needed)
 
     def _signature(self, piece: Piece) -> str:
+        """The method's `def …:` line(s) as written, followed by ` ...`: the header ends at
+        the first `:` outside brackets (comments before the body are not part of it)."""
         node = piece.node
         assert isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        first = node.body[0]
-        start = sum(len(line) for line in self.lines[: node.lineno - 1]) + node.col_offset
-        stop = sum(len(line) for line in self.lines[: first.lineno - 1]) + first.col_offset
-        header = self.source[start:stop].rstrip()
-        if not header.endswith(":"):
-            raise SplitRefused(f"cannot read the signature of {piece.name}")
-        return "    " + header + " ...\n"
+        # Decorators too: a property must stay a property in the protocol.
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        text = "".join(self.lines[start - 1 : node.body[0].lineno])
+        depth = 0
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type != tokenize.OP:
+                continue
+            if token.string in "([{":
+                depth += 1
+            elif token.string in ")]}":
+                depth -= 1
+            elif token.string == ":" and depth == 0:
+                row, col = token.end
+                header = "".join(text.splitlines(keepends=True)[: row - 1])
+                header += text.splitlines(keepends=True)[row - 1][:col]
+                return header.rstrip() + " ...\n"
+        raise SplitRefused(f"cannot read the signature of {piece.name}")
 
-    def _public_fields(self) -> list[str]:
-        """`name: type` of the public attributes `__init__` gives a store."""
-        fields: list[str] = []
+    def _public_fields(self) -> list[tuple[str, ast.expr]]:
+        """Name and type of the public attributes `__init__` gives a store."""
+        fields: list[tuple[str, ast.expr]] = []
         for method in self.methods:
             if method.name != "__init__":
                 continue
@@ -728,7 +757,7 @@ class Splitter:
                     and sub.target.value.id == "self"
                     and not sub.target.attr.startswith("_")
                 ):
-                    fields.append(f"{sub.target.attr}: {ast.unparse(sub.annotation)}")
+                    fields.append((sub.target.attr, sub.annotation))
         return fields
 
     def _interface(self, defined: dict[str, str]) -> str:
@@ -744,11 +773,16 @@ class Splitter:
                 if method.name == "__init__":
                     continue
                 used |= _names_used(node.args)
+                for decorator in node.decorator_list:
+                    # `@name.setter` names the property itself, not something to import.
+                    used |= _names_used(decorator) - {m.name for m in self.methods}
                 if node.returns is not None:
                     used |= _names_used(node.returns)
                 lines.append("\n" + self._signature(method))
             if key == "base":
-                lines += [f"\n    {attribute}\n" for attribute in self._public_fields()]
+                for attribute, annotation in self._public_fields():
+                    lines.append(f"\n    {attribute}: {ast.unparse(annotation)}\n")
+                    used |= _names_used(annotation)
             classes.append("".join(lines))
         protocols = ", ".join(f.protocol for f in FAMILIES.values())
         classes.append(
@@ -835,6 +869,20 @@ class Splitter:
             f"from bot.store import {', '.join(names)}\n\n"
             f"__all__ = [\n{listing}]\n"
         )
+
+
+def _join_top_level(pieces: Sequence[Piece]) -> str:
+    """Top-level pieces as ruff would space them: two blank lines around a definition,
+    one between plain assignments."""
+    out = ""
+    for previous, piece in zip([None, *pieces], pieces, strict=False):
+        if previous is not None:
+            plain = not isinstance(previous.node, ast.ClassDef | ast.FunctionDef) and (
+                not isinstance(piece.node, ast.ClassDef | ast.FunctionDef)
+            )
+            out += "\n" if plain else "\n\n"
+        out += piece.text
+    return out
 
 
 def _wrap(text: str, indent: int) -> str:
