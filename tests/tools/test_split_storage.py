@@ -203,8 +203,12 @@ def test_a_new_method_on_a_known_table_goes_to_that_tables_module(tmp_path: Path
     _insert_method(
         root / "bot" / "storage.py",
         """
+        @property
+        def inbox_batch_size(self) -> int:
+            return len(self._inbox_batch)
+
         async def oldest_pending_arrival(self) -> float | None:
-            \"\"\"When the oldest notification still waiting arrived.\"\"\"
+            # A comment before the body is not part of the signature.
             async with self._db.execute(
                 "SELECT MIN(received_at) FROM inbox WHERE status = 'pending'"
             ) as cursor:
@@ -216,9 +220,11 @@ def test_a_new_method_on_a_known_table_goes_to_that_tables_module(tmp_path: Path
     result = _split(root)
 
     assert result.returncode == 0, result.stderr
-    assert dict(_implemented_methods(root / "bot" / "store"))["oldest_pending_arrival"] == "inbox"
+    homes = dict(_implemented_methods(root / "bot" / "store"))
+    assert homes["oldest_pending_arrival"] == homes["inbox_batch_size"] == "inbox"
     interface = (root / "bot" / "store" / "interface.py").read_text(encoding="utf-8")
     assert "async def oldest_pending_arrival(self) -> float | None: ..." in interface
+    assert "@property\n    def inbox_batch_size(self) -> int: ..." in interface
 
 
 def test_a_second_run_is_refused(tmp_path: Path) -> None:
