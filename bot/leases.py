@@ -110,7 +110,7 @@ class PostgresLease:
     ) -> None:
         self.name = name
         self._dsn = dsn
-        self._key = advisory_key(name)
+        self._key = advisory_key(f"lease:{name}")  # never the migrations lock
         self._retry_s = retry_s
         self._heartbeat_s = heartbeat_s
         self._connect = connect
