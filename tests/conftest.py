@@ -7,10 +7,13 @@ import ipaddress
 import json
 import os
 import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.postgres import fresh_database, postgres_server, server_addresses
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("RINGSENSE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -24,12 +27,17 @@ def load_fixture(name: str) -> Any:
     return json.loads((FIXTURES_DIR / name).read_text(encoding="utf-8"))
 
 
+# Addresses besides loopback a test may reach: the PostgreSQL server named by
+# BOT_TEST_POSTGRES_URL, once a test has asked for it.
+_ALLOWED_ADDRESSES: set[str] = set()
+
+
 def _is_loopback(address: object) -> bool:
     if isinstance(address, tuple) and address:
         host = address[0]
     else:
         return True  # unix sockets and the like
-    if host in ("localhost", ""):
+    if host in ("localhost", "") or host in _ALLOWED_ADDRESSES:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -64,3 +72,19 @@ async def stack(tmp_path: Path) -> Any:
 
     async with running_stack(tmp_path / "bot.sqlite3") as stack:
         yield stack
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server for the whole run: BOT_TEST_POSTGRES_URL, else a private one
+    started from the `pgserver` wheel (see tests/postgres.py)."""
+    with postgres_server() as url:
+        _ALLOWED_ADDRESSES.update(server_addresses(url))
+        yield url
+
+
+@pytest.fixture
+async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """The URL of a fresh, empty PostgreSQL database of this test's own."""
+    async with fresh_database(postgres_server_url) as url:
+        yield url
