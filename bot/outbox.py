@@ -73,11 +73,20 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         self.card_observers: list[CardObserver] = []
         self._budget_warned = ""
 
-    async def _fetch(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
+    async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
         return await self._services.storage.due_outbox(limit, exclude)
+
+    async def _load(self, ids: list[int]) -> list[OutboxItem]:
+        return await self._services.storage.outbox_items(ids)
 
     def _item_id(self, item: OutboxItem) -> int:
         return item.id
+
+    def _priority(self, item: OutboxItem) -> int:
+        return item.priority
+
+    async def _next_stored_due_at(self, after: float) -> float | None:
+        return await self._services.storage.next_outbox_due_at(after)
 
     async def _next_due_at(self) -> float | None:
         return await self._services.storage.next_outbox_due_at()
@@ -107,7 +116,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if isinstance(err, KeptForDigests):
             # Waiting frees the worker for digests; it costs the reply none of its attempts.
             log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
-            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             return
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
@@ -118,7 +127,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     "daily post limit reached; deliveries wait %.0f s, until 00:00 UTC",
                     err.retry_after,
                 )
-            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             self._metrics.deliveries.labels("postponed").inc()
             return
         attempts = item.attempts + 1
@@ -129,7 +138,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 else backoff_delay(attempts)
             )
             log.info("delivery %s: %s; attempt %d, retry in %.1fs", item.id, err, attempts, delay)
-            await storage.retry_outbox_later(item.id, delay, str(err))
+            self.retry_at(await storage.retry_outbox_later(item.id, delay, str(err)))
             self._metrics.deliveries.labels("retried").inc()
         else:
             log.error("delivery %s failed after %d attempts: %s", item.id, attempts, err)
