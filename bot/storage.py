@@ -24,6 +24,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from bot import db_connection
 from bot.crypto import TokenCipher, UndecryptableSecret
 from bot.events import Notification
 from bot.inbox_writer import Committed, InboxRow, InboxWriter
@@ -477,7 +478,7 @@ class Storage:
         if str(path) == ":memory:":
             raise ValueError("the storage needs a file: the inbox writer opens it a second time")
         _prepare_private_file(Path(path))
-        db = await aiosqlite.connect(str(path), isolation_level=None)
+        db = await db_connection.connect(path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         for pragma in PRAGMAS:
             await db.execute(pragma)

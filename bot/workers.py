@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 
-MAX_HELD = 1000
+MAX_HELD = 100
 """Items a worker keeps in memory with their content; beyond, it keeps their ids."""
 
 DATABASE_RETRY_S = 5.0

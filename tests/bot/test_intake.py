@@ -170,3 +170,21 @@ async def test_work_beyond_what_is_held_in_memory_is_all_handled(
     await settle(stack.bot)
     answered = [len(await _bot_posts(stack, chat)) for chat in chats]
     assert answered == [1] * len(chats)
+
+
+async def test_a_workers_write_succeeds_while_a_query_is_half_read_and_a_notification_lands(
+    storage: Storage,
+) -> None:
+    """The storage's queries run on the workers' connection while other tasks' statements
+    interleave with them. A notification committed by the inbox writer in between must not
+    make the workers' next write fail with "database is locked"."""
+    for n in range(3):
+        assert await storage.add_to_inbox(f"u-{n}", "other", {"n": n})
+    async with storage._db.execute("SELECT id FROM inbox ORDER BY id") as query:
+        first = await query.fetchone()  # the way the storage reads: one row, then close
+        assert await storage.add_to_inbox("u-3", "other", {"n": 3})
+        await storage.set_state("worker-step", "done")  # another task's write
+        rest = await query.fetchall()
+    assert first is not None and len(rest) == 2
+    assert await storage.state("worker-step") == "done"
+    assert await storage.inbox_counts() == {"pending": 4}
