@@ -299,6 +299,10 @@ GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
 
 DAY_S = 86_400.0
 
+CHECKPOINT_EVERY_S = 1.0
+"""How soon after the inbox writer commits, the WAL is synced to the disk by a checkpoint
+(what a power cut can lose of acknowledged notifications; see bot/inbox_writer.py)."""
+
 DIGEST_PRIORITY = 0
 """Outbox priority of digests: sent before anything else that is due."""
 REPLY_PRIORITY = 1
@@ -486,7 +490,7 @@ class Storage:
         await storage._migrate()
         storage._inbox_writer = await InboxWriter.open(Path(path))
         storage._inbox_writer.on_committed = storage._inbox_rows_committed
-        storage._inbox_writer.on_checkpoint_due = storage._checkpoint_soon
+        storage._inbox_writer.on_batch_committed = storage._checkpoint_soon
         _tighten_files(Path(path))
         if cipher is not None:
             await storage._encrypt_plaintext_tokens()
@@ -554,20 +558,28 @@ class Storage:
     async def close(self) -> None:
         if self._inbox_writer is not None:
             await self._inbox_writer.close()
-        if self._checkpoint is not None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._checkpoint.cancel()
             await asyncio.gather(self._checkpoint, return_exceptions=True)
+            await self.checkpoint()
         await self._db.close()
 
     def _checkpoint_soon(self) -> None:
-        """Copy the WAL into the database (and sync it) on this connection, the workers'
-        one, so the inbox writer's commits never wait for a checkpoint."""
+        """Sync the WAL (and copy it into the database) within `CHECKPOINT_EVERY_S`, on
+        this connection, the workers' one: the inbox writer's commits (the acks) never
+        wait for a checkpoint or an fsync, and what they stored is on the disk soon after."""
         if self._checkpoint is None or self._checkpoint.done():
-            self._checkpoint = asyncio.create_task(self.checkpoint())
+            self._checkpoint = asyncio.create_task(self._checkpoint_after_delay())
+
+    async def _checkpoint_after_delay(self) -> None:
+        await asyncio.sleep(CHECKPOINT_EVERY_S)
+        await self.checkpoint()
 
     async def checkpoint(self) -> None:
         try:
-            async with self._db.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
-                await cursor.fetchall()
+            # Not inside another task's transaction on this connection (SQLite refuses).
+            async with self._write_lock, self._db.execute("PRAGMA wal_checkpoint(PASSIVE)"):
+                pass
         except Exception:
             log.warning("WAL checkpoint failed; SQLite retries at the next one", exc_info=True)
 
