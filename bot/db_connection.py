@@ -62,13 +62,17 @@ class OneTripConnection(aiosqlite.Connection):
     @contextmanager
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> aiosqlite.Cursor:
         bound: Any = [] if parameters is None else parameters
-
-        def run() -> tuple[sqlite3.Cursor, list[Any]]:
-            cursor = self._conn.execute(sql, bound)
-            return cursor, cursor.fetchall()
-
-        cursor, rows = await self._execute(run)  # type: ignore[no-untyped-call]
+        # A named function and plain arguments: aiosqlite's DEBUG line (only with
+        # --log-content) shows the statement and its parameters, as for any query.
+        cursor, rows = await self._execute(_run_to_end, self._conn, sql, bound)  # type: ignore[no-untyped-call]
         return OneTripCursor(self, cursor, rows)
+
+
+def _run_to_end(
+    connection: sqlite3.Connection, sql: str, parameters: Any
+) -> tuple[sqlite3.Cursor, list[Any]]:
+    cursor = connection.execute(sql, parameters)
+    return cursor, cursor.fetchall()
 
 
 def connect(path: Path | str, **kwargs: Any) -> OneTripConnection:

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+# The rows themselves, at DEBUG, only with `--log-content` (bot/logs.py CONTENT_LOGGERS).
+content_log = logging.getLogger(__name__ + ".content")
 
 BATCH_MAX = 500
 """Rows per transaction at most (SQLite allows 32,766 parameters; 6 per row)."""
@@ -161,6 +163,12 @@ class InboxWriter:
     # -- in the writer's thread -------------------------------------------------------
 
     def _commit(self, rows: Sequence[InboxRow]) -> list[int | BaseException | None]:
+        if content_log.isEnabledFor(logging.DEBUG):
+            for row in rows:
+                content_log.debug("inbox row %r (%s): %s", row.uuid, row.kind, row.payload)
+        return self._commit_batch(rows)
+
+    def _commit_batch(self, rows: Sequence[InboxRow]) -> list[int | BaseException | None]:
         """Commit `rows` in one transaction; per row its id, None (a duplicate uuid) or
         the error that kept it out. A row SQLite will not take must not fail the rows
         committed with it: then they are stored one by one."""
