@@ -102,29 +102,39 @@ def per_whole_window(moments: list[float], window_s: float) -> list[float]:
 
 
 def durability() -> str:
-    """What "stored" means: the SQLite settings the bot's storage applies on every
-    connection (bot.storage.PRAGMAS), read back from a connection they were applied to."""
+    """What "stored" means: the SQLite settings the bot applies on its connections (the
+    workers' `bot.storage.PRAGMAS`, the inbox writer's `bot.inbox_writer.WRITER_PRAGMAS`,
+    which acknowledges notifications), read back from connections they were applied to."""
     import sqlite3
     import tempfile
 
+    from bot.inbox_writer import WRITER_PRAGMAS
     from bot.storage import PRAGMAS
 
-    with tempfile.TemporaryDirectory() as folder:
+    def probe(folder: str, name: str, pragmas: tuple[str, ...]) -> str:
         db = sqlite3.connect(Path(folder) / "probe.sqlite3")
         try:
-            for pragma in PRAGMAS:
+            for pragma in pragmas:
                 db.execute(pragma)
             values = {
-                name: db.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "wal_autocheckpoint")
+                key: db.execute(f"PRAGMA {key}").fetchone()[0]
+                for key in ("journal_mode", "synchronous", "wal_autocheckpoint")
             }
         finally:
             db.close()
-    level = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(values["synchronous"], "?")
-    return (
-        f"storage: journal_mode={values['journal_mode']} synchronous={level} "
-        f"wal_autocheckpoint={values['wal_autocheckpoint']} pages"
-    )
+        level = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(values["synchronous"], "?")
+        return (
+            f"{name}: journal_mode={values['journal_mode']} synchronous={level} "
+            f"wal_autocheckpoint={values['wal_autocheckpoint']} pages"
+        )
+
+    with tempfile.TemporaryDirectory() as folder:
+        return "storage: " + "; ".join(
+            (
+                probe(folder, "inbox writer (acks)", WRITER_PRAGMAS),
+                probe(folder, "workers", tuple(PRAGMAS)),
+            )
+        )
 
 
 SHARED = Path(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -29,7 +29,7 @@ from bot.rollup import DailyRollup
 from bot.router import Dispatcher, Router
 from bot.services import Services
 from bot.startup import Startup
-from bot.storage import Storage
+from bot.storage import InboxItem, Storage
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
 from bot.workers import InboxWorker
@@ -174,6 +174,10 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             services, config.workers, config.delivery_max_attempts, metrics=metrics
         )
         services.wake_outbox = delivery.wake
+        # Committed work reaches the workers in memory; they read the database only at
+        # start, for retries, and when woken.
+        storage.on_inbox_committed = _hand_over_all(inbox)
+        storage.on_outbox_queued = delivery.hand_over
 
         async def load_installs() -> None:
             await installs.load()
@@ -223,7 +227,6 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             storage,
             config.verification_token,
             config.webhook_max_body_bytes,
-            inbox.wake,
             metrics=metrics,
         )
         app[INTERACTIVE] = InteractiveEndpoint(services, dispatcher)
@@ -269,6 +272,14 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await session.close()
         await storage.close()
+
+
+def _hand_over_all(inbox: InboxWorker) -> Callable[[Sequence[InboxItem]], None]:
+    def hand_over(items: Sequence[InboxItem]) -> None:
+        for item in items:
+            inbox.hand_over(item)
+
+    return hand_over
 
 
 async def start_subscriptions(app: web.Application, *, wait: bool = True) -> None:

@@ -38,7 +38,7 @@ _TOKEN_SHAPES = (
 MASK = "***"
 
 # Loggers whose DEBUG lines carry content (SQL parameters: messages, insights, cards).
-CONTENT_LOGGERS = ("aiosqlite",)
+CONTENT_LOGGERS = ("aiosqlite", "bot.inbox_writer.content")
 
 
 # What a line is about. Each asyncio task gets a copy of its parent's context, so ids set

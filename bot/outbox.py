@@ -72,12 +72,22 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         self._destinations = KeyedLock()
         self.card_observers: list[CardObserver] = []
         self._budget_warned = ""
+        self._posting: dict[str, int] = {}
 
-    async def _fetch(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
+    async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
         return await self._services.storage.due_outbox(limit, exclude)
+
+    async def _load(self, ids: list[int]) -> list[OutboxItem]:
+        return await self._services.storage.outbox_items(ids)
 
     def _item_id(self, item: OutboxItem) -> int:
         return item.id
+
+    def _priority(self, item: OutboxItem) -> int:
+        return item.priority
+
+    async def _next_stored_due_at(self, after: float) -> float | None:
+        return await self._services.storage.next_outbox_due_at(after)
 
     async def _next_due_at(self) -> float | None:
         return await self._services.storage.next_outbox_due_at()
@@ -107,7 +117,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if isinstance(err, KeptForDigests):
             # Waiting frees the worker for digests; it costs the reply none of its attempts.
             log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
-            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             return
         if isinstance(err, DailyPostLimitReached):
             # Not the delivery's fault: it waits for tomorrow without using up its attempts.
@@ -118,7 +128,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     "daily post limit reached; deliveries wait %.0f s, until 00:00 UTC",
                     err.retry_after,
                 )
-            await storage.postpone_outbox(item.id, err.retry_after, str(err))
+            self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             self._metrics.deliveries.labels("postponed").inc()
             return
         attempts = item.attempts + 1
@@ -129,7 +139,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 else backoff_delay(attempts)
             )
             log.info("delivery %s: %s; attempt %d, retry in %.1fs", item.id, err, attempts, delay)
-            await storage.retry_outbox_later(item.id, delay, str(err))
+            self.retry_at(await storage.retry_outbox_later(item.id, delay, str(err)))
             self._metrics.deliveries.labels("retried").inc()
         else:
             log.error("delivery %s failed after %d attempts: %s", item.id, attempts, err)
@@ -154,8 +164,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
             await self._spend_post(install, digest=False)
-            await api.post_text(chat_id, str(message["text"]))
-            await self._count_post(install)
+            try:
+                await api.post_text(chat_id, str(message["text"]))
+                await self._count_post(install)
+            finally:
+                self._release_post(install)
             return
         card: Mapping[str, Any] = message["card"]
         if item.card_key is not None:
@@ -170,11 +183,13 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         await self._spend_post(install, digest=item.is_digest)
         try:
             card_id = await api.create_card(chat_id, card)
+            await self._count_post(install)
         except RingCentralError as err:
             if item.card_key is not None and _certainly_not_created(err):
                 await self._services.storage.forget_pending_card(item.card_key, key)
             raise
-        await self._count_post(install)
+        finally:
+            self._release_post(install)
         if item.card_key is not None:
             await self._services.storage.remember_card(
                 item.card_key, key, chat_id, card_id, install.account_id
@@ -247,11 +262,25 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
     async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
         """Refuse a post the day's budget has no room for; replies leave the digests' share."""
         limit = self._services.config.daily_post_limit
-        used = await self._services.storage.posts_today(install.account_id, _utc_day())
+        account = install.account_id
+        # Posts other deliveries started but have not counted yet count too: deliveries
+        # run side by side, and each would otherwise see room for itself.
+        used = await self._services.storage.posts_today(account, _utc_day()) + self._posting.get(
+            account, 0
+        )
         if used >= limit:
             raise DailyPostLimitReached(seconds_until_utc_midnight())
         if not digest and used >= limit - round(limit * DIGEST_SHARE):
             raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
+        self._posting[account] = self._posting.get(account, 0) + 1
+
+    def _release_post(self, install: BotInstall) -> None:
+        """The post started by `_spend_post` is counted (or was never made)."""
+        left = self._posting.get(install.account_id, 0) - 1
+        if left > 0:
+            self._posting[install.account_id] = left
+        else:
+            self._posting.pop(install.account_id, None)
 
     async def _count_post(self, install: BotInstall) -> None:
         await self._services.storage.count_post(install.account_id, _utc_day())

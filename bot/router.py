@@ -232,7 +232,7 @@ class Context:
             account_id=self.bot.account_id,
             priority=priority,
         )
-        self.services.wake_outbox()
+        # No wake: the storage hands the committed delivery to the delivery worker.
 
 
 async def require_confirmed_author(ctx: Context) -> None:

@@ -14,7 +14,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import orjson
 
+from bot import db_connection
 from bot.crypto import TokenCipher, UndecryptableSecret
 from bot.events import Notification
+from bot.inbox_writer import Committed, InboxRow, InboxWriter
 from bot.settings import Channel, UserSettings
 
 log = logging.getLogger(__name__)
@@ -355,7 +358,9 @@ GLOBAL_TABLES = frozenset({"schema_version", "bot_state"})
 
 DAY_S = 86_400.0
 
-INBOX_BATCH_MAX = 500
+CHECKPOINT_EVERY_S = 1.0
+"""How soon after the inbox writer commits, the WAL is synced to the disk by a checkpoint
+(what a power cut can lose of acknowledged notifications; see bot/inbox_writer.py)."""
 
 DIGEST_PRIORITY = 0
 """Outbox priority of digests: sent before anything else that is due."""
@@ -557,10 +562,12 @@ class Storage:
         self._db = db
         self._cipher = cipher
         self._write_lock = asyncio.Lock()
-        self._inbox_batch: list[
-            tuple[tuple[str, str, str, float, str | None], asyncio.Future[bool]]
-        ] = []
-        self._inbox_flusher: asyncio.Task[None] | None = None
+        self._inbox_writer: InboxWriter | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
+        # Work is handed to the workers in memory once committed (see bot/workers.py):
+        # each inbox row the writer commits, each delivery `enqueue` commits.
+        self.on_inbox_committed: Callable[[Sequence[InboxItem]], None] = lambda _items: None
+        self.on_outbox_queued: Callable[[OutboxItem], None] = lambda _item: None
         # Which account a notification belongs to, by the subscription owner that brought it
         # (a bot extension, the service user): every inbox row is attributed on arrival.
         self._owner_accounts: dict[str, str] = {}
@@ -572,16 +579,19 @@ class Storage:
 
         Without a `cipher` the store works but refuses to store or read tokens.
         """
-        if str(path) != ":memory:":
-            _prepare_private_file(Path(path))
-        db = await aiosqlite.connect(str(path), isolation_level=None)
+        if str(path) == ":memory:":
+            raise ValueError("the storage needs a file: the inbox writer opens it a second time")
+        _prepare_private_file(Path(path))
+        db = await db_connection.connect(path, isolation_level=None)
         db.row_factory = aiosqlite.Row
         for pragma in PRAGMAS:
             await db.execute(pragma)
         storage = cls(db, cipher)
         await storage._migrate()
-        if str(path) != ":memory:":
-            _tighten_files(Path(path))
+        storage._inbox_writer = await InboxWriter.open(Path(path))
+        storage._inbox_writer.on_committed = storage._inbox_rows_committed
+        storage._inbox_writer.on_batch_committed = storage._checkpoint_soon
+        _tighten_files(Path(path))
         if cipher is not None:
             await storage._encrypt_plaintext_tokens()
         return storage
@@ -646,9 +656,32 @@ class Storage:
         return rotated
 
     async def close(self) -> None:
-        if self._inbox_flusher is not None:
-            await asyncio.gather(self._inbox_flusher, return_exceptions=True)
+        if self._inbox_writer is not None:
+            await self._inbox_writer.close()
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._checkpoint.cancel()
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+            await self.checkpoint()
         await self._db.close()
+
+    def _checkpoint_soon(self) -> None:
+        """Sync the WAL (and copy it into the database) within `CHECKPOINT_EVERY_S`, on
+        this connection, the workers' one: the inbox writer's commits (the acks) never
+        wait for a checkpoint or an fsync, and what they stored is on the disk soon after."""
+        if self._checkpoint is None or self._checkpoint.done():
+            self._checkpoint = asyncio.create_task(self._checkpoint_after_delay())
+
+    async def _checkpoint_after_delay(self) -> None:
+        await asyncio.sleep(CHECKPOINT_EVERY_S)
+        await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        try:
+            # Not inside another task's transaction on this connection (SQLite refuses).
+            async with self._write_lock, self._db.execute("PRAGMA wal_checkpoint(PASSIVE)"):
+                pass
+        except Exception:
+            log.warning("WAL checkpoint failed; SQLite retries at the next one", exc_info=True)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -684,92 +717,105 @@ class Storage:
 
     # -- inbox --------------------------------------------------------------------------
 
-    async def add_notification(self, notification: Notification) -> bool:
-        """Store a notification in the inbox; False when its uuid was stored before."""
+    async def add_notification(self, notification: Notification, raw: str | None = None) -> bool:
+        """Store a notification in the inbox; False when its uuid was stored before.
+
+        `raw` is the body exactly as RingCentral sent it (the webhook's): it is stored as
+        received, never re-encoded. Work the bot made itself has none and is encoded here.
+        """
         return await self.add_to_inbox(
             notification.uuid,
             notification.kind,
             notification.to_payload(),
             self.account_of_owner(notification.owner_id),
+            raw=raw,
         )
 
     async def add_to_inbox(
-        self, uuid: str, kind: str, payload: Mapping[str, Any], account_id: str | None = None
+        self,
+        uuid: str,
+        kind: str,
+        payload: Mapping[str, Any],
+        account_id: str | None = None,
+        *,
+        raw: str | None = None,
     ) -> bool:
         """Store a notification; False when one with this uuid was already stored.
 
-        Returns once the row is committed. Concurrent callers share one transaction (group
-        commit), which is what lets the webhook keep up with bursts.
+        Returns once the row is committed by the inbox's own writer (bot/inbox_writer.py),
+        which commits concurrent callers together and never waits behind the workers'
+        statements. `raw`, when given, is the JSON text of `payload` as received.
         """
-        row = (uuid, kind, json.dumps(payload, separators=(",", ":")), time.time(), account_id)
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._inbox_batch.append((row, future))
-        if self._inbox_flusher is None or self._inbox_flusher.done():
-            self._inbox_flusher = asyncio.create_task(self._flush_inbox())
-        return await future
+        writer = self._inbox_writer
+        if writer is None:
+            raise RuntimeError("the storage is not open")
+        text = raw if raw is not None else _json_text(payload)
+        row = InboxRow(uuid, kind, text, time.time(), account_id, parsed=payload)
+        return await writer.add(row) is not None
 
-    async def _flush_inbox(self) -> None:
-        while self._inbox_batch:
-            batch = self._inbox_batch[:INBOX_BATCH_MAX]
-            del self._inbox_batch[:INBOX_BATCH_MAX]
-            try:
-                values = ", ".join("(?, ?, ?, ?, ?)" for _ in batch)
-                params = [value for row, _ in batch for value in row]
-                async with self._transaction() as db:
-                    cursor = await db.execute(
-                        "INSERT INTO inbox (uuid, kind, payload, received_at, account_id) "  # noqa: S608
-                        f"VALUES {values} ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
-                        params,
-                    )
-                    inserted = {r[0] for r in await cursor.fetchall()}
-                    await cursor.close()
-            except Exception:
-                # One row SQLite will not take must not fail the others committed with it:
-                # store them one by one, and fail only the rows that fail alone.
-                await self._insert_inbox_one_by_one(batch)
-                continue
-            for (uuid, *_), future in batch:
-                if not future.done():
-                    future.set_result(uuid in inserted)
-                inserted.discard(uuid)  # a duplicate inside one batch is stored once
+    def _inbox_rows_committed(self, committed: Sequence[Committed]) -> None:
+        """The writer committed these rows: hand them to the inbox worker, parsed."""
+        items = []
+        for entry in committed:
+            row = entry.row
+            payload = row.parsed if row.parsed is not None else orjson.loads(row.payload)
+            items.append(InboxItem(entry.id, row.uuid, row.kind, payload, 0, row.received_at))
+        self.on_inbox_committed(items)
 
-    async def _insert_inbox_one_by_one(
-        self, batch: Sequence[tuple[tuple[str, str, str, float, str | None], asyncio.Future[bool]]]
-    ) -> None:
-        for row, future in batch:
-            try:
-                async with self._transaction() as db:
-                    cursor = await db.execute(
-                        "INSERT INTO inbox (uuid, kind, payload, received_at, account_id) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (uuid) DO NOTHING RETURNING uuid",
-                        row,
-                    )
-                    inserted = await cursor.fetchone() is not None
-                    await cursor.close()
-            except Exception as err:
-                if not future.done():
-                    future.set_exception(err)
-                continue
-            if not future.done():
-                future.set_result(inserted)
+    @property
+    def inbox_watermark(self) -> int:
+        """The largest inbox id stored before this process opened the database: rows above
+        it were committed (and handed over in memory) by this process."""
+        return self._inbox_writer.watermark if self._inbox_writer is not None else 0
 
     async def due_inbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[InboxItem]:
-        placeholders = ",".join("?" for _ in exclude_ids)
-        exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
-        # Only "?" placeholders are interpolated into these queries.
+        """Every pending inbox row that is due, oldest first."""
+        return await self._select_inbox("", (), limit, exclude_ids)
+
+    async def due_inbox_not_handed_over(
+        self, limit: int, exclude_ids: Sequence[int] = ()
+    ) -> list[InboxItem]:
+        """Due rows the worker cannot have in memory: left by an earlier process (at or
+        below the watermark) or waiting for a retry (attempted before)."""
+        return await self._select_inbox(
+            "AND (id <= ? OR attempts > 0)", (self.inbox_watermark,), limit, exclude_ids
+        )
+
+    async def inbox_items(self, ids: Sequence[int]) -> list[InboxItem]:
+        """These inbox rows, if still pending (oldest first)."""
+        if not ids:
+            return []
+        placeholders = ",".join("?" for _ in ids)
+        return await self._select_inbox(
+            f"AND id IN ({placeholders})", tuple(ids), len(ids), (), due_only=False
+        )
+
+    async def _select_inbox(
+        self,
+        condition: str,
+        params: tuple[Any, ...],
+        limit: int,
+        exclude_ids: Sequence[int],
+        *,
+        due_only: bool = True,
+    ) -> list[InboxItem]:
+        exclusion, excluded = _excluding(exclude_ids)
+        due = "AND next_attempt_at <= ?" if due_only else ""
+        due_params = (time.time(),) if due_only else ()
+        # Only "?" placeholders and fixed conditions are interpolated into these queries.
         query = (
             "SELECT id, uuid, kind, payload, attempts, received_at FROM inbox "  # noqa: S608
-            f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
+            f"WHERE status = 'pending' {due} {condition} {exclusion} "
             "ORDER BY id LIMIT ?"
         )
-        async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
+        async with self._db.execute(query, (*due_params, *params, *excluded, limit)) as cursor:
             rows = await cursor.fetchall()
         return [
             InboxItem(
                 r["id"],
                 r["uuid"],
                 r["kind"],
-                json.loads(r["payload"]),
+                orjson.loads(r["payload"]),
                 r["attempts"],
                 float(r["received_at"] or 0.0),
             )
@@ -777,19 +823,24 @@ class Storage:
         ]
 
     async def finish_inbox(self, item_id: int, status: str, error: str | None = None) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+        # One statement is its own transaction (autocommit); the lock only keeps it out of
+        # another task's open transaction on this connection.
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE inbox SET status = ?, last_error = ?, attempts = attempts + 1 WHERE id = ?",
                 (status, error, item_id),
             )
 
-    async def retry_inbox_later(self, item_id: int, delay_s: float, error: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+    async def retry_inbox_later(self, item_id: int, delay_s: float, error: str) -> float:
+        """Try again in `delay_s`; returns when (epoch seconds)."""
+        due_at = time.time() + delay_s
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
                 "WHERE id = ?",
-                (time.time() + delay_s, error, item_id),
+                (due_at, error, item_id),
             )
+        return due_at
 
     async def inbox_counts(self) -> dict[str, int]:
         async with self._db.execute("SELECT status, COUNT(*) FROM inbox GROUP BY status") as cur:
@@ -807,8 +858,20 @@ class Storage:
             return await cursor.fetchone() is not None
 
     async def next_inbox_due_at(self) -> float | None:
+        """When the next pending row is due, whether or not it was handed over."""
         async with self._db.execute(
             "SELECT MIN(next_attempt_at) FROM inbox WHERE status = 'pending'"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def next_inbox_retry_at(self, after: float) -> float | None:
+        """When the next row the worker must read from the database falls due, after
+        `after` (see `due_inbox_not_handed_over`)."""
+        async with self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM inbox WHERE status = 'pending' "
+            "AND next_attempt_at > ? AND (id <= ? OR attempts > 0)",
+            (after, self.inbox_watermark),
         ) as cursor:
             row = await cursor.fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -824,41 +887,78 @@ class Storage:
         account_id: str | None = None,
         priority: int = REPLY_PRIORITY,
     ) -> bool:
-        """Queue a delivery; False when this exact delivery was queued before."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-                "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        """Queue a delivery; False when this exact delivery was queued before.
+
+        Once committed, the delivery is handed to the delivery worker in memory
+        (`on_outbox_queued`): it is not read back from the database."""
+        # The destination's text is compared by `newer_version_sent`: encoded as always.
+        destination_text = json.dumps(destination, separators=(",", ":"))
+        message_text = _json_text(message)
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "INSERT INTO outbox (dedupe_key, destination, message, card_key, "
+                "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
                 (
                     dedupe_key,
-                    json.dumps(destination, separators=(",", ":")),
-                    json.dumps(message, separators=(",", ":")),
+                    destination_text,
+                    message_text,
                     card_key,
                     account_id,
                     time.time(),
                     priority,
                 ),
             )
-            return cursor.rowcount == 1
+            row = await cursor.fetchone()
+            await cursor.close()
+        if row is None:
+            return False
+        # Exactly what a read from the database would give (the round trip copies the
+        # values, so a caller changing its dict later changes nothing queued).
+        self.on_outbox_queued(
+            OutboxItem(
+                int(row[0]),
+                dedupe_key,
+                orjson.loads(destination_text),
+                orjson.loads(message_text),
+                card_key,
+                0,
+                account_id,
+                priority,
+            )
+        )
+        return True
 
     async def due_outbox(self, limit: int, exclude_ids: Sequence[int] = ()) -> list[OutboxItem]:
-        placeholders = ",".join("?" for _ in exclude_ids)
-        exclusion = f"AND id NOT IN ({placeholders})" if exclude_ids else ""
-        # Only "?" placeholders are interpolated into these queries.
+        """Pending deliveries that are due, digests first, then oldest first."""
+        exclusion, excluded = _excluding(exclude_ids)
+        # Only fixed conditions are interpolated into this query.
+        return await self._select_outbox(
+            f"next_attempt_at <= ? {exclusion} ORDER BY priority, id LIMIT ?",
+            (time.time(), *excluded, limit),
+        )
+
+    async def outbox_items(self, ids: Sequence[int]) -> list[OutboxItem]:
+        """These deliveries, if still pending (oldest first)."""
+        if not ids:
+            return []
+        return await self._select_outbox(
+            "id IN (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(list(ids)),)
+        )
+
+    async def _select_outbox(self, condition: str, params: tuple[Any, ...]) -> list[OutboxItem]:
         query = (
             "SELECT id, dedupe_key, destination, message, card_key, attempts, account_id, "  # noqa: S608
-            "priority FROM outbox "
-            f"WHERE status = 'pending' AND next_attempt_at <= ? {exclusion} "
-            "ORDER BY priority, id LIMIT ?"
+            f"priority FROM outbox WHERE status = 'pending' AND {condition}"
         )
-        async with self._db.execute(query, (time.time(), *exclude_ids, limit)) as cursor:
+        async with self._db.execute(query, params) as cursor:
             rows = await cursor.fetchall()
         return [
             OutboxItem(
                 r["id"],
                 r["dedupe_key"],
-                json.loads(r["destination"]),
-                json.loads(r["message"]),
+                orjson.loads(r["destination"]),
+                orjson.loads(r["message"]),
                 r["card_key"],
                 r["attempts"],
                 r["account_id"],
@@ -881,32 +981,38 @@ class Storage:
             return await cursor.fetchone() is not None
 
     async def mark_sent(self, item_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
                 "last_error = NULL WHERE id = ?",
                 (time.time(), item_id),
             )
 
-    async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+    async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> float:
+        """Try again in `delay_s`; returns when (epoch seconds)."""
+        due_at = time.time() + delay_s
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
                 "WHERE id = ?",
-                (time.time() + delay_s, error, item_id),
+                (due_at, error, item_id),
             )
+        return due_at
 
-    async def postpone_outbox(self, item_id: int, delay_s: float, reason: str) -> None:
-        """Try again later without using up an attempt (the delay is not the delivery's fault)."""
-        async with self._transaction() as db:
-            await db.execute(
+    async def postpone_outbox(self, item_id: int, delay_s: float, reason: str) -> float:
+        """Try again later without using up an attempt (the delay is not the delivery's
+        fault); returns when (epoch seconds)."""
+        due_at = time.time() + delay_s
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (time.time() + delay_s, reason, item_id),
+                (due_at, reason, item_id),
             )
+        return due_at
 
     async def mark_failed(self, item_id: int, error: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
+        async with self._write_lock:
+            await self._db.execute(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? "
                 "WHERE id = ?",
                 (error, item_id),
@@ -916,9 +1022,12 @@ class Storage:
         async with self._db.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status") as cur:
             return {row[0]: row[1] for row in await cur.fetchall()}
 
-    async def next_outbox_due_at(self) -> float | None:
+    async def next_outbox_due_at(self, after: float | None = None) -> float | None:
+        """When the next pending delivery is due (the first one due after `after`)."""
         async with self._db.execute(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' "
+            "AND next_attempt_at > ?",
+            (-1.0 if after is None else after,),
         ) as cursor:
             row = await cursor.fetchone()
         return float(row[0]) if row and row[0] is not None else None
@@ -2135,6 +2244,22 @@ class Storage:
                 (account_id, extension_id),
             )
         return [(str(r["call_key"]), json.loads(r["insights"])) for r in rows]
+
+
+def _excluding(ids: Sequence[int]) -> tuple[str, tuple[str, ...]]:
+    """A condition leaving out these ids, however many: one JSON parameter."""
+    if not ids:
+        return "", ()
+    return "AND id NOT IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+
+
+def _json_text(payload: Mapping[str, Any]) -> str:
+    """Compact JSON of what the bot made itself. orjson, unless the value holds what it
+    refuses (a lone surrogate read from an API, a key that is not a string)."""
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(payload, separators=(",", ":"))
 
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ when the process died are still `pending` in SQLite, so a restart simply picks t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -31,7 +32,11 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 
-IDLE_POLL_S = 5.0
+MAX_HELD = 100
+"""Items a worker keeps in memory with their content; beyond, it keeps their ids."""
+
+DATABASE_RETRY_S = 5.0
+"""How soon a worker reads the database again after it failed to answer."""
 
 
 def backoff_delay(attempt: int, base_s: float = 1.0, cap_s: float = 300.0) -> float:
@@ -62,16 +67,55 @@ class KeyedLock:
 
 
 class QueueWorker(ABC, Generic[Item]):
+    """Runs queued items with bounded concurrency, handed over in memory.
+
+    Whoever commits a row hands it over (`hand_over`) with everything needed to run it, so
+    the worker never polls the database for new work. It reads the database only when it
+    must: at start (rows an earlier process left, e.g. after a crash), when a retry it
+    scheduled falls due (`retry_at`), and when told something was stored that was not
+    handed over (`wake`). Items handed over while the worker holds `MAX_HELD` already
+    are kept as their id and read back when their turn comes, so memory stays bounded.
+    """
+
     name = "worker"
 
     def __init__(self, concurrency: int) -> None:
         self._concurrency = concurrency
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # Handed over, not yet started: per priority (lowest first), the item or its id.
+        self._ready: dict[int, collections.deque[Item | int]] = {}
+        self._held = 0
+        self._claimed: set[int] = set()  # ids ready or in flight
+        self._read_stored = True  # at start: what an earlier process left
+        self._retry_at: float | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
+    def hand_over(self, item: Item) -> None:
+        """A committed row to run (called right after its commit, in commit order)."""
+        item_id = self._item_id(item)
+        if self._stopping or item_id in self._claimed:
+            return  # stored: the next start reads it; or it is here already
+        self._claimed.add(item_id)
+        queue = self._ready.setdefault(self._priority(item), collections.deque())
+        if self._held < MAX_HELD:
+            queue.append(item)
+            self._held += 1
+        else:
+            queue.append(item_id)
+        self._wake.set()
+
     def wake(self) -> None:
+        """Something was stored that was not handed over (a resend, a row written by
+        other code): read the database once."""
+        self._read_stored = True
+        self._wake.set()
+
+    def retry_at(self, due_at: float) -> None:
+        """An item was rescheduled for `due_at` (epoch seconds): read it back then."""
+        if self._retry_at is None or due_at < self._retry_at:
+            self._retry_at = due_at
         self._wake.set()
 
     def start(self) -> None:
@@ -97,21 +141,39 @@ class QueueWorker(ABC, Generic[Item]):
     async def idle(self) -> None:
         """Wait until nothing is due or in flight (tests and the demo use this)."""
         while True:
-            if not self._in_flight and not await self._has_due():
+            if (
+                not self._in_flight
+                and not self._claimed
+                and not self._read_stored
+                and not await self._has_due()
+            ):
                 return
             await asyncio.sleep(0.02)
 
     @abstractmethod
-    async def _fetch(self, limit: int, exclude: list[int]) -> list[Item]: ...
+    async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[Item]:
+        """Due items the database holds that may not have been handed over."""
+
+    @abstractmethod
+    async def _load(self, ids: list[int]) -> list[Item]:
+        """These items, read back (those still queued)."""
 
     @abstractmethod
     def _item_id(self, item: Item) -> int: ...
+
+    def _priority(self, item: Item) -> int:
+        return 0
 
     @abstractmethod
     async def _process(self, item: Item) -> None: ...
 
     @abstractmethod
-    async def _next_due_at(self) -> float | None: ...
+    async def _next_stored_due_at(self, after: float) -> float | None:
+        """When the next item `_fetch_stored` would find becomes due, after `after`."""
+
+    @abstractmethod
+    async def _next_due_at(self) -> float | None:
+        """When the next queued item of any kind is due (for `idle`)."""
 
     async def _has_due(self) -> bool:
         due_at = await self._next_due_at()
@@ -123,11 +185,13 @@ class QueueWorker(ABC, Generic[Item]):
             items: list[Item] = []
             if free > 0:
                 try:
-                    items = await self._fetch(free, list(self._in_flight))
+                    items = await self._take(free)
                 except Exception:
                     log.exception("%s: could not read the queue", self.name)
+                    self.retry_at(time.time() + DATABASE_RETRY_S)
             for item in items:
                 item_id = self._item_id(item)
+                self._claimed.add(item_id)
                 task = asyncio.create_task(self._guarded(item))
                 self._in_flight[item_id] = task
                 task.add_done_callback(functools.partial(self._finished, item_id))
@@ -135,25 +199,58 @@ class QueueWorker(ABC, Generic[Item]):
                 continue
             await self._sleep_until_work()
 
+    async def _take(self, limit: int) -> list[Item]:
+        """Up to `limit` items: from the database when it must be read, else from memory."""
+        items: list[Item] = []
+        if self._retry_at is not None and self._retry_at <= time.time():
+            self._retry_at = None
+            self._read_stored = True
+        if self._read_stored:
+            now = time.time()
+            stored = await self._fetch_stored(limit, sorted(self._claimed))
+            items = [item for item in stored if self._item_id(item) not in self._claimed]
+            if len(stored) < limit:
+                # Everything due is taken: until a retry falls due, memory has the rest.
+                self._read_stored = False
+                next_due = await self._next_stored_due_at(now)
+                if next_due is not None:
+                    self.retry_at(next_due)
+        while len(items) < limit and self._ready:
+            priority = min(self._ready)
+            queue = self._ready[priority]
+            entry = queue.popleft()
+            if not queue:
+                del self._ready[priority]
+            if isinstance(entry, int):
+                loaded = await self._load([entry])
+                if not loaded:
+                    self._claimed.discard(entry)  # finished meanwhile, or gone
+                    continue
+                items.extend(loaded)
+            else:
+                self._held -= 1
+                items.append(entry)
+        return items
+
     def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
+        self._claimed.discard(item_id)
         self._wake.set()
 
     async def _sleep_until_work(self) -> None:
-        timeout = IDLE_POLL_S
-        if len(self._in_flight) < self._concurrency:
-            try:
-                due_at = await self._next_due_at()
-            except Exception:
-                # The database is unwell: the worker lives on and polls again later.
-                log.exception("%s: could not read when work is due", self.name)
-                due_at = None
-            if due_at is not None:
-                timeout = max(0.0, min(timeout, due_at - time.time()))
         self._wake.clear()
-        if timeout > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+        if self._stopping:
+            return
+        has_room = len(self._in_flight) < self._concurrency
+        if has_room and (self._ready or self._read_stored):
+            return
+        timeout: float | None = None
+        if has_room and self._retry_at is not None:
+            timeout = max(0.0, self._retry_at - time.time())
+            if timeout == 0:
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _guarded(self, item: Item) -> None:
         try:
@@ -176,11 +273,17 @@ class InboxWorker(QueueWorker[InboxItem]):
         self._dispatcher = dispatcher
         self._ordering = KeyedLock()
 
-    async def _fetch(self, limit: int, exclude: list[int]) -> list[InboxItem]:
-        return await self._services.storage.due_inbox(limit, exclude)
+    async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[InboxItem]:
+        return await self._services.storage.due_inbox_not_handed_over(limit, exclude)
+
+    async def _load(self, ids: list[int]) -> list[InboxItem]:
+        return await self._services.storage.inbox_items(ids)
 
     def _item_id(self, item: InboxItem) -> int:
         return item.id
+
+    async def _next_stored_due_at(self, after: float) -> float | None:
+        return await self._services.storage.next_inbox_retry_at(after)
 
     async def _next_due_at(self) -> float | None:
         return await self._services.storage.next_inbox_due_at()
@@ -215,7 +318,7 @@ class InboxWorker(QueueWorker[InboxItem]):
                     else backoff_delay(attempts)
                 )
                 log.info("inbox %s (%s): %s; retry in %.1fs", item.id, item.kind, err, delay)
-                await storage.retry_inbox_later(item.id, delay, str(err))
+                self.retry_at(await storage.retry_inbox_later(item.id, delay, str(err)))
             else:
                 log.error("inbox %s (%s) failed: %s", item.id, item.kind, err)
                 await storage.finish_inbox(item.id, "failed", str(err))
