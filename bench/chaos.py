@@ -276,7 +276,7 @@ def requests_inside_penalty(
     """Requests that arrived while the sender was still inside a 429 penalty it had been
     told about: after a 429 in a group, nothing in that group (from that token, or on the
     same team-messaging paths when the 429 was injected before the token was read) until
-    `Retry-After` has passed."""
+    the 429's `Retry-After` (as the sandbox logged it) has passed."""
     penalties: list[tuple[float, float, str | None, str | None, str]] = []
     offending: list[str] = []
     for request in requests:
@@ -304,7 +304,14 @@ def requests_inside_penalty(
                 )
                 break
         if request.get("status") == 429:
-            wait = STORM_RETRY_AFTER_S if request.get("fault") == "storm" else RATE_LIMIT_PENALTY_S
+            told = request.get("retryAfter")  # what the answer said; older logs lack it
+            wait = (
+                float(told)
+                if told is not None
+                else STORM_RETRY_AFTER_S
+                if request.get("fault") == "storm"
+                else RATE_LIMIT_PENALTY_S
+            )
             penalties.append((arrived, arrived + wait, group, owner, family))
     return offending
 
