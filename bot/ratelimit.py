@@ -11,7 +11,14 @@ can lock itself out. The governor therefore:
   is missing, 30 s (as the docs advise) doubling with every further header-less 429 up to
   15 minutes, until an answer that is not a 429 arrives;
 - keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
-  straight back into it: a request during the penalty would only restart it.
+  straight back into it: a request during the penalty would only restart it;
+- sends one request of a group at a time while it does not know where the group stands:
+  after a start (the previous process may have used the whole window, or been penalised
+  in a way nobody stored) and after a 429, until an answer sent since then is not a 429.
+  Requests sent together into a penalty would all arrive inside it and each restart it;
+  one at a time, only the probe meets it and the others wait out its `Retry-After`. Once
+  an answer says where the window stands (`X-Rate-Limit-Remaining`), or our own count
+  covers a whole window, requests go out side by side again, paced by the window.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -79,10 +87,29 @@ class RateObserver(Protocol):
 class _GroupState:
     limit: int
     window_s: float
+    counting_since: float
+    """When this process began counting the group's requests: once a whole window has
+    passed, our own count is the window's."""
     sent: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
     unexplained_429s: int = 0
+    known: bool = False
+    """Whether requests may go side by side: an answer since the start and since the last
+    429 was not a 429, and the window's use is known. Until then, one at a time."""
+    penalties: int = 0
+    """429s so far: an answer counts for `known` only if its request left after the last."""
+    in_flight: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever a request of the group ends: a probe's waiters look again."""
+
+
+@dataclass(frozen=True)
+class SendTicket:
+    """One request's place in its group, held from just before it is sent until its answer."""
+
+    group: str
+    after_penalties: int
 
 
 class RateGovernor:
@@ -109,29 +136,51 @@ class RateGovernor:
         state = self._groups.get(group)
         if state is None:
             limit, window = RINGCX_LIMITS.get(group, (DEFAULT_LIMITS.get(group, 40), 60.0))
-            state = _GroupState(limit, window)
+            state = _GroupState(limit, window, counting_since=self._clock())
             self._groups[group] = state
         return state
 
-    async def acquire(self, group: str) -> None:
-        """Wait until one more request in `group` respects the window and any penalty."""
+    @asynccontextmanager
+    async def sending(self, group: str) -> AsyncIterator[SendTicket]:
+        """Hold one request's place in `group` while it is sent and answered.
+
+        Waits until the window has room and no penalty runs, and, while the group's state
+        is unknown, until no other request of the group is out. Report the answer with
+        `relieve` (not a 429, with the ticket) or `penalise` before leaving the block.
+        """
         state = self._state(group)
+        ticket = await self._acquire(group, state)
+        try:
+            yield ticket
+        finally:
+            state.in_flight -= 1
+            state.answered.set()
+
+    async def _acquire(self, group: str, state: _GroupState) -> SendTicket:
         async with state.lock:
             # A request is counted by RingCentral when it arrives, a little after we send
             # it; letting our window run slightly longer keeps us from crossing the line.
-            window = state.window_s + min(1.0, 0.02 * state.window_s)
             while True:
+                window = state.window_s + min(1.0, 0.02 * state.window_s)
                 now = self._clock()
                 while state.sent and state.sent[0] <= now - window:
                     state.sent.popleft()
                 wait = state.penalty_until - now
                 if wait <= 0 and len(state.sent) >= state.limit:
                     wait = state.sent[0] + window - now
-                if wait <= 0:
-                    state.sent.append(now)
-                    return
-                self.waited_s += wait
-                await self._sleep(wait)
+                if wait > 0:
+                    self.waited_s += wait
+                    await self._sleep(wait)
+                    continue
+                if not state.known and state.in_flight > 0:
+                    # A probe is out: its answer says whether the rest may follow. The
+                    # penalty or window it brings back is checked again above.
+                    state.answered.clear()
+                    await state.answered.wait()
+                    continue
+                state.sent.append(now)
+                state.in_flight += 1
+                return SendTicket(group, state.penalties)
 
     def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
         """Seconds before one more request in `group` could go out while leaving
@@ -182,11 +231,32 @@ class RateGovernor:
         if self.observer is not None:
             self.observer.ringcentral_penalty(group, pause)
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
+        state.penalties += 1
+        state.known = False
         return pause
 
-    def relieve(self, group: str) -> None:
-        """An answer that is not a 429: the next header-less 429 starts the backoff again."""
-        self._state(group).unexplained_429s = 0
+    def relieve(
+        self, group: str, ticket: SendTicket | None = None, *, usage_told: bool = False
+    ) -> None:
+        """An answer that is not a 429: the next header-less 429 starts the backoff again.
+
+        With the request's `ticket`, it may also end the one-at-a-time probing: if the
+        request left after the last 429 and the window's use is known, because the answer
+        said it (`usage_told`: `X-Rate-Limit-Remaining`, given to `observe`) or because
+        we have counted every request of the group for a whole window ourselves.
+        """
+        state = self._state(group)
+        state.unexplained_429s = 0
+        if ticket is None or ticket.after_penalties != state.penalties or state.known:
+            return
+        counted_a_window = self._clock() - state.counting_since >= state.window_s
+        if usage_told or counted_a_window:
+            state.known = True
+            state.answered.set()
+
+    def probing(self, group: str) -> bool:
+        """Whether requests of `group` go one at a time (its state is not known)."""
+        return not self._state(group).known
 
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())
