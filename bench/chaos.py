@@ -79,6 +79,8 @@ class ChaosResult:
         return [o for o in self.inside_penalty if not o.endswith((RESTARTED_NOTE, IN_FLIGHT_NOTE))]
 
     mishaps: list[str] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    """429 answers the bot got, by cause: `rateLimit` (the platform's limits) or `storm`."""
     seconds: float = 0.0
     long_calls: int = 0
     external_calls: int = 0
@@ -107,6 +109,8 @@ class ChaosResult:
             f"misdirected           {len(self.misdirected)}",
             f"sent inside a 429 penalty {len(self.inside_penalty)} (by the process that "
             f"knew of it: {len(self.inside_penalty_by_the_same_process())})",
+            f"429 answers           {sum(self.refused.values())} (rate limit "
+            f"{self.refused['rateLimit']}, injected storm {self.refused['storm']})",
             f"wall time             {self.seconds:.0f} s",
         ]
 
@@ -435,6 +439,7 @@ async def run_chaos(
         requests = await control.records("/requests")
         (workdir / "requests.json").write_text(json.dumps(requests))
         result.inside_penalty = requests_inside_penalty(requests, result.kill_times)
+        result.refused = Counter(str(r.get("fault")) for r in requests if r.get("status") == 429)
         result.seconds = time.monotonic() - started
         return result
     finally:

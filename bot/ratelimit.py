@@ -11,7 +11,9 @@ can lock itself out. The governor therefore:
   is missing, 30 s (as the docs advise) doubling with every further header-less 429 up to
   15 minutes, until an answer that is not a 429 arrives;
 - keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
-  straight back into it: a request during the penalty would only restart it;
+  straight back into it: a request during the penalty would only restart it; and, once a
+  window is half used, the times of its requests, so a restarted bot waits for room
+  instead of meeting a 429 (and a whole penalty) with its first request;
 - sends one request of a group at a time while it does not know where the group stands:
   after a start (the previous process may have used the whole window, or been penalised
   in a way nobody stored) and after a 429, until an answer sent since then is not a 429.
@@ -24,6 +26,8 @@ can lock itself out. The governor therefore:
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
 import re
 import time
@@ -32,6 +36,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = {"light": 50, "medium": 40, "heavy": 10, "auth": 5}
 # RingCX's own limits (API-FACTS F): per minute unless a window is given.
@@ -102,6 +108,16 @@ class _GroupState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a request of the group ends: a probe's waiters look again."""
+
+
+@dataclass(frozen=True)
+class KeptWindow:
+    """A group's window as kept across a restart."""
+
+    limit: int
+    window_s: float
+    ages_s: list[float]
+    """How many seconds ago each request in it was sent."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +196,19 @@ class RateGovernor:
                     continue
                 state.sent.append(now)
                 state.in_flight += 1
+                self._keep_window(group, state)
                 return SendTicket(group, state.penalties)
+
+    def _keep_window(self, group: str, state: _GroupState) -> None:
+        """Have the memory keep the window's use once it is half used: below that, a
+        restarted bot's first answer tells it the rest in time."""
+        if self._memory is not None and 2 * len(state.sent) >= state.limit:
+            now = self._clock()
+            self._memory.keep_window(
+                self._identity,
+                group,
+                KeptWindow(state.limit, state.window_s, [now - sent for sent in state.sent]),
+            )
 
     def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
         """Seconds before one more request in `group` could go out while leaving
@@ -211,8 +239,10 @@ class RateGovernor:
             # requests before a restart): fill our window so we do not overshoot.
             used = limit - remaining
             now = self._clock()
-            while len(state.sent) < used:
-                state.sent.appendleft(now)
+            if len(state.sent) < used:
+                while len(state.sent) < used:
+                    state.sent.appendleft(now)
+                self._keep_window(group, state)
 
     def answered(self, group: str, status: int | None) -> None:
         """An answer came (its HTTP status), or none did (None): for the metrics."""
@@ -261,6 +291,16 @@ class RateGovernor:
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())
 
+    def restore_window(self, group: str, kept: KeptWindow) -> None:
+        """The window as a previous process left it: its limit and length as RingCentral
+        last told them, and its requests (they still count on RingCentral's side)."""
+        state = self._state(group)
+        state.limit, state.window_s = kept.limit, kept.window_s
+        now = self._clock()
+        window = state.window_s + min(1.0, 0.02 * state.window_s)
+        earlier = sorted(now - age for age in kept.ages_s if 0 <= age < window)
+        state.sent = deque(sorted([*earlier, *state.sent]))
+
     def restore_penalty(self, group: str, seconds_left: float) -> None:
         """A penalty learned before a restart: nothing in `group` for this long."""
         if seconds_left > 0:
@@ -282,13 +322,21 @@ class PenaltyStore(Protocol):
 
 
 PENALTY_KEY_PREFIX = "ratelimit.penalty."
+WINDOW_KEY_PREFIX = "ratelimit.window."
 
 
 class PenaltyMemory:
     """429 penalties per (identity, group), kept as wall-clock ends so they outlive the
     process. RingCentral restarts a penalty on every request made during it, so a bot
     that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
-    locked out. Identities are names (`service`) or token fingerprints, never tokens."""
+    locked out. Identities are names (`service`) or token fingerprints, never tokens.
+
+    It keeps the use of busy windows too (the wall-clock times of the requests in it), so
+    a restarted bot does not meet a 429 because its predecessor used the window up. Those
+    are written in the background, the latest state only, never holding a request up; a
+    bot killed a moment after a send may lose that last one, and then its successor's
+    first request, sent alone, meets the 429 at worst.
+    """
 
     def __init__(
         self,
@@ -300,24 +348,71 @@ class PenaltyMemory:
         self._observer = observer
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
+        self._windows: dict[tuple[str, str], tuple[int, float, list[float]]] = {}
+        self._unsaved_windows: dict[tuple[str, str], str] = {}
+        self._window_saver: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
-        """Read the penalties stored before this start (ended ones are ignored)."""
+        """Read the penalties and window uses stored before this start (ended ones are
+        ignored)."""
         for key, value in (await self._store.states_with_prefix(PENALTY_KEY_PREFIX)).items():
             identity, _, group = key.removeprefix(PENALTY_KEY_PREFIX).rpartition(".")
             try:
                 self._ends[(identity, group)] = float(value)
             except ValueError:
                 continue
+        for key, value in (await self._store.states_with_prefix(WINDOW_KEY_PREFIX)).items():
+            identity, _, group = key.removeprefix(WINDOW_KEY_PREFIX).rpartition(".")
+            try:
+                kept = json.loads(value)
+                limit, window_s = int(kept["limit"]), float(kept["windowSeconds"])
+                times = [float(t) for t in kept["sent"]]
+            except (ValueError, TypeError, KeyError):
+                continue
+            if limit > 0 and window_s > 0:
+                self._windows[(identity, group)] = (limit, window_s, times)
 
     def governor(self, identity: str) -> RateGovernor:
-        """A governor for this identity that starts with its stored penalties."""
+        """A governor for this identity that starts with its stored penalties and windows."""
         governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
         now = self._wall_clock()
         for (owner, group), ends in self._ends.items():
             if owner == identity:
                 governor.restore_penalty(group, ends - now)
+        for (owner, group), (limit, window_s, times) in self._windows.items():
+            if owner == identity:
+                governor.restore_window(
+                    group, KeptWindow(limit, window_s, [now - sent for sent in times])
+                )
         return governor
+
+    def keep_window(self, identity: str, group: str, window: KeptWindow) -> None:
+        """Keep a window's limit, length and use (the wall-clock times of its requests)."""
+        now = self._wall_clock()
+        self._unsaved_windows[(identity, group)] = json.dumps(
+            {
+                "limit": window.limit,
+                "windowSeconds": window.window_s,
+                "sent": [round(now - age, 3) for age in window.ages_s],
+            }
+        )
+        if self._window_saver is None or self._window_saver.done():
+            self._window_saver = asyncio.get_running_loop().create_task(self._save_windows())
+
+    async def _save_windows(self) -> None:
+        while self._unsaved_windows:
+            (identity, group), kept = self._unsaved_windows.popitem()
+            try:
+                await self._store.set_state(f"{WINDOW_KEY_PREFIX}{identity}.{group}", kept)
+            except Exception as err:  # the database is closing; a later start probes
+                log.debug("the %s window's use was not kept: %s", group, type(err).__name__)
+                self._unsaved_windows.clear()
+                return
+
+    async def flush(self) -> None:
+        """Write what is still unsaved (before the database closes)."""
+        if self._window_saver is not None:
+            await self._window_saver
 
     async def save(self, identity: str, group: str, seconds_left: float) -> None:
         ends = self._wall_clock() + seconds_left

@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 
 from bench.chaos import requests_inside_penalty
+from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, RingCentralRateLimited, StaticToken
+from bot.storage import Storage
 from sandbox import defaults
 from sandbox.runner import RunningSandbox, start_sandbox
 from tests.e2e import Control
@@ -171,3 +174,53 @@ async def test_after_a_429_requests_that_were_waiting_wait_it_out_and_go_one_at_
         assert texts.count(f"digest {chat}") == 1
     assert refused(await control.requests()) >= 2  # the storm outlasted one Retry-After
     assert await inside_a_penalty(control) == []
+
+
+async def test_a_restarted_bot_remembers_how_full_the_window_was_and_meets_no_429(
+    sandbox: RunningSandbox, control: Control, tmp_path: Path
+) -> None:
+    """The window's use is kept in the database beside the penalties, so the process that
+    follows waits for room instead of walking into a 429 (and a whole penalty, 60 s on the
+    platform, for every request of the group)."""
+    await control.call(
+        "POST",
+        "/faults",
+        {"limits": {"Medium": {"limit": 5, "windowSeconds": 3, "penaltySeconds": 1}}},
+    )
+    chats = await bot_chats(control, SENDERS)
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    try:
+        async with aiohttp.ClientSession() as session:
+            last_run = await a_bot_with_memory(session, sandbox, storage)
+            for n in range(5):
+                await last_run.recent_card_ids(chats[n % SENDERS], creator_id="x", since=0)
+            await asyncio.sleep(0.1)  # the process lives on a moment after its last send
+            await control.call("DELETE", "/requests")
+
+            restarted = await a_bot_with_memory(session, sandbox, storage)
+            answers = await asyncio.gather(
+                *(
+                    until_answered(
+                        partial(restarted.recent_card_ids, chat, creator_id="x", since=0)
+                    )
+                    for chat in chats
+                )
+            )
+    finally:
+        await storage.close()
+    assert answers == [[]] * SENDERS
+    requests = await control.requests()
+    assert len(requests) == SENDERS
+    assert refused(requests) == 0
+
+
+async def a_bot_with_memory(
+    session: aiohttp.ClientSession, sandbox: RunningSandbox, storage: Storage
+) -> RingCentralClient:
+    """The bot's client as `python -m bot run` builds it: penalties (and now the window's
+    use) read from the database at start and kept there."""
+    memory = PenaltyMemory(storage)
+    await memory.load()
+    return RingCentralClient(
+        session, sandbox.url, StaticToken(defaults.BOT_TOKEN), governor=memory.governor("bot")
+    )
