@@ -351,6 +351,7 @@ class PenaltyMemory:
         self._windows: dict[tuple[str, str], tuple[int, float, list[float]]] = {}
         self._unsaved_windows: dict[tuple[str, str], str] = {}
         self._window_saver: asyncio.Task[None] | None = None
+        self._governors: dict[str, RateGovernor] = {}
 
     async def load(self) -> None:
         """Read the penalties and window uses stored before this start (ended ones are
@@ -373,8 +374,14 @@ class PenaltyMemory:
                 self._windows[(identity, group)] = (limit, window_s, times)
 
     def governor(self, identity: str) -> RateGovernor:
-        """A governor for this identity that starts with its stored penalties and windows."""
+        """The governor of this identity, started with its stored penalties and windows.
+        One per identity: RingCentral counts per user, so two clients with the same token
+        must share one count (and one probe)."""
+        existing = self._governors.get(identity)
+        if existing is not None:
+            return existing
         governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
+        self._governors[identity] = governor
         now = self._wall_clock()
         for (owner, group), ends in self._ends.items():
             if owner == identity:

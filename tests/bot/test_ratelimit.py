@@ -205,3 +205,18 @@ async def test_without_rate_headers_probing_ends_once_a_whole_window_is_counted(
     tasks = await medium.ready(3, usage_told=False)
     assert medium.most_at_once == 3
     await medium.answered(tasks)
+
+
+async def test_clients_of_one_identity_share_one_count(tmp_path: Path) -> None:
+    """RingCentral counts per user: a second client with the same token (an install
+    registered again) must not start a count, or a probe, of its own."""
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    try:
+        memory = PenaltyMemory(storage)
+        await memory.load()
+        first, second = memory.governor("bot-0123"), memory.governor("bot-0123")
+        first.penalise("medium", 30)
+        assert second.penalty_left("medium") == pytest.approx(30, abs=1)
+        assert memory.governor("service").penalty_left("medium") == 0
+    finally:
+        await storage.close()
