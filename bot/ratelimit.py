@@ -126,6 +126,7 @@ class SendTicket:
 
     group: str
     after_penalties: int
+    sent_at: float
 
 
 class RateGovernor:
@@ -171,6 +172,21 @@ class RateGovernor:
         finally:
             state.in_flight -= 1
             state.answered.set()
+            self._counted_by_now(state, ticket.sent_at)
+
+    def _counted_by_now(self, state: _GroupState, sent_at: float) -> None:
+        """Move a request's place in the window from when it was sent to when it was
+        answered, once the window is half used. RingCentral counts it from its arrival,
+        somewhere in between; on a loaded machine the gap can pass the window's margin,
+        and the count by send times would then let one request too many go."""
+        if 2 * len(state.sent) < state.limit:
+            return
+        try:
+            state.sent.remove(sent_at)
+        except ValueError:
+            return  # it has left the window already
+        state.sent.append(self._clock())  # the latest time yet: the order holds
+        self._keep_window(state)
 
     async def _acquire(self, group: str, state: _GroupState) -> SendTicket:
         async with state.lock:
@@ -196,19 +212,23 @@ class RateGovernor:
                     continue
                 state.sent.append(now)
                 state.in_flight += 1
-                self._keep_window(group, state)
-                return SendTicket(group, state.penalties)
+                self._keep_window(state)
+                return SendTicket(group, state.penalties, now)
 
-    def _keep_window(self, group: str, state: _GroupState) -> None:
+    def _keep_window(self, state: _GroupState) -> None:
         """Have the memory keep the window's use once it is half used: below that, a
         restarted bot's first answer tells it the rest in time."""
         if self._memory is not None and 2 * len(state.sent) >= state.limit:
-            now = self._clock()
-            self._memory.keep_window(
-                self._identity,
-                group,
-                KeptWindow(state.limit, state.window_s, [now - sent for sent in state.sent]),
-            )
+            self._memory.keep_window(self._identity, self)
+
+    def kept_windows(self) -> dict[str, KeptWindow]:
+        """The groups whose windows are at least half used, as the memory keeps them."""
+        now = self._clock()
+        return {
+            group: KeptWindow(state.limit, state.window_s, [now - sent for sent in state.sent])
+            for group, state in self._groups.items()
+            if 2 * len(state.sent) >= state.limit
+        }
 
     def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
         """Seconds before one more request in `group` could go out while leaving
@@ -242,7 +262,7 @@ class RateGovernor:
             if len(state.sent) < used:
                 while len(state.sent) < used:
                     state.sent.appendleft(now)
-                self._keep_window(group, state)
+                self._keep_window(state)
 
     def answered(self, group: str, status: int | None) -> None:
         """An answer came (its HTTP status), or none did (None): for the metrics."""
@@ -323,6 +343,9 @@ class PenaltyStore(Protocol):
 
 PENALTY_KEY_PREFIX = "ratelimit.penalty."
 WINDOW_KEY_PREFIX = "ratelimit.window."
+KEEP_WINDOWS_EVERY_S = 0.25
+"""How long window changes are gathered before they are written: a bot killed within
+this much of a send may forget it (its successor's probe then meets the 429 at worst)."""
 
 
 class PenaltyMemory:
@@ -334,8 +357,8 @@ class PenaltyMemory:
     It keeps the use of busy windows too (the wall-clock times of the requests in it), so
     a restarted bot does not meet a 429 because its predecessor used the window up. Those
     are written in the background, the latest state only, never holding a request up; a
-    bot killed a moment after a send may lose that last one, and then its successor's
-    first request, sent alone, meets the 429 at worst.
+    bot killed within `KEEP_WINDOWS_EVERY_S` of a send may lose it, and then its
+    successor's first request, sent alone, meets the 429 at worst.
     """
 
     def __init__(
@@ -349,7 +372,7 @@ class PenaltyMemory:
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
         self._windows: dict[tuple[str, str], tuple[int, float, list[float]]] = {}
-        self._unsaved_windows: dict[tuple[str, str], str] = {}
+        self._unsaved_windows: dict[str, RateGovernor] = {}
         self._window_saver: asyncio.Task[None] | None = None
         self._governors: dict[str, RateGovernor] = {}
 
@@ -393,28 +416,33 @@ class PenaltyMemory:
                 )
         return governor
 
-    def keep_window(self, identity: str, group: str, window: KeptWindow) -> None:
-        """Keep a window's limit, length and use (the wall-clock times of its requests)."""
-        now = self._wall_clock()
-        self._unsaved_windows[(identity, group)] = json.dumps(
-            {
-                "limit": window.limit,
-                "windowSeconds": window.window_s,
-                "sent": [round(now - age, 3) for age in window.ages_s],
-            }
-        )
+    def keep_window(self, identity: str, governor: RateGovernor) -> None:
+        """Keep this identity's busy windows soon: their limit, length and use (the
+        wall-clock times of their requests). Writes are gathered for `KEEP_WINDOWS_EVERY_S`,
+        so a busy group costs a few small writes a second, not one per request."""
+        self._unsaved_windows[identity] = governor
         if self._window_saver is None or self._window_saver.done():
             self._window_saver = asyncio.get_running_loop().create_task(self._save_windows())
 
     async def _save_windows(self) -> None:
+        await asyncio.sleep(KEEP_WINDOWS_EVERY_S)
         while self._unsaved_windows:
-            (identity, group), kept = self._unsaved_windows.popitem()
-            try:
-                await self._store.set_state(f"{WINDOW_KEY_PREFIX}{identity}.{group}", kept)
-            except Exception as err:  # the database is closing; a later start probes
-                log.debug("the %s window's use was not kept: %s", group, type(err).__name__)
-                self._unsaved_windows.clear()
-                return
+            identity, governor = self._unsaved_windows.popitem()
+            now = self._wall_clock()
+            for group, window in governor.kept_windows().items():
+                kept = {
+                    "limit": window.limit,
+                    "windowSeconds": window.window_s,
+                    "sent": [round(now - age, 3) for age in window.ages_s],
+                }
+                try:
+                    await self._store.set_state(
+                        f"{WINDOW_KEY_PREFIX}{identity}.{group}", json.dumps(kept)
+                    )
+                except Exception as err:  # the database is closing; a later start probes
+                    log.debug("the %s window's use was not kept: %s", group, type(err).__name__)
+                    self._unsaved_windows.clear()
+                    return
 
     async def flush(self) -> None:
         """Write what is still unsaved (before the database closes)."""

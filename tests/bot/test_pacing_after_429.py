@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from bench.chaos import requests_inside_penalty
-from bot.ratelimit import PenaltyMemory
+from bot.ratelimit import KEEP_WINDOWS_EVERY_S, PenaltyMemory
 from bot.rc import RingCentralClient, RingCentralRateLimited, StaticToken
 from bot.storage import Storage
 from sandbox import defaults
@@ -194,7 +194,9 @@ async def test_a_restarted_bot_remembers_how_full_the_window_was_and_meets_no_42
             last_run = await a_bot_with_memory(session, sandbox, storage)
             for n in range(5):
                 await last_run.recent_card_ids(chats[n % SENDERS], creator_id="x", since=0)
-            await asyncio.sleep(0.1)  # the process lives on a moment after its last send
+            # The process lives on a moment after its last send (the window is written
+            # in the background, gathered over KEEP_WINDOWS_EVERY_S).
+            await asyncio.sleep(KEEP_WINDOWS_EVERY_S + 0.25)
             await control.call("DELETE", "/requests")
 
             restarted = await a_bot_with_memory(session, sandbox, storage)

@@ -220,3 +220,21 @@ async def test_clients_of_one_identity_share_one_count(tmp_path: Path) -> None:
         assert memory.governor("service").penalty_left("medium") == 0
     finally:
         await storage.close()
+
+
+async def test_a_slow_request_counts_in_the_window_until_its_answer() -> None:
+    """RingCentral counts a request from its arrival, which on a loaded machine can come
+    well after we stamped it: in a busy window it counts until its answer, so the request
+    that would be one too many waits instead of drawing a 429."""
+    fake = FakeTime()
+    governor = RateGovernor(fake.clock, fake.sleep)
+    governor.observe("heavy", limit=2, remaining=2, window_s=10)
+    await send_one(governor, "heavy")  # sent and answered at once, at t=0
+    async with governor.sending("heavy") as slow:  # sent at t=0 ...
+        fake.now += 3  # ... answered 3 s later
+        governor.relieve("heavy", slow, usage_told=True)
+    fake.now += 7.5  # both were sent 10.5 s ago, beyond the window and its margin
+    await send_one(governor, "heavy")  # the quick one's place
+    assert fake.slept == []
+    await send_one(governor, "heavy")  # the slow one's place is free at 3 + 10.2 s only
+    assert fake.slept == [pytest.approx(3 + 10.2 - 10.5)]
