@@ -79,6 +79,8 @@ class ChaosResult:
         return [o for o in self.inside_penalty if not o.endswith((RESTARTED_NOTE, IN_FLIGHT_NOTE))]
 
     mishaps: list[str] = field(default_factory=list)
+    refused: Counter[str] = field(default_factory=Counter)
+    """429 answers the bot got, by cause: `rateLimit` (the platform's limits) or `storm`."""
     seconds: float = 0.0
     long_calls: int = 0
     external_calls: int = 0
@@ -107,6 +109,8 @@ class ChaosResult:
             f"misdirected           {len(self.misdirected)}",
             f"sent inside a 429 penalty {len(self.inside_penalty)} (by the process that "
             f"knew of it: {len(self.inside_penalty_by_the_same_process())})",
+            f"429 answers           {sum(self.refused.values())} (rate limit "
+            f"{self.refused['rateLimit']}, injected storm {self.refused['storm']})",
             f"wall time             {self.seconds:.0f} s",
         ]
 
@@ -276,7 +280,7 @@ def requests_inside_penalty(
     """Requests that arrived while the sender was still inside a 429 penalty it had been
     told about: after a 429 in a group, nothing in that group (from that token, or on the
     same team-messaging paths when the 429 was injected before the token was read) until
-    `Retry-After` has passed."""
+    the 429's `Retry-After` (as the sandbox logged it) has passed."""
     penalties: list[tuple[float, float, str | None, str | None, str]] = []
     offending: list[str] = []
     for request in requests:
@@ -304,7 +308,14 @@ def requests_inside_penalty(
                 )
                 break
         if request.get("status") == 429:
-            wait = STORM_RETRY_AFTER_S if request.get("fault") == "storm" else RATE_LIMIT_PENALTY_S
+            told = request.get("retryAfter")  # what the answer said; older logs lack it
+            wait = (
+                float(told)
+                if told is not None
+                else STORM_RETRY_AFTER_S
+                if request.get("fault") == "storm"
+                else RATE_LIMIT_PENALTY_S
+            )
             penalties.append((arrived, arrived + wait, group, owner, family))
     return offending
 
@@ -428,6 +439,7 @@ async def run_chaos(
         requests = await control.records("/requests")
         (workdir / "requests.json").write_text(json.dumps(requests))
         result.inside_penalty = requests_inside_penalty(requests, result.kill_times)
+        result.refused = Counter(str(r.get("fault")) for r in requests if r.get("status") == 429)
         result.seconds = time.monotonic() - started
         return result
     finally:

@@ -104,11 +104,11 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
     storage = await Storage.open(config.database_path, cipher)
+    penalties = PenaltyMemory(storage, observer=app[METRICS])
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
         metrics = app[METRICS]
-        penalties = PenaltyMemory(storage, observer=metrics)
         await penalties.load()
         service_governor = penalties.governor(SERVICE_IDENTITY)
         service_tokens = ServiceUserTokens(
@@ -271,6 +271,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             await delivery.stop(config.shutdown_grace_s)
     finally:
         await session.close()
+        await penalties.flush()
         await storage.close()
 
 

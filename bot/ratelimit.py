@@ -11,19 +11,33 @@ can lock itself out. The governor therefore:
   is missing, 30 s (as the docs advise) doubling with every further header-less 429 up to
   15 minutes, until an answer that is not a 429 arrives;
 - keeps that penalty in the database (`PenaltyMemory`), so a restarted bot does not walk
-  straight back into it: a request during the penalty would only restart it.
+  straight back into it: a request during the penalty would only restart it; and, once a
+  window is half used, the times of its requests, so a restarted bot waits for room
+  instead of meeting a 429 (and a whole penalty) with its first request;
+- sends one request of a group at a time while it does not know where the group stands:
+  after a start (the previous process may have used the whole window, or been penalised
+  in a way nobody stored) and after a 429, until an answer sent since then is not a 429.
+  Requests sent together into a penalty would all arrive inside it and each restart it;
+  one at a time, only the probe meets it and the others wait out its `Retry-After`. Once
+  an answer says where the window stands (`X-Rate-Limit-Remaining`), or our own count
+  covers a whole window, requests go out side by side again, paced by the window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMITS = {"light": 50, "medium": 40, "heavy": 10, "auth": 5}
 # RingCX's own limits (API-FACTS F): per minute unless a window is given.
@@ -79,10 +93,40 @@ class RateObserver(Protocol):
 class _GroupState:
     limit: int
     window_s: float
+    counting_since: float
+    """When this process began counting the group's requests: once a whole window has
+    passed, our own count is the window's."""
     sent: deque[float] = field(default_factory=deque)
     penalty_until: float = 0.0
     unexplained_429s: int = 0
+    known: bool = False
+    """Whether requests may go side by side: an answer since the start and since the last
+    429 was not a 429, and the window's use is known. Until then, one at a time."""
+    penalties: int = 0
+    """429s so far: an answer counts for `known` only if its request left after the last."""
+    in_flight: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever a request of the group ends: a probe's waiters look again."""
+
+
+@dataclass(frozen=True)
+class KeptWindow:
+    """A group's window as kept across a restart."""
+
+    limit: int
+    window_s: float
+    ages_s: list[float]
+    """How many seconds ago each request in it was sent."""
+
+
+@dataclass(frozen=True)
+class SendTicket:
+    """One request's place in its group, held from just before it is sent until its answer."""
+
+    group: str
+    after_penalties: int
+    sent_at: float
 
 
 class RateGovernor:
@@ -109,29 +153,82 @@ class RateGovernor:
         state = self._groups.get(group)
         if state is None:
             limit, window = RINGCX_LIMITS.get(group, (DEFAULT_LIMITS.get(group, 40), 60.0))
-            state = _GroupState(limit, window)
+            state = _GroupState(limit, window, counting_since=self._clock())
             self._groups[group] = state
         return state
 
-    async def acquire(self, group: str) -> None:
-        """Wait until one more request in `group` respects the window and any penalty."""
+    @asynccontextmanager
+    async def sending(self, group: str) -> AsyncIterator[SendTicket]:
+        """Hold one request's place in `group` while it is sent and answered.
+
+        Waits until the window has room and no penalty runs, and, while the group's state
+        is unknown, until no other request of the group is out. Report the answer with
+        `relieve` (not a 429, with the ticket) or `penalise` before leaving the block.
+        """
         state = self._state(group)
+        ticket = await self._acquire(group, state)
+        try:
+            yield ticket
+        finally:
+            state.in_flight -= 1
+            state.answered.set()
+            self._counted_by_now(state, ticket.sent_at)
+
+    def _counted_by_now(self, state: _GroupState, sent_at: float) -> None:
+        """Move a request's place in the window from when it was sent to when it was
+        answered, once the window is half used. RingCentral counts it from its arrival,
+        somewhere in between; on a loaded machine the gap can pass the window's margin,
+        and the count by send times would then let one request too many go."""
+        if 2 * len(state.sent) < state.limit:
+            return
+        try:
+            state.sent.remove(sent_at)
+        except ValueError:
+            return  # it has left the window already
+        state.sent.append(self._clock())  # the latest time yet: the order holds
+        self._keep_window(state)
+
+    async def _acquire(self, group: str, state: _GroupState) -> SendTicket:
         async with state.lock:
             # A request is counted by RingCentral when it arrives, a little after we send
             # it; letting our window run slightly longer keeps us from crossing the line.
-            window = state.window_s + min(1.0, 0.02 * state.window_s)
             while True:
+                window = state.window_s + min(1.0, 0.02 * state.window_s)
                 now = self._clock()
                 while state.sent and state.sent[0] <= now - window:
                     state.sent.popleft()
                 wait = state.penalty_until - now
                 if wait <= 0 and len(state.sent) >= state.limit:
                     wait = state.sent[0] + window - now
-                if wait <= 0:
-                    state.sent.append(now)
-                    return
-                self.waited_s += wait
-                await self._sleep(wait)
+                if wait > 0:
+                    self.waited_s += wait
+                    await self._sleep(wait)
+                    continue
+                if not state.known and state.in_flight > 0:
+                    # A probe is out: its answer says whether the rest may follow. The
+                    # penalty or window it brings back is checked again above.
+                    state.answered.clear()
+                    await state.answered.wait()
+                    continue
+                state.sent.append(now)
+                state.in_flight += 1
+                self._keep_window(state)
+                return SendTicket(group, state.penalties, now)
+
+    def _keep_window(self, state: _GroupState) -> None:
+        """Have the memory keep the window's use once it is half used: below that, a
+        restarted bot's first answer tells it the rest in time."""
+        if self._memory is not None and 2 * len(state.sent) >= state.limit:
+            self._memory.keep_window(self._identity, self)
+
+    def kept_windows(self) -> dict[str, KeptWindow]:
+        """The groups whose windows are at least half used, as the memory keeps them."""
+        now = self._clock()
+        return {
+            group: KeptWindow(state.limit, state.window_s, [now - sent for sent in state.sent])
+            for group, state in self._groups.items()
+            if 2 * len(state.sent) >= state.limit
+        }
 
     def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
         """Seconds before one more request in `group` could go out while leaving
@@ -162,8 +259,10 @@ class RateGovernor:
             # requests before a restart): fill our window so we do not overshoot.
             used = limit - remaining
             now = self._clock()
-            while len(state.sent) < used:
-                state.sent.appendleft(now)
+            if len(state.sent) < used:
+                while len(state.sent) < used:
+                    state.sent.appendleft(now)
+                self._keep_window(state)
 
     def answered(self, group: str, status: int | None) -> None:
         """An answer came (its HTTP status), or none did (None): for the metrics."""
@@ -182,14 +281,45 @@ class RateGovernor:
         if self.observer is not None:
             self.observer.ringcentral_penalty(group, pause)
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
+        state.penalties += 1
+        state.known = False
         return pause
 
-    def relieve(self, group: str) -> None:
-        """An answer that is not a 429: the next header-less 429 starts the backoff again."""
-        self._state(group).unexplained_429s = 0
+    def relieve(
+        self, group: str, ticket: SendTicket | None = None, *, usage_told: bool = False
+    ) -> None:
+        """An answer that is not a 429: the next header-less 429 starts the backoff again.
+
+        With the request's `ticket`, it may also end the one-at-a-time probing: if the
+        request left after the last 429 and the window's use is known, because the answer
+        said it (`usage_told`: `X-Rate-Limit-Remaining`, given to `observe`) or because
+        we have counted every request of the group for a whole window ourselves.
+        """
+        state = self._state(group)
+        state.unexplained_429s = 0
+        if ticket is None or ticket.after_penalties != state.penalties or state.known:
+            return
+        counted_a_window = self._clock() - state.counting_since >= state.window_s
+        if usage_told or counted_a_window:
+            state.known = True
+            state.answered.set()
+
+    def probing(self, group: str) -> bool:
+        """Whether requests of `group` go one at a time (its state is not known)."""
+        return not self._state(group).known
 
     def penalty_left(self, group: str) -> float:
         return max(0.0, self._state(group).penalty_until - self._clock())
+
+    def restore_window(self, group: str, kept: KeptWindow) -> None:
+        """The window as a previous process left it: its limit and length as RingCentral
+        last told them, and its requests (they still count on RingCentral's side)."""
+        state = self._state(group)
+        state.limit, state.window_s = kept.limit, kept.window_s
+        now = self._clock()
+        window = state.window_s + min(1.0, 0.02 * state.window_s)
+        earlier = sorted(now - age for age in kept.ages_s if 0 <= age < window)
+        state.sent = deque(sorted([*earlier, *state.sent]))
 
     def restore_penalty(self, group: str, seconds_left: float) -> None:
         """A penalty learned before a restart: nothing in `group` for this long."""
@@ -212,13 +342,24 @@ class PenaltyStore(Protocol):
 
 
 PENALTY_KEY_PREFIX = "ratelimit.penalty."
+WINDOW_KEY_PREFIX = "ratelimit.window."
+KEEP_WINDOWS_EVERY_S = 0.25
+"""How long window changes are gathered before they are written: a bot killed within
+this much of a send may forget it (its successor's probe then meets the 429 at worst)."""
 
 
 class PenaltyMemory:
     """429 penalties per (identity, group), kept as wall-clock ends so they outlive the
     process. RingCentral restarts a penalty on every request made during it, so a bot
     that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
-    locked out. Identities are names (`service`) or token fingerprints, never tokens."""
+    locked out. Identities are names (`service`) or token fingerprints, never tokens.
+
+    It keeps the use of busy windows too (the wall-clock times of the requests in it), so
+    a restarted bot does not meet a 429 because its predecessor used the window up. Those
+    are written in the background, the latest state only, never holding a request up; a
+    bot killed within `KEEP_WINDOWS_EVERY_S` of a send may lose it, and then its
+    successor's first request, sent alone, meets the 429 at worst.
+    """
 
     def __init__(
         self,
@@ -230,24 +371,83 @@ class PenaltyMemory:
         self._observer = observer
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
+        self._windows: dict[tuple[str, str], tuple[int, float, list[float]]] = {}
+        self._unsaved_windows: dict[str, RateGovernor] = {}
+        self._window_saver: asyncio.Task[None] | None = None
+        self._governors: dict[str, RateGovernor] = {}
 
     async def load(self) -> None:
-        """Read the penalties stored before this start (ended ones are ignored)."""
+        """Read the penalties and window uses stored before this start (ended ones are
+        ignored)."""
         for key, value in (await self._store.states_with_prefix(PENALTY_KEY_PREFIX)).items():
             identity, _, group = key.removeprefix(PENALTY_KEY_PREFIX).rpartition(".")
             try:
                 self._ends[(identity, group)] = float(value)
             except ValueError:
                 continue
+        for key, value in (await self._store.states_with_prefix(WINDOW_KEY_PREFIX)).items():
+            identity, _, group = key.removeprefix(WINDOW_KEY_PREFIX).rpartition(".")
+            try:
+                kept = json.loads(value)
+                limit, window_s = int(kept["limit"]), float(kept["windowSeconds"])
+                times = [float(t) for t in kept["sent"]]
+            except (ValueError, TypeError, KeyError):
+                continue
+            if limit > 0 and window_s > 0:
+                self._windows[(identity, group)] = (limit, window_s, times)
 
     def governor(self, identity: str) -> RateGovernor:
-        """A governor for this identity that starts with its stored penalties."""
+        """The governor of this identity, started with its stored penalties and windows.
+        One per identity: RingCentral counts per user, so two clients with the same token
+        must share one count (and one probe)."""
+        existing = self._governors.get(identity)
+        if existing is not None:
+            return existing
         governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
+        self._governors[identity] = governor
         now = self._wall_clock()
         for (owner, group), ends in self._ends.items():
             if owner == identity:
                 governor.restore_penalty(group, ends - now)
+        for (owner, group), (limit, window_s, times) in self._windows.items():
+            if owner == identity:
+                governor.restore_window(
+                    group, KeptWindow(limit, window_s, [now - sent for sent in times])
+                )
         return governor
+
+    def keep_window(self, identity: str, governor: RateGovernor) -> None:
+        """Keep this identity's busy windows soon: their limit, length and use (the
+        wall-clock times of their requests). Writes are gathered for `KEEP_WINDOWS_EVERY_S`,
+        so a busy group costs a few small writes a second, not one per request."""
+        self._unsaved_windows[identity] = governor
+        if self._window_saver is None or self._window_saver.done():
+            self._window_saver = asyncio.get_running_loop().create_task(self._save_windows())
+
+    async def _save_windows(self) -> None:
+        await asyncio.sleep(KEEP_WINDOWS_EVERY_S)
+        while self._unsaved_windows:
+            identity, governor = self._unsaved_windows.popitem()
+            now = self._wall_clock()
+            for group, window in governor.kept_windows().items():
+                kept = {
+                    "limit": window.limit,
+                    "windowSeconds": window.window_s,
+                    "sent": [round(now - age, 3) for age in window.ages_s],
+                }
+                try:
+                    await self._store.set_state(
+                        f"{WINDOW_KEY_PREFIX}{identity}.{group}", json.dumps(kept)
+                    )
+                except Exception as err:  # the database is closing; a later start probes
+                    log.debug("the %s window's use was not kept: %s", group, type(err).__name__)
+                    self._unsaved_windows.clear()
+                    return
+
+    async def flush(self) -> None:
+        """Write what is still unsaved (before the database closes)."""
+        if self._window_saver is not None:
+            await self._window_saver
 
     async def save(self, identity: str, group: str, seconds_left: float) -> None:
         ends = self._wall_clock() + seconds_left

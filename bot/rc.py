@@ -22,7 +22,7 @@ import aiohttp
 
 from bot.logs import bind_log_context, log_context
 from bot.quoting import for_log, quote_for_chat
-from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, group_of
+from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, SendTicket, group_of
 
 log = logging.getLogger(__name__)
 
@@ -231,20 +231,24 @@ class ServiceUserTokens:
             platform.login(jwt=self._jwt)
             return platform, platform.auth().data()
 
-        await self._governor.acquire("auth")
-        try:
-            platform, data = await asyncio.to_thread(login)
-        except Exception as err:
-            error = sdk_error(err, "service user login (JWT grant)")
-            await self._note_penalty(error)
-            raise error from None
+        async with self._governor.sending("auth") as ticket:
+            try:
+                platform, data = await asyncio.to_thread(login)
+            except Exception as err:
+                error = sdk_error(err, "service user login (JWT grant)")
+                await self._note_penalty(error, ticket)
+                raise error from None
+            self._governor.relieve("auth", ticket)
         self._platform = platform
         self._remember(data)
 
-    async def _note_penalty(self, error: RingCentralError) -> None:
+    async def _note_penalty(self, error: RingCentralError, ticket: SendTicket) -> None:
         if isinstance(error, RingCentralRateLimited):
             self._governor.penalise("auth", error.retry_after)
             await self._governor.remember_penalty("auth")
+        elif error.status is not None:
+            # Answered, and not with a 429 (the SDK hides the rate-limit headers).
+            self._governor.relieve("auth", ticket)
 
     async def _refresh_or_login(self) -> None:
         platform = self._platform
@@ -254,12 +258,16 @@ class ServiceUserTokens:
             data: Mapping[str, Any] = platform.auth().data()
             return data
 
-        await self._governor.acquire("auth")
         try:
-            self._remember(await asyncio.to_thread(refresh))
-        except Exception as err:
-            error = sdk_error(err, "service user token refresh")
-            await self._note_penalty(error)
+            async with self._governor.sending("auth") as ticket:
+                try:
+                    self._remember(await asyncio.to_thread(refresh))
+                except Exception as err:
+                    error = sdk_error(err, "service user token refresh")
+                    await self._note_penalty(error, ticket)
+                    raise error from None
+                self._governor.relieve("auth", ticket)
+        except RingCentralError as error:
             if error.retryable:
                 if time.monotonic() < self._expires_at:
                     log.info("token refresh failed (%s); the current token still works", error)
@@ -392,16 +400,21 @@ class RingCentralClient:
         group = group_of(method, path)
         for attempt in (1, 2):
             token = await self._tokens.access_token()
-            await self.governor.acquire(group)
             try:
-                async with self._session.request(
-                    method,
-                    self._server_url + path,
-                    json=json,
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    timeout=REQUEST_TIMEOUT,
-                ) as response:
+                async with (
+                    self.governor.sending(group) as ticket,
+                    self._session.request(
+                        method,
+                        self._server_url + path,
+                        json=json,
+                        params=params,
+                        headers={
+                            "Authorization": f"Bearer {token}",
+                            "Accept": "application/json",
+                        },
+                        timeout=REQUEST_TIMEOUT,
+                    ) as response,
+                ):
                     info = _rate_limit_info(response.headers)
                     self.last_rate_limit = info
                     pause: float | None = None
@@ -419,9 +432,13 @@ class RingCentralClient:
                         pause = self.governor.penalise(group, _retry_after(response.headers))
                         await self.governor.remember_penalty(group)
                     else:
-                        self.governor.relieve(group)
                         if info is not None:
                             self.governor.observe(group, info.limit, info.remaining, info.window_s)
+                        self.governor.relieve(
+                            group,
+                            ticket,
+                            usage_told=info is not None and info.remaining is not None,
+                        )
                     body = await _read_body(response)
                     if response.status < 400:
                         return body

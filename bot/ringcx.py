@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +26,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot import events
-from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor
+from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, SendTicket
 from bot.rc import (
     REQUEST_TIMEOUT,
     RingCentralAuthError,
@@ -114,11 +114,17 @@ class RingCXClient:
     async def _authenticate(
         self, path: str, form: Mapping[str, str], params: Mapping[str, str] | None
     ) -> None:
-        await self.governor.acquire("ringcx-auth")
         try:
-            body = await self._send(
-                "POST", path, data=dict(form), params=params, token=None, group="ringcx-auth"
-            )
+            async with self.governor.sending("ringcx-auth") as ticket:
+                body = await self._send(
+                    "POST",
+                    path,
+                    data=dict(form),
+                    params=params,
+                    token=None,
+                    group="ringcx-auth",
+                    tickets=[ticket],
+                )
         except (RingCentralAuthError, RingCentralPermissionError):
             self.token_ok = False
             raise
@@ -137,10 +143,12 @@ class RingCXClient:
         *,
         token: str | None,
         group: str,
+        tickets: Sequence[SendTicket],
         json: Any = None,
         data: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
+        """One request, its places in the governor's groups held by the caller (`tickets`)."""
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -161,8 +169,8 @@ class RingCXClient:
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
                 if response.status != 429:
-                    for target in _limited_groups(group):
-                        self.governor.relieve(target)
+                    for ticket in tickets:
+                        self.governor.relieve(ticket.group, ticket)
                 if response.status < 400:
                     return body
                 raise _ringcx_error(method, path, response, body, self.governor, group)
@@ -180,14 +188,15 @@ class RingCXClient:
     async def _request(self, method: str, path: str, group: str, **kwargs: Any) -> Any:
         for attempt in (1, 2):
             token = await self._token()
-            for limited in (
-                [group]
-                if group != "ringcx-metadata"
-                else ["ringcx-metadata-minute", "ringcx-metadata-quarter"]
-            ):
-                await self.governor.acquire(limited)
             try:
-                return await self._send(method, path, token=token, group=group, **kwargs)
+                async with contextlib.AsyncExitStack() as places:
+                    tickets = [
+                        await places.enter_async_context(self.governor.sending(limited))
+                        for limited in _limited_groups(group)
+                    ]
+                    return await self._send(
+                        method, path, token=token, group=group, tickets=tickets, **kwargs
+                    )
             except RingCentralAuthError:
                 if attempt == 2:
                     raise

@@ -420,7 +420,8 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
 async def list_requests(request: web.Request) -> web.StreamResponse:
     """Every API request in arrival order: when it arrived (world clock as ISO and epoch
     seconds, and `time.monotonic()` for real elapsed time), its answer (`status` null
-    for a dropped connection) and any injected `fault`."""
+    for a dropped connection, `retryAfter` the seconds a 429 asked to wait) and any
+    injected `fault`."""
     return web.json_response(
         [
             {
@@ -436,6 +437,7 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
                 "arrivedMonotonic": entry.arrived_monotonic,
                 "fault": entry.fault,
                 "latencyMs": entry.latency_ms,
+                "retryAfter": entry.retry_after,
             }
             for entry in sorted(world_in(request).request_log, key=lambda e: e.arrived_monotonic)
         ]

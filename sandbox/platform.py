@@ -262,6 +262,7 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
     status: int | None = 500
     fault: str | None = None
     latency_ms: float | None = None
+    retry_after: float | None = None
     try:
         try:
             try:
@@ -327,6 +328,7 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
         # errors above all: it is what RingCentral support asks for.
         response.headers.setdefault(REQUEST_ID_HEADER, str(uuid.uuid4()))
         status = response.status
+        retry_after = _seconds_or_none(response.headers.get("Retry-After"))
         return response
     finally:
         world.request_log.append(
@@ -342,5 +344,13 @@ async def platform_middleware(request: web.Request, handler: Handler) -> web.Str
                 arrived_monotonic=arrived_monotonic,
                 fault=request.get(FAULT_KEY) or fault,
                 latency_ms=latency_ms,
+                retry_after=retry_after,
             )
         )
+
+
+def _seconds_or_none(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

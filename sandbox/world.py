@@ -239,6 +239,9 @@ class RequestLogEntry:
     fault: str | None = None
     """What was injected: latency, error, reset, storm, rateLimit, dailyPostLimit."""
     latency_ms: float | None = None
+    retry_after: float | None = None
+    """The `Retry-After` the answer carried (seconds): how long the client was told to
+    send nothing more, so a check can tell requests sent inside that penalty."""
 
 
 @dataclass

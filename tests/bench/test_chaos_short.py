@@ -2,12 +2,9 @@
 platform's rate limits at their real numbers, 5xx, resets, a 429 storm, every notification
 twice and reordered, the RingSense subscription deleted, expired and blacklisted, and the
 bot SIGKILLed twice. Every digest arrives exactly once, only where it belongs, and the bot
-sends nothing inside a 429 penalty it knows of.
-
-The calls here are shorter than 10 minutes, and requests sent inside a penalty by a process
-started after the 429 are listed but not counted: catching up long calls and keeping the
-penalty across a restart are issue 9 items 1 and 3 (another branch). The full bench
-(`python bench/chaos.py`) counts both.
+sends nothing inside a 429 penalty: not after it knew of it, not from a process started
+after it (the penalty and busy windows are kept), and not side by side with the request that
+met it (while a group's state is unknown, its requests go one at a time).
 """
 
 from __future__ import annotations
@@ -36,4 +33,4 @@ async def test_a_short_chaos_run_loses_duplicates_and_misdirects_nothing(tmp_pat
     assert result.lost == [], why
     assert result.duplicated == [], why
     assert result.misdirected == [], why
-    assert result.inside_penalty_by_the_same_process() == [], why
+    assert result.inside_penalty == [], why

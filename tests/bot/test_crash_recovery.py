@@ -49,7 +49,10 @@ class BotProcess:
             stderr=log,
         )
         log.close()
-        await eventually(self._healthy, within_s=30)
+        # The platform's limits are on: restarts that each catch up on missed calls can
+        # fill the service user's Light window (50 a minute), and then sign-in waits for
+        # room (up to a window) rather than meet a 429 and a 60 s penalty.
+        await eventually(self._healthy, within_s=75)
 
     async def _healthy(self) -> bool:
         """Ready: database, service user and every subscription (`/readyz` says 200)."""
