@@ -45,9 +45,7 @@ async def opted_in(stack: Stack) -> tuple[str, str]:
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         async with running_stack(Path(folder) / "bot.sqlite3") as stack:
-            await stack.control.call(
-                "POST", "/faults", {"enforceRateLimits": False, "limits": {}}
-            )
+            await stack.control.call("POST", "/faults", {"enforceRateLimits": False, "limits": {}})
             owner, chat = await opted_in(stack)
             storage = stack.bot.app[SERVICES].storage
             seen: list[str] = []
@@ -71,9 +69,7 @@ async def main(args: argparse.Namespace) -> None:
             await storage._db.set_trace_callback(None)  # noqa: SLF001
             cards = await stack.control.cards(chat)
     shapes = collections.Counter(shape(s) for s in seen)
-    polls = sum(
-        n for s, n in shapes.items() if "WHERE status = ?" in s and s.startswith("SELECT")
-    )
+    polls = sum(n for s, n in shapes.items() if "WHERE status = ?" in s and s.startswith("SELECT"))
     begins = sum(n for s, n in shapes.items() if s.startswith("BEGIN"))
     per = max(1, args.calls)
     print(
