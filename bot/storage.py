@@ -1789,7 +1789,8 @@ class Storage:
             (
                 "inbox",
                 "UPDATE inbox SET payload = '{}', last_error = NULL WHERE id IN "
-                "(SELECT id FROM inbox WHERE status != 'pending' AND payload != '{}' "
+                "(SELECT id FROM inbox INDEXED BY inbox_words_kept "
+                "WHERE status != 'pending' AND payload != '{}' "
                 "AND received_at < ? LIMIT ?)",
                 (messages_cutoff,),
             ),
@@ -1808,7 +1809,8 @@ class Storage:
             (
                 "outbox",
                 "UPDATE outbox SET message = '{}', last_error = NULL WHERE id IN "
-                "(SELECT id FROM outbox WHERE status = 'sent' AND message != '{}' "
+                "(SELECT id FROM outbox INDEXED BY outbox_words_kept "
+                "WHERE status = 'sent' AND message != '{}' "
                 "AND created_at < ? LIMIT ?)",
                 (messages_cutoff,),
             ),
