@@ -962,6 +962,44 @@ class Storage:
                 (time.time(), item_id),
             )
 
+    async def delivered(
+        self,
+        item_id: int,
+        *,
+        account_id: str | None,
+        day: str | None,
+        card: tuple[str, str, str, str] | None = None,
+    ) -> None:
+        """A delivery went out: in one transaction, the post counted against `day`'s
+        budget (None: nothing was posted, an update), the card remembered for in-place
+        updates (`card`: card key, destination, chat id, card id) and the delivery marked
+        sent. A crash before this commit retries the delivery, which finds the card it
+        marked pending (`mark_card_pending`) instead of posting a second one."""
+        now = time.time()
+        async with self._transaction() as db:
+            if day is not None and account_id is not None:
+                await db.execute(
+                    "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1",
+                    (account_id, day),
+                )
+            if card is not None:
+                card_key, destination, chat_id, card_id = card
+                await db.execute(
+                    "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, "
+                    "updated_at, account_id) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (card_key, destination) DO UPDATE SET "
+                    "chat_id = excluded.chat_id, card_id = excluded.card_id, "
+                    "updated_at = excluded.updated_at, "
+                    "account_id = COALESCE(excluded.account_id, posted_cards.account_id)",
+                    (card_key, destination, chat_id, card_id, now, account_id),
+                )
+            await db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE id = ?",
+                (now, item_id),
+            )
+
     async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> None:
         async with self._transaction() as db:
             await db.execute(
