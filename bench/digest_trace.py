@@ -49,7 +49,7 @@ async def main(args: argparse.Namespace) -> None:
             owner, chat = await opted_in(stack)
             storage = stack.bot.app[SERVICES].storage
             seen: list[str] = []
-            await storage._db.set_trace_callback(seen.append)  # noqa: SLF001
+            await storage._db.set_trace_callback(seen.append)
             for number in range(args.calls):
                 session = f"trace{number:05d}"
                 await stack.control.call(
@@ -66,7 +66,7 @@ async def main(args: argparse.Namespace) -> None:
                     },
                 )
                 await settle(stack.bot)
-            await storage._db.set_trace_callback(None)  # noqa: SLF001
+            await storage._db.set_trace_callback(None)
             cards = await stack.control.cards(chat)
     shapes = collections.Counter(shape(s) for s in seen)
     polls = sum(n for s, n in shapes.items() if "WHERE status = ?" in s and s.startswith("SELECT"))
