@@ -124,7 +124,8 @@ async def read_back_insights(
     Verification-Token guards it), so what a digest shows comes from the API. Not readable:
     the event is ignored."""
     try:
-        claimed = CallInsights.from_api(announced)
+        # Only which call it names counts here: its transcript is not even parsed.
+        claimed = CallInsights.from_api(split_transcript(announced)[0])
     except InsightsFormatError as err:
         raise Ignored(f"not a usable RingSense notification: {err}") from None
     try:
@@ -225,7 +226,7 @@ async def _queue_digests(ctx: Context, merged: CallInsights, *, caught_up: bool)
         await ctx.send_card(
             direct(owner), digest_for(owner), card_key=key, digest=True, timing=timing
         )
-    card = digest_for(None)
+    card: dict[str, Any] | None = None  # rendered once, for the first channel that gets it
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(
@@ -235,6 +236,7 @@ async def _queue_digests(ctx: Context, merged: CallInsights, *, caught_up: bool)
             )
             continue
         if await _channel_still_fits(ctx, settings, channel):
+            card = card or digest_for(None)
             await ctx.send_card(
                 chat(channel.chat_id), card, card_key=key, digest=True, timing=timing
             )
