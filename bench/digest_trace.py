@@ -3,7 +3,8 @@
 Runs the bot and the sandbox in this process (tests/e2e.running_stack), makes --calls calls
 with --utterances-utterance transcripts one after the other, waits for each digest card,
 and counts what the bot's one database connection ran meanwhile (`set_trace_callback`):
-statements, transactions (`BEGIN`), and the statements that only poll the queues. Prints
+statements, transactions (`BEGIN`), and the statements that only poll the queues, and the
+CPU this process spent (the bot and the sandbox together, one call at a time). Prints
 the totals per digest and the most frequent statement shapes, which is what issue 12's
 "about two transactions per digest" is checked against.
 
@@ -18,6 +19,7 @@ import collections
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,6 +52,7 @@ async def main(args: argparse.Namespace) -> None:
             storage = stack.bot.app[SERVICES].storage
             seen: list[str] = []
             await storage._db.set_trace_callback(seen.append)
+            cpu_began = time.process_time()
             for number in range(args.calls):
                 session = f"trace{number:05d}"
                 await stack.control.call(
@@ -66,6 +69,7 @@ async def main(args: argparse.Namespace) -> None:
                     },
                 )
                 await settle(stack.bot)
+            cpu_s = time.process_time() - cpu_began
             await storage._db.set_trace_callback(None)
             cards = await stack.control.cards(chat)
     shapes = collections.Counter(shape(s) for s in seen)
@@ -75,7 +79,8 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"{args.calls} digests ({len(cards)} cards), {args.utterances} utterances: "
         f"{len(seen) / per:.1f} statements, {begins / per:.1f} transactions and "
-        f"{polls / per:.1f} queue polls per digest"
+        f"{polls / per:.1f} queue polls per digest; CPU of this process (bot and sandbox, "
+        f"one call at a time) {cpu_s * 1000 / per:.1f} ms per digest"
     )
     for statement, count in shapes.most_common(args.show):
         print(f"  {count / per:6.2f}  {statement}")
