@@ -1546,7 +1546,7 @@ class Storage:
                 )
         return queued
 
-    async def stored_call(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
+    async def call_with_account(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
         """(account, insights without the transcript) of a call, whichever account it is
         of: for the one check that a record id is not stored for another account."""
         async with self._db.execute(

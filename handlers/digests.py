@@ -79,7 +79,7 @@ async def merge_with_stored(
         log.warning("unusable RingSense record: %s", err)
         return None
     key = call_key(insights)
-    stored = await ctx.services.storage.stored_call(key)
+    stored = await ctx.services.storage.call_with_account(key)
     if stored is not None:
         stored_account, known = stored
         if stored_account != account_id:
