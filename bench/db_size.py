@@ -4,9 +4,9 @@
 The bot (`python -m bot run`, workers on) first handles --real calls from the sandbox
 (`python -m sandbox`), so every table holds rows exactly as the bot writes them. Then, with
 the bot stopped, the database is filled by copying those rows under new keys: each call with
-its participants, inbox notifications, outbox posts and posted cards, one copy a minute
-further back in time, owned by one of 100 people (the person who asks owns every 100th,
-so their history grows with the rest). Nothing is pruned or vacuumed in between: what a
+its participants and transcript, inbox notifications, outbox posts and posted cards, one
+copy a minute further back in time, owned by one of 100 people (the person who asks owns
+every 100th, so their history grows with the rest). Nothing is pruned or vacuumed in between: what a
 bot that has run for a while holds. Each size then restarts the bot and times:
 
 - `last` and `status`: the bot's reply's creation time minus the command's, both from the
@@ -52,7 +52,11 @@ COPIED_COLUMNS: dict[str, dict[str, str]] = {
     "call_participants": {
         "call_key": "call_key || '#' || :n",
         "extension_id": _PERSON.format("extension_id"),
+        "recording_start_time": (
+            "strftime('%Y-%m-%dT%H:%M:%fZ', recording_start_time, '-' || :n || ' minutes')"
+        ),
     },
+    "call_transcripts": {"call_key": "call_key || '#' || :n"},
     "inbox": {"id": "NULL", "uuid": "uuid || '#' || :n"},
     "outbox": {
         "id": "NULL",

@@ -43,6 +43,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def last_event_state(when: datetime | None = None) -> dict[str, str]:
+    """The named value saying RingSense notifications were arriving at this time (the
+    digest handler writes it with the digest, in the same transaction)."""
+    return {LAST_EVENT_KEY: _iso(when or datetime.now(UTC))}
+
+
 async def note_ringsense_event(services: Services, when: datetime | None = None) -> None:
     """Remember that RingSense notifications were arriving at this time."""
     await services.storage.set_state(LAST_EVENT_KEY, _iso(when or datetime.now(UTC)))

@@ -104,11 +104,12 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                     log.debug("delivery %s skipped: a newer version of the card was sent", item.id)
                     return
                 try:
-                    await self._deliver(item, key)
+                    recorded = await self._deliver(item, key)
                 except RingCentralError as err:
                     await self._handle_failure(item, err)
                     return
-            await self._services.storage.mark_sent(item.id)
+            if not recorded:
+                await self._services.storage.mark_sent(item.id)
             self._metrics.deliveries.labels("sent").inc()
             log.debug("delivery %s sent (%s)", item.id, item.message.get("kind"))
 
@@ -146,7 +147,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             await storage.mark_failed(item.id, str(err))
             self._metrics.deliveries.labels("failed").inc()
 
-    async def _deliver(self, item: OutboxItem, key: str) -> None:
+    async def _deliver(self, item: OutboxItem, key: str) -> bool:
+        """Send one delivery; True when it was also recorded as sent (a post: counted,
+        card remembered and marked sent in one transaction), False when only sent."""
         install = self._services.install_for_account(item.account_id)
         if install is None:
             raise BotNotInstalled(item.account_id)
@@ -160,21 +163,22 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             card_id = item.destination["cardId"]
             await api.update_card(card_id, message["card"])
             self._notify("", card_id, message["card"])
-            return
+            return False
+        storage = self._services.storage
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
             await self._spend_post(install, digest=False)
             try:
                 await api.post_text(chat_id, str(message["text"]))
-                await self._count_post(install)
+                await storage.delivered(item.id, account_id=install.account_id, day=_utc_day())
             finally:
                 self._release_post(install)
-            return
+            return True
         card: Mapping[str, Any] = message["card"]
         if item.card_key is not None:
             card = with_marker(card, card_marker(item.card_key, key))
             if await self._update_posted(install, item.card_key, key, card):
-                return
+                return False
         chat_id = await self._chat_for(install, item.destination)
         if item.card_key is not None:
             await self._services.storage.mark_card_pending(
@@ -182,18 +186,21 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             )
         await self._spend_post(install, digest=item.is_digest)
         try:
-            card_id = await api.create_card(chat_id, card)
-            await self._count_post(install)
-        except RingCentralError as err:
-            if item.card_key is not None and _certainly_not_created(err):
-                await self._services.storage.forget_pending_card(item.card_key, key)
-            raise
+            try:
+                card_id = await api.create_card(chat_id, card)
+            except RingCentralError as err:
+                if item.card_key is not None and _certainly_not_created(err):
+                    await self._services.storage.forget_pending_card(item.card_key, key)
+                raise
+            # Counted against the day's budget, card remembered and marked sent together.
+            await storage.delivered(
+                item.id,
+                account_id=install.account_id,
+                day=_utc_day(),
+                card=(item.card_key, key, chat_id, card_id) if item.card_key is not None else None,
+            )
         finally:
             self._release_post(install)
-        if item.card_key is not None:
-            await self._services.storage.remember_card(
-                item.card_key, key, chat_id, card_id, install.account_id
-            )
         timing = message.get("timing")
         if isinstance(timing, Mapping):
             # The call's first card here: how long the call waited for it.
@@ -202,6 +209,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 _epoch_or_none(timing.get("recordingEndedAt")),
             )
         self._notify(chat_id, card_id, card)
+        return True
 
     async def _update_posted(
         self, install: BotInstall, card_key: str, key: str, card: Mapping[str, Any]
@@ -281,9 +289,6 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             self._posting[install.account_id] = left
         else:
             self._posting.pop(install.account_id, None)
-
-    async def _count_post(self, install: BotInstall) -> None:
-        await self._services.storage.count_post(install.account_id, _utc_day())
 
     async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
         if destination["kind"] == "chat":

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+import orjson
 
 from bot.logs import bind_log_context, log_context
 from bot.quoting import for_log, quote_for_chat
@@ -761,7 +762,8 @@ async def _read_body(response: aiohttp.ClientResponse) -> Any:
     if not raw:
         return None
     try:
-        return await response.json(content_type=None)
+        # orjson: a RingSense record with its transcript is 40 KB to 300 KB of JSON.
+        return orjson.loads(raw)
     except ValueError:
         return raw.decode("utf-8", "replace")
 

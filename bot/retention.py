@@ -1,7 +1,8 @@
 """Retention: people's words are kept only as long as the configuration allows.
 
-An hourly task prunes finished inbox and outbox rows after `retention.messages_days` and
-stored call insights after `retention.calls_days` (see `Storage.prune` for exactly what).
+An hourly task (its first round a minute after start) prunes finished inbox and outbox
+rows after `retention.messages_days` and stored calls (insights, transcripts) after
+`retention.calls_days` (see `Storage.prune` for exactly what).
 
 Dedupe survives pruning: the bare key of a finished notification (its `uuid`, no payload)
 is kept for `DEDUPE_KEEP_DAYS`, or longer when the catch-up window is longer, because
@@ -26,6 +27,9 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 PRUNE_INTERVAL_S = 3600.0
+FIRST_PRUNE_AFTER_S = 60.0
+"""The first round waits this long after start, so start-up never competes with it (a bot
+that was down for days may have a lot to prune); then one round every interval."""
 DEDUPE_KEEP_DAYS = 30.0
 
 
@@ -35,7 +39,8 @@ def dedupe_days(config: Config) -> float:
 
 
 class RetentionPruner:
-    """Prunes once at start and then every `interval_s`; `clock` is injectable for tests."""
+    """Prunes shortly after start and then every `interval_s`; `clock` is injectable for
+    tests. Each round works in small batches (see `Storage.prune`)."""
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class RetentionPruner:
         self._config = config
         self._clock = clock
         self._interval_s = interval_s
+        self._first_after_s = min(FIRST_PRUNE_AFTER_S, interval_s)
         self._task: asyncio.Task[None] | None = None
 
     async def prune_once(self) -> dict[str, int]:
@@ -78,6 +84,7 @@ class RetentionPruner:
             self._task = None
 
     async def _run(self) -> None:
+        await asyncio.sleep(self._first_after_s)
         while True:
             try:
                 await self.prune_once()

@@ -31,6 +31,10 @@ AI_SCORE: Final = "AIScore"
 SENTIMENT: Final = "Sentiment"
 CALL_NOTES: Final = "CallNotes"
 
+#: Our own key in a stored call's record: how many utterances its transcript has, the
+#: transcript itself being stored apart (bot/storage.py) and read only to be shown.
+TRANSCRIPT_STORED_APART: Final = "transcriptStoredApart"
+
 #: Every insight key the model understands, spelled as the OpenAPI spec spells them.
 INSIGHT_KEYS: Final[frozenset[str]] = frozenset(
     {TRANSCRIPT, SUMMARY, HIGHLIGHTS, NEXT_STEPS, BULLETED_SUMMARY, AI_SCORE, SENTIMENT, CALL_NOTES}
@@ -119,6 +123,13 @@ class CallInsights:
     account_id: str | None = None
     """The account whose install or RingSense subscription brought this call (the payload
     never says it for sure); None until the bot knows, and then nobody may see the call."""
+    transcript_stored_apart: int = 0
+    """Utterances of a transcript that is stored but was not read with this record (a
+    card needs to know it exists, for Show transcript, not what it says)."""
+
+    @property
+    def has_transcript(self) -> bool:
+        return bool(self.transcript) or self.transcript_stored_apart > 0
 
     @classmethod
     def from_api(cls, body: Mapping[str, Any], *, account_id: str | None = None) -> CallInsights:
@@ -192,6 +203,7 @@ class CallInsights:
             sentiment=sentiment,
             insight_keys=frozenset(k for k, v in content.items() if v not in (None, ())),
             account_id=account_id,
+            transcript_stored_apart=_count(body.get(TRANSCRIPT_STORED_APART)),
         )
 
     def merged_with(self, other: CallInsights) -> CallInsights:
@@ -241,6 +253,7 @@ class CallInsights:
             sentiment=pick(SENTIMENT, self.sentiment, other.sentiment),
             insight_keys=self.insight_keys | other.insight_keys,
             account_id=self.account_id or other.account_id,
+            transcript_stored_apart=(other.transcript_stored_apart or self.transcript_stored_apart),
         )
 
     def missing_insight_keys(self) -> frozenset[str]:
@@ -318,6 +331,10 @@ def _required_id(body: Mapping[str, Any], field: str) -> str:
     if not value.strip():
         raise InsightsFormatError(f"RingSense insights: '{field}' is empty")
     return value
+
+
+def _count(raw: object) -> int:
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0 else 0
 
 
 def _canonical_insights(raw: Mapping[Any, Any]) -> dict[str, Any]:

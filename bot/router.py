@@ -29,7 +29,7 @@ from bot.rc import (
 from bot.reply_limits import Verdict, quiet_notice, too_many_commands_notice
 from bot.services import BotInstall, Services
 from bot.settings import UserSettings
-from bot.storage import DIGEST_PRIORITY, REPLY_PRIORITY
+from bot.storage import DIGEST_PRIORITY, REPLY_PRIORITY, QueuedDelivery
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Context:
     _queued: int = field(default=0, repr=False)
     _author_confirmed: bool | None = field(default=None, repr=False)
     _actor_identity: tuple[Identity | None] | None = field(default=None, repr=False)
+    _held: list[QueuedDelivery] | None = field(default=None, repr=False)
 
     @property
     def bot(self) -> BotInstall:
@@ -213,6 +214,19 @@ class Context:
         destination = {"kind": "card", "cardId": card_id}
         await self._enqueue(destination, {"kind": "card_update", "card": dict(card)})
 
+    def hold_deliveries(self) -> None:
+        """From now on, what the handler queues is kept here instead of written at once,
+        until `release_deliveries`: the handler stores it in its own transaction, with
+        whatever else the same unit of work writes (a digest: the call)."""
+        if self._held is None:
+            self._held = []
+
+    def release_deliveries(self) -> list[QueuedDelivery]:
+        """What was queued since `hold_deliveries`, for the caller to store; queuing
+        writes at once again."""
+        held, self._held = self._held or [], None
+        return held
+
     async def _enqueue(
         self,
         destination: Mapping[str, str],
@@ -224,6 +238,13 @@ class Context:
         if dedupe_key is None:
             self._queued += 1
             dedupe_key = f"{self.kind}:{self.event_id}:{self._queued}"
+        if self._held is not None:
+            self._held.append(
+                QueuedDelivery(
+                    dedupe_key, destination, message, card_key, self.bot.account_id, priority
+                )
+            )
+            return
         await self.services.storage.enqueue(
             dedupe_key,
             destination,

@@ -28,6 +28,7 @@ from bot import db_connection
 from bot.crypto import TokenCipher, UndecryptableSecret
 from bot.events import Notification
 from bot.inbox_writer import Committed, InboxRow, InboxWriter
+from bot.ringsense import TRANSCRIPT, TRANSCRIPT_STORED_APART
 from bot.settings import Channel, UserSettings
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,35 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE ai_jobs ADD COLUMN speaker_names TEXT NOT NULL DEFAULT '{}';
     """,
+    # 12: a call's transcript stored once, apart from the insights its cards
+    # use; `last` reads a person's newest calls from one index walk; retention finds what
+    # it prunes through indexes instead of scanning whole tables.
+    """
+    CREATE TABLE call_transcripts (
+        call_key TEXT PRIMARY KEY,
+        account_id TEXT,
+        utterances TEXT NOT NULL,
+        modified TEXT,
+        updated_at REAL NOT NULL
+    );
+    ALTER TABLE call_participants ADD COLUMN recording_start_time TEXT;
+    ALTER TABLE call_participants ADD COLUMN updated_at REAL;
+    UPDATE call_participants SET
+        recording_start_time = (SELECT c.recording_start_time FROM calls c
+            WHERE c.call_key = call_participants.call_key),
+        updated_at = (SELECT c.updated_at FROM calls c
+            WHERE c.call_key = call_participants.call_key);
+    CREATE INDEX call_participants_newest ON call_participants(
+        extension_id, account_id, recording_start_time DESC, updated_at DESC);
+    CREATE INDEX calls_updated ON calls(updated_at);
+    CREATE INDEX inbox_words_kept ON inbox(received_at)
+        WHERE status != 'pending' AND payload != '{}';
+    CREATE INDEX inbox_finished ON inbox(received_at) WHERE status != 'pending';
+    CREATE INDEX outbox_words_kept ON outbox(created_at)
+        WHERE status = 'sent' AND message != '{}';
+    CREATE INDEX outbox_age ON outbox(status, created_at);
+    CREATE INDEX seen_submits_age ON seen_submits(seen_at);
+    """,
 )
 
 SEARCH_TABLE = "call_search"
@@ -361,6 +391,9 @@ DAY_S = 86_400.0
 CHECKPOINT_EVERY_S = 1.0
 """How soon after the inbox writer commits, the WAL is synced to the disk by a checkpoint
 (what a power cut can lose of acknowledged notifications; see bot/inbox_writer.py)."""
+
+PRUNE_BATCH = 500
+"""Rows retention deletes or empties per transaction."""
 
 DIGEST_PRIORITY = 0
 """Outbox priority of digests: sent before anything else that is due."""
@@ -541,6 +574,158 @@ class NextStepItem:
     state: str
     call_title: str
     call_start: str | None
+
+
+TRANSCRIPT_KEY = TRANSCRIPT
+"""The insight RingSense sends a call's words in (the only big one). A stored call's
+record says how many utterances it has under `TRANSCRIPT_STORED_APART` instead, so a card
+knows there is a transcript to show without reading it."""
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call as it is stored: the merged RingSense record and who may see it.
+
+    The transcript inside `insights` is written once, to `call_transcripts`, and left out
+    of `calls.insights`, which every card, `last` and every button reads. Of two
+    transcripts of the same call, the one with the later `transcript_modified` (the
+    `lastModifiedTime` of the record that brought it) is kept."""
+
+    call_key: str
+    domain: str
+    source_record_id: str
+    source_session_id: str | None
+    owner_extension_id: str
+    recording_start_time: str | None
+    insights: Mapping[str, Any]
+    participant_ids: tuple[str, ...] = ()
+    account_id: str | None = None
+    ringsense_url: str | None = None
+    transcript: Any | None = None
+    """The transcript, when it came apart from `insights` (see `split_transcript`)."""
+    transcript_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuedDelivery:
+    """One outbox row as a handler queues it (see `Storage.record_digest`)."""
+
+    dedupe_key: str
+    destination: Mapping[str, str]
+    message: Mapping[str, Any]
+    card_key: str | None = None
+    account_id: str | None = None
+    priority: int = REPLY_PRIORITY
+
+
+def _compact_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def split_transcript(
+    record: Mapping[str, Any],
+) -> tuple[dict[str, Any], Any | None]:
+    """(a call's RingSense record without its transcript, the transcript or None).
+
+    The record left says how many utterances were taken out (`TRANSCRIPT_STORED_APART`).
+    Of two spellings of the key, the first with items is the transcript, as
+    `CallInsights` reads it."""
+    body = dict(record)
+    inner = body.get("insights")
+    if not isinstance(inner, Mapping):
+        return body, None
+    transcript: Any | None = None
+    kept: dict[str, Any] = {}
+    for key, value in inner.items():
+        if isinstance(key, str) and key.lower() == TRANSCRIPT_KEY.lower():
+            if transcript is None or (not transcript and value):
+                transcript = value
+        else:
+            kept[key] = value
+    if transcript is None:
+        return body, None
+    body["insights"] = kept
+    body[TRANSCRIPT_STORED_APART] = len(transcript) if isinstance(transcript, list) else 0
+    return body, transcript
+
+
+async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> None:
+    """The call's row, its participants (with what `last` sorts by) and its transcript."""
+    now = time.time()
+    body, transcript = split_transcript(call.insights)
+    if call.transcript is not None:
+        transcript = call.transcript
+        body[TRANSCRIPT_STORED_APART] = len(transcript) if isinstance(transcript, list) else 0
+    await db.execute(
+        "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
+        "owner_extension_id, recording_start_time, insights, updated_at, account_id, "
+        "ringsense_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (call_key) DO UPDATE SET "
+        "source_session_id = excluded.source_session_id, "
+        "owner_extension_id = excluded.owner_extension_id, "
+        "recording_start_time = excluded.recording_start_time, "
+        "insights = excluded.insights, updated_at = excluded.updated_at, "
+        "account_id = excluded.account_id, ringsense_url = excluded.ringsense_url",
+        (
+            call.call_key,
+            call.domain,
+            call.source_record_id,
+            call.source_session_id,
+            call.owner_extension_id,
+            call.recording_start_time,
+            _compact_json(body),
+            now,
+            call.account_id,
+            call.ringsense_url,
+        ),
+    )
+    await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call.call_key,))
+    await db.executemany(
+        "INSERT INTO call_participants (call_key, extension_id, account_id, "
+        "recording_start_time, updated_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            (call.call_key, extension_id, call.account_id, call.recording_start_time, now)
+            for extension_id in sorted({call.owner_extension_id, *call.participant_ids})
+        ],
+    )
+    if transcript is not None:
+        modified = call.transcript_modified
+        if modified is None and isinstance(call.insights.get("lastModifiedTime"), str):
+            modified = call.insights["lastModifiedTime"]
+        await db.execute(
+            "INSERT INTO call_transcripts (call_key, account_id, utterances, modified, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (call_key) DO UPDATE SET account_id = excluded.account_id, "
+            "utterances = excluded.utterances, modified = excluded.modified, "
+            "updated_at = excluded.updated_at "
+            "WHERE excluded.modified IS NULL OR call_transcripts.modified IS NULL "
+            "OR excluded.modified >= call_transcripts.modified",
+            (call.call_key, call.account_id, _compact_json(transcript), modified, now),
+        )
+
+
+async def _write_deliveries(db: aiosqlite.Connection, deliveries: Sequence[QueuedDelivery]) -> int:
+    """Queue deliveries in one statement; how many were new (the rest were queued before)."""
+    if not deliveries:
+        return 0
+    now = time.time()
+    cursor = await db.executemany(
+        "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
+        "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                d.dedupe_key,
+                json.dumps(d.destination, separators=(",", ":")),
+                _compact_json(d.message),
+                d.card_key,
+                d.account_id,
+                now,
+                d.priority,
+            )
+            for d in deliveries
+        ],
+    )
+    return max(0, cursor.rowcount)
 
 
 def destination_key(destination: Mapping[str, str]) -> str:
@@ -986,6 +1171,44 @@ class Storage:
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
                 "last_error = NULL WHERE id = ?",
                 (time.time(), item_id),
+            )
+
+    async def delivered(
+        self,
+        item_id: int,
+        *,
+        account_id: str | None,
+        day: str | None,
+        card: tuple[str, str, str, str] | None = None,
+    ) -> None:
+        """A delivery went out: in one transaction, the post counted against `day`'s
+        budget (None: nothing was posted, an update), the card remembered for in-place
+        updates (`card`: card key, destination, chat id, card id) and the delivery marked
+        sent. A crash before this commit retries the delivery, which finds the card it
+        marked pending (`mark_card_pending`) instead of posting a second one."""
+        now = time.time()
+        async with self._transaction() as db:
+            if day is not None and account_id is not None:
+                await db.execute(
+                    "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
+                    "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1",
+                    (account_id, day),
+                )
+            if card is not None:
+                card_key, destination, chat_id, card_id = card
+                await db.execute(
+                    "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, "
+                    "updated_at, account_id) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (card_key, destination) DO UPDATE SET "
+                    "chat_id = excluded.chat_id, card_id = excluded.card_id, "
+                    "updated_at = excluded.updated_at, "
+                    "account_id = COALESCE(excluded.account_id, posted_cards.account_id)",
+                    (card_key, destination, chat_id, card_id, now, account_id),
+                )
+            await db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+                "last_error = NULL WHERE id = ?",
+                (now, item_id),
             )
 
     async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> float:
@@ -1504,67 +1727,110 @@ class Storage:
         account_id: str | None = None,
         ringsense_url: str | None = None,
     ) -> None:
+        """Store a call (its transcript apart, see `StoredCall`) in one transaction."""
+        call = StoredCall(
+            call_key,
+            domain=domain,
+            source_record_id=source_record_id,
+            source_session_id=source_session_id,
+            owner_extension_id=owner_extension_id,
+            recording_start_time=recording_start_time,
+            insights=insights,
+            participant_ids=tuple(participant_ids),
+            account_id=account_id,
+            ringsense_url=ringsense_url,
+        )
         async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
-                "owner_extension_id, recording_start_time, insights, updated_at, account_id, "
-                "ringsense_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (call_key) DO UPDATE SET "
-                "source_session_id = excluded.source_session_id, "
-                "owner_extension_id = excluded.owner_extension_id, "
-                "recording_start_time = excluded.recording_start_time, "
-                "insights = excluded.insights, updated_at = excluded.updated_at, "
-                "account_id = excluded.account_id, ringsense_url = excluded.ringsense_url",
-                (
-                    call_key,
-                    domain,
-                    source_record_id,
-                    source_session_id,
-                    owner_extension_id,
-                    recording_start_time,
-                    json.dumps(insights, separators=(",", ":")),
-                    time.time(),
-                    account_id,
-                    ringsense_url,
-                ),
-            )
-            await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call_key,))
-            for extension_id in {owner_extension_id, *participant_ids}:
-                await db.execute(
-                    "INSERT INTO call_participants (call_key, extension_id, account_id) "
-                    "VALUES (?, ?, ?)",
-                    (call_key, extension_id, account_id),
+            await _write_call(db, call)
+
+    async def record_digest(
+        self,
+        call: StoredCall | None,
+        deliveries: Sequence[QueuedDelivery],
+        states: Mapping[str, str] | None = None,
+    ) -> int:
+        """A digest's writes in one transaction: the call with its participants and
+        transcript, every delivery it queued, and small named values (when RingSense
+        notifications last arrived). Either all of it is stored or none of it, so a crash
+        in between leaves nothing half done for the retry. Returns deliveries newly queued."""
+        if call is None and not deliveries and not states:
+            return 0
+        async with self._transaction() as db:
+            if call is not None:
+                await _write_call(db, call)
+            queued = await _write_deliveries(db, deliveries)
+            if states:
+                now = time.time()
+                await db.executemany(
+                    "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                    "updated_at = excluded.updated_at",
+                    [(key, value, now) for key, value in states.items()],
                 )
+        return queued
+
+    async def call_with_account(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
+        """(account, insights without the transcript) of a call, whichever account it is
+        of: for the one check that a record id is not stored for another account."""
+        async with self._db.execute(
+            "SELECT account_id, insights FROM calls WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row[0], orjson.loads(row[1])) if row else None
 
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
+        """A call's insights as the cards use them (the transcript is read apart)."""
         async with self._db.execute(
             "SELECT insights FROM calls WHERE call_key = ?", (call_key,)
         ) as cursor:
             row = await cursor.fetchone()
-        return json.loads(row[0]) if row else None
+        return orjson.loads(row[0]) if row else None
 
-    async def call_of_account(self, call_key: str, account_id: str) -> Mapping[str, Any] | None:
-        """A stored call, only if it belongs to this account (else as if it did not exist)."""
+    async def call_of_account(
+        self, call_key: str, account_id: str, *, with_transcript: bool = False
+    ) -> Mapping[str, Any] | None:
+        """A stored call, only if it belongs to this account (else as if it did not exist).
+
+        The transcript, stored apart, is put back into the insights only when asked for:
+        a card needs it only for Show transcript."""
         async with self._db.execute(
             "SELECT insights FROM calls WHERE call_key = ? AND account_id = ?",
             (call_key, account_id),
         ) as cursor:
             row = await cursor.fetchone()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        body: dict[str, Any] = orjson.loads(row[0])
+        if with_transcript and body.get(TRANSCRIPT_STORED_APART):
+            async with self._db.execute(
+                "SELECT utterances FROM call_transcripts WHERE call_key = ? AND account_id = ?",
+                (call_key, account_id),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is not None:
+                insights = body.get("insights")
+                body["insights"] = {
+                    **(insights if isinstance(insights, Mapping) else {}),
+                    TRANSCRIPT_KEY: orjson.loads(found[0]),
+                }
+        return body
 
     async def calls_of(
         self, account_id: str, extension_id: str, limit: int
     ) -> list[tuple[str, Mapping[str, Any]]]:
-        """The calls of this account a person owned or took part in, newest first."""
+        """The calls of this account a person owned or took part in, newest first.
+
+        One walk down `call_participants_newest` that stops after `limit` rows, so it
+        costs the same with ten calls stored or a million."""
         async with self._db.execute(
-            "SELECT c.call_key, c.insights FROM calls c "
-            "JOIN call_participants p ON p.call_key = c.call_key "
-            "WHERE c.account_id = ? AND p.extension_id = ? "
-            "ORDER BY c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
-            (account_id, extension_id, limit),
+            "SELECT c.call_key, c.insights FROM call_participants p "
+            "JOIN calls c ON c.call_key = p.call_key "
+            "WHERE p.extension_id = ? AND p.account_id = ? AND c.account_id = ? "
+            "ORDER BY p.recording_start_time DESC, p.updated_at DESC LIMIT ?",
+            (extension_id, account_id, account_id, limit),
         ) as cursor:
             rows = await cursor.fetchall()
-        return [(r["call_key"], json.loads(r["insights"])) for r in rows]
+        return [(r["call_key"], orjson.loads(r["insights"])) for r in rows]
 
     async def call_by_ringsense_url(
         self, url: str, account_id: str
@@ -1575,7 +1841,7 @@ class Storage:
             (url, account_id),
         ) as cursor:
             row = await cursor.fetchone()
-        return (row["call_key"], json.loads(row["insights"])) if row else None
+        return (row["call_key"], orjson.loads(row["insights"])) if row else None
 
     async def save_feedback(self, call_key: str, extension_id: str, verdict: str) -> None:
         async with self._transaction() as db:
@@ -1763,8 +2029,9 @@ class Storage:
           row deleted. Pending work is never pruned. A failed delivery past retention is
           deleted (`resend` could no longer send its content).
         - Calls whose insights last changed more than `calls_days` ago go, with their
-          participants, feedback and the ids of their posted cards. A call updated within
-          retention keeps its card id, so a later event still updates that card in place.
+          participants, transcript, feedback and the ids of their posted cards. A call
+          updated within retention keeps its card id, so a later event still updates that
+          card in place.
           Finished AI analyses follow the same rule.
         Returns rows changed or deleted per table.
         """
@@ -1772,77 +2039,101 @@ class Storage:
         keys_cutoff = now - max(messages_days, dedupe_days) * DAY_S
         calls_cutoff = now - calls_days * DAY_S
         changed: dict[str, int] = {}
-        statements: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
+
+        def note(table: str, count: int) -> None:
+            if count > 0:
+                changed[table] = changed.get(table, 0) + count
+
+        # Each statement picks at most PRUNE_BATCH rows through an index (never a scan of
+        # the table) and each batch is its own short transaction, so a round that has a
+        # million rows to prune never holds the database for long: webhooks, digests and
+        # start-up go on in between.
+        batched: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             (
                 "inbox",
-                "UPDATE inbox SET payload = '{}', last_error = NULL "
-                "WHERE status != 'pending' AND received_at < ? AND payload != '{}'",
+                "UPDATE inbox SET payload = '{}', last_error = NULL WHERE id IN "
+                "(SELECT id FROM inbox INDEXED BY inbox_words_kept "
+                "WHERE status != 'pending' AND payload != '{}' "
+                "AND received_at < ? LIMIT ?)",
                 (messages_cutoff,),
             ),
             (
                 "inbox",
-                "DELETE FROM inbox WHERE status != 'pending' AND received_at < ?",
+                "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox "
+                "WHERE status != 'pending' AND received_at < ? LIMIT ?)",
                 (keys_cutoff,),
             ),
             (
                 "outbox",
-                "DELETE FROM outbox WHERE status = 'failed' AND created_at < ?",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE status = 'failed' AND created_at < ? LIMIT ?)",
                 (messages_cutoff,),
             ),
             (
                 "outbox",
-                "UPDATE outbox SET message = '{}', last_error = NULL "
-                "WHERE status = 'sent' AND created_at < ? AND message != '{}'",
+                "UPDATE outbox SET message = '{}', last_error = NULL WHERE id IN "
+                "(SELECT id FROM outbox INDEXED BY outbox_words_kept "
+                "WHERE status = 'sent' AND message != '{}' "
+                "AND created_at < ? LIMIT ?)",
                 (messages_cutoff,),
             ),
             (
                 "outbox",
-                "DELETE FROM outbox WHERE status = 'sent' AND created_at < ?",
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
+                "WHERE status = 'sent' AND created_at < ? LIMIT ?)",
                 (keys_cutoff,),
             ),
+            (
+                "seen_submits",
+                "DELETE FROM seen_submits WHERE uuid IN "
+                "(SELECT uuid FROM seen_submits WHERE seen_at < ? LIMIT ?)",
+                (keys_cutoff,),
+            ),
+        )
+        for table, sql, params in batched:
+            while True:
+                async with self._transaction() as db:
+                    cursor = await db.execute(sql, (*params, PRUNE_BATCH))
+                    count = cursor.rowcount
+                note(table, count)
+                if count < PRUNE_BATCH:
+                    break
+                await asyncio.sleep(0)
+        while True:
+            async with self._transaction() as db:
+                async with db.execute(
+                    "SELECT call_key FROM calls WHERE updated_at < ? LIMIT ?",
+                    (calls_cutoff, PRUNE_BATCH),
+                ) as cursor:
+                    keys = [str(r[0]) for r in await cursor.fetchall()]
+                chosen = _compact_json(keys)
+                for table, column in (
+                    ("feedback", "call_key"),
+                    ("call_participants", "call_key"),
+                    ("posted_cards", "card_key"),
+                    ("call_transcripts", "call_key"),
+                    ("next_steps", "call_key"),
+                    ("skipped_digests", "call_key"),
+                    (SEARCH_TABLE, "call_key"),
+                    ("calls", "call_key"),
+                ):
+                    # Table and column names come from the fixed pairs above.
+                    cursor = await db.execute(
+                        f"DELETE FROM {table} WHERE {column} IN "  # noqa: S608
+                        "(SELECT value FROM json_each(?))",
+                        (chosen,),
+                    )
+                    note(table, cursor.rowcount)
+            if len(keys) < PRUNE_BATCH:
+                break
+            await asyncio.sleep(0)
+        # Small tables (a row per analysis, segment or day), pruned in one go.
+        rest: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
             (
                 "ringcx_segments",
                 "DELETE FROM ringcx_segments WHERE state != 'pending' AND found_at < ?",
                 (messages_cutoff,),
             ),
-            ("seen_submits", "DELETE FROM seen_submits WHERE seen_at < ?", (keys_cutoff,)),
-            (
-                "feedback",
-                "DELETE FROM feedback WHERE call_key IN "
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            (
-                "call_participants",
-                "DELETE FROM call_participants WHERE call_key IN "
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            (
-                "posted_cards",
-                "DELETE FROM posted_cards WHERE card_key IN "
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            (
-                "next_steps",
-                "DELETE FROM next_steps WHERE call_key IN "
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            (
-                "skipped_digests",
-                "DELETE FROM skipped_digests WHERE call_key IN "
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            (
-                SEARCH_TABLE,
-                f"DELETE FROM {SEARCH_TABLE} WHERE call_key IN "  # noqa: S608 - a constant
-                "(SELECT call_key FROM calls WHERE updated_at < ?)",
-                (calls_cutoff,),
-            ),
-            ("calls", "DELETE FROM calls WHERE updated_at < ?", (calls_cutoff,)),
             (
                 "posted_cards",
                 "DELETE FROM posted_cards WHERE card_key IN (SELECT 'ai:' || job_id FROM ai_jobs "
@@ -1861,10 +2152,9 @@ class Storage:
             ),
         )
         async with self._transaction() as db:
-            for table, sql, params in statements:
+            for table, sql, params in rest:
                 cursor = await db.execute(sql, params)
-                if cursor.rowcount > 0:
-                    changed[table] = changed.get(table, 0) + cursor.rowcount
+                note(table, cursor.rowcount)
             if changed.get(SEARCH_TABLE):
                 await _optimise_search_index(db)
         return changed

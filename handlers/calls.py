@@ -246,19 +246,29 @@ def _no_calls_yet(ctx: Context) -> str:
     )
 
 
-async def _call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
+async def _call_from_button(
+    ctx: Context, *, with_transcript: bool = False
+) -> tuple[str, CallInsights] | None:
     assert ctx.submission is not None
     key = ctx.submission.data.get(DATA_CALL_KEY, "")
     account = ctx.bot.account_id
-    body = await ctx.services.storage.call_of_account(key, account) if key else None
+    storage = ctx.services.storage
+    body = (
+        await storage.call_of_account(key, account, with_transcript=with_transcript)
+        if key
+        else None
+    )
     if body is None:
         return None
     return key, CallInsights.from_api(body, account_id=account)
 
 
-async def _visible_call_from_button(ctx: Context) -> tuple[str, CallInsights] | None:
-    """The call a button names, if the person who pressed it may see it."""
-    found = await _call_from_button(ctx)
+async def _visible_call_from_button(
+    ctx: Context, *, with_transcript: bool = False
+) -> tuple[str, CallInsights] | None:
+    """The call a button names, if the person who pressed it may see it (with its
+    transcript, stored apart, only when asked)."""
+    found = await _call_from_button(ctx, with_transcript=with_transcript)
     if found is None:
         return None
     services = ctx.services
@@ -277,7 +287,7 @@ async def open_digest(ctx: Context) -> None:
 @router.card_action(ACTION_DIGEST_TRANSCRIPT)
 async def send_transcript(ctx: Context) -> None:
     """The transcript goes to the person who pressed, and only if they may see the call."""
-    found = await _visible_call_from_button(ctx)
+    found = await _visible_call_from_button(ctx, with_transcript=True)
     presser = ctx.actor_id
     assert presser is not None
     if found is None:

@@ -17,7 +17,7 @@ from typing import Any
 from bot import events, payloads
 from bot.cards import feedback_result, render_digest
 from bot.cards.share import render_direct_digest
-from bot.catchup import note_ringsense_event
+from bot.catchup import last_event_state
 from bot.logs import bind_log_context
 from bot.metrics import notification_arrived_at
 from bot.quoting import for_log
@@ -27,6 +27,7 @@ from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
 from bot.speakers import named_from_directory
+from bot.storage import StoredCall, split_transcript
 from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
@@ -64,44 +65,70 @@ def _in_time_order(
     return first, second
 
 
-async def remember_call(
+async def merge_with_stored(
     ctx: Context, body: Mapping[str, Any], *, account_id: str
-) -> CallInsights | None:
-    """Merge what RingSense just said of a call (read through `account_id`'s own reader)
-    into what we knew, store it as that account's call, and return the result.
+) -> tuple[CallInsights, StoredCall] | None:
+    """What RingSense just said of a call (read through `account_id`'s own reader), merged
+    into what we knew: the call as cards show it, and as it is to be stored. Nothing is
+    written yet.
 
-    None when the body is not a usable RingSense record, or when the same record id is
-    already stored for another account (the two are never mixed).
+    The transcript is taken out first and travels apart: it is stored once, and neither
+    merging nor the card needs its words. None when the body is not a usable RingSense
+    record, or when the same record id is already stored for another account (the two are
+    never mixed).
     """
+    record, transcript = split_transcript(body)
     try:
-        insights = CallInsights.from_api(body, account_id=account_id)
+        insights = CallInsights.from_api(record, account_id=account_id)
     except InsightsFormatError as err:
         log.warning("unusable RingSense record: %s", err)
         return None
     key = call_key(insights)
-    storage = ctx.services.storage
-    known = await storage.call_of_account(key, account_id)
-    if known is None and await storage.call_insights(key) is not None:
-        log.warning("call %s is stored for another account; not mixing them", key)
-        return None
-    if known is not None:
-        body = merge_call_bodies(*_in_time_order(known, body))
-    merged = CallInsights.from_api(body, account_id=account_id)
-    await storage.save_call(
+    stored = await ctx.services.storage.call_with_account(key)
+    if stored is not None:
+        stored_account, known = stored
+        if stored_account != account_id:
+            log.warning("call %s is stored for another account; not mixing them", key)
+            return None
+        record = merge_call_bodies(*_in_time_order(known, record))
+    merged = CallInsights.from_api(record, account_id=account_id)
+    modified = body.get("lastModifiedTime")
+    return merged, StoredCall(
         key,
         domain=merged.domain,
         source_record_id=merged.source_record_id,
         source_session_id=merged.source_session_id,
         owner_extension_id=merged.owner_extension_id,
-        recording_start_time=payloads.text(body.get("recordingStartTime")),
-        insights=body,
-        participant_ids=sorted(merged.entitled_extension_ids()),
+        recording_start_time=payloads.text(record.get("recordingStartTime")),
+        insights=record,
+        participant_ids=tuple(sorted(merged.entitled_extension_ids())),
         account_id=account_id,
         ringsense_url=merged.ringsense_url,
+        transcript=transcript,
+        transcript_modified=modified if isinstance(modified, str) else None,
     )
+
+
+async def remember_call(
+    ctx: Context, body: Mapping[str, Any], *, account_id: str
+) -> CallInsights | None:
+    """Merge what RingSense just said of a call into what we knew, store it as that
+    account's call (one transaction), and return the result (see `merge_with_stored`)."""
+    found = await merge_with_stored(ctx, body, account_id=account_id)
+    if found is None:
+        return None
+    await ctx.services.storage.record_digest(found[1], ())
+    await _keep_next_steps_and_search(ctx, found[0], account_id)
+    return found[0]
+
+
+async def _keep_next_steps_and_search(ctx: Context, merged: CallInsights, account_id: str) -> None:
+    """The call's next steps as to-do items, and its words in the search index (after the
+    call itself is stored)."""
+    storage = ctx.services.storage
+    key = call_key(merged)
     await storage.save_next_steps(key, account_id, next_step_assignments(merged))
     await storage.index_call(key, account_id, search_lines(merged))
-    return merged
 
 
 async def read_back_insights(
@@ -112,7 +139,8 @@ async def read_back_insights(
     Verification-Token guards it), so what a digest shows comes from the API. Not readable:
     the event is ignored."""
     try:
-        claimed = CallInsights.from_api(announced)
+        # Only which call it names counts here: its transcript is not even parsed.
+        claimed = CallInsights.from_api(split_transcript(announced)[0])
     except InsightsFormatError as err:
         raise Ignored(f"not a usable RingSense notification: {err}") from None
     try:
@@ -165,16 +193,34 @@ async def deliver_digest(ctx: Context) -> None:
     if api is None:
         raise Ignored("nobody may read this account's RingSense: it is not connected")
     record = await read_back_insights(api, ctx.notification.body)
-    if not ctx.event_id.startswith("catch-up:"):
-        await note_ringsense_event(services)
-    merged = await remember_call(ctx, record, account_id=account)
-    if merged is None:
+    caught_up = ctx.event_id.startswith("catch-up:")
+    # When RingSense notifications last arrived (for catch-up): written with the digest.
+    states = {} if caught_up else last_event_state()
+    found = await merge_with_stored(ctx, record, account_id=account)
+    if found is None:
+        await services.storage.record_digest(None, (), states)
         raise Ignored("not a usable RingSense record")
+    merged, stored = found
     merged = await named_from_directory(services.speaker_directory, api, merged)
+    # The call, every delivery of its digest and the note above go into the database in
+    # one transaction, at the end (also when a channel check fails half-way: what was
+    # queued by then is kept, as if written one by one).
+    ctx.hold_deliveries()
+    try:
+        await _queue_digests(ctx, merged, caught_up=caught_up)
+    finally:
+        queued = ctx.release_deliveries()
+        if await services.storage.record_digest(stored, queued, states):
+            services.wake_outbox()
+    await _keep_next_steps_and_search(ctx, merged, account)
+
+
+async def _queue_digests(ctx: Context, merged: CallInsights, *, caught_up: bool) -> None:
+    services = ctx.services
     key = call_key(merged)
     bind_log_context(call=key)
     verdicts = await services.storage.feedback_for(key)
-    timing = digest_timing(merged, caught_up=ctx.event_id.startswith("catch-up:"))
+    timing = digest_timing(merged, caught_up=caught_up)
     await _deliver_to_owner(ctx, merged, key, verdicts, timing)
     await _deliver_to_colleagues_on_the_call(ctx, merged, key, verdicts, timing)
 
@@ -217,7 +263,7 @@ async def _deliver_to_owner(
             feedback=feedback_result(verdicts, reader=owner),
         )
         await ctx.send_card(direct(owner), own_copy, card_key=key, digest=True, timing=timing)
-    card = digest_for(None)
+    card: dict[str, Any] | None = None  # rendered once, for the first channel that gets it
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
             log.debug(
@@ -227,6 +273,7 @@ async def _deliver_to_owner(
             )
             continue
         if await _channel_still_fits(ctx, settings, channel):
+            card = card or digest_for(None)
             await ctx.send_card(
                 chat(channel.chat_id), card, card_key=key, digest=True, timing=timing
             )

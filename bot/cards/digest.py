@@ -182,7 +182,7 @@ def digest_buttons(insights: CallInsights, call_key: str) -> list[SubmitAction]:
     key = {DATA_CALL_KEY: call_key}
     buttons = (
         [SubmitAction(SHOW_TRANSCRIPT, ACTION_DIGEST_TRANSCRIPT, key)]
-        if insights.transcript
+        if insights.has_transcript
         else []
     )
     buttons += [
