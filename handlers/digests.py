@@ -128,7 +128,19 @@ async def _keep_next_steps_and_search(ctx: Context, merged: CallInsights, accoun
     storage = ctx.services.storage
     key = call_key(merged)
     await storage.save_next_steps(key, account_id, next_step_assignments(merged))
-    await storage.index_call(key, account_id, search_lines(merged))
+    words = merged
+    if merged.transcript_stored_apart and not merged.transcript:
+        # The transcript travels apart from the record cards read: `find` indexes the one
+        # stored (the newest of the call's), read back once here.
+        stored = await storage.call_of_account(key, account_id, with_transcript=True)
+        if stored is not None:
+            try:
+                full = CallInsights.from_api(stored, account_id=account_id)
+            except InsightsFormatError:
+                log.warning("stored call %s unreadable for the search index", for_log(key))
+            else:
+                words = replace(merged, transcript=full.transcript)
+    await storage.index_call(key, account_id, search_lines(words))
 
 
 async def read_back_insights(
