@@ -1,0 +1,391 @@
+"""SQLite storage of calls and what came of them: `calls`, `call_participants`, `feedback`,
+`seen_submits`, and (when present) next steps, search, skipped digests, rollups.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from bot.ringsense import TRANSCRIPT_STORED_APART
+from bot.settings import UserSettings
+from bot.store.base import StoreBase, _write_call
+from bot.store.interface import SettingsStore
+from bot.store.records import (
+    SEARCH_TABLE,
+    TRANSCRIPT_KEY,
+    NextStepItem,
+    SearchHit,
+    SearchLine,
+    StoredCall,
+)
+
+
+class SqliteCalls(StoreBase, SettingsStore):
+    """The SQLite side of `CallStore` (see bot/store/interface.py)."""
+
+    async def save_call(
+        self,
+        call_key: str,
+        *,
+        domain: str,
+        source_record_id: str,
+        source_session_id: str | None,
+        owner_extension_id: str,
+        recording_start_time: str | None,
+        insights: Mapping[str, Any],
+        participant_ids: Sequence[str] = (),
+        account_id: str | None = None,
+        ringsense_url: str | None = None,
+    ) -> None:
+        """Store a call (its transcript apart, see `StoredCall`) in one transaction."""
+        call = StoredCall(
+            call_key,
+            domain=domain,
+            source_record_id=source_record_id,
+            source_session_id=source_session_id,
+            owner_extension_id=owner_extension_id,
+            recording_start_time=recording_start_time,
+            insights=insights,
+            participant_ids=tuple(participant_ids),
+            account_id=account_id,
+            ringsense_url=ringsense_url,
+        )
+        async with self._transaction() as db:
+            await _write_call(db, call)
+
+    async def call_with_account(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
+        """(account, insights without the transcript) of a call, whichever account it is
+        of: for the one check that a record id is not stored for another account."""
+        async with self._db.execute(
+            "SELECT account_id, insights FROM calls WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row[0], orjson.loads(row[1])) if row else None
+
+    async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
+        """A call's insights as the cards use them (the transcript is read apart)."""
+        async with self._db.execute(
+            "SELECT insights FROM calls WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return orjson.loads(row[0]) if row else None
+
+    async def call_of_account(
+        self, call_key: str, account_id: str, *, with_transcript: bool = False
+    ) -> Mapping[str, Any] | None:
+        """A stored call, only if it belongs to this account (else as if it did not exist).
+
+        The transcript, stored apart, is put back into the insights only when asked for:
+        a card needs it only for Show transcript."""
+        async with self._db.execute(
+            "SELECT insights FROM calls WHERE call_key = ? AND account_id = ?",
+            (call_key, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        body: dict[str, Any] = orjson.loads(row[0])
+        if with_transcript and body.get(TRANSCRIPT_STORED_APART):
+            async with self._db.execute(
+                "SELECT utterances FROM call_transcripts WHERE call_key = ? AND account_id = ?",
+                (call_key, account_id),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is not None:
+                insights = body.get("insights")
+                body["insights"] = {
+                    **(insights if isinstance(insights, Mapping) else {}),
+                    TRANSCRIPT_KEY: orjson.loads(found[0]),
+                }
+        return body
+
+    async def calls_of(
+        self, account_id: str, extension_id: str, limit: int
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls of this account a person owned or took part in, newest first.
+
+        One walk down `call_participants_newest` that stops after `limit` rows, so it
+        costs the same with ten calls stored or a million."""
+        async with self._db.execute(
+            "SELECT c.call_key, c.insights FROM call_participants p "
+            "JOIN calls c ON c.call_key = p.call_key "
+            "WHERE p.extension_id = ? AND p.account_id = ? AND c.account_id = ? "
+            "ORDER BY p.recording_start_time DESC, p.updated_at DESC LIMIT ?",
+            (extension_id, account_id, account_id, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(r["call_key"], orjson.loads(r["insights"])) for r in rows]
+
+    async def call_by_ringsense_url(
+        self, url: str, account_id: str
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """The call of this account with that RingSense link (another account's: None)."""
+        async with self._db.execute(
+            "SELECT call_key, insights FROM calls WHERE ringsense_url = ? AND account_id = ?",
+            (url, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row["call_key"], orjson.loads(row["insights"])) if row else None
+
+    async def save_feedback(self, call_key: str, extension_id: str, verdict: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO feedback (call_key, extension_id, verdict, created_at, account_id) "
+                "VALUES (?, ?, ?, ?, (SELECT account_id FROM calls WHERE call_key = ?)) "
+                "ON CONFLICT (call_key, extension_id) DO UPDATE SET "
+                "verdict = excluded.verdict, created_at = excluded.created_at, "
+                "account_id = excluded.account_id",
+                (call_key, extension_id, verdict, time.time(), call_key),
+            )
+
+    async def feedback_for(self, call_key: str) -> dict[str, str]:
+        async with self._db.execute(
+            "SELECT extension_id, verdict FROM feedback WHERE call_key = ?", (call_key,)
+        ) as cursor:
+            return {r["extension_id"]: r["verdict"] for r in await cursor.fetchall()}
+
+    async def first_time_seen(self, uuid: str, account_id: str | None = None) -> bool:
+        """Record a card submit's uuid; False when it was seen before (a redelivery)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT OR IGNORE INTO seen_submits (uuid, seen_at, account_id) VALUES (?, ?, ?)",
+                (uuid, time.time(), account_id),
+            )
+            return cursor.rowcount == 1
+
+    async def save_next_steps(
+        self,
+        call_key: str,
+        account_id: str,
+        steps: Sequence[tuple[str, str, str | None]],
+    ) -> None:
+        """Store a call's next steps `(assignee extension, text, owner name)` as items.
+
+        A step already stored (same call, same text) keeps its state, so a later event for
+        the call never reopens what someone marked done; an open step the newer insights no
+        longer list goes; a done one stays (it was done)."""
+        now = time.time()
+        async with self._transaction() as db:
+            texts = [text for _, text, _ in steps]
+            marks = ", ".join("?" for _ in texts)
+            await db.execute(
+                "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "  # noqa: S608
+                f"AND state = 'open' AND text NOT IN ({marks})",  # only ? marks interpolated
+                (call_key, account_id, *texts),
+            )
+            for position, (assignee, text, owner_name) in enumerate(steps):
+                await db.execute(
+                    "INSERT INTO next_steps (account_id, call_key, position, "
+                    "assignee_extension_id, owner_name, text, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "
+                    "position = excluded.position, "
+                    "assignee_extension_id = excluded.assignee_extension_id, "
+                    "owner_name = excluded.owner_name "
+                    "WHERE next_steps.account_id = excluded.account_id",
+                    (account_id, call_key, position, assignee, owner_name, text, now),
+                )
+
+    async def open_next_steps(
+        self, account_id: str, assignee_extension_id: str | None, limit: int
+    ) -> tuple[list[NextStepItem], int]:
+        """This account's open items (one person's, or with None everyone's), newest calls
+        first, at most `limit`; and how many there are in all."""
+        where = "n.account_id = ? AND n.state = 'open'"
+        params: tuple[Any, ...] = (account_id,)
+        if assignee_extension_id is not None:
+            where += " AND n.assignee_extension_id = ?"
+            params += (assignee_extension_id,)
+        async with self._db.execute(
+            f"SELECT COUNT(*) FROM next_steps n WHERE {where}",  # noqa: S608 - fixed text
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "  # noqa: S608
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            f"WHERE {where} "  # fixed text only
+            "ORDER BY c.recording_start_time DESC, c.updated_at DESC, n.call_key, n.position "
+            "LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_next_step_item(r) for r in rows], total
+
+    async def next_step(self, item_id: int, account_id: str) -> NextStepItem | None:
+        """One item, only if it belongs to this account (else as if it did not exist)."""
+        async with self._db.execute(
+            "SELECT n.*, json_extract(c.insights, '$.title') AS call_title, "
+            "c.recording_start_time AS call_start FROM next_steps n "
+            "JOIN calls c ON c.call_key = n.call_key AND c.account_id = n.account_id "
+            "WHERE n.item_id = ? AND n.account_id = ?",
+            (item_id, account_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _next_step_item(row) if row else None
+
+    async def mark_next_step_done(self, item_id: int, account_id: str, done_by: str) -> bool:
+        """Close an open item of this account; False when it was not open (or not theirs)."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE next_steps SET state = 'done', done_by = ?, done_at = ? "
+                "WHERE item_id = ? AND account_id = ? AND state = 'open'",
+                (done_by, time.time(), item_id, account_id),
+            )
+            return cursor.rowcount > 0
+
+    async def index_call(self, call_key: str, account_id: str, lines: Sequence[SearchLine]) -> None:
+        """Replace what `find` knows of a call with these lines."""
+        async with self._transaction() as db:
+            await db.execute(
+                f"DELETE FROM {SEARCH_TABLE} WHERE call_key = ?",  # noqa: S608 - a constant
+                (call_key,),
+            )
+            await db.executemany(
+                f"INSERT INTO {SEARCH_TABLE} (text, account_id, call_key, kind, "  # noqa: S608
+                "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        line.text,
+                        account_id,
+                        call_key,
+                        line.kind,
+                        line.position,
+                        line.offset_s,
+                        line.speaker,
+                    )
+                    for line in lines
+                ],
+            )
+
+    async def search_calls(
+        self,
+        account_id: str,
+        match: str,
+        *,
+        participant: str | None,
+        call_key: str | None = None,
+        kinds: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[SearchHit]:
+        """Lines of this account's calls matching an FTS5 `match` expression, best first.
+
+        With `participant`, only calls that person owned or took part in; with `call_key`,
+        one call; with `kinds`, only those kinds of line. The caller builds `match` from
+        quoted words only (`bot.search.match_expression`)."""
+        conditions = [f"{SEARCH_TABLE} MATCH ?", "s.account_id = ?"]
+        params: list[Any] = [match, account_id]
+        if participant is not None:
+            conditions.append(
+                "EXISTS (SELECT 1 FROM call_participants p WHERE p.call_key = s.call_key "
+                "AND p.account_id = s.account_id AND p.extension_id = ?)"
+            )
+            params.append(participant)
+        if call_key is not None:
+            conditions.append("s.call_key = ?")
+            params.append(call_key)
+        if kinds:
+            conditions.append(f"s.kind IN ({', '.join('?' for _ in kinds)})")
+            params.extend(kinds)
+        async with self._db.execute(
+            "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
+            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time "
+            f"FROM {SEARCH_TABLE} s JOIN calls c "
+            "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+            f"WHERE {' AND '.join(conditions)} "
+            "ORDER BY score, c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
+            (*params, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            SearchHit(
+                call_key=str(r["call_key"]),
+                line=SearchLine(
+                    kind=str(r["kind"]),
+                    position=int(r["position"]),
+                    offset_s=float(r["offset_s"]) if r["offset_s"] is not None else None,
+                    speaker=r["speaker"],
+                    text=str(r["text"]),
+                ),
+                score=float(r["score"]),
+                recording_start_time=r["recording_start_time"],
+            )
+            for r in rows
+        ]
+
+    async def rollup_candidates(self) -> list[UserSettings]:
+        """Everyone who may get a daily rollup: opted in, of a known account, not off."""
+        async with self._db.execute(
+            "SELECT extension_id FROM user_settings WHERE opted_in = 1 "
+            "AND account_id IS NOT NULL AND rollup_time != 'off' ORDER BY extension_id"
+        ) as cursor:
+            people = [str(r[0]) for r in await cursor.fetchall()]
+        return [await self.user_settings(person) for person in people]
+
+    async def last_rollup_day(self, account_id: str, extension_id: str) -> str | None:
+        """The last day (YYYY-MM-DD, the person's own calendar) whose rollup was handled."""
+        async with self._db.execute(
+            "SELECT day FROM rollup_days WHERE account_id = ? AND extension_id = ?",
+            (account_id, extension_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_last_rollup_day(self, account_id: str, extension_id: str, day: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO rollup_days (account_id, extension_id, day, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (account_id, extension_id) DO UPDATE SET "
+                "day = excluded.day, updated_at = excluded.updated_at",
+                (account_id, extension_id, day, time.time()),
+            )
+
+    async def note_skipped_digest(self, account_id: str, extension_id: str, call_key: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO skipped_digests (account_id, extension_id, call_key, "
+                "skipped_at) VALUES (?, ?, ?, ?)",
+                (account_id, extension_id, call_key, time.time()),
+            )
+
+    async def take_skipped_digests(
+        self, account_id: str, extension_id: str
+    ) -> list[tuple[str, Mapping[str, Any]]]:
+        """The calls whose digest this person missed while paused, newest first, and
+        forget them (they are offered once)."""
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT c.call_key, c.insights FROM skipped_digests s JOIN calls c "
+                "ON c.call_key = s.call_key AND c.account_id = s.account_id "
+                "WHERE s.account_id = ? AND s.extension_id = ? "
+                "ORDER BY c.recording_start_time DESC, s.skipped_at DESC",
+                (account_id, extension_id),
+            ) as cursor:
+                rows = await cursor.fetchall()
+            await db.execute(
+                "DELETE FROM skipped_digests WHERE account_id = ? AND extension_id = ?",
+                (account_id, extension_id),
+            )
+        return [(str(r["call_key"]), json.loads(r["insights"])) for r in rows]
+
+
+def _next_step_item(row: aiosqlite.Row) -> NextStepItem:
+    title = row["call_title"]
+    return NextStepItem(
+        item_id=int(row["item_id"]),
+        account_id=str(row["account_id"]),
+        call_key=str(row["call_key"]),
+        assignee_extension_id=str(row["assignee_extension_id"]),
+        owner_name=row["owner_name"],
+        text=str(row["text"]),
+        state=str(row["state"]),
+        call_title=title if isinstance(title, str) else "",
+        call_start=row["call_start"],
+    )
