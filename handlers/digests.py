@@ -265,16 +265,9 @@ async def _deliver_to_owner(
         )
 
     if settings.direct_messages:
-        owner = merged.owner_extension_id
-        own_copy = render_direct_digest(
-            services.cards,
-            merged,
-            settings.zone(services.config.timezone),
-            settings.sections,
-            call_key=key,
-            feedback=feedback_result(verdicts, reader=owner),
+        await _send_direct_copy(
+            ctx, merged, key, settings, merged.owner_extension_id, verdicts, timing
         )
-        await ctx.send_card(direct(owner), own_copy, card_key=key, digest=True, timing=timing)
     card: dict[str, Any] | None = None  # rendered once, for the first channel that gets it
     for channel in settings.enabled_channels():
         if merged.is_external and not settings.external_to_channels:
@@ -321,15 +314,30 @@ async def _deliver_to_colleagues_on_the_call(
         if not settings.wants_copy_as_participant(merged):
             await _note_if_skipped_by_pause(ctx, settings, merged, key, as_owner=False)
             continue
-        card = render_direct_digest(
-            services.cards,
-            merged,
-            settings.zone(services.config.timezone),
-            settings.sections,
-            call_key=key,
-            feedback=feedback_result(verdicts, reader=extension_id),
-        )
-        await ctx.send_card(direct(extension_id), card, card_key=key, digest=True, timing=timing)
+        await _send_direct_copy(ctx, merged, key, settings, extension_id, verdicts, timing)
+
+
+async def _send_direct_copy(
+    ctx: Context,
+    merged: CallInsights,
+    key: str,
+    settings: UserSettings,
+    reader: str,
+    verdicts: Mapping[str, str],
+    timing: Mapping[str, float],
+) -> None:
+    """`reader`'s own copy of the digest in their direct chat, drawn with their settings
+    and the feedback line they already saw; one card per (call, person)."""
+    services = ctx.services
+    card = render_direct_digest(
+        services.cards,
+        merged,
+        settings.zone(services.config.timezone),
+        settings.sections,
+        call_key=key,
+        feedback=feedback_result(verdicts, reader=reader),
+    )
+    await ctx.send_card(direct(reader), card, card_key=key, digest=True, timing=timing)
 
 
 async def _note_if_skipped_by_pause(
