@@ -125,7 +125,7 @@ def _check_config(path: Path) -> int:
         return 2
     print(
         f"configuration OK: RingCentral at {config.ringcentral.server_url}, "
-        f"webhooks at {config.webhook_address}, database {config.database_path}"
+        f"webhooks at {config.webhook_address}, database {config.database_label}"
     )
     print("\n".join(describe_permissions(config)))
     return 0
@@ -141,9 +141,9 @@ def _rotate_key(path: Path) -> int:
         return 2
 
     async def rotate() -> int:
-        from bot.storage import Storage
+        from bot.store import open_storage
 
-        storage = await Storage.open(config.database_path, config.token_cipher())
+        storage = await open_storage(config.database, config.token_cipher())
         try:
             return await storage.rotate_secret_key()
         finally:

@@ -29,7 +29,8 @@ from bot.rollup import DailyRollup
 from bot.router import Dispatcher, Router
 from bot.services import Services
 from bot.startup import Startup
-from bot.storage import InboxItem, Storage
+from bot.storage import InboxItem
+from bot.store import open_storage
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
 from bot.workers import InboxWorker
@@ -103,7 +104,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
-    storage = await Storage.open(config.database_path, cipher)
+    storage = await open_storage(config.database, cipher)
     penalties = PenaltyMemory(storage, observer=app[METRICS])
     session = aiohttp.ClientSession()
     try:

@@ -7,6 +7,7 @@ restart per mistake. Secret values never appear in `repr()` or in error messages
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ import yaml
 
 from bot.access import admin_entry_problem
 from bot.crypto import ENV_SECRET_KEY, SecretKeyError, TokenCipher
+from bot.store.opening import is_postgres, redacted, sqlite_path
 
 DEFAULT_CONFIG_PATH = Path("bot.config.yaml")
 KNOWN_RINGSENSE_DOMAINS = frozenset({"pbx", "rcv", "rcx", "ms-teams", "nice-incontact"})
@@ -124,6 +126,9 @@ class Config:
     # bot's port for `Authorization: Bearer <BOT_METRICS_TOKEN>`; neither: not served.
     metrics_bind: str = ""
     metrics_token: str = field(default="", repr=False)
+    # BOT_DATABASE as a `postgresql://` URL (several replicas share it); None means the
+    # SQLite file at `database_path`. Never printed: it may hold a password.
+    postgres_url: str | None = field(default=None, repr=False)
 
     @property
     def metrics_bind_address(self) -> tuple[str, int] | None:
@@ -135,6 +140,16 @@ class Config:
     def token_cipher(self) -> TokenCipher:
         """The cipher for secrets the bot stores (install and refresh tokens)."""
         return TokenCipher.from_setting(self.secret_keys)
+
+    @property
+    def database(self) -> str:
+        """What `open_storage` opens: the PostgreSQL URL, else the SQLite file."""
+        return self.postgres_url or str(self.database_path)
+
+    @property
+    def database_label(self) -> str:
+        """The database as it may be printed: a URL's password hidden."""
+        return redacted(self.database)
 
     @property
     def webhook_address(self) -> str:
@@ -246,6 +261,11 @@ def load_config(
             problems.append(f"{ENV_PORT} must be a port number, got {env[ENV_PORT]!r}")
     port = _int(port_section, "port", 8080, problems, minimum=0, maximum=65535)
     database = env.get(ENV_DATABASE) or str(bot_section.get("database", "data/bot.sqlite3"))
+    if is_postgres(database) and importlib.util.find_spec("asyncpg") is None:
+        problems.append(
+            "the database is a PostgreSQL URL but its driver is not installed: "
+            "pip install '.[postgres]'"
+        )
 
     admins_raw = bot_section.get("admins", []) or []
     if not isinstance(admins_raw, list):
@@ -305,7 +325,8 @@ def load_config(
         public_url=public_url.rstrip("/"),
         host=host,
         port=port,
-        database_path=Path(database),
+        database_path=sqlite_path(database) if not is_postgres(database) else Path(),
+        postgres_url=database if is_postgres(database) else None,
         verification_token=verification_token,
         shared_secret=shared_secret,
         admins=admins,

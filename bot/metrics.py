@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from bot.storage import Storage
+    from bot.storage import StorageInterface
 
 PREFIX = "ringsense_bot"
 
@@ -161,7 +161,7 @@ class BotMetrics:
 
     async def refresh(
         self,
-        storage: Storage,
+        storage: StorageInterface,
         *,
         daily_post_limit: int,
         accounts: list[str],

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from bot.config import Config
-from bot.storage import Storage
+from bot.storage import StorageInterface
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class RetentionPruner:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: StorageInterface,
         config: Config,
         *,
         clock: Callable[[], float] = time.time,

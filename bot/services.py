@@ -15,7 +15,7 @@ from bot.crypto import TokenCipher
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
 from bot.reply_limits import ReplyLimits
 from bot.speakers import SpeakerDirectory
-from bot.storage import AiJob, Storage
+from bot.storage import AiJob, StorageInterface
 
 DIRECT_CHAT_TYPES = frozenset({"Direct", "Personal", "PrivateChat", "PersonalChat"})
 
@@ -68,7 +68,7 @@ class RingSenseConnector(Protocol):
 @dataclass
 class Services:
     config: Config
-    storage: Storage
+    storage: StorageInterface
     service_api: RingCentralClient
     cards: CardRenderer
     # Encrypts secrets before they are stored (`cipher.encrypt`/`cipher.decrypt`).

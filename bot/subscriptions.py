@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.rc import SUBSCRIPTION_TTL_S, RingCentralClient, RingCentralError, RingCentralNotFound
-from bot.storage import Storage, StoredSubscription
+from bot.storage import StorageInterface, StoredSubscription
 from bot.workers import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def token_fingerprint(token: str) -> str:
 class SubscriptionKeeper:
     def __init__(
         self,
-        storage: Storage,
+        storage: StorageInterface,
         identity: str,
         api: RingCentralClient,
         event_filters: Sequence[str],
@@ -229,7 +229,7 @@ class Subscriptions:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: StorageInterface,
         address: str,
         verification_token: str,
         check_interval_s: float = CHECK_INTERVAL_S,

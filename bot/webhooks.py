@@ -20,7 +20,7 @@ from bot.events import Notification
 from bot.logs import log_context
 from bot.metrics import BotMetrics
 from bot.quoting import for_log
-from bot.storage import Storage
+from bot.storage import StorageInterface
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class NotificationEndpoint:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: StorageInterface,
         verification_token: str,
         max_body_bytes: int,
         on_stored: Callable[[], None] | None = None,

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from bot.store import StorageInterface
 from tests.postgres import fresh_database, postgres_server, server_addresses
+from tests.stores import BACKENDS, StoreFactory
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("RINGSENSE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -88,3 +90,26 @@ async def postgres_url(postgres_server_url: str) -> AsyncIterator[str]:
     """The URL of a fresh, empty PostgreSQL database of this test's own."""
     async with fresh_database(postgres_server_url) as url:
         yield url
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreFactory]:
+    """Opens this test's database, on SQLite and then on PostgreSQL (a fresh database)."""
+    if request.param == "sqlite":
+        factory = StoreFactory("sqlite", str(tmp_path / "bot.sqlite3"))
+        yield factory
+        await factory.close_all()
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    async with fresh_database(server_url) as url:
+        factory = StoreFactory("postgres", url)
+        yield factory
+        await factory.close_all()
+
+
+@pytest.fixture
+async def any_storage(store_factory: StoreFactory) -> StorageInterface:
+    """An open storage without a secret key, on each backend in turn."""
+    return await store_factory.open()

@@ -15,6 +15,8 @@
 - `ai_jobs.py`: AI API jobs: `ai_jobs`.
 - `ringcx.py`: RingCX segments: `ringcx_segments`.
 - `upkeep.py`: work across every table: retention (`prune`) and the levels the metrics read.
+- `postgres/`: the PostgreSQL backend, the same families as modules of their own.
+- `opening.py`: `open_storage(BOT_DATABASE)` picks the backend.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bot.store.interface import (
     UpkeepStore,
 )
 from bot.store.migrations import MIGRATIONS
+from bot.store.opening import is_postgres, open_storage, redacted, sqlite_path
 from bot.store.records import (
     CHECKPOINT_EVERY_S,
     DAY_S,
@@ -102,5 +105,9 @@ __all__ = [
     "StoredSubscription",
     "UpkeepStore",
     "destination_key",
+    "is_postgres",
+    "open_storage",
+    "redacted",
     "split_transcript",
+    "sqlite_path",
 ]

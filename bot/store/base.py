@@ -10,7 +10,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,10 @@ import orjson
 from bot.crypto import TokenCipher
 from bot.inbox_writer import InboxWriter
 from bot.ringsense import TRANSCRIPT_STORED_APART
+from bot.store.common import StoreCommon
 from bot.store.migrations import MIGRATIONS
 from bot.store.records import (
     SECRET_COLUMNS,
-    InboxItem,
-    NoSecretKey,
-    OutboxItem,
     StoredCall,
     split_transcript,
 )
@@ -44,38 +42,15 @@ PRAGMAS = (
 )
 
 
-class StoreBase:
+class StoreBase(StoreCommon):
     """The SQLite side of `CoreStore` (see bot/store/interface.py)."""
 
     def __init__(self, db: aiosqlite.Connection, cipher: TokenCipher | None = None) -> None:
+        super().__init__(cipher)
         self._db = db
-        self._cipher = cipher
         self._write_lock = asyncio.Lock()
         self._inbox_writer: InboxWriter | None = None
         self._checkpoint: asyncio.Task[None] | None = None
-        # Work is handed to the workers in memory once committed (see bot/workers.py):
-        # each inbox row the writer commits, each delivery `enqueue` commits.
-        self.on_inbox_committed: Callable[[Sequence[InboxItem]], None] = lambda _items: None
-        self.on_outbox_queued: Callable[[OutboxItem], None] = lambda _item: None
-        # Which account a notification belongs to, by the subscription owner that brought it
-        # (a bot extension, the service user): every inbox row is attributed on arrival.
-        self._owner_accounts: dict[str, str] = {}
-        self.default_account_id: str | None = None
-
-    def attribute_owner(self, owner_id: str, account_id: str) -> None:
-        """Notifications whose subscription `owner_id` made belong to `account_id`."""
-        if owner_id and account_id:
-            self._owner_accounts[owner_id] = account_id
-
-    def account_of_owner(self, owner_id: str | None) -> str | None:
-        if owner_id is None:
-            return self.default_account_id
-        return self._owner_accounts.get(owner_id)
-
-    def _require_cipher(self) -> TokenCipher:
-        if self._cipher is None:
-            raise NoSecretKey("no BOT_SECRET_KEY: tokens can be neither stored nor read")
-        return self._cipher
 
     async def _encrypt_plaintext_tokens(self) -> None:
         """Install tokens stored before encryption existed are encrypted on the first start

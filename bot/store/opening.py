@@ -1,0 +1,54 @@
+"""Which backend a `BOT_DATABASE` names, and opening it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+from urllib.parse import urlsplit, urlunsplit
+
+from bot.crypto import TokenCipher
+from bot.store.interface import StorageInterface
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"
+
+
+def is_postgres(database: str) -> bool:
+    return database.startswith(POSTGRES_SCHEMES)
+
+
+def sqlite_path(database: str) -> Path:
+    """The SQLite file a setting names: a path, or `sqlite:///path` (`sqlite:////abs`)."""
+    if database.startswith(SQLITE_SCHEME):
+        return Path(database[len(SQLITE_SCHEME) :])
+    return Path(database)
+
+
+def redacted(database: str) -> str:
+    """The setting as it may be printed or logged: a URL's password replaced by `***`."""
+    if not is_postgres(database):
+        return database
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+async def open_storage(
+    database: str, cipher: TokenCipher | None = None, replica_id: str | None = None
+) -> StorageInterface:
+    """The storage `database` names: PostgreSQL for a `postgresql://` URL (several
+    replicas may share it), else the SQLite file at that path."""
+    if is_postgres(database):
+        from bot.store.postgres.storage import PostgresStorage
+
+        storage = await PostgresStorage.open(database, cipher, replica_id)
+        # While the PostgreSQL families are being written, not every protocol is met yet;
+        # bot/store/postgres/storage.py checks the whole interface once they are.
+        return cast(StorageInterface, storage)
+    from bot.store.sqlite import Storage
+
+    return await Storage.open(sqlite_path(database), cipher)
