@@ -255,7 +255,12 @@ def _read_event(path: Path) -> Mapping[str, Any]:
     try:
         event = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DemoError(f"{path} does not exist") from None
+        from bot.config import KNOWN_RINGSENSE_DOMAINS
+
+        domains = ", ".join(sorted(KNOWN_RINGSENSE_DOMAINS))
+        raise DemoError(
+            f"{path} is neither a file nor a RingSense domain (one of {domains})"
+        ) from None
     except (OSError, ValueError) as err:
         raise DemoError(f"{path} is not a JSON file: {err}") from None
     if not isinstance(event, Mapping) or not isinstance(event.get("body"), Mapping):

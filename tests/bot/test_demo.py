@@ -56,6 +56,10 @@ async def test_a_bad_event_file_is_a_clear_error(
     assert await run_demo(event_file=bad) == 2
     assert "not a RingSense notification" in capsys.readouterr().err
     assert await run_demo(event_file=tmp_path / "missing.json") == 2
+    said = capsys.readouterr().err
+    # A mistyped domain is told which domains exist.
+    assert "missing.json is neither a file nor a RingSense domain" in said
+    assert "ms-teams" in said and "pbx" in said
 
 
 async def test_an_event_of_another_documented_domain_is_subscribed_and_digested(
