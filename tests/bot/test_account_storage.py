@@ -8,13 +8,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from bot.crypto import TokenCipher, generate_key
 from bot.store.records import (
     AiJob,
     ConnectLink,
-    NoSecretKey,
     RingSenseConnection,
     StoredInstall,
     StoredSubscription,
@@ -57,31 +54,14 @@ def a_job(
 # -- installs ---------------------------------------------------------------------------
 
 
-async def test_install_tokens_are_stored_encrypted_and_read_back(
-    store_factory: StoreFactory,
-) -> None:
-    key = generate_key()
-    storage = await store_factory.open(TokenCipher([key]))
-    await storage.save_install(INSTALL)
-    assert await storage.install_account(INSTALL.bot_extension_id) == INSTALL.account_id
-    assert await storage.install_account("not-installed") is None
-    await storage.close()
-    [(stored_token,)] = await run_sql(store_factory, "SELECT access_token FROM installs")
-    assert INSTALL.access_token not in stored_token
-
-    again = await store_factory.open(TokenCipher([key]))
-    assert await again.stored_installs() == [INSTALL]
-    await again.close()
-    # With another key the token cannot be read, and the install is left out, not guessed.
-    other = await store_factory.open(TokenCipher([generate_key()]))
-    assert await other.stored_installs() == []
-
-
 async def test_saving_an_install_again_replaces_its_token_and_attributes_its_bot(
     store_factory: StoreFactory,
 ) -> None:
+    """(Tokens encrypted at rest, and no token without a key: tests/bot/test_secrets_at_rest.py.)"""
     storage = await store_factory.open(TokenCipher([generate_key()]))
     await storage.save_install(INSTALL)
+    assert await storage.install_account(INSTALL.bot_extension_id) == INSTALL.account_id
+    assert await storage.install_account("not-installed") is None
     renewed = StoredInstall(
         INSTALL.bot_extension_id, INSTALL.account_id, "new-token", "7", "public"
     )
@@ -90,13 +70,6 @@ async def test_saving_an_install_again_replaces_its_token_and_attributes_its_bot
     if store_factory.backend == "postgres":
         # The replica that stored the install attributes its notifications at once.
         assert storage.account_of_owner(INSTALL.bot_extension_id) == INSTALL.account_id
-
-
-async def test_without_a_key_no_token_is_stored(store_factory: StoreFactory) -> None:
-    storage = await store_factory.open()
-    with pytest.raises(NoSecretKey):
-        await storage.save_install(INSTALL)
-    assert await run_sql(store_factory, "SELECT COUNT(*) FROM installs") == [(0,)]
 
 
 async def test_a_token_stored_in_plain_text_is_encrypted_on_the_next_start(
