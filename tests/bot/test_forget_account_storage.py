@@ -6,6 +6,7 @@ it fills every table that has an `account_id` column, whoever added it."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -363,4 +364,45 @@ async def test_on_postgresql_no_row_of_a_forgotten_account_is_left_in_any_table(
         kept_uuids = {row[1] for row in after["inbox"]}
         assert {"n-mention", "n-odd"} <= kept_uuids
     finally:
+        await factory.close_all()
+
+
+async def test_forgetting_an_account_that_deadlocks_with_other_work_is_done_again(
+    postgres_url: str,
+) -> None:
+    """Only on PostgreSQL: another replica's transaction holds a row the forgetting needs
+    and then waits for one the forgetting already deleted. The server aborts the forgetting
+    (it waits with the shorter deadlock timeout); it runs again and deletes everything."""
+    import asyncpg
+
+    factory = StoreFactory("postgres", postgres_url)
+    other_replica = await asyncpg.connect(postgres_url)
+    try:
+        storage = await factory.open(TokenCipher([generate_key()]))
+        for account in (GONE, KEPT):
+            await lay_out_an_account(factory, storage, account)
+        async with other_replica.transaction():
+            await other_replica.execute("SET LOCAL deadlock_timeout = '60s'")
+            # user_settings comes late in the forgetting, ai_jobs early.
+            await other_replica.execute(
+                "SELECT * FROM user_settings WHERE account_id = $1 FOR UPDATE", GONE
+            )
+            forgetting = asyncio.create_task(storage.forget_account(GONE, BOTS[GONE]))
+            for _ in range(500):
+                waiting = await postgres_rows(
+                    postgres_url, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted"
+                )
+                if waiting[0][0]:
+                    break
+                await asyncio.sleep(0.01)
+            assert waiting[0][0], "the forgetting never waited for the held row"
+            await other_replica.execute(
+                "UPDATE ai_jobs SET problem = 'late' WHERE account_id = $1", GONE
+            )
+        deleted = await asyncio.wait_for(forgetting, 30)
+        assert deleted["ai_jobs"] == 1 and deleted["user_settings"] == 1
+        assert await rows_of(factory, GONE) == {}
+        assert await rows_of(factory, KEPT) != {}
+    finally:
+        await other_replica.close()
         await factory.close_all()

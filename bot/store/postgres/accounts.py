@@ -25,6 +25,11 @@ from bot.store.records import (
 
 log = logging.getLogger(__name__)
 
+FORGET_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+"""A deadlock, a serialization failure: the server undid the transaction; running it again
+is safe."""
+
 
 def quoted_identifier(name: str) -> str:
     """A table name read from the catalogue, quoted so it can only ever name a table."""
@@ -99,63 +104,25 @@ class PgAccounts(PgStoreBase):
         every table that carries `account_id` (found in the catalogue, so a table added later
         is covered), plus rows not attributed to an account, found through the account's
         people and the bot's own extension; all in one transaction. Returns rows deleted per
-        table."""
-        deleted: dict[str, int] = {}
+        table.
 
-        def count(table: str, status: str) -> None:
-            changed = rows_affected(status)
-            if changed > 0:
-                deleted[table] = deleted.get(table, 0) + changed
-
-        async with self._transaction() as conn:
-            people: set[str] = set()
-            for table in ("user_settings", "direct_chats", "call_participants"):
-                # Table names come from the fixed tuple above, never from input.
-                rows = await conn.fetch(
-                    f"SELECT extension_id FROM {table} WHERE account_id = $1",  # noqa: S608
+        The transaction touches every table, so it can deadlock with a replica's digest or
+        delivery locking the same rows in another order; the server then aborts one of the
+        two, and when that is this one it is run again from the start (nothing was kept)."""
+        for attempt in range(1, FORGET_ATTEMPTS + 1):
+            try:
+                async with self._transaction() as conn:
+                    deleted = await _forget_account_in(conn, account_id, bot_extension_id)
+                break
+            except Exception as err:
+                if getattr(err, "sqlstate", None) not in RETRYABLE_SQLSTATES:
+                    raise
+                if attempt == FORGET_ATTEMPTS:
+                    raise
+                log.warning(
+                    "forgetting account %s collided with other work (%s); trying again",
                     account_id,
-                )
-                people.update(str(r[0]) for r in rows)
-            people.discard("")
-            if people:
-                everyone = sorted(people)
-                for table, condition in (
-                    ("user_channels", "extension_id = ANY($1::text[]) AND account_id IS NULL"),
-                    ("feedback", "extension_id = ANY($1::text[]) AND account_id IS NULL"),
-                    (
-                        "posted_cards",
-                        "destination = ANY(SELECT 'direct:' || p FROM unnest($1::text[]) p) "
-                        "AND account_id IS NULL",
-                    ),
-                ):
-                    count(
-                        table,
-                        await conn.execute(
-                            f"DELETE FROM {table} WHERE {condition}",  # noqa: S608
-                            everyone,
-                        ),
-                    )
-            count("inbox", await _forget_unattributed_inbox(conn, bot_extension_id))
-            count(
-                "subscriptions",
-                await conn.execute(
-                    "DELETE FROM subscriptions WHERE identity = $1", f"bot:{bot_extension_id}"
-                ),
-            )
-            count(
-                "installs",
-                await conn.execute(
-                    "DELETE FROM installs WHERE bot_extension_id = $1", bot_extension_id
-                ),
-            )
-            for table in await _tables_with_account(conn):
-                count(
-                    table,
-                    await conn.execute(
-                        f"DELETE FROM {quoted_identifier(table)} "  # noqa: S608
-                        "WHERE account_id = $1",
-                        account_id,
-                    ),
+                    type(err).__name__,
                 )
         self._owner_accounts.pop(bot_extension_id, None)
         return deleted
@@ -288,6 +255,64 @@ class PgAccounts(PgStoreBase):
 
     async def forget_subscription(self, subscription_id: str) -> None:
         await self._pool.execute("DELETE FROM subscriptions WHERE id = $1", subscription_id)
+
+
+async def _forget_account_in(conn: Any, account_id: str, bot_extension_id: str) -> dict[str, int]:
+    """`forget_account`'s deletions on one connection inside its transaction."""
+    deleted: dict[str, int] = {}
+
+    def count(table: str, status: str) -> None:
+        changed = rows_affected(status)
+        if changed > 0:
+            deleted[table] = deleted.get(table, 0) + changed
+
+    people: set[str] = set()
+    for table in ("user_settings", "direct_chats", "call_participants"):
+        # Table names come from the fixed tuple above, never from input.
+        rows = await conn.fetch(
+            f"SELECT extension_id FROM {table} WHERE account_id = $1",  # noqa: S608
+            account_id,
+        )
+        people.update(str(r[0]) for r in rows)
+    people.discard("")
+    if people:
+        everyone = sorted(people)
+        for table, condition in (
+            ("user_channels", "extension_id = ANY($1::text[]) AND account_id IS NULL"),
+            ("feedback", "extension_id = ANY($1::text[]) AND account_id IS NULL"),
+            (
+                "posted_cards",
+                "destination = ANY(SELECT 'direct:' || p FROM unnest($1::text[]) p) "
+                "AND account_id IS NULL",
+            ),
+        ):
+            count(
+                table,
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE {condition}",  # noqa: S608
+                    everyone,
+                ),
+            )
+    count("inbox", await _forget_unattributed_inbox(conn, bot_extension_id))
+    count(
+        "subscriptions",
+        await conn.execute(
+            "DELETE FROM subscriptions WHERE identity = $1", f"bot:{bot_extension_id}"
+        ),
+    )
+    count(
+        "installs",
+        await conn.execute("DELETE FROM installs WHERE bot_extension_id = $1", bot_extension_id),
+    )
+    for table in await _tables_with_account(conn):
+        count(
+            table,
+            await conn.execute(
+                f"DELETE FROM {quoted_identifier(table)} WHERE account_id = $1",  # noqa: S608
+                account_id,
+            ),
+        )
+    return deleted
 
 
 async def _tables_with_account(conn: Any) -> list[str]:
