@@ -130,6 +130,34 @@ async def test_subscriptions_are_kept_per_identity_renewed_and_forgotten(
     assert await storage.subscriptions("service") == [service]
 
 
+async def test_a_bot_subscription_saved_by_another_replica_belongs_to_the_install_account(
+    store_factory: StoreFactory,
+) -> None:
+    """The replica renewing a bot's subscription may not have seen its install arrive:
+    the subscription still belongs to the install's account, as stored."""
+    key = generate_key()
+    installer = await store_factory.open(TokenCipher([key]), replica_id="replica-a")
+    await installer.save_install(INSTALL)
+    if store_factory.backend == "sqlite":
+        installer.attribute_owner(INSTALL.bot_extension_id, INSTALL.account_id)  # one process
+        renewer = installer
+    else:
+        renewer = await store_factory.open(TokenCipher([key]), replica_id="replica-b")
+        assert renewer.account_of_owner(INSTALL.bot_extension_id) is None
+    await renewer.save_subscription(
+        StoredSubscription(
+            "sub-b", f"bot:{INSTALL.bot_extension_id}", "https://x", ("/a",), "fp", None
+        )
+    )
+    await renewer.save_subscription(
+        StoredSubscription("sub-unknown", "bot:never-installed", "https://x", ("/a",), "fp", None)
+    )
+    assert sorted(
+        await run_sql(store_factory, "SELECT id, account_id FROM subscriptions"),
+        key=lambda r: str(r[0]),
+    ) == [("sub-b", INSTALL.account_id), ("sub-unknown", None)]
+
+
 # -- RingSense connections and connect links -------------------------------------------
 
 

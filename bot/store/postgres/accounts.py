@@ -232,10 +232,15 @@ class PgAccounts(PgStoreBase):
         ]
 
     async def save_subscription(self, subscription: StoredSubscription) -> None:
+        """Store a subscription, or move a known one's expiry on. A bot's subscription
+        belongs to its install's account: as this replica knows it, else as `installs`
+        says (an install another replica stored), so the account's removal takes it too."""
+        kind, _, owner = subscription.identity.partition(":")
         await self._pool.execute(
             "INSERT INTO subscriptions (id, identity, address, event_filters, "
             "token_fingerprint, expiration_time, created_at, account_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8::text, "
+            "(SELECT account_id FROM installs WHERE bot_extension_id = $9::text))) "
             "ON CONFLICT (id) DO UPDATE SET expiration_time = excluded.expiration_time",
             subscription.id,
             subscription.identity,
@@ -245,6 +250,7 @@ class PgAccounts(PgStoreBase):
             subscription.expiration_time,
             time.time(),
             self._account_of_identity(subscription.identity),
+            owner if kind == "bot" else None,
         )
 
     def _account_of_identity(self, identity: str) -> str | None:
