@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.store.interface import AiJobStore
 from bot.store.postgres.base import PgStoreBase
 from bot.store.records import AiJob
 
@@ -88,3 +89,8 @@ def _ai_job(row: Any) -> AiJob:
         problem=row["problem"],
         speaker_names=json.loads(row["speaker_names"]),
     )
+
+
+def _offers_every_method_of_its_protocol(store: PgAiJobs) -> AiJobStore:
+    """Never called: mypy checks here that this family matches `AiJobStore` method for method."""
+    return store
