@@ -1,6 +1,10 @@
 """Secrets and words at rest: the database is the owner's alone, stored tokens are
 encrypted with BOT_SECRET_KEY (and re-encrypted by `rotate-key`), and the log holds neither
-tokens nor what people wrote unless `--log-content` asks for it."""
+tokens nor what people wrote unless `--log-content` asks for it.
+
+Tests taking `store_factory` run on SQLite and on PostgreSQL; the file-mode tests and the
+upgrade from an older SQLite schema are about SQLite's file and stay SQLite-only (a
+PostgreSQL server keeps its own files; its plain-text upgrade is in test_account_storage.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from bot.logs import configure_logging
 from bot.storage import MIGRATIONS, NoSecretKey, Storage, StoredInstall
 from tests.conftest import PROJECT_ROOT
 from tests.e2e import Stack, settle
+from tests.stores import StoreFactory, postgres_rows
 
 INSTALL = StoredInstall("62288330099", "809640077", "bot-token-IN-PLAIN-SIGHT", None, "private")
 
@@ -75,34 +80,38 @@ async def test_an_existing_database_open_to_others_is_tightened(
         await storage.close()
 
 
-async def test_install_tokens_are_stored_encrypted_and_read_back(tmp_path: Path) -> None:
-    database = tmp_path / "bot.sqlite3"
+async def stored_secrets(factory: StoreFactory) -> bytes:
+    """What is on disk for the database: SQLite's file and its WAL; on PostgreSQL, every
+    stored install as the server returns it to anyone who can read the table."""
+    if factory.backend == "sqlite":
+        return raw_bytes(Path(factory.database))
+    rows = await postgres_rows(factory.database, "SELECT * FROM installs")
+    return repr([tuple(r.values()) for r in rows]).encode()
+
+
+async def test_install_tokens_are_stored_encrypted_and_read_back(
+    store_factory: StoreFactory,
+) -> None:
     key = generate_key()
-    storage = await Storage.open(database, TokenCipher([key]))
+    storage = await store_factory.open(TokenCipher([key]))
     await storage.save_install(INSTALL)
     await storage.close()
-    assert b"bot-token-IN-PLAIN-SIGHT" not in raw_bytes(database)
+    assert INSTALL.bot_extension_id.encode() in await stored_secrets(store_factory)
+    assert b"bot-token-IN-PLAIN-SIGHT" not in await stored_secrets(store_factory)
 
-    storage = await Storage.open(database, TokenCipher([key]))
-    try:
-        assert await storage.stored_installs() == [INSTALL]
-    finally:
-        await storage.close()
+    storage = await store_factory.open(TokenCipher([key]))
+    assert await storage.stored_installs() == [INSTALL]
+    await storage.close()
     # With another key the token cannot be read, and the install is left out, not guessed.
-    storage = await Storage.open(database, TokenCipher([generate_key()]))
-    try:
-        assert await storage.stored_installs() == []
-    finally:
-        await storage.close()
+    storage = await store_factory.open(TokenCipher([generate_key()]))
+    assert await storage.stored_installs() == []
 
 
-async def test_without_a_key_no_token_is_stored(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
-    try:
-        with pytest.raises(NoSecretKey):
-            await storage.save_install(INSTALL)
-    finally:
-        await storage.close()
+async def test_without_a_key_no_token_is_stored(store_factory: StoreFactory) -> None:
+    storage = await store_factory.open()
+    with pytest.raises(NoSecretKey):
+        await storage.save_install(INSTALL)
+    assert b"bot-token-IN-PLAIN-SIGHT" not in await stored_secrets(store_factory)
 
 
 async def test_plain_text_tokens_of_an_older_version_are_encrypted_on_first_start(
@@ -132,7 +141,7 @@ async def test_plain_text_tokens_of_an_older_version_are_encrypted_on_first_star
     assert b"bot-token-IN-PLAIN-SIGHT" not in raw_bytes(database)
 
 
-def env_for(database: Path, key: str) -> dict[str, str]:
+def env_for(database: Path | str, key: str) -> dict[str, str]:
     return {
         "RC_CLIENT_ID": "client-abc",
         "RC_CLIENT_SECRET": "s3cr3t-value-1",
@@ -145,17 +154,16 @@ def env_for(database: Path, key: str) -> dict[str, str]:
 
 
 async def test_rotate_key_reencrypts_under_the_new_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    database = tmp_path / "bot.sqlite3"
     old_key, new_key = generate_key(), generate_key()
-    storage = await Storage.open(database, TokenCipher([old_key]))
+    storage = await store_factory.open(TokenCipher([old_key]))
     await storage.save_install(INSTALL)
     await storage.close()
     config = PROJECT_ROOT / "bot.config.yaml"
 
     # A key that opens nothing: the rotation refuses and changes nothing.
-    for name, value in env_for(database, generate_key()).items():
+    for name, value in env_for(store_factory.database, generate_key()).items():
         monkeypatch.setenv(name, value)
     assert await _in_thread(main, ["rotate-key", "--config", str(config)]) == 1
     assert "nothing changed" in capsys.readouterr().err
@@ -164,11 +172,8 @@ async def test_rotate_key_reencrypts_under_the_new_key(
     assert await _in_thread(main, ["rotate-key", "--config", str(config)]) == 0
     assert "1 stored secret(s)" in capsys.readouterr().out
 
-    storage = await Storage.open(database, TokenCipher([new_key]))
-    try:
-        assert await storage.stored_installs() == [INSTALL]
-    finally:
-        await storage.close()
+    storage = await store_factory.open(TokenCipher([new_key]))
+    assert await storage.stored_installs() == [INSTALL]
 
 
 async def _in_thread(function: object, argv: list[str]) -> int:

@@ -301,5 +301,15 @@ CREATE TABLE ringcx_segments (
 CREATE INDEX ringcx_segments_due ON ringcx_segments (state, next_attempt_at);
 """
 
+# Retention (bot/store/postgres/upkeep.py `prune`) empties finished rows batch by batch: these
+# indexes hold only rows whose words are still kept, so each batch starts where there is work
+# instead of walking past rows already emptied (SQLite has the same two).
+PRUNE_INDEXES = """
+CREATE INDEX inbox_words_kept ON inbox (received_at)
+    WHERE status <> 'pending' AND payload <> '{}';
+CREATE INDEX outbox_words_kept ON outbox (created_at)
+    WHERE status = 'sent' AND message <> '{}';
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
-POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1]
+POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1, PRUNE_INDEXES]
