@@ -301,5 +301,13 @@ CREATE TABLE ringcx_segments (
 CREATE INDEX ringcx_segments_due ON ringcx_segments (state, next_attempt_at);
 """
 
+CALLS_NEWEST_LAST = """
+-- `last` (PgCalls.calls_of) walks a person's calls newest first with the calls that have no
+-- start time after the rest, as SQLite sorts NULLs; `call_participants_newest` keeps
+-- PostgreSQL's default for DESC (NULLs first), which would need a sort of all their calls.
+CREATE INDEX call_participants_newest_last ON call_participants (
+    extension_id, account_id, recording_start_time DESC NULLS LAST, updated_at DESC NULLS LAST);
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
-POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1]
+POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1, CALLS_NEWEST_LAST]
