@@ -172,3 +172,28 @@ async def test_what_a_person_types_is_never_syntax_and_any_text_is_stored(
         assert len(found) == 1 and "DROP TABLE calls" in found[0], words
     assert await _find(storage, "A", "else") == ["Nothing else."]
     assert await storage.call_insights("pbx:1") is not None  # the table is still there
+
+
+async def test_small_words_and_accents_are_found_as_on_sqlite(
+    any_storage: StorageInterface,
+) -> None:
+    """FTS5 keeps every word and folds accents (`remove_diacritics 2`): `find the` finds
+    lines with "the", and café, cafe and CAFÉ are one word. PostgreSQL's `english`
+    configuration would drop "the" (a stop word) and keep the accent."""
+    storage = any_storage
+    await _call(
+        storage,
+        "pbx:1",
+        "A",
+        _transcript("Meet at the café near Zürich.", "Coffee at a cafe in Malmo.", "No it."),
+    )
+    assert await _find(storage, "A", "the") == ["Meet at the café near Zürich."]
+    assert sorted(await _find(storage, "A", "CAFE")) == [
+        "Coffee at a cafe in Malmo.",
+        "Meet at the café near Zürich.",
+    ]
+    assert await _find(storage, "A", "zurich") == ["Meet at the café near Zürich."]
+    assert await _find(storage, "A", "Malmö café") == ["Coffee at a cafe in Malmo."]
+    # Every word counts, small ones too: "it" is in no line with "the".
+    assert await _find(storage, "A", "the it") == []
+    assert await _find(storage, "A", "no it") == ["No it."]

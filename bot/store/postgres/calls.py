@@ -28,9 +28,10 @@ from bot.store.records import (
     split_transcript,
 )
 
-TEXT_SEARCH_CONFIG = "english"
-"""The text search configuration of `call_search.words` (see migrations.py): Snowball's
-English stemmer, as SQLite's FTS5 uses Porter's, so `priced` finds `pricing`."""
+TEXT_SEARCH_CONFIG = "bot_search"
+"""The text search configuration of `call_search.terms` (see migrations.py): Snowball's
+English stemmer without stop words, as SQLite's FTS5 uses Porter's, so `priced` finds
+`pricing` and `the` is a word like any other; with `bot_search_fold`, accents folded."""
 
 RANK_NORMALISATION = 1
 """`ts_rank`'s length normalisation (divide by 1 + log of the line's length): a word in a
@@ -274,9 +275,9 @@ class PgCalls(PgStoreBase, SettingsStore):
         """Lines of this account's calls holding every word of `match`, best first.
 
         `match` is what `bot.search.match_expression` builds for FTS5 (quoted words); each
-        word becomes a phrase of the text search configuration (stemmed, so `priced` finds
-        `pricing`) and every one must be in the line. A word the configuration drops (a
-        stop word such as `the`) asks nothing; words that are all stop words find nothing.
+        word becomes a phrase of `TEXT_SEARCH_CONFIG` (stemmed, so `priced` finds
+        `pricing`; accents folded, so `cafe` finds `café`) and every one must be in the
+        line, small words too, as in FTS5.
         With `participant`, only calls that person owned or took part in; with `call_key`,
         one call; with `kinds`, only those kinds of line. `score` is lower for better hits,
         as SQLite's bm25."""
@@ -287,9 +288,11 @@ class PgCalls(PgStoreBase, SettingsStore):
         phrases = []
         for word in words:
             params.append(word)
-            phrases.append(f"phraseto_tsquery('{TEXT_SEARCH_CONFIG}', ${len(params)})")
+            phrases.append(
+                f"phraseto_tsquery('{TEXT_SEARCH_CONFIG}', bot_search_fold(${len(params)}))"
+            )
         query = f"({' && '.join(phrases)})"
-        conditions = ["s.account_id = $1", f"s.words @@ {query}"]
+        conditions = ["s.account_id = $1", f"s.terms @@ {query}"]
         if participant is not None:
             params.append(participant)
             conditions.append(
@@ -306,7 +309,7 @@ class PgCalls(PgStoreBase, SettingsStore):
         # Only placeholders and the fixed texts above are interpolated.
         rows = await self._pool.fetch(
             "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
-            f"-ts_rank(s.words, {query}, {RANK_NORMALISATION}) AS score, "
+            f"-ts_rank(s.terms, {query}, {RANK_NORMALISATION}) AS score, "
             "c.recording_start_time FROM call_search s JOIN calls c "
             "ON c.call_key = s.call_key AND c.account_id = s.account_id "
             f"WHERE {' AND '.join(conditions)} "
