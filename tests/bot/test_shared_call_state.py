@@ -195,3 +195,67 @@ async def test_feedback_is_one_verdict_per_person(any_storage: StorageInterface)
     assert await storage.feedback_for("pbx:1") == {"101": "not_helpful", "102": "helpful"}
     assert await storage.call_with_account("pbx:1") is not None
     assert await storage.call_with_account("pbx:2") is None
+
+
+async def test_a_digest_with_its_next_steps_search_lines_and_inbox_row_in_one_go(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL's `record_digest` takes what SQLite's takes after issue 12's last step
+    (h12-finish): next steps and `find`'s lines in the digest's transaction, transcript
+    lines only with the transcript kept, and the inbox row marked done by its holder only."""
+    from bot.store.postgres.storage import PostgresStorage
+    from bot.store.records import SearchLine
+
+    first = await PostgresStorage.open(postgres_url, replica_id="r1")
+    second = await PostgresStorage.open(postgres_url, replica_id="r2")
+    try:
+        [row] = await postgres_rows(
+            postgres_url,
+            "INSERT INTO inbox (uuid, kind, payload, received_at, order_key, claimed_by, "
+            "lease_until) VALUES ('n-1', 'ringsense.insights', '{}', 0, 'pbx:1', 'r1', 1e12) "
+            "RETURNING id",
+        )
+        newer = replace(_call("pbx:1", ()), transcript_modified="2026-11-30T12:00:00Z")
+        lines = [
+            SearchLine("summary", 0, None, None, "About the harbour project."),
+            SearchLine("transcript", 0, 1.0, "Ann", "The harbour opens in May."),
+        ]
+        # A replica whose claim lapsed leaves the row alone (and changes nothing else).
+        await second.record_digest(newer, (), finished_inbox_id=row["id"])
+        [still] = await postgres_rows(postgres_url, "SELECT status FROM inbox")
+        assert still["status"] == "pending"
+        await first.record_digest(
+            newer,
+            (),
+            next_steps=[("101", "Book the harbour visit", "Ann")],
+            search_lines=lines,
+            finished_inbox_id=row["id"],
+        )
+        [done] = await postgres_rows(postgres_url, "SELECT status, claimed_by FROM inbox")
+        assert (done["status"], done["claimed_by"]) == ("done", None)
+        items, _ = await first.open_next_steps("A", "101", 10)
+        assert [i.text for i in items] == ["Book the harbour visit"]
+        match = '"harbour"'
+        found = await second.search_calls("A", match, participant=None)
+        assert sorted(h.line.text for h in found) == [
+            "About the harbour project.",
+            "The harbour opens in May.",
+        ]
+        # An older record arriving late: its summary is indexed, its transcript lines not.
+        older = replace(_call("pbx:1", ()), transcript_modified="2026-11-30T11:00:00Z")
+        await second.record_digest(
+            older,
+            (),
+            search_lines=[
+                SearchLine("summary", 0, None, None, "About the harbour, revised."),
+                SearchLine("transcript", 0, 1.0, "Ann", "Old harbour draft."),
+            ],
+        )
+        found = await first.search_calls("A", match, participant=None)
+        assert sorted(h.line.text for h in found) == [
+            "About the harbour, revised.",
+            "The harbour opens in May.",
+        ]
+    finally:
+        await first.close()
+        await second.close()
