@@ -211,7 +211,11 @@ class PgCalls(PgStoreBase, SettingsStore):
             "n.account_id = $1 AND n.state = 'open' "
             "AND ($2::text IS NULL OR n.assignee_extension_id = $2)"
         )
-        async with self._pool.acquire() as connection, connection.transaction(readonly=True):
+        # One snapshot for the count and the items.
+        async with (
+            self._pool.acquire() as connection,
+            connection.transaction(isolation="repeatable_read", readonly=True),
+        ):
             total = await connection.fetchval(
                 f"SELECT COUNT(*) FROM next_steps n WHERE {where}",  # noqa: S608 - fixed text
                 account_id,
