@@ -197,3 +197,33 @@ async def test_small_words_and_accents_are_found_as_on_sqlite(
     # Every word counts, small ones too: "it" is in no line with "the".
     assert await _find(storage, "A", "the it") == []
     assert await _find(storage, "A", "no it") == ["No it."]
+
+
+async def test_words_inside_addresses_and_numbers_are_words(any_storage: StorageInterface) -> None:
+    """FTS5 splits at every sign: `acme` is in "acme.com" and in an e-mail address, `3`
+    and `5` in "3.5". PostgreSQL's parser would keep an address or a number whole."""
+    storage = any_storage
+    await _call(
+        storage,
+        "pbx:1",
+        "A",
+        _transcript(
+            "Write to ann.lee@acme.com today.",
+            "See https://acme.com/pricing/v2 for it.",
+            "They offered $3.5 million, check-in on Friday.",
+            "The build_id was 7f3a.",
+        ),
+    )
+    assert sorted(await _find(storage, "A", "acme")) == [
+        "See https://acme.com/pricing/v2 for it.",
+        "Write to ann.lee@acme.com today.",
+    ]
+    assert await _find(storage, "A", "lee") == ["Write to ann.lee@acme.com today."]
+    assert await _find(storage, "A", "pricing v2") == ["See https://acme.com/pricing/v2 for it."]
+    assert await _find(storage, "A", "3.5 million") == [
+        "They offered $3.5 million, check-in on Friday."
+    ]
+    assert await _find(storage, "A", "check in") == [
+        "They offered $3.5 million, check-in on Friday."
+    ]
+    assert await _find(storage, "A", "build id") == ["The build_id was 7f3a."]

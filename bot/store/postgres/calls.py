@@ -398,7 +398,7 @@ def search_words(match: str) -> list[str]:
     """The phrases of an FTS5 expression made by `bot.search.match_expression` (each
     quoted word, which the text search parser may split as FTS5's tokenizer does, into a
     phrase); an unquoted text gives its words. Never syntax: each is a bound parameter."""
-    quoted = [piece for piece in _QUOTED.findall(match) if _WORD.search(piece)]
+    quoted = [storable_text(p) for p in _QUOTED.findall(match) if _WORD.search(p)]
     return (quoted or _WORD.findall(match))[:MAX_SEARCH_PHRASES]
 
 

@@ -313,9 +313,10 @@ SEARCH_AS_FTS5 = """
 -- `find` as SQLite's FTS5 index finds (tokenize = 'porter unicode61 remove_diacritics 2'):
 -- every word counts, small ones too (the `english` configuration of `call_search.words`
 -- drops stop words such as "the", so `find the` found nothing), and accented letters are
--- their plain ones (café is cafe). English stemming without a stop word list, and the
--- Latin letters with a diacritic folded by `bot_search_fold` (built in functions only,
--- no extension to install). `words` and its index stay for replicas of migration 2.
+-- their plain ones (café is cafe), and words are split at every sign (`acme` is in
+-- acme.com). English stemming without a stop word list; the Latin letters with a
+-- diacritic and the ASCII signs folded by `bot_search_fold` (built in functions only, no
+-- extension to install). `words` and its index stay for replicas of migration 2.
 CREATE TEXT SEARCH DICTIONARY bot_english_stem (TEMPLATE = snowball, Language = english);
 CREATE TEXT SEARCH CONFIGURATION bot_search (COPY = english);
 ALTER TEXT SEARCH CONFIGURATION bot_search
@@ -327,12 +328,15 @@ CREATE FUNCTION bot_search_fold(text) RETURNS text
         'ćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐő' ||
         'ŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛ' ||
         'ǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯ' ||
-        'ȰȱȲȳ',
+        'ȰȱȲȳ' ||
+        -- and every ASCII sign becomes a space: FTS5's unicode61 splits there, where
+        -- PostgreSQL's parser would keep an address, a path or a number such as 3.5 whole
+        '!"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~',
         'AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaC' ||
         'cCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOo' ||
         'RrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuU' ||
         'uAaAaGgKkOoOojGgNnAaAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOo' ||
-        'OoYy') $fold$;
+        'OoYy' || repeat(' ', 32)) $fold$;
 ALTER TABLE call_search ADD COLUMN terms tsvector
     GENERATED ALWAYS AS (to_tsvector('bot_search', bot_search_fold(text))) STORED;
 CREATE INDEX call_search_terms ON call_search USING gin (terms);
