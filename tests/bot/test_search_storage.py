@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.search import match_expression
 from bot.store import StorageInterface
 from bot.store.records import SearchHit, SearchLine
+from tests.stores import StoreFactory, postgres_rows
 
 
 async def _call(
@@ -227,3 +228,15 @@ async def test_words_inside_addresses_and_numbers_are_words(any_storage: Storage
         "They offered $3.5 million, check-in on Friday."
     ]
     assert await _find(storage, "A", "build id") == ["The build_id was 7f3a."]
+
+
+async def test_lines_of_a_call_not_stored_are_not_kept_on_postgres(postgres_url: str) -> None:
+    factory = StoreFactory("postgres", postgres_url)
+    storage = await factory.open()
+    try:
+        await storage.index_call("pbx:never-stored", "A", _transcript("Orphan words."))
+        await _call(storage, "pbx:of-b", "B", [])
+        await storage.index_call("pbx:of-b", "A", _transcript("Words filed under A."))
+        assert await postgres_rows(postgres_url, "SELECT text FROM call_search") == []
+    finally:
+        await factory.close_all()

@@ -519,7 +519,9 @@ async def replace_search_lines(
     *,
     with_transcript: bool = True,
 ) -> None:
-    """What `find` knows of a call becomes `lines`, in the caller's transaction.
+    """What `find` knows of a stored call of this account becomes `lines`, in the
+    caller's transaction (lines of a call not stored, which no search could show, are
+    not kept: nothing would ever prune them).
 
     Without `with_transcript`, the transcript lines already indexed stay (the transcript
     stored is not the one these lines came with) and only the other lines are replaced."""
@@ -537,7 +539,8 @@ async def replace_search_lines(
         "INSERT INTO call_search (text, account_id, call_key, kind, position, offset_s, "
         "speaker) SELECT t.text, $1, $2, t.kind, t.position, t.offset_s, t.speaker "
         "FROM unnest($3::text[], $4::text[], $5::integer[], $6::double precision[], "
-        "$7::text[]) AS t (text, kind, position, offset_s, speaker)",
+        "$7::text[]) AS t (text, kind, position, offset_s, speaker) "
+        "WHERE EXISTS (SELECT 1 FROM calls c WHERE c.call_key = $2 AND c.account_id = $1)",
         account_id,
         call_key,
         [storable_text(line.text) for line in kept],
