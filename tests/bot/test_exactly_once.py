@@ -7,13 +7,12 @@ import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.app import CATCH_UP, SERVICES, SUBSCRIPTIONS
 from bot.cards import card_as_text
-from bot.storage import Storage
 from tests.e2e import Stack, eventually, settle
+from tests.stores import StoreFactory
 
 
 async def dm_with(stack: Stack, name: str = "Kim Park") -> tuple[str, str]:
@@ -253,31 +252,34 @@ async def test_a_429_penalty_is_honoured_after_a_restart(stack: Stack) -> None:
     assert later[0]["status"] == 200
 
 
-async def test_two_changes_made_from_the_same_settings_both_survive(tmp_path: Path) -> None:
-    """The race above, made certain: both commands read the settings before either saves."""
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
-    try:
-        read_by_both = await storage.user_settings("601")
-        paused = replace(read_by_both, paused_until=datetime.now(UTC) + timedelta(hours=2))
-        opted_in_with_channel = replace(
-            read_by_both.with_channel("chat-9", "Deals"), opted_in=True, min_duration_s=120
-        )
-        await asyncio.gather(
-            storage.save_settings(paused, before=read_by_both),
-            storage.save_settings(opted_in_with_channel, before=read_by_both),
-        )
-        stored = await storage.user_settings("601")
-        assert stored.is_paused() and stored.opted_in and stored.min_duration_s == 120
-        assert [c.chat_id for c in stored.channels] == ["chat-9"]
-        removed = replace(stored.without_channel("chat-9"), timezone="Europe/Paris")
-        added_elsewhere = stored.with_channel("chat-10", "Support")
-        await storage.save_settings(removed, before=stored)
-        await storage.save_settings(added_elsewhere, before=stored)
-        final = await storage.user_settings("601")
-        assert [c.chat_id for c in final.channels] == ["chat-10"]
-        assert final.timezone == "Europe/Paris" and final.is_paused()
-    finally:
-        await storage.close()
+async def test_two_changes_made_from_the_same_settings_both_survive(
+    store_factory: StoreFactory,
+) -> None:
+    """The race above, made certain: both commands read the settings before either saves;
+    on PostgreSQL each is saved by another replica."""
+    storage = await store_factory.open(replica_id="r1")
+    other = (
+        await store_factory.open(replica_id="r2") if store_factory.backend != "sqlite" else storage
+    )
+    read_by_both = await storage.user_settings("601")
+    paused = replace(read_by_both, paused_until=datetime.now(UTC) + timedelta(hours=2))
+    opted_in_with_channel = replace(
+        read_by_both.with_channel("chat-9", "Deals"), opted_in=True, min_duration_s=120
+    )
+    await asyncio.gather(
+        storage.save_settings(paused, before=read_by_both),
+        other.save_settings(opted_in_with_channel, before=read_by_both),
+    )
+    stored = await storage.user_settings("601")
+    assert stored.is_paused() and stored.opted_in and stored.min_duration_s == 120
+    assert [c.chat_id for c in stored.channels] == ["chat-9"]
+    removed = replace(stored.without_channel("chat-9"), timezone="Europe/Paris")
+    added_elsewhere = stored.with_channel("chat-10", "Support")
+    await storage.save_settings(removed, before=stored)
+    await other.save_settings(added_elsewhere, before=stored)
+    final = await other.user_settings("601")
+    assert [c.chat_id for c in final.channels] == ["chat-10"]
+    assert final.timezone == "Europe/Paris" and final.is_paused()
 
 
 async def test_catch_up_does_not_send_digests_of_calls_from_before_the_optin(

@@ -3,16 +3,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.storage import MIGRATIONS, Storage
+from bot.store.postgres.migrations import POSTGRES_MIGRATIONS
+from tests.stores import StoreFactory
 
 
-async def test_migrations_run_once_and_survive_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "bot.sqlite3"
-    storage = await Storage.open(path)
-    assert await storage.schema_version() == len(MIGRATIONS)
+async def test_migrations_run_once_and_survive_reopen(store_factory: StoreFactory) -> None:
+    migrations = MIGRATIONS if store_factory.backend == "sqlite" else POSTGRES_MIGRATIONS
+    storage = await store_factory.open()
+    assert await storage.schema_version() == len(migrations)
     await storage.set_opted_in("101", True)
     await storage.close()
-    reopened = await Storage.open(path)
-    assert await reopened.schema_version() == len(MIGRATIONS)
+    reopened = await store_factory.open()
+    assert await reopened.schema_version() == len(migrations)
     assert (await reopened.user_settings("101")).opted_in
     await reopened.close()
 

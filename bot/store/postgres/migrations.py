@@ -311,5 +311,46 @@ CREATE INDEX outbox_words_kept ON outbox (created_at)
     WHERE status = 'sent' AND message <> '{}';
 """
 
+CALLS_NEWEST_LAST = """
+-- `last` (PgCalls.calls_of) walks a person's calls newest first with the calls that have no
+-- start time after the rest, as SQLite sorts NULLs; `call_participants_newest` keeps
+-- PostgreSQL's default for DESC (NULLs first), which would need a sort of all their calls.
+CREATE INDEX call_participants_newest_last ON call_participants (
+    extension_id, account_id, recording_start_time DESC NULLS LAST, updated_at DESC NULLS LAST);
+"""
+
+SEARCH_AS_FTS5 = """
+-- `find` as SQLite's FTS5 index finds (tokenize = 'porter unicode61 remove_diacritics 2'):
+-- every word counts, small ones too (the `english` configuration of `call_search.words`
+-- drops stop words such as "the", so `find the` found nothing), and accented letters are
+-- their plain ones (café is cafe), and words are split at every sign (`acme` is in
+-- acme.com). English stemming without a stop word list; the Latin letters with a
+-- diacritic and the ASCII signs folded by `bot_search_fold` (built in functions only, no
+-- extension to install). `words` and its index stay for replicas of migration 3.
+CREATE TEXT SEARCH DICTIONARY bot_english_stem (TEMPLATE = snowball, Language = english);
+CREATE TEXT SEARCH CONFIGURATION bot_search (COPY = english);
+ALTER TEXT SEARCH CONFIGURATION bot_search
+    ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part
+    WITH bot_english_stem;
+CREATE FUNCTION bot_search_fold(text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $fold$ SELECT translate($1,
+        'ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆ' ||
+        'ćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐő' ||
+        'ŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛ' ||
+        'ǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯ' ||
+        'ȰȱȲȳ' ||
+        -- and every ASCII sign becomes a space: FTS5's unicode61 splits there, where
+        -- PostgreSQL's parser would keep an address, a path or a number such as 3.5 whole
+        '!"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~',
+        'AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaC' ||
+        'cCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOo' ||
+        'RrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuU' ||
+        'uAaAaGgKkOoOojGgNnAaAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOo' ||
+        'OoYy' || repeat(' ', 32)) $fold$;
+ALTER TABLE call_search ADD COLUMN terms tsvector
+    GENERATED ALWAYS AS (to_tsvector('bot_search', bot_search_fold(text))) STORED;
+CREATE INDEX call_search_terms ON call_search USING gin (terms);
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
-POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1, PRUNE_INDEXES]
+POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1, PRUNE_INDEXES, CALLS_NEWEST_LAST, SEARCH_AS_FTS5]
