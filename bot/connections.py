@@ -194,6 +194,14 @@ class ConnectedUserTokens:
         return True
 
     async def _refresh(self) -> None:
+        """Spend the stored refresh token for a new pair. Replicas sharing one database take
+        turns per account, and each reads the token only once it has its turn: the one
+        that waited spends the token the other stored, never the one already spent (which
+        RingCentral refuses, and which would read as a lost connection)."""
+        async with self._services.storage.ringsense_refresh_turn(self.account_id):
+            await self._refresh_in_turn()
+
+    async def _refresh_in_turn(self) -> None:
         storage = self._services.storage
         stored = await storage.ringsense_connection(self.account_id)
         if stored is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiosqlite
 
@@ -264,6 +266,12 @@ class SqliteAccounts(StoreBase):
             await db.execute(
                 "DELETE FROM subscriptions WHERE identity = ?", (f"ringsense:{account_id}",)
             )
+
+    @asynccontextmanager
+    async def ringsense_refresh_turn(self, account_id: str) -> AsyncIterator[None]:
+        """One process uses an SQLite file: the account's in-memory lock
+        (bot/connections.py) already gives each refresh its turn."""
+        yield
 
     async def subscriptions(self, identity: str) -> list[StoredSubscription]:
         async with self._db.execute(

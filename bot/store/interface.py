@@ -7,6 +7,7 @@ the same protocols, and code that only needs one family can ask for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 from bot.events import Notification
@@ -324,6 +325,12 @@ class AccountStore(Protocol):
     async def ringsense_connections(self) -> list[RingSenseConnection]: ...
 
     async def forget_ringsense_connection(self, account_id: str) -> None: ...
+
+    def ringsense_refresh_turn(self, account_id: str) -> AbstractAsyncContextManager[None]:
+        """Held while the account's single-use refresh token is read, spent and replaced:
+        replicas take turns (PostgreSQL: an advisory lock), so the one that waited reads
+        the token the other stored instead of spending a dead one."""
+        ...
 
     async def subscriptions(self, identity: str) -> list[StoredSubscription]: ...
 

@@ -9,6 +9,7 @@ import asyncio
 import time
 
 from bot.crypto import TokenCipher, generate_key
+from bot.store import StorageInterface
 from bot.store.records import (
     AiJob,
     ConnectLink,
@@ -378,4 +379,37 @@ async def test_two_replicas_polling_ringcx_at_once_take_each_segment_once(
         await run_sql(factory, "UPDATE ringcx_segments SET next_attempt_at = 0")
         assert len(await second.due_ringcx_segments(100)) == 40
     finally:
+        await factory.close_all()
+
+
+async def test_replicas_refresh_one_accounts_ringsense_token_in_turn(postgres_url: str) -> None:
+    """While one replica spends an account's refresh token, another replica's refresh of
+    that account waits for its turn; a refresh of another account does not wait."""
+    factory = StoreFactory("postgres", postgres_url)
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+    try:
+        first = await factory.open(replica_id="replica-a")
+        second = await factory.open(replica_id="replica-b")
+
+        async def spend(storage: StorageInterface, account_id: str, name: str) -> None:
+            async with storage.ringsense_refresh_turn(account_id):
+                order.append(f"{name} in")
+                if name == "a":
+                    holding.set()
+                    await release.wait()
+                order.append(f"{name} out")
+
+        holder = asyncio.create_task(spend(first, "acct-1", "a"))
+        await holding.wait()
+        waiter = asyncio.create_task(spend(second, "acct-1", "b"))
+        await asyncio.wait_for(spend(second, "acct-2", "c"), 5)
+        await asyncio.sleep(0.3)
+        assert order == ["a in", "c in", "c out"]  # acct-1's turn is still replica a's
+        release.set()
+        await asyncio.wait_for(asyncio.gather(holder, waiter), 5)
+        assert order[3:] == ["a out", "b in", "b out"]
+    finally:
+        release.set()  # a failed assertion must not leave replica a's turn open forever
         await factory.close_all()

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bot.crypto import UndecryptableSecret
+from bot.leases import advisory_key
 from bot.store.interface import AccountStore
 from bot.store.postgres.base import PgStoreBase
 from bot.store.postgres.status import rows_affected
@@ -213,6 +216,16 @@ class PgAccounts(PgStoreBase):
             await conn.execute(
                 "DELETE FROM subscriptions WHERE identity = $1", f"ringsense:{account_id}"
             )
+
+    @asynccontextmanager
+    async def ringsense_refresh_turn(self, account_id: str) -> AsyncIterator[None]:
+        """Replicas refresh one account's RingSense token in turn: a transaction-scoped
+        advisory lock, released by the commit (or by the server when this replica dies)."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1)", advisory_key(f"ringsense-refresh:{account_id}")
+            )
+            yield
 
     async def subscriptions(self, identity: str) -> list[StoredSubscription]:
         rows = await self._pool.fetch(
