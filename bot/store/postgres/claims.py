@@ -84,6 +84,7 @@ class PgClaims(PgStoreBase):
     """Tests shorten it to see a dead replica's rows taken over."""
 
     _listener: Any = None
+    _listening: list[tuple[str, Callable[..., None]]] | None = None
 
     def _lease_end(self, now: float) -> float:
         return now + self.claim_lease_s
@@ -155,7 +156,13 @@ class PgClaims(PgStoreBase):
         channel = CHANNELS[queue]
         if self._listener is None:
             self._listener = await self._pool.acquire()
-        await self._listener.add_listener(channel, lambda *_args: wake())
+            self._listening = []
+
+        def woken(*_args: Any) -> None:
+            wake()
+
+        await self._listener.add_listener(channel, woken)
+        self._listening = [*(self._listening or []), (channel, woken)]
 
     async def _notify(self, queue: str) -> None:
         await self._pool.execute("SELECT pg_notify($1, '')", CHANNELS[queue])
@@ -191,7 +198,9 @@ class PgClaims(PgStoreBase):
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
-                await self._pool.release(listener)  # which stops its listening
+                for channel, callback in self._listening or []:
+                    await listener.remove_listener(channel, callback)
+                await self._pool.release(listener)
             except Exception:
                 log.debug("closing the queue listener failed", exc_info=True)
         await super().close()
