@@ -12,7 +12,7 @@ import orjson
 
 from bot.store.base import _json_text
 from bot.store.postgres.claims import PgClaims
-from bot.store.records import REPLY_PRIORITY, OutboxItem, QueuedDelivery, StoredCard
+from bot.store.records import REPLY_PRIORITY, OutboxItem, StoredCard
 from bot.store.records import destination_key as destination_key_of
 
 INSERT_DELIVERY = (
@@ -26,33 +26,6 @@ INSERT_DELIVERY = (
 def destination_text(destination: Mapping[str, str]) -> str:
     """The destination as stored: always encoded alike (`newer_version_sent` compares it)."""
     return json.dumps(destination, separators=(",", ":"))
-
-
-async def insert_deliveries(connection: Any, deliveries: Sequence[QueuedDelivery]) -> int:
-    """Queue deliveries inside a caller's transaction (a digest's, `record_digest`): how
-    many were new. Unclaimed: the caller wakes its delivery worker after the commit, and
-    whichever replica claims them first sends them, in order per destination."""
-    if not deliveries:
-        return 0
-    now = time.time()
-    rows = await connection.fetch(
-        "INSERT INTO outbox (dedupe_key, destination, message, card_key, account_id, "
-        "created_at, priority, order_key) "
-        "SELECT t.dedupe_key, t.destination, t.message, t.card_key, t.account_id, $6, "
-        "t.priority, t.order_key FROM unnest($1::text[], $2::text[], $3::text[], "
-        "$4::text[], $5::text[], $7::integer[], $8::text[]) WITH ORDINALITY "
-        "AS t(dedupe_key, destination, message, card_key, account_id, priority, order_key, n) "
-        "ORDER BY t.n ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        [d.dedupe_key for d in deliveries],
-        [destination_text(d.destination) for d in deliveries],
-        [_json_text(d.message) for d in deliveries],
-        [d.card_key for d in deliveries],
-        [d.account_id for d in deliveries],
-        now,
-        [d.priority for d in deliveries],
-        [destination_key_of(d.destination) for d in deliveries],
-    )
-    return len(rows)
 
 
 def _destination_field(destination: str) -> tuple[str, str, str]:
