@@ -200,6 +200,18 @@ async def test_a_notification_delivered_to_two_replicas_is_stored_once(
     assert await first.inbox_counts() == {"pending": 50}
 
 
+async def test_a_row_postgresql_refuses_fails_alone_not_the_rows_committed_with_it(
+    replicas: Opener,
+) -> None:
+    replica = await replicas("r1")
+    good = [replica.add_to_inbox(f"g-{n}", "other", {"n": n}) for n in range(10)]
+    bad = replica.add_to_inbox("bad", "other", {"t": "x"}, raw='{"t":"nul \x00 inside"}')
+    results = await asyncio.gather(*good[:5], bad, *good[5:], return_exceptions=True)
+    assert isinstance(results[5], Exception)
+    assert [r for n, r in enumerate(results) if n != 5] == [True] * 10
+    assert await replica.inbox_counts() == {"pending": 10}
+
+
 async def test_two_replicas_about_to_post_one_card_keep_one_marker(
     replicas: Opener, postgres_url: str
 ) -> None:

@@ -138,10 +138,15 @@ class PgInbox(PgClaims):
             outcomes: list[int | BaseException | None]
             try:
                 outcomes = list(await self._insert_inbox_rows(batch))
-            except Exception:
-                # One row PostgreSQL will not take (a NUL character, say) must not fail the
-                # rows sent with it: then each is stored on its own.
-                outcomes = [await self._insert_inbox_row_alone(row) for row in batch]
+            except Exception as err:
+                if len(batch) > 1 and _refused_a_value(err):
+                    # One row PostgreSQL will not take (a NUL character, say) must not fail
+                    # the rows sent with it: then each is stored on its own.
+                    outcomes = [await self._insert_inbox_row_alone(row) for row in batch]
+                else:
+                    # The database did not answer: every request of the batch is told so
+                    # (its webhook fails; RingCentral sends the notification again).
+                    outcomes = [err] * len(batch)
             committed: list[InboxItem] = []
             for row, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, BaseException):
@@ -281,6 +286,14 @@ class PgInbox(PgClaims):
         if self._inbox_flusher is not None:
             await asyncio.gather(self._inbox_flusher, return_exceptions=True)
         await super().close()
+
+
+def _refused_a_value(err: Exception) -> bool:
+    """Whether the server (or the driver, encoding a parameter) refused what was sent, as
+    opposed to not answering at all."""
+    import asyncpg
+
+    return isinstance(err, asyncpg.PostgresError | asyncpg.DataError | ValueError)
 
 
 def _inbox_item(row: Any) -> InboxItem:

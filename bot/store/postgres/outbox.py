@@ -4,6 +4,7 @@ the outbox claimed by replicas in order per destination (bot/store/postgres/clai
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,8 @@ from bot.store.base import _json_text
 from bot.store.postgres.claims import PgClaims
 from bot.store.records import REPLY_PRIORITY, OutboxItem, StoredCard
 from bot.store.records import destination_key as destination_key_of
+
+log = logging.getLogger(__name__)
 
 INSERT_DELIVERY = (
     "INSERT INTO outbox (dedupe_key, destination, message, card_key, account_id, created_at, "
@@ -160,18 +163,24 @@ class PgOutbox(PgClaims):
                     now,
                     account_id,
                 )
-            waiting = await connection.fetchval(
+            marked = await connection.fetchrow(
                 "WITH changed AS (UPDATE outbox SET status = 'sent', sent_at = $3, "
                 "attempts = attempts + 1, last_error = NULL, lease_until = NULL "
                 "WHERE id = $1 AND claimed_by = $2 RETURNING id, order_key) "
                 "SELECT EXISTS (SELECT 1 FROM outbox AS n, changed "
                 "WHERE n.order_key = changed.order_key AND n.status = 'pending' "
-                "AND n.id > changed.id)",
+                "AND n.id > changed.id) AS waiting FROM changed",
                 item_id,
                 self.replica_id,
                 now,
             )
-            if waiting:
+            if marked is None:
+                log.warning(
+                    "outbox row %s is held by another replica (this one's lease ran out): "
+                    "sent here, its post and card recorded, its status left to the holder",
+                    item_id,
+                )
+            elif marked["waiting"]:
                 await connection.execute("SELECT pg_notify('bot_outbox', '')")
 
     async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> float:
