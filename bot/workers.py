@@ -292,7 +292,9 @@ class QueueWorker(ABC, Generic[Item]):
         try:
             await shared.listen_for_work(self.name, self.wake)
         except Exception:
-            log.warning("%s: cannot listen for other replicas; polling only", self.name)
+            log.warning(
+                "%s: cannot listen for other replicas; polling only", self.name, exc_info=True
+            )
         while True:
             await asyncio.sleep(shared.claim_lease_s / 3)
             held = list(self._in_flight)

@@ -407,3 +407,51 @@ async def test_a_digest_reaches_its_chat_once_with_the_bot_on_postgresql(
         postgres_url, "SELECT COUNT(*) AS n FROM outbox WHERE message LIKE '%AdaptiveCard%'"
     )
     assert sent[0]["n"] == 2
+
+
+async def test_two_replicas_on_one_database_give_one_reply_and_one_digest(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    missing = postgres_methods_missing()
+    if missing:
+        pytest.skip(f"the PostgreSQL backend lacks {len(missing)} methods, e.g. {missing[0]}")
+    from bot.runner import start_bot
+    from tests.e2e import bot_config, running_stack, settle
+
+    on_postgres = {"bot": {"database": postgres_url}}
+    async with running_stack(tmp_path / "unused.sqlite3", overrides=on_postgres) as stack:
+        second = await start_bot(
+            bot_config(
+                stack.sandbox.url,
+                tmp_path / "unused-too.sqlite3",
+                verification_token=stack.config.verification_token,
+                overrides=on_postgres,
+            )
+        )
+        try:
+            user = await stack.control.user("Alex Rivera")
+            chat = await stack.control.chat([user, stack.bot_id])
+            for text in ("optin", "help", "optout", "optin"):
+                await stack.control.say(chat, user, text)
+            for _ in range(2):
+                await settle(stack.bot)
+                await settle(second)
+            await stack.control.call(
+                "POST",
+                "/calls",
+                {"ownerExtensionId": user, "direction": "Outbound", "durationSec": 754},
+            )
+            for _ in range(2):
+                await settle(stack.bot)
+                await settle(second)
+            replies = await stack.control.texts(chat, stack.bot_id)
+            cards = await stack.control.cards(chat)
+        finally:
+            await second.stop()
+    # Each message answered once and in order (both replicas heard every message: the
+    # inbox kept one row per notification), and the last word was optin: one digest.
+    assert len(replies) == 4, replies
+    assert "no more digests" in replies[2].lower(), replies
+    assert len(cards) == 1
+    states = await postgres_rows(postgres_url, "SELECT DISTINCT status FROM inbox")
+    assert {r["status"] for r in states} <= {"done", "ignored"}

@@ -25,6 +25,7 @@ drift that would matter.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -83,8 +84,12 @@ class PgClaims(PgStoreBase):
     claim_lease_s: float = CLAIM_LEASE_S
     """Tests shorten it to see a dead replica's rows taken over."""
 
-    _listener: Any = None
-    _listening: list[tuple[str, Callable[..., None]]] | None = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listener: Any = None
+        self._listening: list[tuple[str, Callable[..., None]]] = []
+        # The inbox and outbox workers start listening at once, on the one connection.
+        self._listener_lock = asyncio.Lock()
 
     def _lease_end(self, now: float) -> float:
         return now + self.claim_lease_s
@@ -154,15 +159,15 @@ class PgClaims(PgStoreBase):
         One connection of the pool, kept, listens for every queue. If it is lost, the
         workers' poll every few seconds still finds the work."""
         channel = CHANNELS[queue]
-        if self._listener is None:
-            self._listener = await self._pool.acquire()
-            self._listening = []
 
         def woken(*_args: Any) -> None:
             wake()
 
-        await self._listener.add_listener(channel, woken)
-        self._listening = [*(self._listening or []), (channel, woken)]
+        async with self._listener_lock:
+            if self._listener is None:
+                self._listener = await self._pool.acquire()
+            await self._listener.add_listener(channel, woken)
+            self._listening.append((channel, woken))
 
     async def _notify(self, queue: str) -> None:
         await self._pool.execute("SELECT pg_notify($1, '')", CHANNELS[queue])
@@ -198,7 +203,7 @@ class PgClaims(PgStoreBase):
         if self._listener is not None:
             listener, self._listener = self._listener, None
             try:
-                for channel, callback in self._listening or []:
+                for channel, callback in self._listening:
                     await listener.remove_listener(channel, callback)
                 await self._pool.release(listener)
             except Exception:
