@@ -409,6 +409,15 @@ async def test_a_digest_reaches_its_chat_once_with_the_bot_on_postgresql(
     assert sent[0]["n"] == 2
 
 
+def name_replicas(*bots: Any) -> None:
+    """Two bots in this one test process would share the default replica id (host and
+    process id), so each is named apart, as separate processes are."""
+    from bot.app import SERVICES
+
+    for number, bot in enumerate(bots, start=1):
+        bot.app[SERVICES].storage.replica_id = f"replica-{number}"
+
+
 async def test_two_replicas_on_one_database_give_one_reply_and_one_digest(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -428,6 +437,7 @@ async def test_two_replicas_on_one_database_give_one_reply_and_one_digest(
                 overrides=on_postgres,
             )
         )
+        name_replicas(stack.bot, second)
         try:
             user = await stack.control.user("Alex Rivera")
             chat = await stack.control.chat([user, stack.bot_id])
@@ -455,3 +465,80 @@ async def test_two_replicas_on_one_database_give_one_reply_and_one_digest(
     assert len(cards) == 1
     states = await postgres_rows(postgres_url, "SELECT DISTINCT status FROM inbox")
     assert {r["status"] for r in states} <= {"done", "ignored"}
+
+
+async def test_a_card_posted_by_a_replica_that_lost_its_claim_is_found_not_posted_twice(
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A replica creates a digest's card, then stalls (its lease runs out: it can no longer
+    renew it) before it learns the card's id. Another replica takes the delivery over,
+    finds the card by its marker and updates it; the stalled one, back, changes no row."""
+    missing = postgres_methods_missing()
+    if missing:
+        pytest.skip(f"the PostgreSQL backend lacks {len(missing)} methods, e.g. {missing[0]}")
+    from bot.app import SERVICES
+    from bot.cards import card_as_text
+    from bot.runner import RunningBot, start_bot
+    from tests.e2e import bot_config, running_stack, settle
+
+    on_postgres = {"bot": {"database": postgres_url}}
+    stalled: dict[str, object] = {}
+    created: list[str] = []
+
+    def stall_the_first_digest(bot: RunningBot) -> None:
+        storage = bot.app[SERVICES].storage
+        storage.claim_lease_s = 1.0
+        install = next(iter(bot.app[SERVICES].installs.values()))
+        real_create = install.api.create_card
+        real_renew = storage.renew_claims
+
+        async def create_card(chat_id: str, card: Any) -> str:
+            if stalled or "Next steps" not in card_as_text(card):
+                return str(await real_create(chat_id, card))
+            stalled["by"] = storage
+            created.append(await real_create(chat_id, card))
+            await asyncio.sleep(8)  # past its lease and the others' 5 s poll
+            return created[0]
+
+        async def renew_claims(queue: str, ids: Any) -> list[int]:
+            return [] if stalled.get("by") is storage else await real_renew(queue, ids)
+
+        monkeypatch.setattr(install.api, "create_card", create_card)
+        monkeypatch.setattr(storage, "renew_claims", renew_claims)
+
+    async with running_stack(tmp_path / "unused.sqlite3", overrides=on_postgres) as stack:
+        second = await start_bot(
+            bot_config(
+                stack.sandbox.url,
+                tmp_path / "unused-too.sqlite3",
+                verification_token=stack.config.verification_token,
+                overrides=on_postgres,
+            )
+        )
+        name_replicas(stack.bot, second)
+        try:
+            user = await stack.control.user("Kim Park")
+            dm = await stack.control.chat([user, stack.bot_id])
+            await stack.control.say(dm, user, "optin")
+            await settle(stack.bot)
+            await settle(second)
+            stall_the_first_digest(stack.bot)
+            stall_the_first_digest(second)
+            await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+            for _ in range(3):
+                await settle(stack.bot)
+                await settle(second)
+            cards = await stack.control.cards(dm)
+        finally:
+            await second.stop()
+    assert created and len(cards) == 1
+    assert "Next steps" in card_as_text(cards[0]["card"])
+    [row] = await postgres_rows(
+        postgres_url, "SELECT status, claimed_by FROM outbox WHERE card_key IS NOT NULL"
+    )
+    stalled_replica = getattr(stalled["by"], "replica_id", None)
+    assert row["status"] == "sent" and row["claimed_by"] not in (None, stalled_replica)
+    assert "held by another replica" in caplog.text
