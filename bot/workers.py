@@ -279,9 +279,9 @@ class QueueWorker(ABC, Generic[Item]):
         try:
             claimed = set(await self._shared.claim_queued(self.name, ids))
         except BaseException:
-            # Still reserved by this replica in the database: the next read finds them.
+            # Still reserved by this replica in the database: the next read (when the
+            # database answers again, `DATABASE_RETRY_S`) finds them.
             self._claimed.difference_update(ids)
-            self._read_stored = True
             raise
         self._claimed.difference_update(set(ids) - claimed)
         return [item for item in items if self._item_id(item) in claimed]
