@@ -96,7 +96,7 @@ async def test_two_replicas_claim_disjoint_rows_and_together_all_of_them(
 async def test_a_dead_replicas_row_is_taken_over_after_its_lease_and_its_late_finish_is_void(
     replicas: Opener, postgres_url: str
 ) -> None:
-    dying = await replicas("dying", lease_s=0.5)
+    dying = await replicas("dying", lease_s=1.5)
     survivor = await replicas("survivor")
     handed = committed_by(dying)
     assert await dying.add_to_inbox("u-1", "other", {"text": "optin"})
@@ -105,7 +105,7 @@ async def test_a_dead_replicas_row_is_taken_over_after_its_lease_and_its_late_fi
 
     # While the lease holds, nobody else may take the row.
     assert await survivor.due_inbox(10) == []
-    await asyncio.sleep(0.6)  # `dying` stopped renewing: paused, or killed
+    await asyncio.sleep(1.6)  # `dying` stopped renewing: paused, or killed
     [taken] = await survivor.due_inbox(10)
     assert taken.id == item.id and taken.payload == {"text": "optin"}
 
@@ -157,10 +157,10 @@ async def test_a_retry_waiting_holds_up_nothing_and_goes_first_once_due(
     reply, digest = handed
     assert await replica.claim_queued("outbox", [reply.id, digest.id]) == [reply.id]
     # The reply must wait (kept for digests): the digest to the same chat goes meanwhile.
-    await replica.postpone_outbox(reply.id, 0.3, "kept for digests")
+    await replica.postpone_outbox(reply.id, 1.5, "kept for digests")
     assert await replica.claim_queued("outbox", [digest.id]) == [digest.id]
     await replica.delivered(digest.id, account_id="1", day="2026-11-30")
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(1.55)
     [again] = await replica.due_outbox(10)
     assert again.id == reply.id
 
@@ -264,15 +264,15 @@ class _Slow(QueueWorker[InboxItem]):
 async def test_a_row_that_runs_longer_than_the_lease_is_not_taken_over(
     replicas: Opener,
 ) -> None:
-    working = await replicas("working", lease_s=0.6)
+    working = await replicas("working", lease_s=1.5)
     idle = await replicas("idle")
-    worker = _Slow(working, run_s=1.5)
+    worker = _Slow(working, run_s=3.5)
     working.on_inbox_committed = lambda items: [worker.hand_over(i) for i in items]
     worker.start()
     try:
         assert await working.add_to_inbox("long", "other", {"text": "slow"})
         started = time.monotonic()
-        while time.monotonic() - started < 1.3:
+        while time.monotonic() - started < 3.2:
             assert await idle.due_inbox(10) == []
             await asyncio.sleep(0.1)
         await asyncio.wait_for(worker.idle(), 5)
