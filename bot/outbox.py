@@ -65,7 +65,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         max_attempts: int,
         metrics: BotMetrics | None = None,
     ) -> None:
-        super().__init__(concurrency)
+        super().__init__(concurrency, services.storage)
         self._metrics = metrics or BotMetrics()
         self._services = services
         self._max_attempts = max_attempts

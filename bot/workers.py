@@ -27,6 +27,7 @@ from bot.rc import RingCentralError, RingCentralRateLimited
 from bot.router import Dispatcher
 from bot.services import Services
 from bot.storage import InboxItem
+from bot.store.interface import SharedQueue
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ MAX_HELD = 100
 
 DATABASE_RETRY_S = 5.0
 """How soon a worker reads the database again after it failed to answer."""
+
+SHARED_POLL_S = 5.0
+"""With replicas sharing the queue (PostgreSQL): how often a worker with room reads the
+database even when nobody woke it, should a wake-up from another replica be lost."""
 
 
 def backoff_delay(attempt: int, base_s: float = 1.0, cap_s: float = 300.0) -> float:
@@ -79,8 +84,12 @@ class QueueWorker(ABC, Generic[Item]):
 
     name = "worker"
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, storage: object = None) -> None:
         self._concurrency = concurrency
+        # Replicas sharing the queue: rows are claimed before they start (see `_claim`).
+        self._shared = storage if isinstance(storage, SharedQueue) else None
+        self._keeping_claims: asyncio.Task[None] | None = None
+        self._last_stored_read = 0.0
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         # Handed over, not yet started: per priority (lowest first), the item or its id.
@@ -120,6 +129,10 @@ class QueueWorker(ABC, Generic[Item]):
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name=self.name)
+        if self._shared is not None:
+            self._keeping_claims = asyncio.create_task(
+                self._keep_claims(self._shared), name=f"{self.name}-claims"
+            )
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking work; give in-flight items `drain_timeout_s` to finish."""
@@ -128,8 +141,11 @@ class QueueWorker(ABC, Generic[Item]):
         if self._loop_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        not_started = [self._item_id_of(entry) for q in self._ready.values() for entry in q]
+        cut_off: list[int] = []
         if self._in_flight:
             _, pending = await asyncio.wait(list(self._in_flight.values()), timeout=drain_timeout_s)
+            cut_off = [item_id for item_id, task in self._in_flight.items() if task in pending]
             for task in pending:
                 task.cancel()
             if pending:
@@ -137,6 +153,23 @@ class QueueWorker(ABC, Generic[Item]):
                     "%s: %d items cut off at shutdown; they stay queued", self.name, len(pending)
                 )
                 await asyncio.gather(*pending, return_exceptions=True)
+        if self._shared is not None:
+            await self._stop_sharing(self._shared, [*not_started, *cut_off])
+
+    def _item_id_of(self, entry: Item | int) -> int:
+        return entry if isinstance(entry, int) else self._item_id(entry)
+
+    async def _stop_sharing(self, shared: SharedQueue, held: list[int]) -> None:
+        """Let the other replicas have at once what this one held but will not finish."""
+        if self._keeping_claims is not None:
+            self._keeping_claims.cancel()
+            await asyncio.gather(self._keeping_claims, return_exceptions=True)
+        try:
+            await shared.release_claims(self.name, held)
+        except Exception:
+            log.warning(
+                "%s: could not release %d claims; they wait out their lease", self.name, len(held)
+            )
 
     async def idle(self) -> None:
         """Wait until nothing is due or in flight (tests and the demo use this)."""
@@ -207,6 +240,7 @@ class QueueWorker(ABC, Generic[Item]):
             self._read_stored = True
         if self._read_stored:
             now = time.time()
+            self._last_stored_read = now
             stored = await self._fetch_stored(limit, sorted(self._claimed))
             items = [item for item in stored if self._item_id(item) not in self._claimed]
             if len(stored) < limit:
@@ -215,7 +249,8 @@ class QueueWorker(ABC, Generic[Item]):
                 next_due = await self._next_stored_due_at(now)
                 if next_due is not None:
                     self.retry_at(next_due)
-        while len(items) < limit and self._ready:
+        from_memory: list[Item] = []
+        while len(items) + len(from_memory) < limit and self._ready:
             priority = min(self._ready)
             queue = self._ready[priority]
             entry = queue.popleft()
@@ -226,11 +261,58 @@ class QueueWorker(ABC, Generic[Item]):
                 if not loaded:
                     self._claimed.discard(entry)  # finished meanwhile, or gone
                     continue
-                items.extend(loaded)
+                from_memory.extend(loaded)
             else:
                 self._held -= 1
-                items.append(entry)
-        return items
+                from_memory.append(entry)
+        return items + await self._claim(from_memory)
+
+    async def _claim(self, items: list[Item]) -> list[Item]:
+        """Of items handed over in memory, those this worker may start. Alone on its
+        database (SQLite), all of them. With replicas, those it could claim: a row another
+        replica took over (this one was slow to start it), or one waiting behind an older
+        row of its line, is left to whoever holds the line; this worker is told by a
+        wake-up (`listen_for_work`) when the line moves on."""
+        if self._shared is None or not items:
+            return items
+        ids = [self._item_id(item) for item in items]
+        try:
+            claimed = set(await self._shared.claim_queued(self.name, ids))
+        except BaseException:
+            # Still reserved by this replica in the database: the next read (when the
+            # database answers again, `DATABASE_RETRY_S`) finds them.
+            self._claimed.difference_update(ids)
+            raise
+        self._claimed.difference_update(set(ids) - claimed)
+        return [item for item in items if self._item_id(item) in claimed]
+
+    async def _keep_claims(self, shared: SharedQueue) -> None:
+        """Listen for other replicas' wake-ups, and renew the lease of every row in
+        flight here until it is finished, so nobody takes it over while it runs."""
+        try:
+            await shared.listen_for_work(self.name, self.wake)
+        except Exception:
+            log.warning(
+                "%s: cannot listen for other replicas; polling only", self.name, exc_info=True
+            )
+        while True:
+            await asyncio.sleep(shared.claim_lease_s / 3)
+            held = list(self._in_flight)
+            if not held:
+                continue
+            try:
+                kept = set(await shared.renew_claims(self.name, held))
+            except Exception:
+                log.warning("%s: could not renew %d claims", self.name, len(held))
+                continue
+            for item_id in held:
+                if item_id not in kept and item_id in self._in_flight:
+                    log.warning(
+                        "%s: item %s was taken over by another replica while it ran here; "
+                        "this replica's outcome will not be recorded",
+                        self.name,
+                        item_id,
+                    )
 
     def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
@@ -249,6 +331,12 @@ class QueueWorker(ABC, Generic[Item]):
             timeout = max(0.0, self._retry_at - time.time())
             if timeout == 0:
                 return
+        if has_room and self._shared is not None:
+            poll_in = self._last_stored_read + SHARED_POLL_S - time.time()
+            if poll_in <= 0:
+                self._read_stored = True
+                return
+            timeout = poll_in if timeout is None else min(timeout, poll_in)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -268,7 +356,7 @@ class InboxWorker(QueueWorker[InboxItem]):
     max_attempts = 8
 
     def __init__(self, services: Services, dispatcher: Dispatcher, concurrency: int) -> None:
-        super().__init__(concurrency)
+        super().__init__(concurrency, services.storage)
         self._services = services
         self._dispatcher = dispatcher
         self._ordering = KeyedLock()

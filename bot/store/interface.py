@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.events import Notification
 from bot.settings import UserSettings
@@ -411,3 +411,22 @@ class StorageInterface(
     Protocol,
 ):
     """Everything the bot asks of its storage, whichever the backend."""
+
+
+@runtime_checkable
+class SharedQueue(Protocol):
+    """What a backend shared by several replicas adds for the inbox and outbox workers
+    (PostgreSQL; SQLite has one process, whose workers' memory is enough): rows are
+    claimed before work starts, the claims' leases renewed while work goes on, released
+    when a replica stops, and a worker is woken when another replica frees work.
+    `queue` is "inbox" or "outbox"."""
+
+    claim_lease_s: float
+
+    async def claim_queued(self, queue: str, ids: Sequence[int]) -> list[int]: ...
+
+    async def renew_claims(self, queue: str, ids: Sequence[int]) -> list[int]: ...
+
+    async def release_claims(self, queue: str, ids: Sequence[int]) -> None: ...
+
+    async def listen_for_work(self, queue: str, wake: Callable[[], None]) -> None: ...

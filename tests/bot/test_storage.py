@@ -1,8 +1,12 @@
+"""The inbox and outbox on both backends (`any_storage`, `store_factory`); the migrations
+test is SQLite's (PostgreSQL's are in tests/bot/test_postgres_backend.py)."""
+
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
 
-from bot.storage import MIGRATIONS, Storage
+from bot.storage import MIGRATIONS
+from bot.store import StorageInterface
 from bot.store.postgres.migrations import POSTGRES_MIGRATIONS
 from tests.stores import StoreFactory
 
@@ -19,8 +23,8 @@ async def test_migrations_run_once_and_survive_reopen(store_factory: StoreFactor
     await reopened.close()
 
 
-async def test_inbox_keeps_one_row_per_uuid(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
+async def test_inbox_keeps_one_row_per_uuid(any_storage: StorageInterface) -> None:
+    storage = any_storage
     assert await storage.add_to_inbox("u-1", "post.added", {"a": 1})
     assert not await storage.add_to_inbox("u-1", "post.added", {"a": 2})
     due = await storage.due_inbox(10)
@@ -31,8 +35,8 @@ async def test_inbox_keeps_one_row_per_uuid(tmp_path: Path) -> None:
     await storage.close()
 
 
-async def test_outbox_dedupes_and_tracks_failures(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
+async def test_outbox_dedupes_and_tracks_failures(any_storage: StorageInterface) -> None:
+    storage = any_storage
     destination = {"kind": "direct", "extensionId": "7"}
     assert await storage.enqueue("k1", destination, {"kind": "text", "text": "hi"})
     assert not await storage.enqueue("k1", destination, {"kind": "text", "text": "hi again"})
@@ -44,8 +48,8 @@ async def test_outbox_dedupes_and_tracks_failures(tmp_path: Path) -> None:
     await storage.close()
 
 
-async def test_text_with_sql_and_quotes_is_stored_verbatim(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
+async def test_text_with_sql_and_quotes_is_stored_verbatim(any_storage: StorageInterface) -> None:
+    storage = any_storage
     nasty = "'); DROP TABLE inbox; -- \" \\ ${x} {{y}}"
     await storage.add_to_inbox(nasty, "other", {"text": nasty})
     [item] = await storage.due_inbox(10)
@@ -53,10 +57,10 @@ async def test_text_with_sql_and_quotes_is_stored_verbatim(tmp_path: Path) -> No
     await storage.close()
 
 
-async def test_concurrent_inbox_writes_keep_exactly_one_row_per_uuid(tmp_path: Path) -> None:
-    import asyncio
-
-    storage = await Storage.open(tmp_path / "bot.sqlite3")
+async def test_concurrent_inbox_writes_keep_exactly_one_row_per_uuid(
+    any_storage: StorageInterface,
+) -> None:
+    storage = any_storage
     uuids = [f"u-{n % 300}" for n in range(1200)]  # every uuid four times, interleaved
     results = await asyncio.gather(*(storage.add_to_inbox(u, "other", {"n": u}) for u in uuids))
     firsts = [u for u, stored in zip(uuids, results, strict=True) if stored]
