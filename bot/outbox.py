@@ -72,7 +72,6 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         self._destinations = KeyedLock()
         self.card_observers: list[CardObserver] = []
         self._budget_warned = ""
-        self._posting: dict[str, int] = {}
 
     async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
         return await self._services.storage.due_outbox(limit, exclude)
@@ -167,12 +166,15 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         storage = self._services.storage
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            await self._spend_post(install, digest=False)
+            day = await self._spend_post(install, digest=False)
             try:
                 await api.post_text(chat_id, str(message["text"]))
-                await storage.delivered(item.id, account_id=install.account_id, day=_utc_day())
-            finally:
-                self._release_post(install)
+            except RingCentralError as err:
+                if _certainly_not_created(err):
+                    await storage.give_back_post_slot(install.account_id, day)
+                raise
+            # Counted against the day's budget already, by `_spend_post`.
+            await storage.delivered(item.id, account_id=install.account_id, day=None)
             return True
         card: Mapping[str, Any] = message["card"]
         if item.card_key is not None:
@@ -184,23 +186,22 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             await self._services.storage.mark_card_pending(
                 item.card_key, key, chat_id, install.account_id
             )
-        await self._spend_post(install, digest=item.is_digest)
+        day = await self._spend_post(install, digest=item.is_digest)
         try:
-            try:
-                card_id = await api.create_card(chat_id, card)
-            except RingCentralError as err:
-                if item.card_key is not None and _certainly_not_created(err):
+            card_id = await api.create_card(chat_id, card)
+        except RingCentralError as err:
+            if _certainly_not_created(err):
+                await storage.give_back_post_slot(install.account_id, day)
+                if item.card_key is not None:
                     await self._services.storage.forget_pending_card(item.card_key, key)
-                raise
-            # Counted against the day's budget, card remembered and marked sent together.
-            await storage.delivered(
-                item.id,
-                account_id=install.account_id,
-                day=_utc_day(),
-                card=(item.card_key, key, chat_id, card_id) if item.card_key is not None else None,
-            )
-        finally:
-            self._release_post(install)
+            raise
+        # Card remembered and marked sent together (counted by `_spend_post` already).
+        await storage.delivered(
+            item.id,
+            account_id=install.account_id,
+            day=None,
+            card=(item.card_key, key, chat_id, card_id) if item.card_key is not None else None,
+        )
         timing = message.get("timing")
         if isinstance(timing, Mapping):
             # The call's first card here: how long the call waited for it.
@@ -267,28 +268,25 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
-        """Refuse a post the day's budget has no room for; replies leave the digests' share."""
+    async def _spend_post(self, install: BotInstall, *, digest: bool) -> str:
+        """Take one post of today's budget (the UTC day, returned), or refuse the post;
+        replies leave the digests' share.
+
+        The place is taken in the database before the post, by one statement: deliveries
+        side by side, on one replica or several, never get more than the budget between
+        them. A post that certainly was not made gives its place back; one lost to a crash
+        after the place was taken stays counted (the day ends a post early, never late).
+        """
         limit = self._services.config.daily_post_limit
         account = install.account_id
-        # Posts other deliveries started but have not counted yet count too: deliveries
-        # run side by side, and each would otherwise see room for itself.
-        used = await self._services.storage.posts_today(account, _utc_day()) + self._posting.get(
-            account, 0
-        )
-        if used >= limit:
-            raise DailyPostLimitReached(seconds_until_utc_midnight())
-        if not digest and used >= limit - round(limit * DIGEST_SHARE):
+        storage = self._services.storage
+        day = _utc_day()
+        budget = limit if digest else limit - round(limit * DIGEST_SHARE)
+        if await storage.take_post_slot(account, day, budget):
+            return day
+        if not digest and await storage.posts_today(account, day) < limit:
             raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
-        self._posting[account] = self._posting.get(account, 0) + 1
-
-    def _release_post(self, install: BotInstall) -> None:
-        """The post started by `_spend_post` is counted (or was never made)."""
-        left = self._posting.get(install.account_id, 0) - 1
-        if left > 0:
-            self._posting[install.account_id] = left
-        else:
-            self._posting.pop(install.account_id, None)
+        raise DailyPostLimitReached(seconds_until_utc_midnight())
 
     async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
         if destination["kind"] == "chat":

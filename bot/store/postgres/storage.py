@@ -12,6 +12,7 @@ from bot.store.postgres.inbox import PgInbox
 from bot.store.postgres.outbox import PgOutbox
 from bot.store.postgres.ringcx import PgRingCx
 from bot.store.postgres.settings import PgSettings
+from bot.store.postgres.shared import PgShared
 from bot.store.postgres.upkeep import PgUpkeep
 
 
@@ -24,6 +25,7 @@ class PostgresStorage(
     PgAiJobs,
     PgRingCx,
     PgUpkeep,
+    PgShared,
     PgStoreBase,
 ):
     """The PostgreSQL storage: every table family's mixin over one connection pool."""
@@ -42,6 +44,7 @@ class PostgresStorage(
             await storage._migrate()
             if cipher is not None:
                 await storage._encrypt_plaintext_tokens()
+            await storage.follow_installs()
         except BaseException:
             await pool.close()
             raise
