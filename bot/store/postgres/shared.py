@@ -40,6 +40,9 @@ ATTRIBUTION_REFRESH_S = 30.0
 """How often each replica reads `installs` whole, besides following its NOTIFYs: a
 safety net for a notice lost while the listening connection was being replaced."""
 INSTALLS_CHANNEL = "installs"
+REPLY_LIMITS_KEPT_S = 3600.0
+"""A person's counts are dropped after this long without a message (longer than the
+command window and the quiet time, 10 minutes each)."""
 
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 
@@ -227,13 +230,21 @@ class PgReplyLimits:
     async def person(self, person: str) -> AsyncIterator[tuple[PersonLimits, float]]:
         account_id = person.partition(":")[0] or None
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
+            created = await connection.fetchval(
                 "INSERT INTO reply_limits (person, account_id, updated_at) "
                 "VALUES ($1, $2, extract(epoch FROM clock_timestamp())) "
-                "ON CONFLICT (person) DO NOTHING",
+                "ON CONFLICT (person) DO NOTHING RETURNING true",
                 person,
                 account_id,
             )
+            if created:
+                # Someone new: rows idle for longer than any window or quiet time are
+                # worth nothing; keeping them would only keep who wrote to the bot.
+                await connection.execute(
+                    "DELETE FROM reply_limits WHERE updated_at < "
+                    "extract(epoch FROM clock_timestamp()) - $1",
+                    REPLY_LIMITS_KEPT_S,
+                )
             row = await connection.fetchrow(
                 "SELECT * FROM reply_limits WHERE person = $1 FOR UPDATE", person
             )
