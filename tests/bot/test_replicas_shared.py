@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ import aiohttp
 import pytest
 
 from bench.chaos import requests_inside_penalty
+from bot.app import SERVICES
 from bot.ratelimit import PenaltyMemory
 from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavailable, StaticToken
 from bot.reply_limits import ReplyLimits, Verdict
@@ -28,7 +30,7 @@ from bot.store import StorageInterface, open_storage
 from bot.store.opening import replica_sharing
 from sandbox import defaults
 from sandbox.runner import RunningSandbox, start_sandbox
-from tests.e2e import Control
+from tests.e2e import Control, Stack, eventually, settle
 from tests.stores import StoreFactory, postgres_rows
 
 T = TypeVar("T")
@@ -300,7 +302,7 @@ async def install_row(url: str, bot_extension_id: str, account_id: str) -> None:
     )
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+async def soon(check: Callable[[], bool], seconds: float = 5.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
@@ -318,11 +320,11 @@ async def test_a_bot_installed_through_one_replica_is_attributed_on_every_replic
     assert second.account_of_owner("bot-9") is None  # unknown owner: no account
     await install_row(postgres_url, "bot-9", "acc-9")
     first.attribute_owner("bot-9", "acc-9")  # as bot/installs.py does on the receiving one
-    assert await eventually(lambda: second.account_of_owner("bot-9") == "acc-9")
+    assert await soon(lambda: second.account_of_owner("bot-9") == "acc-9")
     # Removed (uninstall, forget_account): no replica attributes it any more.
     await postgres_rows(postgres_url, "DELETE FROM installs WHERE bot_extension_id = 'bot-9'")
-    assert await eventually(lambda: second.account_of_owner("bot-9") is None)
-    assert await eventually(lambda: first.account_of_owner("bot-9") is None)
+    assert await soon(lambda: second.account_of_owner("bot-9") is None)
+    assert await soon(lambda: first.account_of_owner("bot-9") is None)
 
 
 async def test_a_replica_starting_later_attributes_the_bots_installed_before(
@@ -335,3 +337,43 @@ async def test_a_replica_starting_later_attributes_the_bots_installed_before(
         assert later.account_of_owner("bot-2") is None
     finally:
         await later.close()
+
+
+async def test_posts_refused_by_ringcentral_give_their_budget_back(stack: Stack) -> None:
+    """The budget is taken before each post; a 429 storm on card creation must not eat it:
+    at the end the day's count is exactly the posts RingCentral made."""
+    user = await stack.control.user("Kim Park")
+    dm = await stack.control.chat([user, stack.bot_id])
+    await stack.control.say(dm, user, "optin")
+    await settle(stack.bot)
+    await stack.control.call(
+        "POST",
+        "/faults",
+        {"storm": {"durationSeconds": 1.5, "retryAfter": 1, "paths": ["/adaptive-cards"]}},
+    )
+    calls = [
+        await stack.control.call("POST", "/calls", {"ownerExtensionId": user}) for _ in range(3)
+    ]
+
+    async def all_delivered() -> list[dict[str, Any]] | None:
+        found = await stack.control.cards(dm)
+        return found if len(found) >= len(calls) else None
+
+    await eventually(all_delivered, within_s=60)
+    await settle(stack.bot)
+    requests = await stack.control.requests()
+    made = [
+        r
+        for r in requests
+        if r["method"] == "POST"
+        and r["path"].endswith(("/adaptive-cards", "/posts"))
+        and r["status"] in (200, 201)
+    ]
+    assert any(r["status"] == 429 for r in requests), "the storm should have bitten"
+    storage = stack.bot.app[SERVICES].storage
+    account = next(iter(stack.bot.app[SERVICES].installs.values())).account_id
+    assert await storage.posts_today(account, utc_day()) == len(made) == len(calls) + 1
+
+
+def utc_day() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
