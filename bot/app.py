@@ -170,6 +170,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringsense_event_filters(rc.ringsense_domains),
         )
         connections.rate_observer = metrics
+        connections.shared_windows = sharing.windows
         services.connector = connections
         app[CONNECTIONS] = connections
         app[CONNECT_PAGES] = ConnectEndpoint(connections, services)

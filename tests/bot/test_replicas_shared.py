@@ -23,7 +23,7 @@ import pytest
 
 from bench.chaos import requests_inside_penalty
 from bot.app import SERVICES
-from bot.ratelimit import PenaltyMemory
+from bot.ratelimit import PenaltyMemory, SharedAnswer
 from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavailable, StaticToken
 from bot.reply_limits import ReplyLimits, Verdict
 from bot.store import StorageInterface, open_storage
@@ -377,3 +377,63 @@ async def test_posts_refused_by_ringcentral_give_their_budget_back(stack: Stack)
 
 def utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
+
+
+async def reserve(windows: Any, *, starting: bool = False) -> Any:
+    return await windows.reserve(
+        "bot", "medium", default_limit=40, default_window_s=60.0, starting=starting
+    )
+
+
+async def test_a_replica_dying_while_its_request_probes_holds_the_others_only_for_the_lease(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    """While a group's state is unknown one request goes alone. If its replica dies before
+    the answer, the others wait for the probe's lease to run out, not for ever."""
+    first, second = (replica_sharing(storage).windows for storage in replicas)
+    probe = await reserve(first, starting=True)
+    assert probe.granted and not probe.known
+    # Replica 1 dies here: its request is never reported as answered.
+    waiting = await reserve(second, starting=True)
+    assert not waiting.granted and waiting.wait_s == 0.0  # a probe is out: look again soon
+    await postgres_rows(
+        postgres_url,
+        "UPDATE rate_limits SET probe_until = extract(epoch FROM clock_timestamp()) - 0.001",
+    )
+    after_lease = await reserve(second)
+    assert after_lease.granted and not after_lease.known  # the next probe, alone again
+    assert not (await reserve(first)).granted
+
+
+async def test_a_starting_replica_makes_the_others_send_one_at_a_time_until_an_answer(
+    replicas: list[StorageInterface],
+) -> None:
+    """Its predecessor may have left a 429 unrecorded (killed before the answer): the new
+    replica's first request probes alone, and the running replicas wait for its answer."""
+    first, second = (replica_sharing(storage).windows for storage in replicas)
+    probe = await reserve(first, starting=True)
+    answer = SharedAnswer(probe.sent_at, probe=True, relieved=True, usage_told=True)
+    answer.limit, answer.remaining, answer.window_s = 40, 39, 60
+    await first.finish("bot", "medium", answer, probe.penalties)
+    side_by_side = [await reserve(first), await reserve(first)]
+    assert all(r.granted and r.known for r in side_by_side)
+
+    restarted = await reserve(second, starting=True)
+    assert restarted.granted and not restarted.known
+    assert not (await reserve(first)).granted  # waits for the restarted replica's probe
+    answer = SharedAnswer(restarted.sent_at, probe=True, relieved=True, usage_told=True)
+    await second.finish("bot", "medium", answer, restarted.penalties)
+    assert (await reserve(first)).granted
+
+
+async def test_an_answer_sent_before_the_last_429_does_not_end_the_probing(
+    replicas: list[StorageInterface],
+) -> None:
+    first, second = (replica_sharing(storage).windows for storage in replicas)
+    early = await reserve(first, starting=True)
+    await second.penalise("bot", "medium", 0.0, default_limit=40, default_window_s=60.0)
+    answer = SharedAnswer(early.sent_at, probe=True, relieved=True, usage_told=True)
+    await first.finish("bot", "medium", answer, early.penalties)
+    probe = await reserve(second)
+    assert probe.granted and not probe.known
+    assert not (await reserve(first)).granted
