@@ -597,7 +597,9 @@ class PenaltyMemory:
 
     async def load(self) -> None:
         """Read the penalties and window uses stored before this start (ended ones are
-        ignored)."""
+        ignored). Nothing to read with shared windows: their rows are the memory."""
+        if self._shared is not None:
+            return
         for key, value in (await self._store.states_with_prefix(PENALTY_KEY_PREFIX)).items():
             identity, _, group = key.removeprefix(PENALTY_KEY_PREFIX).rpartition(".")
             try:

@@ -278,6 +278,8 @@ class PgShared(PgStoreBase):
         self._installs_follower: asyncio.Task[None] | None = None
         self._installed_bots: dict[str, str] = {}
         """The bots `installs` held when last read: those gone since are forgotten."""
+        self._install_changes = 0
+        """How many changes were heard (NOTIFY), to tell a read that raced one."""
 
     def shared_windows(self) -> PgSharedWindows:
         return PgSharedWindows(self._pool)
@@ -351,9 +353,15 @@ class PgShared(PgStoreBase):
             await asyncio.sleep(1.0)
 
     async def _read_attribution(self, connection: Any) -> None:
-        rows: Sequence[Any] = await connection.fetch(
-            "SELECT bot_extension_id, account_id FROM installs"
-        )
+        while True:
+            changes_before = self._install_changes
+            rows: Sequence[Any] = await connection.fetch(
+                "SELECT bot_extension_id, account_id FROM installs"
+            )
+            # A change heard while reading may be newer than what was read: read again
+            # rather than let the older table undo it.
+            if self._install_changes == changes_before:
+                break
         installed = {str(r["bot_extension_id"]): str(r["account_id"]) for r in rows}
         for gone in self._installed_bots.keys() - installed.keys():
             self._owner_accounts.pop(gone, None)
@@ -362,6 +370,7 @@ class PgShared(PgStoreBase):
         self._installed_bots = installed
 
     def _install_changed(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self._install_changes += 1
         try:
             change = json.loads(payload)
         except ValueError:
