@@ -55,6 +55,22 @@ class KeptForDigests(RingCentralError):
         self.retry_after = retry_after
 
 
+CARD_CLAIM_WAIT_S = 5.0
+"""How long a delivery waits when another replica is creating its card, before it looks
+again (by then the card is usually there, and it is updated instead)."""
+
+
+class CardBeingCreated(RingCentralError):
+    """Another replica is creating this card right now: wait and update it, never post a
+    second one."""
+
+    retryable = True
+
+    def __init__(self) -> None:
+        super().__init__(None, None, "the card is being created by another replica")
+        self.retry_after = CARD_CLAIM_WAIT_S
+
+
 class DeliveryWorker(QueueWorker[OutboxItem]):
     name = "outbox"
 
@@ -114,8 +130,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
-        if isinstance(err, KeptForDigests):
-            # Waiting frees the worker for digests; it costs the reply none of its attempts.
+        if isinstance(err, KeptForDigests | CardBeingCreated):
+            # Waiting (for digests, or for the replica creating the card) frees the worker
+            # and costs the delivery none of its attempts.
             log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
             self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             return
@@ -182,10 +199,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             if await self._update_posted(install, item.card_key, key, card):
                 return False
         chat_id = await self._chat_for(install, item.destination)
-        if item.card_key is not None:
-            await self._services.storage.mark_card_pending(
-                item.card_key, key, chat_id, install.account_id
-            )
+        if item.card_key is not None and not await storage.claim_card_creation(
+            item.card_key, key, chat_id, install.account_id
+        ):
+            raise CardBeingCreated()
         day = await self._spend_post(install, digest=item.is_digest)
         try:
             card_id = await api.create_card(chat_id, card)

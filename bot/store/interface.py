@@ -159,6 +159,10 @@ class OutboxStore(Protocol):
         self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
     ) -> None: ...
 
+    async def claim_card_creation(
+        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
+    ) -> bool: ...
+
     async def requeue_failed(
         self, destinations: Sequence[str] | None, *, account_id: str | None = None
     ) -> int: ...

@@ -279,6 +279,15 @@ class SqliteOutbox(StoreBase):
                 (card_key, destination, chat_id, time.time(), account_id),
             )
 
+    async def claim_card_creation(
+        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
+    ) -> bool:
+        """About to create a card: noted as `mark_card_pending` does. One process creates
+        every card (its deliveries to one destination go one at a time), so nobody else
+        can be creating it: always claimed. (PostgreSQL replicas decide it in the row.)"""
+        await self.mark_card_pending(card_key, destination, chat_id, account_id)
+        return True
+
     async def requeue_failed(
         self, destinations: Sequence[str] | None, *, account_id: str | None = None
     ) -> int:

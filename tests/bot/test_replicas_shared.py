@@ -437,3 +437,49 @@ async def test_an_answer_sent_before_the_last_429_does_not_end_the_probing(
     probe = await reserve(second)
     assert probe.granted and not probe.known
     assert not (await reserve(first)).granted
+
+
+async def test_one_replica_at_a_time_may_create_a_calls_card_in_a_destination(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    """The pending row of (call, destination) is the claim: while replica 1 may be creating
+    the card, replica 2 waits (and later updates the card) instead of posting a second."""
+    first, second = replicas
+    assert await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert not await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    # Replica 1 retrying (the create timed out, say) keeps its claim.
+    assert await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    # Another destination of the same call is a card of its own.
+    assert await second.claim_card_creation("pbx:1", "chat:team", "team", "acc-1")
+    # Replica 1 died: once its claim has run out, replica 2 takes over.
+    await postgres_rows(
+        postgres_url,
+        "UPDATE posted_cards SET claimed_until = extract(epoch FROM clock_timestamp()) - 1 "
+        "WHERE destination = 'direct:7'",
+    )
+    assert await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert not await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    # Once the card exists nobody creates it again: it is updated.
+    await postgres_rows(
+        postgres_url,
+        "UPDATE posted_cards SET card_id = 'card-1', claimed_until = 0 "
+        "WHERE destination = 'direct:7'",
+    )
+    assert not await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert not await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    rows = await postgres_rows(
+        postgres_url, "SELECT destination, chat_id, card_id FROM posted_cards ORDER BY 1"
+    )
+    assert [tuple(r) for r in rows] == [("chat:team", "team", ""), ("direct:7", "chat-7", "card-1")]
+
+
+async def test_claims_made_at_once_by_two_replicas_give_the_card_to_one(
+    replicas: list[StorageInterface],
+) -> None:
+    first, second = replicas
+    for n in range(20):
+        claims = await asyncio.gather(
+            first.claim_card_creation(f"pbx:{n}", "direct:7", "chat-7", "acc-1"),
+            second.claim_card_creation(f"pbx:{n}", "direct:7", "chat-7", "acc-1"),
+        )
+        assert sorted(claims) == [False, True]

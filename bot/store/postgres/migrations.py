@@ -306,7 +306,8 @@ POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1]
 
 # What replicas share besides the queues (docs/design/replicas.md section 3): the pacing of
 # each rate-limit group and its 429 penalty, each person's command quota, and a NOTIFY on
-# every change of `installs` so that every replica attributes a new bot's notifications.
+# every change of `installs` so that every replica attributes a new bot's notifications;
+# who is creating a card, so that two replicas never both post it.
 SHARED_LIMITS = """
 CREATE TABLE rate_limits (
     identity text NOT NULL,
@@ -334,6 +335,11 @@ CREATE TABLE reply_limits (
 );
 CREATE INDEX reply_limits_account ON reply_limits (account_id);
 CREATE INDEX reply_limits_age ON reply_limits (updated_at);
+
+-- A card being created for (call, destination) is claimed by one replica for a while:
+-- another one waits instead of posting a second card (`claim_card_creation`).
+ALTER TABLE posted_cards ADD COLUMN claimed_by text;
+ALTER TABLE posted_cards ADD COLUMN claimed_until double precision;
 
 CREATE FUNCTION notify_installs() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

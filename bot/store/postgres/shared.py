@@ -10,6 +10,8 @@ budget's statement on `daily_posts`.
 - The day's post budget (`take_post_slot`): one statement takes a place or answers none.
 - Each person's command quota (`PgReplyLimits`): the row of the person, locked while the
   verdict is made, so a person cannot get N times the quota from N replicas.
+- Creating a card (`claim_card_creation`): the pending row of (call, destination) names
+  the replica creating it, so another one never posts the same card meanwhile.
 - Owner → account attribution: a trigger NOTIFYs every change of `installs`; each replica
   LISTENs and reads the whole table when it starts listening (and again every
   `ATTRIBUTION_REFRESH_S`), so a bot installed through one replica has its notifications
@@ -22,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -40,6 +43,9 @@ ATTRIBUTION_REFRESH_S = 30.0
 """How often each replica reads `installs` whole, besides following its NOTIFYs: a
 safety net for a notice lost while the listening connection was being replaced."""
 INSTALLS_CHANNEL = "installs"
+CARD_CLAIM_S = 45.0
+"""How long a replica's claim on creating a card holds the others off: longer than the
+create request may take (30 s), so only a replica that died lets another one post."""
 REPLY_LIMITS_KEPT_S = 3600.0
 """A person's counts are dropped after this long without a message (longer than the
 command window and the quiet time, 10 minutes each)."""
@@ -310,6 +316,34 @@ class PgShared(PgStoreBase):
             account_id,
             day,
         )
+
+    async def claim_card_creation(
+        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
+    ) -> bool:
+        """About to create the card of (call, destination): note it (as `mark_card_pending`:
+        a retry after a crash looks for it in the chat), and claim it for this replica for
+        `CARD_CLAIM_S`. False when the card exists already or another replica claimed it
+        and may be creating it right now: then wait, never post a second one. The same
+        replica retrying keeps its claim; a claim that ran out (its replica died) is
+        taken over."""
+        claimed = await self._pool.fetchval(
+            "INSERT INTO posted_cards AS p (card_key, destination, chat_id, card_id, "
+            "updated_at, account_id, claimed_by, claimed_until) "
+            "VALUES ($1, $2, $3, '', $4, $5, $6, extract(epoch FROM clock_timestamp()) + $7) "
+            "ON CONFLICT (card_key, destination) DO UPDATE SET "
+            "claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until "
+            "WHERE p.card_id = '' AND (p.claimed_by IS NULL OR p.claimed_by = excluded.claimed_by "
+            "OR p.claimed_until < extract(epoch FROM clock_timestamp())) "
+            "RETURNING true",
+            card_key,
+            destination,
+            chat_id,
+            time.time(),
+            account_id,
+            self.replica_id,
+            CARD_CLAIM_S,
+        )
+        return bool(claimed)
 
     async def follow_installs(self) -> None:
         """Start keeping owner → account attribution fresh from `installs` (returns once
