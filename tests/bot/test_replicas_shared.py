@@ -23,7 +23,7 @@ import pytest
 
 from bench.chaos import requests_inside_penalty
 from bot.app import SERVICES
-from bot.ratelimit import PenaltyMemory, SharedAnswer
+from bot.ratelimit import PenaltyMemory, RateGovernor, SharedAnswer
 from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavailable, StaticToken
 from bot.reply_limits import ReplyLimits, Verdict
 from bot.store import StorageInterface, open_storage
@@ -111,7 +111,7 @@ async def test_two_replicas_sending_at_once_stay_inside_the_window_together(
     await control.call(
         "POST",
         "/faults",
-        {"limits": {"Medium": {"limit": 5, "windowSeconds": 2, "penaltySeconds": 2}}},
+        {"limits": {"Medium": {"limit": 5, "windowSeconds": 3, "penaltySeconds": 2}}},
     )
     chats = await bot_chats(control, 4)
     await control.call("DELETE", "/requests")
@@ -204,8 +204,6 @@ async def test_the_penalty_and_window_outlive_every_replica(
         async def no_sleep(seconds: float) -> None:
             sleeps.append(seconds)
             raise asyncio.CancelledError  # give up instead of waiting: we saw the wait
-
-        from bot.ratelimit import RateGovernor
 
         restarted = RateGovernor(
             sleep=no_sleep, identity="bot", shared=replica_sharing(later).windows
@@ -483,3 +481,17 @@ async def test_claims_made_at_once_by_two_replicas_give_the_card_to_one(
             second.claim_card_creation(f"pbx:{n}", "direct:7", "chat-7", "acc-1"),
         )
         assert sorted(claims) == [False, True]
+
+
+async def test_a_penalty_noted_without_remember_penalty_is_shared_when_the_request_ends(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    """RingCX's client notes a 429 with `penalise` alone: the penalty must still reach the
+    shared row (when the request's place is given back), or other replicas would send."""
+    first = RateGovernor(identity="ringcx", shared=replica_sharing(replicas[0]).windows)
+    async with first.sending("ringcx-transcript"):
+        first.penalise("ringcx-transcript", 20.0)
+    other = await replica_sharing(replicas[1]).windows.reserve(
+        "ringcx", "ringcx-transcript", default_limit=120, default_window_s=60.0, starting=True
+    )
+    assert not other.granted and 18.0 < other.wait_s <= 20.0

@@ -195,9 +195,11 @@ class PgSharedWindows:
                 missing = answer.limit - answer.remaining - len(sends)
                 if missing > 0:
                     sends = [now] * missing + sends
-            if 2 * len(sends) >= limit and answer.sent_at in sends:
-                # Counted from its answer rather than its sending once the window is half
-                # used (as `RateGovernor._counted_by_now`).
+            if answer.sent_at in sends:
+                # Counted from its answer rather than its reservation: RingCentral counts
+                # it on arrival, somewhere in between, and a loaded replica may take a
+                # while from one to the other (`RateGovernor._counted_by_now` does it once
+                # the window is half used; here the write is made anyway).
                 sends.remove(answer.sent_at)
                 sends.append(now)
             known = bool(row["known"])
