@@ -495,3 +495,18 @@ async def test_a_penalty_noted_without_remember_penalty_is_shared_when_the_reque
         "ringcx", "ringcx-transcript", default_limit=120, default_window_s=60.0, starting=True
     )
     assert not other.granted and 18.0 < other.wait_s <= 20.0
+
+
+async def test_a_persons_counts_are_dropped_after_an_hour_without_a_message(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    limits = ReplyLimits(people=replica_sharing(replicas[0]).people)
+    await limits.command("acc-1:ext-7")
+    await limits.command("acc-1:ext-8")
+    await postgres_rows(
+        postgres_url,
+        "UPDATE reply_limits SET updated_at = updated_at - 3601 WHERE person = 'acc-1:ext-7'",
+    )
+    await limits.command("acc-1:ext-9")  # someone new: the idle rows go
+    rows = await postgres_rows(postgres_url, "SELECT person FROM reply_limits ORDER BY 1")
+    assert [r["person"] for r in rows] == ["acc-1:ext-8", "acc-1:ext-9"]

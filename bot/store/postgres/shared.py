@@ -248,9 +248,12 @@ class PgReplyLimits:
             if created:
                 # Someone new: rows idle for longer than any window or quiet time are
                 # worth nothing; keeping them would only keep who wrote to the bot.
+                # Rows another transaction holds are left for the next time (no waiting,
+                # no deadlock between two newcomers).
                 await connection.execute(
-                    "DELETE FROM reply_limits WHERE updated_at < "
-                    "extract(epoch FROM clock_timestamp()) - $1",
+                    "DELETE FROM reply_limits WHERE person IN (SELECT person FROM reply_limits "
+                    "WHERE updated_at < extract(epoch FROM clock_timestamp()) - $1 "
+                    "FOR UPDATE SKIP LOCKED)",
                     REPLY_LIMITS_KEPT_S,
                 )
             row = await connection.fetchrow(
