@@ -116,7 +116,8 @@ class PgSharedWindows:
             granted = wait <= 0 and not probe_out
             probe_at, probe_until = row["probe_at"], float(row["probe_until"])
             if granted:
-                sends.append(now)
+                # Only the latest `limit` sends can hold the next one up.
+                sends = [*sends[max(0, len(sends) + 1 - limit) :], now]
                 if not known:
                     probe_at, probe_until = now, now + PROBE_LEASE_S
             await connection.execute(
