@@ -26,6 +26,7 @@ from bot.rc import (
 )
 from bot.services import BotInstall, Services
 from bot.storage import OutboxItem, destination_key
+from bot.store.records import PostPlace
 from bot.workers import KeyedLock, QueueWorker, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -183,12 +184,12 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         storage = self._services.storage
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            day = await self._spend_post(install, digest=False)
+            day = await self._take_post(install, digest=False)
             try:
                 await api.post_text(chat_id, str(message["text"]))
             except RingCentralError as err:
                 if _certainly_not_created(err):
-                    await storage.give_back_post_slot(install.account_id, day)
+                    await storage.give_back_post(install.account_id, day)
                 raise
             # Counted against the day's budget already, by `_spend_post`.
             await storage.delivered(item.id, account_id=install.account_id, day=None)
@@ -199,16 +200,16 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             if await self._update_posted(install, item.card_key, key, card):
                 return False
         chat_id = await self._chat_for(install, item.destination)
-        if item.card_key is not None and not await storage.claim_card_creation(
-            item.card_key, key, chat_id, install.account_id
-        ):
-            raise CardBeingCreated()
-        day = await self._spend_post(install, digest=item.is_digest)
+        day = await self._take_post(
+            install,
+            digest=item.is_digest,
+            card=(item.card_key, key, chat_id) if item.card_key is not None else None,
+        )
         try:
             card_id = await api.create_card(chat_id, card)
         except RingCentralError as err:
             if _certainly_not_created(err):
-                await storage.give_back_post_slot(install.account_id, day)
+                await storage.give_back_post(install.account_id, day)
                 if item.card_key is not None:
                     await self._services.storage.forget_pending_card(item.card_key, key)
             raise
@@ -285,9 +286,17 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall, *, digest: bool) -> str:
-        """Take one post of today's budget (the UTC day, returned), or refuse the post;
-        replies leave the digests' share.
+    async def _take_post(
+        self,
+        install: BotInstall,
+        *,
+        digest: bool,
+        card: tuple[str, str, str] | None = None,
+    ) -> str:
+        """Take one post of today's budget (the UTC day, returned) or refuse the post;
+        replies leave the digests' share. For a card (card key, destination, chat id), it
+        is also noted as being created here, in the same transaction (a retry after a
+        crash then looks for it in the chat before posting).
 
         The place is taken in the database before the post, by one statement: deliveries
         side by side, on one replica or several, never get more than the budget between
@@ -299,8 +308,11 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         storage = self._services.storage
         day = _utc_day()
         budget = limit if digest else limit - round(limit * DIGEST_SHARE)
-        if await storage.take_post_slot(account, day, budget):
+        place = await storage.take_post(account, day, budget, card)
+        if place is PostPlace.TAKEN:
             return day
+        if place is PostPlace.CARD_CLAIMED:
+            raise CardBeingCreated()
         if not digest and await storage.posts_today(account, day) < limit:
             raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
         raise DailyPostLimitReached(seconds_until_utc_midnight())

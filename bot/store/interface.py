@@ -19,6 +19,7 @@ from bot.store.records import (
     NextStepItem,
     OperationalLevels,
     OutboxItem,
+    PostPlace,
     QueuedDelivery,
     RingSenseConnection,
     SearchHit,
@@ -159,9 +160,15 @@ class OutboxStore(Protocol):
         self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
     ) -> None: ...
 
-    async def claim_card_creation(
-        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
-    ) -> bool: ...
+    async def take_post(
+        self,
+        account_id: str,
+        day: str,
+        budget: int,
+        card: tuple[str, str, str] | None = None,
+    ) -> PostPlace: ...
+
+    async def give_back_post(self, account_id: str, day: str) -> None: ...
 
     async def requeue_failed(
         self, destinations: Sequence[str] | None, *, account_id: str | None = None
@@ -184,10 +191,6 @@ class SettingsStore(Protocol):
     async def posts_today(self, account_id: str, day: str) -> int: ...
 
     async def count_post(self, account_id: str, day: str) -> None: ...
-
-    async def take_post_slot(self, account_id: str, day: str, budget: int) -> bool: ...
-
-    async def give_back_post_slot(self, account_id: str, day: str) -> None: ...
 
     async def direct_chat(self, extension_id: str) -> str | None: ...
 

@@ -57,30 +57,6 @@ class SqliteSettings(StoreBase):
                 (account_id, day),
             )
 
-    async def take_post_slot(self, account_id: str, day: str, budget: int) -> bool:
-        """One post of `day`'s budget for the account, if fewer than `budget` are taken
-        (counted before the post, so deliveries side by side never overshoot)."""
-        if budget <= 0:
-            return False
-        async with self._transaction() as db:
-            async with db.execute(
-                "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
-                "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1 "
-                "WHERE count < ? RETURNING count",
-                (account_id, day, budget),
-            ) as cursor:
-                taken = await cursor.fetchone()
-        return taken is not None
-
-    async def give_back_post_slot(self, account_id: str, day: str) -> None:
-        """A taken place whose post certainly was not made (refused, throttled)."""
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE daily_posts SET count = count - 1 "
-                "WHERE account_id = ? AND day = ? AND count > 0",
-                (account_id, day),
-            )
-
     async def direct_chat(self, extension_id: str) -> str | None:
         async with self._db.execute(
             "SELECT chat_id FROM direct_chats WHERE extension_id = ?", (extension_id,)

@@ -28,6 +28,7 @@ from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavail
 from bot.reply_limits import ReplyLimits, Verdict
 from bot.store import StorageInterface, open_storage
 from bot.store.opening import replica_sharing
+from bot.store.records import PostPlace
 from sandbox import defaults
 from sandbox.runner import RunningSandbox, start_sandbox
 from tests.e2e import Control, Stack, eventually, settle
@@ -224,10 +225,10 @@ async def test_the_day_budget_taken_by_two_replicas_at_once_is_never_exceeded(
     replicas: list[StorageInterface], postgres_url: str
 ) -> None:
     first, second = replicas
-    takes = await asyncio.gather(
-        *((first if n % 2 else second).take_post_slot("acc-1", "2026-12-01", 7) for n in range(40))
+    taken = await asyncio.gather(
+        *(takes(first if n % 2 else second, "acc-1", "2026-12-01", 7) for n in range(40))
     )
-    assert takes.count(True) == 7
+    assert taken.count(True) == 7
     rows = await postgres_rows(postgres_url, "SELECT account_id, day, count FROM daily_posts")
     assert [tuple(r) for r in rows] == [("acc-1", "2026-12-01", 7)]
 
@@ -236,19 +237,19 @@ async def test_post_budget_places_are_taken_given_back_and_kept_per_day(
     store_factory: StoreFactory,
 ) -> None:
     storage = await store_factory.open()
-    assert [await storage.take_post_slot("acc-1", "2026-12-01", 2) for _ in range(3)] == [
+    assert [await takes(storage, "acc-1", "2026-12-01", 2) for _ in range(3)] == [
         True,
         True,
         False,
     ]
     # A post RingCentral certainly did not make gives its place back.
-    await storage.give_back_post_slot("acc-1", "2026-12-01")
-    assert await storage.take_post_slot("acc-1", "2026-12-01", 2)
-    assert not await storage.take_post_slot("acc-1", "2026-12-01", 2)
+    await storage.give_back_post("acc-1", "2026-12-01")
+    assert await takes(storage, "acc-1", "2026-12-01", 2)
+    assert not await takes(storage, "acc-1", "2026-12-01", 2)
     # Another day, another account: budgets of their own; no budget, no post.
-    assert await storage.take_post_slot("acc-1", "2026-12-02", 2)
-    assert await storage.take_post_slot("acc-2", "2026-12-01", 2)
-    assert not await storage.take_post_slot("acc-3", "2026-12-01", 0)
+    assert await takes(storage, "acc-1", "2026-12-02", 2)
+    assert await takes(storage, "acc-2", "2026-12-01", 2)
+    assert not await takes(storage, "acc-3", "2026-12-01", 0)
 
 
 async def test_a_persons_command_quota_is_one_across_replicas(
@@ -373,6 +374,17 @@ async def test_posts_refused_by_ringcentral_give_their_budget_back(stack: Stack)
     assert await storage.posts_today(account, utc_day()) == len(made) == len(calls) + 1
 
 
+async def takes(storage: StorageInterface, account: str, day: str, budget: int) -> bool:
+    """Whether a post (no card) got a place in the day's budget."""
+    return await storage.take_post(account, day, budget) is PostPlace.TAKEN
+
+
+async def claims(storage: StorageInterface, card_key: str, destination: str, chat: str) -> bool:
+    """Whether a card's creation (and a post of a large budget) was given to `storage`."""
+    card = (card_key, destination, chat)
+    return await storage.take_post("acc-1", "2026-12-01", 10_000, card) is PostPlace.TAKEN
+
+
 def utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
@@ -443,28 +455,28 @@ async def test_one_replica_at_a_time_may_create_a_calls_card_in_a_destination(
     """The pending row of (call, destination) is the claim: while replica 1 may be creating
     the card, replica 2 waits (and later updates the card) instead of posting a second."""
     first, second = replicas
-    assert await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
-    assert not await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert await claims(first, "pbx:1", "direct:7", "chat-7")
+    assert not await claims(second, "pbx:1", "direct:7", "chat-7")
     # Replica 1 retrying (the create timed out, say) keeps its claim.
-    assert await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert await claims(first, "pbx:1", "direct:7", "chat-7")
     # Another destination of the same call is a card of its own.
-    assert await second.claim_card_creation("pbx:1", "chat:team", "team", "acc-1")
+    assert await claims(second, "pbx:1", "chat:team", "team")
     # Replica 1 died: once its claim has run out, replica 2 takes over.
     await postgres_rows(
         postgres_url,
         "UPDATE posted_cards SET claimed_until = extract(epoch FROM clock_timestamp()) - 1 "
         "WHERE destination = 'direct:7'",
     )
-    assert await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
-    assert not await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert await claims(second, "pbx:1", "direct:7", "chat-7")
+    assert not await claims(first, "pbx:1", "direct:7", "chat-7")
     # Once the card exists nobody creates it again: it is updated.
     await postgres_rows(
         postgres_url,
         "UPDATE posted_cards SET card_id = 'card-1', claimed_until = 0 "
         "WHERE destination = 'direct:7'",
     )
-    assert not await first.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
-    assert not await second.claim_card_creation("pbx:1", "direct:7", "chat-7", "acc-1")
+    assert not await claims(first, "pbx:1", "direct:7", "chat-7")
+    assert not await claims(second, "pbx:1", "direct:7", "chat-7")
     rows = await postgres_rows(
         postgres_url, "SELECT destination, chat_id, card_id FROM posted_cards ORDER BY 1"
     )
@@ -476,11 +488,11 @@ async def test_claims_made_at_once_by_two_replicas_give_the_card_to_one(
 ) -> None:
     first, second = replicas
     for n in range(20):
-        claims = await asyncio.gather(
-            first.claim_card_creation(f"pbx:{n}", "direct:7", "chat-7", "acc-1"),
-            second.claim_card_creation(f"pbx:{n}", "direct:7", "chat-7", "acc-1"),
+        given = await asyncio.gather(
+            claims(first, f"pbx:{n}", "direct:7", "chat-7"),
+            claims(second, f"pbx:{n}", "direct:7", "chat-7"),
         )
-        assert sorted(claims) == [False, True]
+        assert sorted(given) == [False, True]
 
 
 async def test_a_penalty_noted_without_remember_penalty_is_shared_when_the_request_ends(
@@ -510,3 +522,18 @@ async def test_a_persons_counts_are_dropped_after_an_hour_without_a_message(
     await limits.command("acc-1:ext-9")  # someone new: the idle rows go
     rows = await postgres_rows(postgres_url, "SELECT person FROM reply_limits ORDER BY 1")
     assert [r["person"] for r in rows] == ["acc-1:ext-8", "acc-1:ext-9"]
+
+
+async def test_a_refused_claim_takes_no_budget_and_a_full_budget_leaves_no_claim(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    first, second = replicas
+    card = ("pbx:1", "direct:7", "chat-7")
+    assert await first.take_post("acc-1", "2026-12-01", 1, card) is PostPlace.TAKEN
+    assert await second.take_post("acc-1", "2026-12-01", 5, card) is PostPlace.CARD_CLAIMED
+    other = ("pbx:2", "direct:7", "chat-7")
+    assert await second.take_post("acc-1", "2026-12-01", 1, other) is PostPlace.OVER_BUDGET
+    counts = await postgres_rows(postgres_url, "SELECT count FROM daily_posts")
+    assert [r["count"] for r in counts] == [1]
+    cards = await postgres_rows(postgres_url, "SELECT card_key FROM posted_cards")
+    assert [r["card_key"] for r in cards] == ["pbx:1"]

@@ -337,7 +337,7 @@ CREATE INDEX reply_limits_account ON reply_limits (account_id);
 CREATE INDEX reply_limits_age ON reply_limits (updated_at);
 
 -- A card being created for (call, destination) is claimed by one replica for a while:
--- another one waits instead of posting a second card (`claim_card_creation`).
+-- another one waits instead of posting a second card (`take_post` with the card).
 ALTER TABLE posted_cards ADD COLUMN claimed_by text;
 ALTER TABLE posted_cards ADD COLUMN claimed_until double precision;
 

@@ -7,10 +7,10 @@ budget's statement on `daily_posts`.
   reserved in one short transaction under the row's lock, so the replicas together never
   put more into a window than RingCentral allows, and none sends during a penalty another
   one met.
-- The day's post budget (`take_post_slot`): one statement takes a place or answers none.
+- The day's post budget (`take_post`): one statement takes a place or answers none.
 - Each person's command quota (`PgReplyLimits`): the row of the person, locked while the
   verdict is made, so a person cannot get N times the quota from N replicas.
-- Creating a card (`claim_card_creation`): the pending row of (call, destination) names
+- Creating a card (`take_post` with the card): the pending row of (call, destination) names
   the replica creating it, so another one never posts the same card meanwhile.
 - Owner → account attribution: a trigger NOTIFYs every change of `installs`; each replica
   LISTENs and reads the whole table when it starts listening (and again every
@@ -33,6 +33,7 @@ from bot.crypto import TokenCipher
 from bot.ratelimit import Reservation, SharedAnswer
 from bot.reply_limits import PersonLimits
 from bot.store.postgres.base import PgStoreBase
+from bot.store.records import PostPlace
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,10 @@ class PgReplyLimits:
             )
 
 
+class _NothingTaken(Exception):
+    """Rolls `take_post`'s transaction back when the budget has no room."""
+
+
 class PgShared(PgStoreBase):
     """The shared decisions of replicas: see the module's docstring."""
 
@@ -299,40 +304,48 @@ class PgShared(PgStoreBase):
     def shared_reply_limits(self) -> PgReplyLimits:
         return PgReplyLimits(self._pool)
 
-    async def take_post_slot(self, account_id: str, day: str, budget: int) -> bool:
-        """One post of `day`'s budget for the account, if fewer than `budget` are taken:
-        decided by one statement, so replicas posting at once never exceed it."""
+    async def take_post(
+        self,
+        account_id: str,
+        day: str,
+        budget: int,
+        card: tuple[str, str, str] | None = None,
+    ) -> PostPlace:
+        """Before a post, in one transaction: for a card (`card`: card key, destination,
+        chat id), claim its creation for this replica (`_claim_card`); then one place in
+        `day`'s budget, if fewer than `budget` are taken. Each is decided by one statement,
+        so replicas posting at once never exceed the budget nor both create a card.
+        Nothing is kept when either is refused."""
         if budget <= 0:
-            return False
-        taken = await self._pool.fetchval(
-            "INSERT INTO daily_posts AS d (account_id, day, count) VALUES ($1, $2, 1) "
-            "ON CONFLICT (account_id, day) DO UPDATE SET count = d.count + 1 "
-            "WHERE d.count < $3 RETURNING count",
-            account_id,
-            day,
-            budget,
-        )
-        return taken is not None
+            return PostPlace.OVER_BUDGET
+        try:
+            async with self._transaction() as connection:
+                if card is not None and not await self._claim_card(connection, *card, account_id):
+                    return PostPlace.CARD_CLAIMED
+                taken = await connection.fetchval(
+                    "INSERT INTO daily_posts AS d (account_id, day, count) VALUES ($1, $2, 1) "
+                    "ON CONFLICT (account_id, day) DO UPDATE SET count = d.count + 1 "
+                    "WHERE d.count < $3 RETURNING count",
+                    account_id,
+                    day,
+                    budget,
+                )
+                if taken is None:
+                    raise _NothingTaken
+        except _NothingTaken:
+            return PostPlace.OVER_BUDGET
+        return PostPlace.TAKEN
 
-    async def give_back_post_slot(self, account_id: str, day: str) -> None:
-        """A taken place whose post certainly was not made (refused, throttled)."""
-        await self._pool.execute(
-            "UPDATE daily_posts SET count = count - 1 "
-            "WHERE account_id = $1 AND day = $2 AND count > 0",
-            account_id,
-            day,
-        )
-
-    async def claim_card_creation(
-        self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
+    async def _claim_card(
+        self, connection: Any, card_key: str, destination: str, chat_id: str, account_id: str
     ) -> bool:
-        """About to create the card of (call, destination): note it (as `mark_card_pending`:
-        a retry after a crash looks for it in the chat), and claim it for this replica for
-        `CARD_CLAIM_S`. False when the card exists already or another replica claimed it
-        and may be creating it right now: then wait, never post a second one. The same
-        replica retrying keeps its claim; a claim that ran out (its replica died) is
-        taken over."""
-        claimed = await self._pool.fetchval(
+        """Note that the card of (call, destination) is being created (as
+        `mark_card_pending`: a retry after a crash looks for it in the chat) and claim it
+        for this replica for `CARD_CLAIM_S`. False when the card exists already or another
+        replica claimed it and may be creating it right now. The same replica retrying
+        keeps its claim; a claim that ran out (its replica died) is taken over.
+        `updated_at` stays the first attempt's: the chat is searched from then."""
+        claimed = await connection.fetchval(
             "INSERT INTO posted_cards AS p (card_key, destination, chat_id, card_id, "
             "updated_at, account_id, claimed_by, claimed_until) "
             "VALUES ($1, $2, $3, '', $4, $5, $6, extract(epoch FROM clock_timestamp()) + $7) "
@@ -350,6 +363,16 @@ class PgShared(PgStoreBase):
             CARD_CLAIM_S,
         )
         return bool(claimed)
+
+    async def give_back_post(self, account_id: str, day: str) -> None:
+        """A place taken by `take_post` whose post certainly was not made (refused,
+        throttled)."""
+        await self._pool.execute(
+            "UPDATE daily_posts SET count = count - 1 "
+            "WHERE account_id = $1 AND day = $2 AND count > 0",
+            account_id,
+            day,
+        )
 
     async def follow_installs(self) -> None:
         """Start keeping owner → account attribution fresh from `installs` (returns once
