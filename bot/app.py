@@ -31,6 +31,7 @@ from bot.services import Services
 from bot.startup import Startup
 from bot.storage import InboxItem
 from bot.store import open_storage
+from bot.store.opening import replica_sharing
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
 from bot.workers import InboxWorker
@@ -105,7 +106,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
     storage = await open_storage(config.database, cipher)
-    penalties = PenaltyMemory(storage, observer=app[METRICS])
+    # Replicas on one PostgreSQL database pace and count together; SQLite: in memory.
+    sharing = replica_sharing(storage)
+    penalties = PenaltyMemory(storage, observer=app[METRICS], shared=sharing.windows)
     session = aiohttp.ClientSession()
     try:
         rc = config.ringcentral
@@ -121,7 +124,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE_TOKENS] = service_tokens
         services = Services(config, storage, service_api, CardRenderer(), cipher)
         services.reply_limits = ReplyLimits(
-            commands_per_window=config.commands_per_person_per_10_min
+            commands_per_window=config.commands_per_person_per_10_min, people=sharing.people
         )
 
         async def sign_in() -> None:
@@ -167,6 +170,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringsense_event_filters(rc.ringsense_domains),
         )
         connections.rate_observer = metrics
+        connections.shared_windows = sharing.windows
         services.connector = connections
         app[CONNECTIONS] = connections
         app[CONNECT_PAGES] = ConnectEndpoint(connections, services)

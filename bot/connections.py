@@ -32,7 +32,7 @@ import aiohttp
 
 from bot.config import Config
 from bot.crypto import TokenCipher, UndecryptableSecret
-from bot.ratelimit import RateGovernor, RateObserver
+from bot.ratelimit import RateGovernor, RateObserver, SharedWindows
 from bot.rc import (
     REQUEST_TIMEOUT,
     RingCentralAuthError,
@@ -281,6 +281,8 @@ class RingSenseConnections:
         self._background: set[asyncio.Task[None]] = set()
         # Counts the connected readers' requests and 429s (the metrics), when set.
         self.rate_observer: RateObserver | None = None
+        # Replicas on PostgreSQL pace each connected reader together, when set.
+        self.shared_windows: SharedWindows | None = None
 
     @property
     def redirect_uri(self) -> str:
@@ -326,7 +328,11 @@ class RingSenseConnections:
             self._session,
             self._config.ringcentral.server_url,
             tokens,
-            governor=RateGovernor(observer=self.rate_observer),
+            governor=RateGovernor(
+                observer=self.rate_observer,
+                identity=identity_of(account_id),
+                shared=self.shared_windows,
+            ),
         )
         reader = RingSenseReader(account_id, owner_extension_id, api)
         self._services.ringsense_readers[account_id] = reader

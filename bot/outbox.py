@@ -26,6 +26,7 @@ from bot.rc import (
 )
 from bot.services import BotInstall, Services
 from bot.storage import OutboxItem, destination_key
+from bot.store.records import PostPlace
 from bot.workers import KeyedLock, QueueWorker, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,22 @@ class KeptForDigests(RingCentralError):
         self.retry_after = retry_after
 
 
+CARD_CLAIM_WAIT_S = 5.0
+"""How long a delivery waits when another replica is creating its card, before it looks
+again (by then the card is usually there, and it is updated instead)."""
+
+
+class CardBeingCreated(RingCentralError):
+    """Another replica is creating this card right now: wait and update it, never post a
+    second one."""
+
+    retryable = True
+
+    def __init__(self) -> None:
+        super().__init__(None, None, "the card is being created by another replica")
+        self.retry_after = CARD_CLAIM_WAIT_S
+
+
 class DeliveryWorker(QueueWorker[OutboxItem]):
     name = "outbox"
 
@@ -72,7 +89,6 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         self._destinations = KeyedLock()
         self.card_observers: list[CardObserver] = []
         self._budget_warned = ""
-        self._posting: dict[str, int] = {}
 
     async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[OutboxItem]:
         return await self._services.storage.due_outbox(limit, exclude)
@@ -115,8 +131,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
 
     async def _handle_failure(self, item: OutboxItem, err: RingCentralError) -> None:
         storage = self._services.storage
-        if isinstance(err, KeptForDigests):
-            # Waiting frees the worker for digests; it costs the reply none of its attempts.
+        if isinstance(err, KeptForDigests | CardBeingCreated):
+            # Waiting (for digests, or for the replica creating the card) frees the worker
+            # and costs the delivery none of its attempts.
             log.debug("delivery %s waits %.1f s: %s", item.id, err.retry_after, err)
             self.retry_at(await storage.postpone_outbox(item.id, err.retry_after, str(err)))
             return
@@ -167,12 +184,15 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         storage = self._services.storage
         if message["kind"] == "text":
             chat_id = await self._chat_for(install, item.destination)
-            await self._spend_post(install, digest=False)
+            day = await self._take_post(install, digest=False)
             try:
                 await api.post_text(chat_id, str(message["text"]))
-                await storage.delivered(item.id, account_id=install.account_id, day=_utc_day())
-            finally:
-                self._release_post(install)
+            except RingCentralError as err:
+                if _certainly_not_created(err):
+                    await storage.give_back_post(install.account_id, day)
+                raise
+            # Counted against the day's budget already, by `_spend_post`.
+            await storage.delivered(item.id, account_id=install.account_id, day=None)
             return True
         card: Mapping[str, Any] = message["card"]
         if item.card_key is not None:
@@ -180,27 +200,26 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             if await self._update_posted(install, item.card_key, key, card):
                 return False
         chat_id = await self._chat_for(install, item.destination)
-        if item.card_key is not None:
-            await self._services.storage.mark_card_pending(
-                item.card_key, key, chat_id, install.account_id
-            )
-        await self._spend_post(install, digest=item.is_digest)
+        day = await self._take_post(
+            install,
+            digest=item.is_digest,
+            card=(item.card_key, key, chat_id) if item.card_key is not None else None,
+        )
         try:
-            try:
-                card_id = await api.create_card(chat_id, card)
-            except RingCentralError as err:
-                if item.card_key is not None and _certainly_not_created(err):
+            card_id = await api.create_card(chat_id, card)
+        except RingCentralError as err:
+            if _certainly_not_created(err):
+                await storage.give_back_post(install.account_id, day)
+                if item.card_key is not None:
                     await self._services.storage.forget_pending_card(item.card_key, key)
-                raise
-            # Counted against the day's budget, card remembered and marked sent together.
-            await storage.delivered(
-                item.id,
-                account_id=install.account_id,
-                day=_utc_day(),
-                card=(item.card_key, key, chat_id, card_id) if item.card_key is not None else None,
-            )
-        finally:
-            self._release_post(install)
+            raise
+        # Card remembered and marked sent together (counted by `_spend_post` already).
+        await storage.delivered(
+            item.id,
+            account_id=install.account_id,
+            day=None,
+            card=(item.card_key, key, chat_id, card_id) if item.card_key is not None else None,
+        )
         timing = message.get("timing")
         if isinstance(timing, Mapping):
             # The call's first card here: how long the call waited for it.
@@ -267,28 +286,36 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
                 return card_id
         return None
 
-    async def _spend_post(self, install: BotInstall, *, digest: bool) -> None:
-        """Refuse a post the day's budget has no room for; replies leave the digests' share."""
+    async def _take_post(
+        self,
+        install: BotInstall,
+        *,
+        digest: bool,
+        card: tuple[str, str, str] | None = None,
+    ) -> str:
+        """Take one post of today's budget (the UTC day, returned) or refuse the post;
+        replies leave the digests' share. For a card (card key, destination, chat id), it
+        is also noted as being created here, in the same transaction (a retry after a
+        crash then looks for it in the chat before posting).
+
+        The place is taken in the database before the post, by one statement: deliveries
+        side by side, on one replica or several, never get more than the budget between
+        them. A post that certainly was not made gives its place back; one lost to a crash
+        after the place was taken stays counted (the day ends a post early, never late).
+        """
         limit = self._services.config.daily_post_limit
         account = install.account_id
-        # Posts other deliveries started but have not counted yet count too: deliveries
-        # run side by side, and each would otherwise see room for itself.
-        used = await self._services.storage.posts_today(account, _utc_day()) + self._posting.get(
-            account, 0
-        )
-        if used >= limit:
-            raise DailyPostLimitReached(seconds_until_utc_midnight())
-        if not digest and used >= limit - round(limit * DIGEST_SHARE):
+        storage = self._services.storage
+        day = _utc_day()
+        budget = limit if digest else limit - round(limit * DIGEST_SHARE)
+        place = await storage.take_post(account, day, budget, card)
+        if place is PostPlace.TAKEN:
+            return day
+        if place is PostPlace.CARD_CLAIMED:
+            raise CardBeingCreated()
+        if not digest and await storage.posts_today(account, day) < limit:
             raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
-        self._posting[account] = self._posting.get(account, 0) + 1
-
-    def _release_post(self, install: BotInstall) -> None:
-        """The post started by `_spend_post` is counted (or was never made)."""
-        left = self._posting.get(install.account_id, 0) - 1
-        if left > 0:
-            self._posting[install.account_id] = left
-        else:
-            self._posting.pop(install.account_id, None)
+        raise DailyPostLimitReached(seconds_until_utc_midnight())
 
     async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
         if destination["kind"] == "chat":

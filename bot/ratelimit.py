@@ -21,11 +21,20 @@ can lock itself out. The governor therefore:
   one at a time, only the probe meets it and the others wait out its `Retry-After`. Once
   an answer says where the window stands (`X-Rate-Limit-Remaining`), or our own count
   covers a whole window, requests go out side by side again, paced by the window.
+
+Several replicas on one PostgreSQL database share one count per (identity, group): the
+governor then reserves every request's place in the database (`SharedWindows`, one short
+transaction on the group's row, times from the database's clock), so the replicas together
+stay inside the window, none sends during a penalty another one met, and "one at a time"
+holds across them (the probe is a short lease in the row). Without a reservation, no
+request: the database not answering stops the sending, never the counting. On SQLite the
+governor keeps counting in memory, as one process needs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -48,6 +57,10 @@ RINGCX_LIMITS = {
     "ringcx-transcript": (120, 60.0),
 }
 DEFAULT_WINDOW_S = 60.0
+SHARED_TIMEOUT_S = 10.0
+"""How long a replica waits for the shared window to answer before it gives up sending."""
+SHARED_PROBE_POLL_S = 0.2
+"""How often a replica looks whether another replica's probe has been answered."""
 RETRY_AFTER_MISSING_S = 30.0
 MAX_BACKOFF_S = 900.0
 
@@ -108,6 +121,8 @@ class _GroupState:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a request of the group ends: a probe's waiters look again."""
+    unshared_pause: float | None = None
+    """With shared windows: a penalty met here and not yet written to the shared row."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +142,77 @@ class SendTicket:
     group: str
     after_penalties: int
     sent_at: float
+    shared: SharedAnswer | None = None
+    """With shared windows: what the answer told, reported to the database at the end."""
+
+
+class PacingUnavailable(Exception):
+    """The shared window could not be asked (the database does not answer): the request
+    is not sent, since nobody could tell whether the window or a penalty allows it."""
+
+
+@dataclass
+class SharedAnswer:
+    """What one request's answer said, gathered while it is handled and written to the
+    shared window once the request is done (`SharedWindows.finish`)."""
+
+    sent_at: float
+    """The reservation's time on the database's clock."""
+    probe: bool
+    """The request went alone, while the group's state was unknown."""
+    relieved: bool = False
+    usage_told: bool = False
+    limit: int | None = None
+    remaining: int | None = None
+    window_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The shared window's answer to "may one more request go?"."""
+
+    granted: bool
+    wait_s: float
+    """Not granted: how long until the penalty ends or the window has room; 0 while
+    another request is out alone (a probe), whose answer is then awaited."""
+    sent_at: float
+    """Granted: the request's place in the window, on the database's clock."""
+    penalties: int
+    limit: int
+    window_s: float
+    known: bool
+    ages_s: tuple[float, ...]
+    """How long ago each request in the window was sent (the window as it stands)."""
+    penalty_left_s: float
+
+
+class SharedWindows(Protocol):
+    """Where replicas keep their windows and penalties together (PostgreSQL's
+    `rate_limits`: see bot/store/postgres/shared.py). Times are the backend's own clock."""
+
+    async def reserve(
+        self,
+        identity: str,
+        group: str,
+        *,
+        default_limit: int,
+        default_window_s: float,
+        starting: bool,
+    ) -> Reservation: ...
+
+    async def penalise(
+        self,
+        identity: str,
+        group: str,
+        pause_s: float,
+        *,
+        default_limit: int,
+        default_window_s: float,
+    ) -> None: ...
+
+    async def finish(
+        self, identity: str, group: str, answer: SharedAnswer, after_penalties: int
+    ) -> None: ...
 
 
 class RateGovernor:
@@ -140,6 +226,7 @@ class RateGovernor:
         memory: PenaltyMemory | None = None,
         identity: str = "",
         observer: RateObserver | None = None,
+        shared: SharedWindows | None = None,
     ) -> None:
         self.observer = observer
         self._clock = clock
@@ -147,6 +234,8 @@ class RateGovernor:
         self._groups: dict[str, _GroupState] = {}
         self._memory = memory
         self._identity = identity
+        self._shared = shared
+        self._shared_started: set[str] = set()
         self.waited_s = 0.0
 
     def _state(self, group: str) -> _GroupState:
@@ -166,13 +255,19 @@ class RateGovernor:
         `relieve` (not a 429, with the ticket) or `penalise` before leaving the block.
         """
         state = self._state(group)
-        ticket = await self._acquire(group, state)
+        if self._shared is not None:
+            ticket = await self._acquire_shared(group, state, self._shared)
+        else:
+            ticket = await self._acquire(group, state)
         try:
             yield ticket
         finally:
             state.in_flight -= 1
+            if ticket.shared is not None and self._shared is not None:
+                await self._finish_shared(group, ticket, ticket.shared, self._shared)
+            else:
+                self._counted_by_now(state, ticket.sent_at)
             state.answered.set()
-            self._counted_by_now(state, ticket.sent_at)
 
     def _counted_by_now(self, state: _GroupState, sent_at: float) -> None:
         """Move a request's place in the window from when it was sent to when it was
@@ -215,6 +310,105 @@ class RateGovernor:
                 self._keep_window(state)
                 return SendTicket(group, state.penalties, now)
 
+    async def _acquire_shared(
+        self, group: str, state: _GroupState, shared: SharedWindows
+    ) -> SendTicket:
+        """A place reserved in the shared window: one replica's requests of a group ask
+        the database one after another (the local lock), each waiting for what it says."""
+        async with state.lock:
+            while True:
+                try:
+                    reservation = await asyncio.wait_for(
+                        shared.reserve(
+                            self._identity,
+                            group,
+                            default_limit=state.limit,
+                            default_window_s=state.window_s,
+                            starting=group not in self._shared_started,
+                        ),
+                        SHARED_TIMEOUT_S,
+                    )
+                except (Exception, TimeoutError) as err:
+                    log.warning(
+                        "no %s request sent: the shared rate-limit window did not answer (%s)",
+                        group,
+                        type(err).__name__,
+                    )
+                    raise PacingUnavailable(group) from None
+                self._shared_started.add(group)
+                self._mirror(state, reservation)
+                if reservation.granted:
+                    state.in_flight += 1
+                    answer = SharedAnswer(reservation.sent_at, probe=not reservation.known)
+                    return SendTicket(group, reservation.penalties, self._clock(), answer)
+                if reservation.wait_s > 0:
+                    self.waited_s += reservation.wait_s
+                    await self._sleep(reservation.wait_s)
+                    continue
+                # Another request is out alone (here or on another replica): look again
+                # when ours is answered or after a short while.
+                state.answered.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.answered.wait(), SHARED_PROBE_POLL_S)
+
+    def _mirror(self, state: _GroupState, reservation: Reservation) -> None:
+        """This replica's view of the shared window, for `delay_for`, `probing` and
+        `penalty_left` (which answer at once, without the database)."""
+        now = self._clock()
+        state.limit, state.window_s = reservation.limit, reservation.window_s
+        state.known = reservation.known
+        state.penalties = reservation.penalties
+        state.penalty_until = now + reservation.penalty_left_s
+        ages = sorted(reservation.ages_s, reverse=True)
+        state.sent = deque(now - age for age in ages)
+        if reservation.granted:
+            state.sent.append(now)
+
+    async def _share_penalty(self, group: str, shared: SharedWindows) -> None:
+        """Write a penalty met here into the group's shared row (GREATEST of both ends)."""
+        state = self._state(group)
+        pause, state.unshared_pause = state.unshared_pause, None
+        if pause is None:
+            return
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(
+                    shared.penalise(
+                        self._identity,
+                        group,
+                        pause,
+                        default_limit=state.limit,
+                        default_window_s=state.window_s,
+                    )
+                ),
+                SHARED_TIMEOUT_S,
+            )
+        except (Exception, TimeoutError) as err:
+            # This replica keeps the penalty; the others cannot send while the database
+            # does not answer (no reservation), or meet the 429 themselves.
+            log.warning("a %s penalty was not shared (%s)", group, type(err).__name__)
+
+    async def _finish_shared(
+        self, group: str, ticket: SendTicket, answer: SharedAnswer, shared: SharedWindows
+    ) -> None:
+        """Write what the answer said to the shared window: the probe's lease ends, the
+        real limit and use are learned, the group may become known. Lost writes only make
+        the group more careful (a probe lease runs out by itself)."""
+        await self._share_penalty(group, shared)
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(
+                    shared.finish(self._identity, group, answer, ticket.after_penalties)
+                ),
+                SHARED_TIMEOUT_S,
+            )
+        except (Exception, TimeoutError) as err:
+            log.warning(
+                "the answer of a %s request was not written to the shared window (%s)",
+                group,
+                type(err).__name__,
+            )
+
     def _keep_window(self, state: _GroupState) -> None:
         """Have the memory keep the window's use once it is half used: below that, a
         restarted bot's first answer tells it the rest in time."""
@@ -246,9 +440,18 @@ class RateGovernor:
         return max(0.0, wait)
 
     def observe(
-        self, group: str, limit: int | None, remaining: int | None, window_s: int | None
+        self,
+        group: str,
+        limit: int | None,
+        remaining: int | None,
+        window_s: int | None,
+        ticket: SendTicket | None = None,
     ) -> None:
-        """Learn the real numbers from an answer's `X-Rate-Limit-*` headers."""
+        """Learn the real numbers from an answer's `X-Rate-Limit-*` headers (the answer to
+        `ticket`'s request: with shared windows, they are written when it ends)."""
+        if ticket is not None and ticket.shared is not None:
+            ticket.shared.limit, ticket.shared.remaining = limit, remaining
+            ticket.shared.window_s = window_s
         state = self._state(group)
         if limit is not None and limit > 0:
             state.limit = limit
@@ -283,6 +486,9 @@ class RateGovernor:
         state.penalty_until = max(state.penalty_until, self._clock() + pause)
         state.penalties += 1
         state.known = False
+        if self._shared is not None:
+            # Written by `remember_penalty`, or at the latest when the request ends.
+            state.unshared_pause = max(state.unshared_pause or 0.0, pause)
         return pause
 
     def relieve(
@@ -297,6 +503,12 @@ class RateGovernor:
         """
         state = self._state(group)
         state.unexplained_429s = 0
+        if ticket is not None and ticket.shared is not None:
+            # Whether the group becomes known is the shared window's to decide (its own
+            # count of 429s and of the time it has counted), when the request ends.
+            ticket.shared.relieved = True
+            ticket.shared.usage_told = usage_told
+            return
         if ticket is None or ticket.after_penalties != state.penalties or state.known:
             return
         counted_a_window = self._clock() - state.counting_since >= state.window_s
@@ -328,7 +540,11 @@ class RateGovernor:
             state.penalty_until = max(state.penalty_until, self._clock() + seconds_left)
 
     async def remember_penalty(self, group: str) -> None:
-        """Store the group's current penalty, if there is a memory to keep it in."""
+        """Store the group's current penalty, if there is a memory to keep it in; with
+        shared windows, in the group's row, where every replica's next request sees it."""
+        if self._shared is not None:
+            await self._share_penalty(group, self._shared)
+            return
         if self._memory is not None:
             await self._memory.save(self._identity, group, self.penalty_left(group))
 
@@ -350,7 +566,8 @@ this much of a send may forget it (its successor's probe then meets the 429 at w
 
 class PenaltyMemory:
     """429 penalties per (identity, group), kept as wall-clock ends so they outlive the
-    process. RingCentral restarts a penalty on every request made during it, so a bot
+    process (with `shared` windows, in their table instead: see `SharedWindows`).
+    RingCentral restarts a penalty on every request made during it, so a bot
     that forgot it on restart (a supervisor restarting a crashed bot) would keep itself
     locked out. Identities are names (`service`) or token fingerprints, never tokens.
 
@@ -366,8 +583,10 @@ class PenaltyMemory:
         store: PenaltyStore,
         wall_clock: Callable[[], float] = time.time,
         observer: RateObserver | None = None,
+        shared: SharedWindows | None = None,
     ) -> None:
         self._store = store
+        self._shared = shared
         self._observer = observer
         self._wall_clock = wall_clock
         self._ends: dict[tuple[str, str], float] = {}
@@ -378,7 +597,9 @@ class PenaltyMemory:
 
     async def load(self) -> None:
         """Read the penalties and window uses stored before this start (ended ones are
-        ignored)."""
+        ignored). Nothing to read with shared windows: their rows are the memory."""
+        if self._shared is not None:
+            return
         for key, value in (await self._store.states_with_prefix(PENALTY_KEY_PREFIX)).items():
             identity, _, group = key.removeprefix(PENALTY_KEY_PREFIX).rpartition(".")
             try:
@@ -403,6 +624,11 @@ class PenaltyMemory:
         existing = self._governors.get(identity)
         if existing is not None:
             return existing
+        if self._shared is not None:
+            # The shared windows keep penalties and use themselves, across restarts too.
+            governor = RateGovernor(identity=identity, observer=self._observer, shared=self._shared)
+            self._governors[identity] = governor
+            return governor
         governor = RateGovernor(memory=self, identity=identity, observer=self._observer)
         self._governors[identity] = governor
         now = self._wall_clock()

@@ -23,11 +23,18 @@ import orjson
 
 from bot.logs import bind_log_context, log_context
 from bot.quoting import for_log, quote_for_chat
-from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, SendTicket, group_of
+from bot.ratelimit import (
+    RETRY_AFTER_MISSING_S,
+    PacingUnavailable,
+    RateGovernor,
+    SendTicket,
+    group_of,
+)
 
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+NOT_PACED = "not sent: the shared rate-limit window (the database) does not answer"
 # Refresh the service user's token this long before it expires.
 TOKEN_REFRESH_MARGIN_S = 120
 # The AI service fetches media 5 to 30 minutes after a submit (API-FACTS E), with the token
@@ -232,14 +239,17 @@ class ServiceUserTokens:
             platform.login(jwt=self._jwt)
             return platform, platform.auth().data()
 
-        async with self._governor.sending("auth") as ticket:
-            try:
-                platform, data = await asyncio.to_thread(login)
-            except Exception as err:
-                error = sdk_error(err, "service user login (JWT grant)")
-                await self._note_penalty(error, ticket)
-                raise error from None
-            self._governor.relieve("auth", ticket)
+        try:
+            async with self._governor.sending("auth") as ticket:
+                try:
+                    platform, data = await asyncio.to_thread(login)
+                except Exception as err:
+                    error = sdk_error(err, "service user login (JWT grant)")
+                    await self._note_penalty(error, ticket)
+                    raise error from None
+                self._governor.relieve("auth", ticket)
+        except PacingUnavailable:
+            raise RingCentralUnavailable(None, None, NOT_PACED) from None
         self._platform = platform
         self._remember(data)
 
@@ -260,14 +270,17 @@ class ServiceUserTokens:
             return data
 
         try:
-            async with self._governor.sending("auth") as ticket:
-                try:
-                    self._remember(await asyncio.to_thread(refresh))
-                except Exception as err:
-                    error = sdk_error(err, "service user token refresh")
-                    await self._note_penalty(error, ticket)
-                    raise error from None
-                self._governor.relieve("auth", ticket)
+            try:
+                async with self._governor.sending("auth") as ticket:
+                    try:
+                        self._remember(await asyncio.to_thread(refresh))
+                    except Exception as err:
+                        error = sdk_error(err, "service user token refresh")
+                        await self._note_penalty(error, ticket)
+                        raise error from None
+                    self._governor.relieve("auth", ticket)
+            except PacingUnavailable:
+                raise RingCentralUnavailable(None, None, NOT_PACED) from None
         except RingCentralError as error:
             if error.retryable:
                 if time.monotonic() < self._expires_at:
@@ -434,7 +447,9 @@ class RingCentralClient:
                         await self.governor.remember_penalty(group)
                     else:
                         if info is not None:
-                            self.governor.observe(group, info.limit, info.remaining, info.window_s)
+                            self.governor.observe(
+                                group, info.limit, info.remaining, info.window_s, ticket
+                            )
                         self.governor.relieve(
                             group,
                             ticket,
@@ -460,6 +475,11 @@ class RingCentralClient:
                 self.governor.answered(group, None)
                 raise RingCentralUnavailable(
                     None, None, type(err).__name__, method=method, path=path
+                ) from None
+            except PacingUnavailable:
+                # Not sent: without the shared window nobody knows whether it may go.
+                raise RingCentralUnavailable(
+                    None, None, NOT_PACED, method=method, path=path
                 ) from None
             except TimeoutError:
                 self.governor.answered(group, None)

@@ -10,16 +10,20 @@ Two rules, per person (account and extension):
 - commands overall: at most `commands_per_window` answered per `COMMAND_WINDOW_S`; the
   first one over gets a notice, the rest are not carried out until the window has room.
 
-Kept in memory: a restart forgets the counts, which only makes the bot more talkative.
+With SQLite (one process) the counts are kept in memory: a restart forgets them, which
+only makes the bot more talkative. With replicas on PostgreSQL they are one row per person
+in `reply_limits`, locked while a verdict is made (bot/store/postgres/shared.py), so that
+several replicas give a person one quota, not one each.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 UNKNOWN_WORDS_IN_A_ROW = 3
 """Unknown words answered in a row before the bot goes quiet."""
@@ -54,11 +58,33 @@ def too_many_commands_notice(wait_s: float) -> str:
 
 
 @dataclass
-class _Person:
+class PersonLimits:
+    """Where one person stands: their unknown words in a row and their recent commands."""
+
     unknown_in_a_row: int = 0
     quiet_until: float = 0.0
-    commands: deque[float] = field(default_factory=deque)
+    commands: list[float] = field(default_factory=list)
+    """When their answered commands of the current window came, oldest first."""
     over_quota_noticed: bool = False
+
+
+class PeopleLimits(Protocol):
+    """Where people's counts are kept: `person` yields one person's state and the time now
+    (on the keeper's clock), and keeps what was changed when the block ends."""
+
+    def person(self, person: str) -> AbstractAsyncContextManager[tuple[PersonLimits, float]]: ...
+
+
+class PeopleInMemory:
+    """One process's counts (SQLite: the bot runs as one process)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._people: dict[str, PersonLimits] = {}
+
+    @asynccontextmanager
+    async def person(self, person: str) -> AsyncIterator[tuple[PersonLimits, float]]:
+        yield self._people.setdefault(person, PersonLimits()), self._clock()
 
 
 class ReplyLimits:
@@ -66,14 +92,17 @@ class ReplyLimits:
         self,
         clock: Callable[[], float] = time.monotonic,
         commands_per_window: int = COMMANDS_PER_WINDOW,
+        people: PeopleLimits | None = None,
     ) -> None:
-        self._clock = clock
         self.commands_per_window = commands_per_window
-        self._people: dict[str, _Person] = {}
+        self._people = people or PeopleInMemory(clock)
 
-    def unknown_word(self, person: str) -> Verdict:
-        state = self._people.setdefault(person, _Person())
-        now = self._clock()
+    async def unknown_word(self, person: str) -> Verdict:
+        async with self._people.person(person) as (state, now):
+            return self._unknown_word(state, now)
+
+    @staticmethod
+    def _unknown_word(state: PersonLimits, now: float) -> Verdict:
         if state.quiet_until > now:
             return Verdict.SILENT
         if state.quiet_until:
@@ -85,14 +114,15 @@ class ReplyLimits:
         state.quiet_until = now + QUIET_FOR_S
         return Verdict.NOTICE
 
-    def command(self, person: str) -> tuple[Verdict, float]:
+    async def command(self, person: str) -> tuple[Verdict, float]:
         """Whether to carry out a known command, and (when not) how long until it would be."""
-        state = self._people.setdefault(person, _Person())
+        async with self._people.person(person) as (state, now):
+            return self._command(state, now)
+
+    def _command(self, state: PersonLimits, now: float) -> tuple[Verdict, float]:
         state.unknown_in_a_row = 0
         state.quiet_until = 0.0
-        now = self._clock()
-        while state.commands and state.commands[0] <= now - COMMAND_WINDOW_S:
-            state.commands.popleft()
+        state.commands = [at for at in state.commands if at > now - COMMAND_WINDOW_S]
         if len(state.commands) < self.commands_per_window:
             state.commands.append(now)
             state.over_quota_noticed = False

@@ -26,8 +26,9 @@ from urllib.parse import quote
 import aiohttp
 
 from bot import events
-from bot.ratelimit import RETRY_AFTER_MISSING_S, RateGovernor, SendTicket
+from bot.ratelimit import RETRY_AFTER_MISSING_S, PacingUnavailable, RateGovernor, SendTicket
 from bot.rc import (
+    NOT_PACED,
     REQUEST_TIMEOUT,
     RingCentralAuthError,
     RingCentralBadRequest,
@@ -128,6 +129,8 @@ class RingCXClient:
         except (RingCentralAuthError, RingCentralPermissionError):
             self.token_ok = False
             raise
+        except PacingUnavailable:
+            raise RingCentralUnavailable(None, None, NOT_PACED, method="POST", path=path) from None
         if not isinstance(body, Mapping) or not body.get("accessToken"):
             self.token_ok = False
             raise RingCentralAuthError(None, None, "RingCX did not return a token")
@@ -197,6 +200,10 @@ class RingCXClient:
                     return await self._send(
                         method, path, token=token, group=group, tickets=tickets, **kwargs
                     )
+            except PacingUnavailable:
+                raise RingCentralUnavailable(
+                    None, None, NOT_PACED, method=method, path=path
+                ) from None
             except RingCentralAuthError:
                 if attempt == 2:
                     raise

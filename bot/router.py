@@ -403,13 +403,13 @@ class Dispatcher:
         person = f"{ctx.bot.account_id}:{message.creator_id}"
         first_try = ctx.attempt == 1  # a retry was counted the first time
         if spec is None:
-            verdict = limits.unknown_word(person) if first_try else Verdict.ANSWER
+            verdict = await limits.unknown_word(person) if first_try else Verdict.ANSWER
             if verdict is Verdict.SILENT:
                 raise Ignored("unknown word from a person the bot is quiet with")
             notice = verdict is Verdict.NOTICE
             await ctx.reply(quiet_notice() if notice else self.unknown_command_reply(word))
             return
-        verdict, wait_s = limits.command(person) if first_try else (Verdict.ANSWER, 0.0)
+        verdict, wait_s = await limits.command(person) if first_try else (Verdict.ANSWER, 0.0)
         if verdict is Verdict.SILENT:
             raise Ignored("a person over their command quota")
         if verdict is Verdict.NOTICE:

@@ -20,6 +20,7 @@ from bot.store.records import (
     NextStepItem,
     OperationalLevels,
     OutboxItem,
+    PostPlace,
     QueuedDelivery,
     RingSenseConnection,
     SearchHit,
@@ -159,6 +160,16 @@ class OutboxStore(Protocol):
     async def mark_card_pending(
         self, card_key: str, destination: str, chat_id: str, account_id: str | None = None
     ) -> None: ...
+
+    async def take_post(
+        self,
+        account_id: str,
+        day: str,
+        budget: int,
+        card: tuple[str, str, str] | None = None,
+    ) -> PostPlace: ...
+
+    async def give_back_post(self, account_id: str, day: str) -> None: ...
 
     async def requeue_failed(
         self, destinations: Sequence[str] | None, *, account_id: str | None = None

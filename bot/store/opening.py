@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.crypto import TokenCipher
+from bot.ratelimit import SharedWindows
+from bot.reply_limits import PeopleLimits
 from bot.store.interface import StorageInterface
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -45,10 +47,26 @@ async def open_storage(
     if is_postgres(database):
         from bot.store.postgres.storage import PostgresStorage
 
-        storage = await PostgresStorage.open(database, cipher, replica_id)
-        # While the PostgreSQL families are being written, not every protocol is met yet;
-        # bot/store/postgres/storage.py checks the whole interface once they are.
-        return cast(StorageInterface, storage)
+        return await PostgresStorage.open(database, cipher, replica_id)
     from bot.store.sqlite import Storage
 
     return await Storage.open(sqlite_path(database), cipher)
+
+
+@dataclass(frozen=True)
+class ReplicaSharing:
+    """What replicas must decide together when they share a database: the rate-limit
+    windows and penalties, and people's command quotas. None of it on SQLite, where the
+    bot is one process and keeps both in memory."""
+
+    windows: SharedWindows | None = None
+    people: PeopleLimits | None = None
+
+
+def replica_sharing(storage: StorageInterface) -> ReplicaSharing:
+    """The shared windows and quotas of `storage`'s backend (nothing for SQLite)."""
+    from bot.store.postgres.shared import PgShared
+
+    if isinstance(storage, PgShared):
+        return ReplicaSharing(storage.shared_windows(), storage.shared_reply_limits())
+    return ReplicaSharing()

@@ -10,7 +10,13 @@ from typing import Any
 import orjson
 
 from bot.store.base import StoreBase, _excluding, _json_text
-from bot.store.records import REPLY_PRIORITY, OutboxItem, StoredCard, destination_key
+from bot.store.records import (
+    REPLY_PRIORITY,
+    OutboxItem,
+    PostPlace,
+    StoredCard,
+    destination_key,
+)
 
 
 class SqliteOutbox(StoreBase):
@@ -277,6 +283,49 @@ class SqliteOutbox(StoreBase):
                 "account_id) VALUES (?, ?, ?, '', ?, ?) "
                 "ON CONFLICT (card_key, destination) DO NOTHING",
                 (card_key, destination, chat_id, time.time(), account_id),
+            )
+
+    async def take_post(
+        self,
+        account_id: str,
+        day: str,
+        budget: int,
+        card: tuple[str, str, str] | None = None,
+    ) -> PostPlace:
+        """Before a post: one place in `day`'s budget, if fewer than `budget` are taken,
+        and for a card (`card`: card key, destination, chat id) the note that it is being
+        created (as `mark_card_pending`), in one transaction. Counted before the post, so
+        deliveries side by side never overshoot; one process creates every card (its
+        deliveries to a destination go one at a time), so no card is claimed elsewhere."""
+        if budget <= 0:
+            return PostPlace.OVER_BUDGET
+        async with self._transaction() as db:
+            async with db.execute(
+                "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
+                "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1 "
+                "WHERE count < ? RETURNING count",
+                (account_id, day, budget),
+            ) as cursor:
+                if await cursor.fetchone() is None:
+                    return PostPlace.OVER_BUDGET
+            if card is not None:
+                card_key, destination, chat_id = card
+                await db.execute(
+                    "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, "
+                    "updated_at, account_id) VALUES (?, ?, ?, '', ?, ?) "
+                    "ON CONFLICT (card_key, destination) DO NOTHING",
+                    (card_key, destination, chat_id, time.time(), account_id),
+                )
+        return PostPlace.TAKEN
+
+    async def give_back_post(self, account_id: str, day: str) -> None:
+        """A place taken by `take_post` whose post certainly was not made (refused,
+        throttled)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE daily_posts SET count = count - 1 "
+                "WHERE account_id = ? AND day = ? AND count > 0",
+                (account_id, day),
             )
 
     async def requeue_failed(

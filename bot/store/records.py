@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from bot.ringsense import TRANSCRIPT, TRANSCRIPT_STORED_APART
@@ -267,3 +268,15 @@ def destination_key(destination: Mapping[str, str]) -> str:
 
 class NoSecretKey(RuntimeError):
     """Storage was opened without a cipher, so it may neither store nor read a secret."""
+
+
+class PostPlace(Enum):
+    """What `take_post` decided about one post or card about to be made."""
+
+    TAKEN = "taken"
+    """A place in the day's budget is taken (and the card, if any, noted as being created
+    here): go ahead."""
+    OVER_BUDGET = "over budget"
+    """The day's budget (or the share given) is used up: nothing was taken."""
+    CARD_CLAIMED = "card claimed"
+    """Another replica is creating this card right now: nothing was taken; wait."""

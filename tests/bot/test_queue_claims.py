@@ -358,23 +358,9 @@ async def test_a_delivered_card_is_remembered_and_an_older_version_is_not_resent
     assert await storage.outbox_counts() == {"pending": 1, "sent": 1}
 
 
-def postgres_methods_missing() -> list[str]:
-    """Methods of the storage interface the PostgreSQL backend does not have yet: each
-    table family is written on a branch of its own, and the bot runs on PostgreSQL only
-    once all of them are merged."""
-    return [
-        name
-        for name in dir(StorageInterface)
-        if not name.startswith("_") and not hasattr(PostgresStorage, name)
-    ]
-
-
 async def test_a_digest_reaches_its_chat_once_with_the_bot_on_postgresql(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    missing = postgres_methods_missing()
-    if missing:
-        pytest.skip(f"the PostgreSQL backend lacks {len(missing)} methods, e.g. {missing[0]}")
     from bot.cards import card_as_text
     from tests.e2e import running_stack, settle
     from tests.handlers.test_digests import opted_in_user
@@ -421,9 +407,6 @@ def name_replicas(*bots: Any) -> None:
 async def test_two_replicas_on_one_database_give_one_reply_and_one_digest(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    missing = postgres_methods_missing()
-    if missing:
-        pytest.skip(f"the PostgreSQL backend lacks {len(missing)} methods, e.g. {missing[0]}")
     from bot.runner import start_bot
     from tests.e2e import bot_config, running_stack, settle
 
@@ -476,9 +459,6 @@ async def test_a_card_posted_by_a_replica_that_lost_its_claim_is_found_not_poste
     """A replica creates a digest's card, then stalls (its lease runs out: it can no longer
     renew it) before it learns the card's id. Another replica takes the delivery over,
     finds the card by its marker and updates it; the stalled one, back, changes no row."""
-    missing = postgres_methods_missing()
-    if missing:
-        pytest.skip(f"the PostgreSQL backend lacks {len(missing)} methods, e.g. {missing[0]}")
     from bot.app import SERVICES
     from bot.cards import card_as_text
     from bot.runner import RunningBot, start_bot

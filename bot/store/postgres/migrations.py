@@ -352,5 +352,65 @@ ALTER TABLE call_search ADD COLUMN terms tsvector
 CREATE INDEX call_search_terms ON call_search USING gin (terms);
 """
 
+
+# What replicas share besides the queues (docs/design/replicas.md section 3): the pacing of
+# each rate-limit group and its 429 penalty, each person's command quota, and a NOTIFY on
+# every change of `installs` so that every replica attributes a new bot's notifications;
+# who is creating a card, so that two replicas never both post it.
+SHARED_LIMITS = """
+CREATE TABLE rate_limits (
+    identity text NOT NULL,
+    grp text NOT NULL,
+    limit_n integer NOT NULL,
+    window_s double precision NOT NULL,
+    sends double precision[] NOT NULL DEFAULT '{}',
+    penalty_until double precision NOT NULL DEFAULT 0,
+    penalties integer NOT NULL DEFAULT 0,
+    known integer NOT NULL DEFAULT 0,
+    counting_since double precision NOT NULL,
+    probe_at double precision,
+    probe_until double precision NOT NULL DEFAULT 0,
+    PRIMARY KEY (identity, grp)
+);
+
+CREATE TABLE reply_limits (
+    person text PRIMARY KEY,
+    account_id text,
+    unknown_in_a_row integer NOT NULL DEFAULT 0,
+    quiet_until double precision NOT NULL DEFAULT 0,
+    commands double precision[] NOT NULL DEFAULT '{}',
+    over_quota_noticed integer NOT NULL DEFAULT 0,
+    updated_at double precision NOT NULL
+);
+CREATE INDEX reply_limits_account ON reply_limits (account_id);
+CREATE INDEX reply_limits_age ON reply_limits (updated_at);
+
+-- A card being created for (call, destination) is claimed by one replica for a while:
+-- another one waits instead of posting a second card (`take_post` with the card).
+ALTER TABLE posted_cards ADD COLUMN claimed_by text;
+ALTER TABLE posted_cards ADD COLUMN claimed_until double precision;
+
+CREATE FUNCTION notify_installs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('installs', json_build_object(
+            'removed', OLD.bot_extension_id)::text);
+    ELSE
+        PERFORM pg_notify('installs', json_build_object(
+            'owner', NEW.bot_extension_id, 'account', NEW.account_id)::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER installs_notify AFTER INSERT OR UPDATE OR DELETE ON installs
+    FOR EACH ROW EXECUTE FUNCTION notify_installs();
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
-POSTGRES_MIGRATIONS: list[str] = [SCHEMA_1, PRUNE_INDEXES, CALLS_NEWEST_LAST, SEARCH_AS_FTS5]
+POSTGRES_MIGRATIONS: list[str] = [
+    SCHEMA_1,
+    PRUNE_INDEXES,
+    CALLS_NEWEST_LAST,
+    SEARCH_AS_FTS5,
+    SHARED_LIMITS,
+]

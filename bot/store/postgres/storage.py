@@ -4,6 +4,7 @@ several replicas sharing one database (docs/design/replicas.md)."""
 from __future__ import annotations
 
 from bot.crypto import TokenCipher
+from bot.store.interface import StorageInterface
 from bot.store.postgres.accounts import PgAccounts
 from bot.store.postgres.ai_jobs import PgAiJobs
 from bot.store.postgres.base import PgStoreBase
@@ -12,6 +13,7 @@ from bot.store.postgres.inbox import PgInbox
 from bot.store.postgres.outbox import PgOutbox
 from bot.store.postgres.ringcx import PgRingCx
 from bot.store.postgres.settings import PgSettings
+from bot.store.postgres.shared import PgShared
 from bot.store.postgres.upkeep import PgUpkeep
 
 
@@ -24,6 +26,7 @@ class PostgresStorage(
     PgAiJobs,
     PgRingCx,
     PgUpkeep,
+    PgShared,
     PgStoreBase,
 ):
     """The PostgreSQL storage: every table family's mixin over one connection pool."""
@@ -42,7 +45,14 @@ class PostgresStorage(
             await storage._migrate()
             if cipher is not None:
                 await storage._encrypt_plaintext_tokens()
+            await storage.follow_installs()
         except BaseException:
             await pool.close()
             raise
         return storage
+
+
+def _implements_interface(storage: PostgresStorage) -> StorageInterface:
+    """Never called: mypy checks here that `PostgresStorage` offers all of
+    `StorageInterface`, as SQLite's `Storage` does."""
+    return storage
