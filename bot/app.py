@@ -17,6 +17,17 @@ from bot.connect_pages import ConnectEndpoint
 from bot.connections import CALLBACK_PATH, START_PATH, RingSenseConnections
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
+from bot.jobs import (
+    AI_JOBS_LEASE,
+    CATCH_UP_LEASE,
+    RINGCX_LEASE,
+    SUBSCRIPTIONS_LEASE,
+    Leases,
+    Requests,
+    RunOnceJobs,
+    add_bot_jobs,
+    leases_for,
+)
 from bot.metrics import BotMetrics
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
@@ -59,6 +70,8 @@ CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
 CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
 METRICS = web.AppKey("metrics", BotMetrics)
 METRICS_LISTENER = web.AppKey("metrics_listener", web.AppRunner)
+LEASES = web.AppKey("leases", Leases)
+RUN_ONCE_JOBS = web.AppKey("run_once_jobs", RunOnceJobs)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -72,8 +85,13 @@ def ringsense_event_filters(domains: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"/ai/ringsense/v1/public/accounts/~/domains/{d}/insights" for d in domains)
 
 
-def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.Application:
-    """The bot as an aiohttp app. Call `start_subscriptions` once it is reachable."""
+def create_app(
+    config: Config, routers: Sequence[Router] | None = None, *, leases: Leases | None = None
+) -> web.Application:
+    """The bot as an aiohttp app. Call `start_subscriptions` once it is reachable.
+
+    `leases`: who runs the run-once jobs (bot/jobs.py); by default PostgreSQL advisory
+    locks when the database is PostgreSQL, else this process alone."""
     if routers is None:
         from handlers import all_routers
 
@@ -82,6 +100,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app[CONFIG] = config
     app[DISPATCHER] = Dispatcher(routers)
     app[METRICS] = BotMetrics()
+    app[LEASES] = leases if leases is not None else leases_for(config)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_metrics_listener_ctx)
     app.on_shutdown.append(_stop_subscriptions)
@@ -104,7 +123,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
-    storage = await open_storage(config.database, cipher)
+    storage = await open_storage(config.database, cipher, config.replica_id)
     penalties = PenaltyMemory(storage, observer=app[METRICS])
     session = aiohttp.ClientSession()
     try:
@@ -150,13 +169,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         dispatcher = app[DISPATCHER]
         inbox = InboxWorker(services, dispatcher, config.workers)
         catch_up = CatchUp(services, inbox.wake)
+        jobs = RunOnceJobs(app[LEASES], storage, config.replica_id)
+        app[RUN_ONCE_JOBS] = jobs
+        catch_up_requests = Requests(CATCH_UP_LEASE, jobs, storage, catch_up.trigger)
         # A new RingSense subscription means the old one was lost (or this is a first
-        # start): look for what was missed in between.
+        # start): look for what was missed in between (by whichever replica runs catch-up).
         subscriptions.add_identity(
             SERVICE_IDENTITY,
             service_api,
             ringsense_event_filters(rc.ringsense_domains),
-            on_created=catch_up.trigger,
+            on_created=catch_up_requests.request,
         )
         connections = RingSenseConnections(
             config,
@@ -207,7 +229,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RINGCX_POLLERS] = ringcx_pollers
 
         def start_ringcx() -> None:
-            """RingCX needs the account id the service user's sign-in told us."""
+            """RingCX needs the account id the service user's sign-in told us. Every
+            replica has the client (handlers use it); the poller runs under its lease."""
             if not config.ringcx.enabled:
                 return
             ringcx_client = RingCXClient(
@@ -222,7 +245,6 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
             services.ringcx_health = ringcx_poller.health
             ringcx_pollers.append(ringcx_poller)
-            ringcx_poller.start()
 
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage,
@@ -236,9 +258,43 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         pruner = RetentionPruner(storage, config)
         app[PRUNER] = pruner
-        pruner.start()
         rollup = DailyRollup(services, interval_s=config.rollup_check_interval_s)
         app[ROLLUP] = rollup
+        upkeep_requests = Requests(SUBSCRIPTIONS_LEASE, jobs, storage, subscriptions.start)
+
+        async def refresh_identities() -> None:
+            """On the subscriptions' keeper: installs and RingSense connections another
+            replica made since, kept alive from now on too."""
+            try:
+                await installs.load()
+                await connections.load()
+            except Exception:
+                log.exception("could not load new installs or connections; next request")
+            connections.start()
+            subscriptions.start()
+
+        add_bot_jobs(
+            jobs,
+            subscriptions=subscriptions,
+            upkeep_requests=upkeep_requests,
+            refresh_identities=refresh_identities,
+            catch_up=catch_up,
+            catch_up_requests=catch_up_requests,
+            ai_poller=poller,
+            ringcx_pollers=ringcx_pollers if config.ringcx.enabled else None,
+            pruner=pruner,
+            rollup=rollup,
+        )
+
+        def ask_keeper_for_new_identities() -> None:
+            """From now on an identity added here (an install, a RingSense connection) is
+            subscribed by whichever replica keeps the subscriptions."""
+            if jobs.shared:
+                subscriptions.upkeep_elsewhere = upkeep_requests.request
+
+        # Subscriptions are created and renewed by the holder of their lease only: two
+        # replicas creating them at once would each delete the other's as stale.
+        subscribe_first = [] if jobs.shared else [("subscriptions", subscriptions.ensure_all)]
         # Until these steps are done the bot serves and stores what arrives, but handles
         # none of it: handlers need the service user and the installs.
         startup = Startup(
@@ -246,16 +302,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 ("bot installs", load_installs),
                 ("service user sign-in", sign_in),
                 ("RingSense connections", connections.load),
-                ("subscriptions", subscriptions.ensure_all),
+                *subscribe_first,
             ],
             then=[
                 inbox.start,
-                poller.start,
                 start_ringcx,
-                subscriptions.start,
                 connections.start,
-                catch_up.trigger,
-                rollup.start,
+                ask_keeper_for_new_identities,
+                # The run-once jobs, each under its lease (bot/jobs.py): subscription
+                # upkeep, catch-up, AI job polling, RingCX, retention, rollups.
+                jobs.start,
             ],
         )
         app[STARTUP] = startup
@@ -263,6 +319,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await startup.stop()
+            await jobs.stop()
             for ringcx_poller in ringcx_pollers:
                 await ringcx_poller.stop()
             await pruner.stop()
@@ -360,15 +417,21 @@ async def readiness_problems(app: web.Application) -> list[str]:
     problems: list[str] = []
     if not app[SERVICE_TOKENS].signed_in:
         problems.append("service user not signed in")
-    health = app[SUBSCRIPTIONS].health()
-    if not health or not all(state["healthy"] for state in health.values()):
-        problems.append("a subscription is not active")
-    if AI_POLLER in app and not app[AI_POLLER].healthy():
+    runs_here = _runs_here(app)
+    if runs_here(SUBSCRIPTIONS_LEASE):
+        health = app[SUBSCRIPTIONS].health()
+        if not health or not all(state["healthy"] for state in health.values()):
+            problems.append("a subscription is not active")
+    if AI_POLLER in app and runs_here(AI_JOBS_LEASE) and not app[AI_POLLER].healthy():
         problems.append("AI job poller stopped or stuck")
-    if app[CONFIG].ringcx.enabled:
+    if app[CONFIG].ringcx.enabled and runs_here(RINGCX_LEASE):
         pollers = app.get(RINGCX_POLLERS) or []
         if not pollers or not all(poller.healthy() for poller in pollers):
             problems.append("RingCX: no token, or the poller stopped or is stuck")
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is not None and jobs.shared:
+        # The jobs another replica runs: ready when its heartbeat says they run there.
+        problems.extend(await jobs.elsewhere_problems(jobs.names))
     try:
         # One bounded read: readiness must not slow down as the tables grow.
         await app[SERVICES].storage.schema_version()
@@ -376,6 +439,15 @@ async def readiness_problems(app: web.Application) -> list[str]:
         log.warning("readiness: the database does not answer", exc_info=True)
         problems.append("database does not answer")
     return problems
+
+
+def _runs_here(app: web.Application) -> Callable[[str], bool]:
+    """Whether this replica runs the run-once job of a lease (always, on one process):
+    its own health is then checked here; elsewhere its holder's heartbeat is."""
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is None or not jobs.shared:
+        return lambda name: True
+    return jobs.holds
 
 
 async def status(request: web.Request) -> web.Response:
@@ -446,6 +518,9 @@ async def _metrics_answer(app: web.Application) -> web.Response:
             accounts=[install.account_id for install in services.installs.values()],
             subscriptions=app[SUBSCRIPTIONS].health() if SUBSCRIPTIONS in app else {},
         )
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is not None:
+        metrics.leases_held({name: jobs.holds(name) for name in jobs.names})
     body, content_type = metrics.exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type

@@ -284,7 +284,8 @@ class RingSenseConnections:
         return self._cipher is not None
 
     async def load(self) -> None:
-        """The readers of the accounts connected before this start (subscribed in `start`)."""
+        """The readers of the accounts connected before this start (subscribed in `start`);
+        called again, the accounts connected since (on another replica)."""
         if self._cipher is None:
             stored = await self._services.storage.ringsense_connections()
             if stored:
@@ -295,6 +296,8 @@ class RingSenseConnections:
                 )
             return
         for connection in await self._services.storage.ringsense_connections():
+            if connection.account_id in self._services.ringsense_readers:
+                continue  # loaded already (another replica's new connection is loaded later)
             self._register(connection.account_id, connection.owner_extension_id, None)
 
     def start(self) -> None:
