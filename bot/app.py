@@ -72,6 +72,7 @@ METRICS = web.AppKey("metrics", BotMetrics)
 METRICS_LISTENER = web.AppKey("metrics_listener", web.AppRunner)
 LEASES = web.AppKey("leases", Leases)
 RUN_ONCE_JOBS = web.AppKey("run_once_jobs", RunOnceJobs)
+CATCH_UP_REQUESTS = web.AppKey("catch_up_requests", Requests)
 
 SERVICE_IDENTITY = "service"
 INTERACTIVE_PATH = "/webhooks/interactive"
@@ -172,6 +173,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         jobs = RunOnceJobs(app[LEASES], storage, config.replica_id)
         app[RUN_ONCE_JOBS] = jobs
         catch_up_requests = Requests(CATCH_UP_LEASE, jobs, storage, catch_up.trigger)
+        app[CATCH_UP_REQUESTS] = catch_up_requests
         # A new RingSense subscription means the old one was lost (or this is a first
         # start): look for what was missed in between (by whichever replica runs catch-up).
         subscriptions.add_identity(
@@ -266,7 +268,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             """On the subscriptions' keeper: installs and RingSense connections another
             replica made since, kept alive from now on too."""
             try:
-                await installs.load()
+                await installs.load_stored()
                 await connections.load()
             except Exception:
                 log.exception("could not load new installs or connections; next request")

@@ -97,6 +97,11 @@ class Installs:
                 if err.retryable:
                     raise  # RingCentral is unwell or busy: start-up tries again
                 log.error("the bot token from RC_BOT_TOKEN does not work: %s", err)
+        await self.load_stored()
+
+    async def load_stored(self) -> None:
+        """Register the stored installs not known here yet (at start; later, those another
+        replica took since)."""
         for stored in await self._services.storage.stored_installs():
             if stored.bot_extension_id in self._services.installs:
                 continue

@@ -60,6 +60,8 @@ HEARTBEAT_STALE_S = 30.0
 runs): six missed beats, several times the few seconds a takeover takes."""
 REQUEST_POLL_S = 2.0
 """How often the holder of a lease looks for a request another replica wrote."""
+UNHEALTHY_RECHECK_S = 0.5
+"""How soon the holder looks again at a job that is not healthy yet."""
 RESTART_AFTER_S = 5.0
 """A job that ended on its own (it should not: they are loops) starts again after this."""
 
@@ -206,10 +208,14 @@ class RunOnceJobs:
         if self._held >= set(self._jobs):
             self._all_held.set()
         work: asyncio.Future[None] = asyncio.ensure_future(job.run())
+        await asyncio.sleep(0)  # let the job start before its health is asked
         try:
             while True:
-                await self._beat(job)
-                await asyncio.wait({work}, timeout=self._heartbeat_s)
+                beaten = await self._beat(job)
+                # Until the job is healthy (a subscription being made), look again soon:
+                # the other replicas' readiness follows within moments.
+                pause = self._heartbeat_s if beaten else min(self._heartbeat_s, UNHEALTHY_RECHECK_S)
+                await asyncio.wait({work}, timeout=pause)
                 if work.done():
                     problem = None if work.cancelled() else work.exception()
                     log.error(
@@ -226,15 +232,18 @@ class RunOnceJobs:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await work
 
-    async def _beat(self, job: RunOnceJob) -> None:
+    async def _beat(self, job: RunOnceJob) -> bool:
+        """Write the heartbeat if the job is healthy; whether it was written."""
         if not job.healthy():
-            return  # the others' readiness goes red when it stays so: nothing runs it
+            return False  # the others' readiness goes red when it stays so: nothing runs it
         try:
             await self._storage.set_state(
                 heartbeat_key(job.name), heartbeat_value(self.replica_id, self._clock())
             )
         except Exception as problem:  # a database hiccup: the next beat tries again
             log.warning("heartbeat of %s not written: %s", job.name, type(problem).__name__)
+            return False
+        return True
 
     async def elsewhere_problems(self, names: Iterable[str]) -> list[str]:
         """For each job among `names` this replica does not run: a problem unless another
