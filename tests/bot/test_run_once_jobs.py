@@ -389,3 +389,41 @@ async def test_a_catch_up_asked_for_where_it_does_not_run_happens_on_its_holder(
         # It was asked for in the database, by the replica that made the subscription.
         request = await storage_of(second).state(second.app[CATCH_UP_REQUESTS].key)
         assert request is not None and request.startswith("first ")
+
+
+async def test_an_install_taken_where_subscriptions_are_not_kept_gets_its_subscription(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with replicas(postgres_url, tmp_path) as group:
+        first = await group.start_first("first")
+        second = await group.start("second")
+        # RingCentral sends the new install's token to the second replica.
+        await group.control.call(
+            "POST", "/settings", {"oauthRedirectUri": f"{second.url}/oauth/redirect"}
+        )
+        account = await group.control.call("POST", "/accounts", {"name": "Globex"})
+        # install_bot waits until the new bot's subscription exists: the first replica,
+        # which keeps the subscriptions, made it when the second asked.
+        installed = await group.control.install_bot(account["accountId"])
+        assert str(installed["extensionId"]) in first.app[SERVICES].installs
+        subscriptions = first.app[SUBSCRIPTIONS].health()
+        assert subscriptions[f"bot:{installed['extensionId']}"]["id"] is not None
+        assert not second.app[SUBSCRIPTIONS].keeping
+
+
+async def test_an_expiry_reminder_reaching_a_replica_that_does_not_keep_it_renews(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with replicas(postgres_url, tmp_path) as group:
+        first = await group.start_first("first")
+        second = await group.start("second")
+        subscription_id = first.app[SUBSCRIPTIONS].health()["service"]["id"]
+        assert subscription_id is not None
+        world = group.sandbox.world
+        world.live_subscription(subscription_id).expiration_time = world.now() + 3600
+        renew = second.app[SERVICES].renew_subscription
+        assert renew is not None
+
+        await renew(subscription_id)  # what handlers/upkeep.py does with the reminder
+
+        assert world.live_subscription(subscription_id).expiration_time > world.now() + 86_400
