@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -215,7 +215,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             delivery.start()
 
         services.remove_install = installs.remove
-        services.subscription_health = subscriptions.health
+        services.subscription_health = _subscription_health(subscriptions, jobs)
         services.renew_subscription = subscriptions.renew
         app[SERVICES] = services
         app[INBOX_WORKER] = inbox
@@ -333,6 +333,22 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await penalties.flush()
         await storage.close()
+
+
+def _subscription_health(
+    subscriptions: Subscriptions, jobs: RunOnceJobs
+) -> Callable[[], Mapping[str, Mapping[str, object]]]:
+    """The subscriptions' health as a person's `status` and `/metrics` see it: on a
+    replica that does not keep them, what their keeper's heartbeat says."""
+
+    def health() -> Mapping[str, Mapping[str, object]]:
+        states = subscriptions.health()
+        if subscriptions.keeping or not jobs.shared:
+            return states
+        kept = jobs.runs_well(SUBSCRIPTIONS_LEASE)
+        return {identity: {**state, "healthy": kept} for identity, state in states.items()}
+
+    return health
 
 
 def _hand_over_all(inbox: InboxWorker) -> Callable[[Sequence[InboxItem]], None]:
@@ -518,7 +534,7 @@ async def _metrics_answer(app: web.Application) -> web.Response:
             services.storage,
             daily_post_limit=app[CONFIG].daily_post_limit,
             accounts=[install.account_id for install in services.installs.values()],
-            subscriptions=app[SUBSCRIPTIONS].health() if SUBSCRIPTIONS in app else {},
+            subscriptions=services.subscription_health(),
         )
     jobs = app.get(RUN_ONCE_JOBS)
     if jobs is not None:

@@ -8,10 +8,10 @@ the lease (a session advisory lock) and runs the job; when it dies, another take
 lease within seconds and starts the job afresh. On SQLite (`LocalLeases`) the one process
 holds every lease and nothing changes.
 
-The holder of a lease writes a heartbeat, `bot_state['lease.<name>'] = '<replica> <epoch>'`,
-every `HEARTBEAT_S` while its job is healthy. A replica that does not hold a lease is ready
-when someone else's heartbeat for it is fresh: readiness says "the job runs somewhere",
-not "the job runs here" (docs/design/replicas.md, section 4).
+With shared leases the holder writes a heartbeat, `bot_state['lease.<name>'] =
+'<replica> <epoch>'`, every `HEARTBEAT_S` while its job is healthy. A replica that does
+not hold a lease is ready when someone else's heartbeat for it is fresh: readiness says
+"the job runs somewhere", not "the job runs here" (docs/design/replicas.md, section 4).
 
 Catch-up is asked for by whoever creates a RingSense subscription; a replica that does not
 hold the `catch-up` lease writes `bot_state['catch-up.requested']` and the holder, looking
@@ -145,6 +145,7 @@ class RunOnceJobs:
         self._held: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._all_held = asyncio.Event()
+        self._fresh_elsewhere: dict[str, bool] = {}
 
     @property
     def shared(self) -> bool:
@@ -176,6 +177,8 @@ class RunOnceJobs:
             return
         for job in self._jobs.values():
             self._tasks.append(asyncio.create_task(self._contend(job), name=f"lease:{job.name}"))
+        if self.shared:
+            self._tasks.append(asyncio.create_task(self._watch_elsewhere(), name="heartbeats"))
         if not self.shared and self._jobs:
             await self._all_held.wait()
 
@@ -236,6 +239,8 @@ class RunOnceJobs:
         """Write the heartbeat if the job is healthy; whether it was written."""
         if not job.healthy():
             return False  # the others' readiness goes red when it stays so: nothing runs it
+        if not self.shared:
+            return True  # one process: nobody else reads it (and SQLite writes stay as few)
         try:
             await self._storage.set_state(
                 heartbeat_key(job.name), heartbeat_value(self.replica_id, self._clock())
@@ -252,10 +257,35 @@ class RunOnceJobs:
         for name in names:
             if name not in self._jobs or self.holds(name):
                 continue
-            beat = heartbeat_epoch(await self._storage.state(heartbeat_key(name)))
-            if beat is None or self._clock() - beat > self._stale_after_s:
+            if not await self._fresh(name):
                 problems.append(f"{name}: no replica runs it (no fresh heartbeat)")
         return problems
+
+    async def _fresh(self, name: str) -> bool:
+        beat = heartbeat_epoch(await self._storage.state(heartbeat_key(name)))
+        fresh = beat is not None and self._clock() - beat <= self._stale_after_s
+        self._fresh_elsewhere[name] = fresh
+        return fresh
+
+    def runs_well(self, name: str) -> bool:
+        """Whether the job called `name` runs healthily somewhere: here, or (as its
+        holder's heartbeat said when last read) on another replica. For what must not
+        wait for the database, such as a person's `status` command."""
+        if self.holds(name) or not self.shared:
+            return True
+        return self._fresh_elsewhere.get(name, False)
+
+    async def _watch_elsewhere(self) -> None:
+        """Keep `runs_well` current for the jobs another replica runs."""
+        while True:
+            for name in self._jobs:
+                if not self.holds(name):
+                    try:
+                        await self._fresh(name)
+                    except Exception as problem:
+                        log.debug("heartbeat of %s unreadable: %s", name, type(problem).__name__)
+                        self._fresh_elsewhere[name] = False
+            await asyncio.sleep(self._heartbeat_s)
 
 
 class Requests:

@@ -44,7 +44,7 @@ from bot.leases import Lease, PostgresLeases
 from bot.runner import RunningBot, start_bot
 from bot.storage import StorageInterface
 from sandbox.runner import start_sandbox
-from tests.e2e import STATUS_TOKEN, Control, bot_config, eventually, settle
+from tests.e2e import STATUS_TOKEN, Control, bot_config, eventually, running_stack, settle
 
 JOBS = (SUBSCRIPTIONS_LEASE, CATCH_UP_LEASE, AI_JOBS_LEASE, RETENTION_LEASE, ROLLUPS_LEASE)
 """The run-once jobs of a bot without RingCX."""
@@ -139,16 +139,19 @@ async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[Replicas]
         await sandbox.close()
 
 
-async def leases_held(bot: RunningBot) -> dict[str, float]:
-    """`ringsense_bot_lease_held{name}` as this replica's /metrics says."""
+async def metric_values(bot: RunningBot, metric: str) -> dict[str, float]:
+    """A one-label metric's values by label, as this replica's /metrics says."""
     url = metrics_listener_url(bot.app)
     assert url is not None
     async with aiohttp.ClientSession() as session, session.get(url) as response:
         text = await response.text()
-    return {
-        match[1]: float(match[2])
-        for match in re.finditer(r'^ringsense_bot_lease_held\{name="([^"]+)"\} (\S+)$', text, re.M)
-    }
+    pattern = re.escape(metric) + r'\{[a-z_]+="([^"]+)"\} (\S+)$'
+    return {match[1]: float(match[2]) for match in re.finditer(pattern, text, re.M)}
+
+
+async def leases_held(bot: RunningBot) -> dict[str, float]:
+    """`ringsense_bot_lease_held{name}`: which jobs this replica runs."""
+    return await metric_values(bot, "ringsense_bot_lease_held")
 
 
 async def holders(*bots: RunningBot) -> dict[str, int]:
@@ -230,6 +233,14 @@ async def test_each_job_runs_on_one_replica_and_moves_when_its_holder_stops(
         await eventually(both_ready, within_s=TAKEOVER_LIMIT_S)
         beat = await storage_of(second).state(heartbeat_key(AI_JOBS_LEASE))
         assert beat is not None and beat.startswith("first ")
+
+        # The second's /metrics (and a person's `status` there) calls the subscriptions
+        # healthy: their keeper, elsewhere, says so.
+        async def second_sees_healthy_subscriptions() -> bool:
+            found = await metric_values(second, "ringsense_bot_subscription_healthy")
+            return bool(found) and set(found.values()) == {1.0}
+
+        await eventually(second_sees_healthy_subscriptions, within_s=TAKEOVER_LIMIT_S)
 
         await group.stop("first")
 
@@ -427,3 +438,14 @@ async def test_an_expiry_reminder_reaching_a_replica_that_does_not_keep_it_renew
         await renew(subscription_id)  # what handlers/upkeep.py does with the reminder
 
         assert world.live_subscription(subscription_id).expiration_time > world.now() + 86_400
+
+
+async def test_on_sqlite_the_one_process_runs_every_job(tmp_path: Path) -> None:
+    async with running_stack(
+        tmp_path / "bot.sqlite3", overrides={"metrics": {"bind": "127.0.0.1:0"}}
+    ) as stack:
+        assert await leases_held(stack.bot) == dict.fromkeys(JOBS, 1.0)
+        assert stack.bot.app[AI_POLLER].healthy()
+        assert await readyz(stack.bot) == 200
+        # Nobody else could read a heartbeat: none is written.
+        assert await storage_of(stack.bot).states_with_prefix("lease.") == {}
