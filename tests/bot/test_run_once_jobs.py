@@ -27,6 +27,7 @@ import asyncpg
 from bot.app import (
     AI_POLLER,
     CATCH_UP_REQUESTS,
+    RINGCX_POLLERS,
     SERVICES,
     SUBSCRIPTIONS,
     metrics_listener_url,
@@ -35,6 +36,7 @@ from bot.jobs import (
     AI_JOBS_LEASE,
     CATCH_UP_LEASE,
     RETENTION_LEASE,
+    RINGCX_LEASE,
     ROLLUPS_LEASE,
     SUBSCRIPTIONS_LEASE,
     heartbeat_key,
@@ -92,11 +94,19 @@ class Replicas:
     verification_token: str
     bots: dict[str, RunningBot]
 
-    async def start(self, name: str, leases: Any = None, *, wait_ready: bool = True) -> RunningBot:
+    async def start(
+        self,
+        name: str,
+        leases: Any = None,
+        *,
+        wait_ready: bool = True,
+        ringcx: dict[str, Any] | None = None,
+    ) -> RunningBot:
         config = bot_config(
             self.sandbox.url,
             self.database,
             verification_token=self.verification_token,
+            ringcx=ringcx,
             overrides={"bot": {"replica_id": name}, "metrics": {"bind": "127.0.0.1:0"}},
         )
         bot = await start_bot(config, leases=leases or fast_leases(self.url), wait_ready=wait_ready)
@@ -449,3 +459,40 @@ async def test_on_sqlite_the_one_process_runs_every_job(tmp_path: Path) -> None:
         assert await readyz(stack.bot) == 200
         # Nobody else could read a heartbeat: none is written.
         assert await storage_of(stack.bot).states_with_prefix("lease.") == {}
+
+
+async def test_the_ringcx_poller_runs_on_one_replica_and_moves_with_its_lease(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    ringcx = {
+        "enabled": True,
+        "sub_account_id": "88820001",
+        "window_minutes": 5,
+        "lag_minutes": 5,
+        "poll_interval_s": 1,
+    }
+    async with replicas(postgres_url, tmp_path) as group:
+        await group.control.call("POST", "/ringcx/accounts", {})
+        ringcx["base_url"] = group.sandbox.url
+        first = await group.start("first", ringcx=ringcx)
+
+        async def runs_ringcx(bot: RunningBot) -> bool:
+            pollers = bot.app[RINGCX_POLLERS]
+            return (await leases_held(bot)).get(RINGCX_LEASE) == 1 and all(
+                poller.healthy() for poller in pollers
+            )
+
+        await eventually(lambda: runs_ringcx(first), within_s=TAKEOVER_LIMIT_S)
+        second = await group.start("second", ringcx=ringcx)
+        # The second has the RingCX client (handlers use it) but does not poll.
+        assert second.app[SERVICES].ringcx is not None
+        assert not any(poller.healthy() for poller in second.app[RINGCX_POLLERS])
+        assert (await leases_held(second))[RINGCX_LEASE] == 0
+
+        async def second_ready() -> bool:
+            return await readyz(second) == 200
+
+        await eventually(second_ready, within_s=TAKEOVER_LIMIT_S)
+
+        await group.stop("first")
+        await eventually(lambda: runs_ringcx(second), within_s=TAKEOVER_LIMIT_S)
