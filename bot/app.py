@@ -266,8 +266,10 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
 
         async def refresh_identities() -> None:
             """On the subscriptions' keeper: installs and RingSense connections another
-            replica made since, kept alive from now on too."""
+            replica made since, kept alive from now on too; those it removed, forgotten."""
             try:
+                await installs.forget_removed_elsewhere()
+                await connections.forget_disconnected_elsewhere()
                 await installs.load_stored()
                 await connections.load()
             except Exception:

@@ -469,7 +469,18 @@ class RingSenseConnections:
             except UndecryptableSecret:
                 pass
         await self._services.storage.forget_ringsense_connection(account_id)
+        self._subscriptions.identities_changed()
         return stored is not None or reader is not None
+
+    async def forget_disconnected_elsewhere(self) -> None:
+        """Drop the readers of accounts another replica disconnected (or lost)."""
+        stored = {c.account_id for c in await self._services.storage.ringsense_connections()}
+        for account_id in list(self._services.ringsense_readers):
+            if account_id not in stored:
+                self._services.ringsense_readers.pop(account_id, None)
+                await self._subscriptions.drop_identity(
+                    identity_of(account_id), delete_remote=False
+                )
 
     def _connection_lost(self, account_id: str) -> None:
         """RingCentral refused the refresh token: forget the connection (in the background,
@@ -482,3 +493,4 @@ class RingSenseConnections:
     async def _forget_lost(self, account_id: str) -> None:
         await self._subscriptions.drop_identity(identity_of(account_id), delete_remote=False)
         await self._services.storage.forget_ringsense_connection(account_id)
+        self._subscriptions.identities_changed()

@@ -60,6 +60,9 @@ HEARTBEAT_STALE_S = 30.0
 runs): six missed beats, several times the few seconds a takeover takes."""
 REQUEST_POLL_S = 2.0
 """How often the holder of a lease looks for a request another replica wrote."""
+IDENTITIES_REFRESH_S = 60.0
+"""How often the keeper of the subscriptions re-reads the installs and connections even
+unasked (other replicas ask at once; this catches a request missed in a handover)."""
 UNHEALTHY_RECHECK_S = 0.5
 """How soon the holder looks again at a job that is not healthy yet."""
 RESTART_AFTER_S = 5.0
@@ -338,12 +341,25 @@ class Requests:
         by the run every new holder starts with)."""
         return await self._storage.state(self.key)
 
-    async def watch(self, seen: str | None, act: Callable[[], Awaitable[object]]) -> None:
-        """On the holder, forever: act on each request written since `seen`."""
+    async def watch(
+        self,
+        seen: str | None,
+        act: Callable[[], Awaitable[object]],
+        *,
+        every_s: float | None = None,
+    ) -> None:
+        """On the holder, forever: act on each request written since `seen` (and, with
+        `every_s`, at least that often: a request can be missed, e.g. written while the
+        lease changed hands)."""
         if not self._jobs.shared:
             await asyncio.Event().wait()  # one process: requests act at once
+        last_act = time.monotonic()
         while True:
             await asyncio.sleep(self._poll_s)
+            if every_s is not None and time.monotonic() - last_act >= every_s:
+                last_act = time.monotonic()
+                await act()
+                continue
             try:
                 latest = await self._storage.state(self.key)
             except Exception as problem:
@@ -351,6 +367,7 @@ class Requests:
                 continue
             if latest is not None and latest != seen:
                 seen = latest
+                last_act = time.monotonic()
                 await act()
 
 
@@ -378,7 +395,7 @@ def add_bot_jobs(
             # Installs and connections made on other replicas since this one started.
             await refresh_identities()
         try:
-            await upkeep_requests.watch(seen, refresh_identities)
+            await upkeep_requests.watch(seen, refresh_identities, every_s=IDENTITIES_REFRESH_S)
         finally:
             await subscriptions.stop()
 

@@ -294,6 +294,12 @@ class Subscriptions:
             keeper.keep_alive(self._check_interval_s), name=identity
         )
 
+    def identities_changed(self) -> None:
+        """An identity was dropped here (a removed install, a disconnected account): the
+        keeper elsewhere, if any, forgets it too instead of keeping its subscription."""
+        if not self._started and self.upkeep_elsewhere is not None:
+            self.upkeep_elsewhere()
+
     async def drop_identity(self, identity: str, *, delete_remote: bool) -> None:
         task = self._tasks.pop(identity, None)
         if task is not None:

@@ -412,7 +412,7 @@ async def test_a_catch_up_asked_for_where_it_does_not_run_happens_on_its_holder(
         assert request is not None and request.startswith("first ")
 
 
-async def test_an_install_taken_where_subscriptions_are_not_kept_gets_its_subscription(
+async def test_an_install_taken_where_subscriptions_are_not_kept_is_kept_and_forgotten_there(
     postgres_url: str, tmp_path: Path
 ) -> None:
     async with replicas(postgres_url, tmp_path) as group:
@@ -430,6 +430,21 @@ async def test_an_install_taken_where_subscriptions_are_not_kept_gets_its_subscr
         subscriptions = first.app[SUBSCRIPTIONS].health()
         assert subscriptions[f"bot:{installed['extensionId']}"]["id"] is not None
         assert not second.app[SUBSCRIPTIONS].keeping
+
+        # The bot is removed, and the second replica handles that (any replica may): the
+        # first forgets it too, rather than keep (and fail to renew) its subscription.
+        remove = second.app[SERVICES].remove_install
+        assert remove is not None
+        await remove(str(installed["extensionId"]))
+
+        async def forgotten_by_the_keeper() -> bool:
+            return f"bot:{installed['extensionId']}" not in first.app[SUBSCRIPTIONS].health()
+
+        await eventually(forgotten_by_the_keeper, within_s=TAKEOVER_LIMIT_S)
+        assert str(installed["extensionId"]) not in first.app[SERVICES].installs
+        live = await group.control.call("GET", "/subscriptions")
+        assert all(str(s["ownerId"]) != str(installed["extensionId"]) for s in live)
+        assert await readyz(first) == 200
 
 
 async def test_an_expiry_reminder_reaching_a_replica_that_does_not_keep_it_renews(
