@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -75,6 +77,9 @@ RUN_ONCE_JOBS = web.AppKey("run_once_jobs", RunOnceJobs)
 CATCH_UP_REQUESTS = web.AppKey("catch_up_requests", Requests)
 
 SERVICE_IDENTITY = "service"
+RELOAD_INSTALLS_S = 2.0
+"""With several replicas, an event for an install this replica does not know reloads the
+installs from the database at most this often."""
 INTERACTIVE_PATH = "/webhooks/interactive"
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
@@ -290,6 +295,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             rollup=rollup,
         )
 
+        async def reload_installs() -> None:
+            try:
+                await installs.load_stored()
+                await connections.load()
+            except Exception:
+                log.exception("could not load the installs and connections")
+
+        if jobs.shared:
+            services.reload_installs = _at_most_every(RELOAD_INSTALLS_S, reload_installs)
+
         def ask_keeper_for_new_identities() -> None:
             """From now on an identity added here (an install, a RingSense connection) is
             subscribed by whichever replica keeps the subscriptions."""
@@ -335,6 +350,32 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await penalties.flush()
         await storage.close()
+
+
+def _at_most_every(
+    interval_s: float, action: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """`action`, run at most once per `interval_s`: callers meanwhile wait for the run in
+    progress, or return at once after a recent one (events for a bot that is really gone
+    must not read the database each)."""
+    running: asyncio.Task[None] | None = None
+    finished_at = -interval_s
+
+    async def throttled() -> None:
+        nonlocal running, finished_at
+        if running is None:
+            if time.monotonic() - finished_at < interval_s:
+                return
+            running = asyncio.ensure_future(action())
+        task = running
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and running is task:
+                running = None
+                finished_at = time.monotonic()
+
+    return throttled
 
 
 def _subscription_health(

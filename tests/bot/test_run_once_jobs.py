@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,10 @@ class Replicas:
         *,
         wait_ready: bool = True,
         ringcx: dict[str, Any] | None = None,
+        public_url: str | None = None,
     ) -> RunningBot:
+        """`public_url`: another replica's, as if behind one load balancer that always
+        picks that one (by default each replica is reached at its own address)."""
         config = bot_config(
             self.sandbox.url,
             self.database,
@@ -109,6 +112,8 @@ class Replicas:
             ringcx=ringcx,
             overrides={"bot": {"replica_id": name}, "metrics": {"bind": "127.0.0.1:0"}},
         )
+        if public_url is not None:
+            config = replace(config, public_url=public_url)
         bot = await start_bot(config, leases=leases or fast_leases(self.url), wait_ready=wait_ready)
         self.bots[name] = bot
         return bot
@@ -122,8 +127,9 @@ class Replicas:
 
         async def running_and_ready() -> bool:
             held = await leases_held(bot)
-            return all(held[job] == 1 for job in jobs) and all(
-                state["healthy"] for state in bot.app[SUBSCRIPTIONS].health().values()
+            subscribed = all(state["healthy"] for state in bot.app[SUBSCRIPTIONS].health().values())
+            return all(held[job] == 1 for job in jobs) and (
+                subscribed or SUBSCRIPTIONS_LEASE not in jobs
             )
 
         await eventually(running_and_ready, within_s=TAKEOVER_LIMIT_S)
@@ -511,3 +517,37 @@ async def test_the_ringcx_poller_runs_on_one_replica_and_moves_with_its_lease(
 
         await group.stop("first")
         await eventually(lambda: runs_ringcx(second), within_s=TAKEOVER_LIMIT_S)
+
+
+async def test_an_event_for_an_install_another_replica_took_is_handled_not_dropped(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with replicas(postgres_url, tmp_path) as group:
+        # Webhooks reach the first replica; the second keeps the subscriptions (at the
+        # first's address, as behind a load balancer) and takes the new install.
+        first = await group.start_first(
+            "first",
+            LeasesWithout(postgres_url, SUBSCRIPTIONS_LEASE),
+            jobs=tuple(job for job in JOBS if job != SUBSCRIPTIONS_LEASE),
+        )
+        second = await group.start("second", public_url=first.url)
+        await group.control.call(
+            "POST", "/settings", {"oauthRedirectUri": f"{second.url}/oauth/redirect"}
+        )
+        account = await group.control.call("POST", "/accounts", {"name": "Globex"})
+        installed = await group.control.install_bot(account["accountId"])
+        bot_id = str(installed["extensionId"])
+        # The first replica never saw the install; it learns of it from the database when
+        # the new bot's first event reaches it.
+
+        user = await group.control.user("Bea Other", accountId=account["accountId"])
+        dm = await group.control.chat([user, bot_id])
+        await group.control.say(dm, user, "optin")
+
+        async def answered() -> list[str] | None:
+            await settle(first)
+            return await group.control.texts(dm, bot_id) or None
+
+        [reply] = await eventually(answered, within_s=TAKEOVER_LIMIT_S)
+        assert "You're in" in reply
+        assert bot_id in first.app[SERVICES].installs
