@@ -551,3 +551,35 @@ async def test_an_event_for_an_install_another_replica_took_is_handled_not_dropp
         [reply] = await eventually(answered, within_s=TAKEOVER_LIMIT_S)
         assert "You're in" in reply
         assert bot_id in first.app[SERVICES].installs
+
+
+async def test_a_delivery_for_an_install_another_replica_took_is_sent_not_failed(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    async with replicas(postgres_url, tmp_path) as group:
+        first = await group.start_first("first")
+        second = await group.start("second")
+        await group.control.call(
+            "POST", "/settings", {"oauthRedirectUri": f"{second.url}/oauth/redirect"}
+        )
+        account = await group.control.call("POST", "/accounts", {"name": "Globex"})
+        installed = await group.control.install_bot(account["accountId"])
+        bot_id = str(installed["extensionId"])
+        user = await group.control.user("Bea Other", accountId=account["accountId"])
+        dm = await group.control.chat([user, bot_id])
+        await settle(first)
+        # A replica that has not heard of the install yet (as one that started before it
+        # and got none of its events) sends a delivery queued for that account.
+        first.app[SERVICES].installs.pop(bot_id, None)
+        assert await storage_of(first).enqueue(
+            "test:hello",
+            {"kind": "chat", "chatId": dm},
+            {"kind": "text", "text": "Hello from the bot"},
+            account_id=account["accountId"],
+        )
+
+        async def sent() -> list[str] | None:
+            await settle(first)
+            return await group.control.texts(dm, bot_id) or None
+
+        assert await eventually(sent, within_s=TAKEOVER_LIMIT_S) == ["Hello from the bot"]
