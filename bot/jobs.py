@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -94,9 +95,10 @@ def heartbeat_epoch(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return float(value.rsplit(" ", 1)[-1])
+        epoch = float(value.rsplit(" ", 1)[-1])
     except ValueError:
         return None
+    return epoch if math.isfinite(epoch) else None  # "nan" must not count as fresh
 
 
 @dataclass

@@ -356,6 +356,9 @@ async def test_readiness_where_a_job_does_not_run_follows_its_holders_heartbeat(
             )
             assert await readyz(bot) == 503
             assert await problems(bot) == ["ai-jobs: no replica runs it (no fresh heartbeat)"]
+            # Nor does a heartbeat that is no time at all.
+            await storage.set_state(heartbeat_key(AI_JOBS_LEASE), "other nan")
+            assert await readyz(bot) == 503
 
             await storage.set_state(
                 heartbeat_key(AI_JOBS_LEASE), heartbeat_value("other", time.time())
