@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +19,17 @@ from bot.connect_pages import ConnectEndpoint
 from bot.connections import CALLBACK_PATH, START_PATH, RingSenseConnections
 from bot.installs import Installs
 from bot.interactive import InteractiveEndpoint
+from bot.jobs import (
+    AI_JOBS_LEASE,
+    CATCH_UP_LEASE,
+    RINGCX_LEASE,
+    SUBSCRIPTIONS_LEASE,
+    Leases,
+    Requests,
+    RunOnceJobs,
+    add_bot_jobs,
+    leases_for,
+)
 from bot.metrics import BotMetrics
 from bot.oauth import REDIRECT_PATH, OAuthRedirectEndpoint
 from bot.outbox import DeliveryWorker
@@ -37,6 +50,10 @@ from bot.webhooks import NotificationEndpoint
 from bot.workers import InboxWorker
 
 log = logging.getLogger(__name__)
+
+SUBSCRIBED_WITHIN_S = 60
+"""How long a start that waits (tests, the demo) waits for some replica to have the
+subscriptions made once start-up is done, when replicas share them."""
 
 CONFIG = web.AppKey("config", Config)
 SERVICES = web.AppKey("services", Services)
@@ -60,8 +77,14 @@ CONNECTIONS = web.AppKey("ringsense_connections", RingSenseConnections)
 CONNECT_PAGES = web.AppKey("ringsense_connect_pages", ConnectEndpoint)
 METRICS = web.AppKey("metrics", BotMetrics)
 METRICS_LISTENER = web.AppKey("metrics_listener", web.AppRunner)
+LEASES = web.AppKey("leases", Leases)
+RUN_ONCE_JOBS = web.AppKey("run_once_jobs", RunOnceJobs)
+CATCH_UP_REQUESTS = web.AppKey("catch_up_requests", Requests)
 
 SERVICE_IDENTITY = "service"
+RELOAD_INSTALLS_S = 2.0
+"""With several replicas, an event for an install this replica does not know reloads the
+installs from the database at most this often."""
 INTERACTIVE_PATH = "/webhooks/interactive"
 LIVENESS_PATH = "/livez"
 READINESS_PATH = "/readyz"
@@ -73,8 +96,13 @@ def ringsense_event_filters(domains: Sequence[str]) -> tuple[str, ...]:
     return tuple(f"/ai/ringsense/v1/public/accounts/~/domains/{d}/insights" for d in domains)
 
 
-def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.Application:
-    """The bot as an aiohttp app. Call `start_subscriptions` once it is reachable."""
+def create_app(
+    config: Config, routers: Sequence[Router] | None = None, *, leases: Leases | None = None
+) -> web.Application:
+    """The bot as an aiohttp app. Call `start_subscriptions` once it is reachable.
+
+    `leases`: who runs the run-once jobs (bot/jobs.py); by default PostgreSQL advisory
+    locks when the database is PostgreSQL, else this process alone."""
     if routers is None:
         from handlers import all_routers
 
@@ -83,6 +111,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
     app[CONFIG] = config
     app[DISPATCHER] = Dispatcher(routers)
     app[METRICS] = BotMetrics()
+    app[LEASES] = leases if leases is not None else leases_for(config)
     app.cleanup_ctx.append(_services_ctx)
     app.cleanup_ctx.append(_metrics_listener_ctx)
     app.on_shutdown.append(_stop_subscriptions)
@@ -105,7 +134,7 @@ def create_app(config: Config, routers: Sequence[Router] | None = None) -> web.A
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
-    storage = await open_storage(config.database, cipher)
+    storage = await open_storage(config.database, cipher, config.replica_id)
     # Replicas on one PostgreSQL database pace and count together; SQLite: in memory.
     sharing = replica_sharing(storage)
     penalties = PenaltyMemory(storage, observer=app[METRICS], shared=sharing.windows)
@@ -153,13 +182,17 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         dispatcher = app[DISPATCHER]
         inbox = InboxWorker(services, dispatcher, config.workers)
         catch_up = CatchUp(services, inbox.wake)
+        jobs = RunOnceJobs(app[LEASES], storage, config.replica_id)
+        app[RUN_ONCE_JOBS] = jobs
+        catch_up_requests = Requests(CATCH_UP_LEASE, jobs, storage, catch_up.trigger)
+        app[CATCH_UP_REQUESTS] = catch_up_requests
         # A new RingSense subscription means the old one was lost (or this is a first
-        # start): look for what was missed in between.
+        # start): look for what was missed in between (by whichever replica runs catch-up).
         subscriptions.add_identity(
             SERVICE_IDENTITY,
             service_api,
             ringsense_event_filters(rc.ringsense_domains),
-            on_created=catch_up.trigger,
+            on_created=catch_up_requests.request,
         )
         connections = RingSenseConnections(
             config,
@@ -195,7 +228,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             delivery.start()
 
         services.remove_install = installs.remove
-        services.subscription_health = subscriptions.health
+        services.subscription_health = _subscription_health(subscriptions, jobs)
         services.renew_subscription = subscriptions.renew
         app[SERVICES] = services
         app[INBOX_WORKER] = inbox
@@ -211,7 +244,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         app[RINGCX_POLLERS] = ringcx_pollers
 
         def start_ringcx() -> None:
-            """RingCX needs the account id the service user's sign-in told us."""
+            """RingCX needs the account id the service user's sign-in told us. Every
+            replica has the client (handlers use it); the poller runs under its lease."""
             if not config.ringcx.enabled:
                 return
             ringcx_client = RingCXClient(
@@ -226,7 +260,6 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             ringcx_poller = RingCXPoller(ringcx_client, services, inbox.wake)
             services.ringcx_health = ringcx_poller.health
             ringcx_pollers.append(ringcx_poller)
-            ringcx_poller.start()
 
         app[NOTIFICATIONS] = NotificationEndpoint(
             storage,
@@ -240,9 +273,55 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         pruner = RetentionPruner(storage, config)
         app[PRUNER] = pruner
-        pruner.start()
         rollup = DailyRollup(services, interval_s=config.rollup_check_interval_s)
         app[ROLLUP] = rollup
+        upkeep_requests = Requests(SUBSCRIPTIONS_LEASE, jobs, storage, subscriptions.start)
+
+        async def refresh_identities() -> None:
+            """On the subscriptions' keeper: installs and RingSense connections another
+            replica made since, kept alive from now on too; those it removed, forgotten."""
+            try:
+                await installs.forget_removed_elsewhere()
+                await connections.forget_disconnected_elsewhere()
+                await installs.load_stored()
+                await connections.load()
+            except Exception:
+                log.exception("could not load new installs or connections; next request")
+            connections.start()
+            subscriptions.start()
+
+        add_bot_jobs(
+            jobs,
+            subscriptions=subscriptions,
+            upkeep_requests=upkeep_requests,
+            refresh_identities=refresh_identities,
+            catch_up=catch_up,
+            catch_up_requests=catch_up_requests,
+            ai_poller=poller,
+            ringcx_pollers=ringcx_pollers if config.ringcx.enabled else None,
+            pruner=pruner,
+            rollup=rollup,
+        )
+
+        async def reload_installs() -> None:
+            try:
+                await installs.load_stored()
+                await connections.load()
+            except Exception:
+                log.exception("could not load the installs and connections")
+
+        if jobs.shared:
+            services.reload_installs = _at_most_every(RELOAD_INSTALLS_S, reload_installs)
+
+        def ask_keeper_for_new_identities() -> None:
+            """From now on an identity added here (an install, a RingSense connection) is
+            subscribed by whichever replica keeps the subscriptions."""
+            if jobs.shared:
+                subscriptions.upkeep_elsewhere = upkeep_requests.request
+
+        # Subscriptions are created and renewed by the holder of their lease only: two
+        # replicas creating them at once would each delete the other's as stale.
+        subscribe_first = [] if jobs.shared else [("subscriptions", subscriptions.ensure_all)]
         # Until these steps are done the bot serves and stores what arrives, but handles
         # none of it: handlers need the service user and the installs.
         startup = Startup(
@@ -250,16 +329,16 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
                 ("bot installs", load_installs),
                 ("service user sign-in", sign_in),
                 ("RingSense connections", connections.load),
-                ("subscriptions", subscriptions.ensure_all),
+                *subscribe_first,
             ],
             then=[
                 inbox.start,
-                poller.start,
                 start_ringcx,
-                subscriptions.start,
                 connections.start,
-                catch_up.trigger,
-                rollup.start,
+                ask_keeper_for_new_identities,
+                # The run-once jobs, each under its lease (bot/jobs.py): subscription
+                # upkeep, catch-up, AI job polling, RingCX, retention, rollups.
+                jobs.start,
             ],
         )
         app[STARTUP] = startup
@@ -267,6 +346,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             await startup.stop()
+            await jobs.stop()
             for ringcx_poller in ringcx_pollers:
                 await ringcx_poller.stop()
             await pruner.stop()
@@ -278,6 +358,48 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         await session.close()
         await penalties.flush()
         await storage.close()
+
+
+def _at_most_every(
+    interval_s: float, action: Callable[[], Awaitable[None]]
+) -> Callable[[], Awaitable[None]]:
+    """`action`, run at most once per `interval_s`: callers meanwhile wait for the run in
+    progress, or return at once after a recent one (events for a bot that is really gone
+    must not read the database each)."""
+    running: asyncio.Task[None] | None = None
+    finished_at = -interval_s
+
+    async def throttled() -> None:
+        nonlocal running, finished_at
+        if running is None:
+            if time.monotonic() - finished_at < interval_s:
+                return
+            running = asyncio.ensure_future(action())
+        task = running
+        try:
+            await asyncio.shield(task)
+        finally:
+            if task.done() and running is task:
+                running = None
+                finished_at = time.monotonic()
+
+    return throttled
+
+
+def _subscription_health(
+    subscriptions: Subscriptions, jobs: RunOnceJobs
+) -> Callable[[], Mapping[str, Mapping[str, object]]]:
+    """The subscriptions' health as a person's `status` and `/metrics` see it: on a
+    replica that does not keep them, what their keeper's heartbeat says."""
+
+    def health() -> Mapping[str, Mapping[str, object]]:
+        states = subscriptions.health()
+        if subscriptions.keeping or not jobs.shared:
+            return states
+        kept = jobs.runs_well(SUBSCRIPTIONS_LEASE)
+        return {identity: {**state, "healthy": kept} for identity, state in states.items()}
+
+    return health
 
 
 def _hand_over_all(inbox: InboxWorker) -> Callable[[Sequence[InboxItem]], None]:
@@ -300,6 +422,13 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
     startup.start()
     if wait:
         await startup.wait()
+        # With replicas the subscriptions are made by whichever holds their lease, after
+        # start-up: "subscribed" is that replica's heartbeat (or this one's own upkeep).
+        if not await app[RUN_ONCE_JOBS].wait_runs_well(SUBSCRIPTIONS_LEASE, SUBSCRIBED_WITHIN_S):
+            log.warning(
+                "no replica has the subscriptions healthy after %d s; serving anyway",
+                SUBSCRIBED_WITHIN_S,
+            )
 
 
 async def _stop_subscriptions(app: web.Application) -> None:
@@ -364,15 +493,21 @@ async def readiness_problems(app: web.Application) -> list[str]:
     problems: list[str] = []
     if not app[SERVICE_TOKENS].signed_in:
         problems.append("service user not signed in")
-    health = app[SUBSCRIPTIONS].health()
-    if not health or not all(state["healthy"] for state in health.values()):
-        problems.append("a subscription is not active")
-    if AI_POLLER in app and not app[AI_POLLER].healthy():
+    runs_here = _runs_here(app)
+    if runs_here(SUBSCRIPTIONS_LEASE):
+        health = app[SUBSCRIPTIONS].health()
+        if not health or not all(state["healthy"] for state in health.values()):
+            problems.append("a subscription is not active")
+    if AI_POLLER in app and runs_here(AI_JOBS_LEASE) and not app[AI_POLLER].healthy():
         problems.append("AI job poller stopped or stuck")
-    if app[CONFIG].ringcx.enabled:
+    if app[CONFIG].ringcx.enabled and runs_here(RINGCX_LEASE):
         pollers = app.get(RINGCX_POLLERS) or []
         if not pollers or not all(poller.healthy() for poller in pollers):
             problems.append("RingCX: no token, or the poller stopped or is stuck")
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is not None and jobs.shared:
+        # The jobs another replica runs: ready when its heartbeat says they run there.
+        problems.extend(await jobs.elsewhere_problems(jobs.names))
     try:
         # One bounded read: readiness must not slow down as the tables grow.
         await app[SERVICES].storage.schema_version()
@@ -380,6 +515,15 @@ async def readiness_problems(app: web.Application) -> list[str]:
         log.warning("readiness: the database does not answer", exc_info=True)
         problems.append("database does not answer")
     return problems
+
+
+def _runs_here(app: web.Application) -> Callable[[str], bool]:
+    """Whether this replica runs the run-once job of a lease (always, on one process):
+    its own health is then checked here; elsewhere its holder's heartbeat is."""
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is None or not jobs.shared:
+        return lambda name: True
+    return jobs.holds
 
 
 async def status(request: web.Request) -> web.Response:
@@ -448,8 +592,11 @@ async def _metrics_answer(app: web.Application) -> web.Response:
             services.storage,
             daily_post_limit=app[CONFIG].daily_post_limit,
             accounts=[install.account_id for install in services.installs.values()],
-            subscriptions=app[SUBSCRIPTIONS].health() if SUBSCRIPTIONS in app else {},
+            subscriptions=services.subscription_health(),
         )
+    jobs = app.get(RUN_ONCE_JOBS)
+    if jobs is not None:
+        metrics.leases_held({name: jobs.holds(name) for name in jobs.names})
     body, content_type = metrics.exposition()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type

@@ -21,6 +21,7 @@ one digest.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,15 @@ class CatchUp:
         if self._running is None or self._running.done():
             self._running = asyncio.create_task(self._run_safely(), name="catch-up")
         return self._running
+
+    async def stop(self) -> None:
+        """Stop a run in progress (another replica took the `catch-up` lease over; it
+        starts its own run, and the inbox deduplicates what both found)."""
+        running, self._running = self._running, None
+        if running is not None and not running.done():
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
 
     async def _run_safely(self) -> int:
         try:

@@ -22,6 +22,7 @@ import yaml
 from bot.access import admin_entry_problem
 from bot.crypto import ENV_SECRET_KEY, SecretKeyError, TokenCipher
 from bot.store.opening import is_postgres, redacted, sqlite_path
+from bot.store.postgres.base import default_replica_id
 
 DEFAULT_CONFIG_PATH = Path("bot.config.yaml")
 KNOWN_RINGSENSE_DOMAINS = frozenset({"pbx", "rcv", "rcx", "ms-teams", "nice-incontact"})
@@ -38,6 +39,7 @@ ENV_PUBLIC_URL = "BOT_PUBLIC_URL"
 ENV_DATABASE = "BOT_DATABASE"
 ENV_HOST = "BOT_HOST"
 ENV_PORT = "BOT_PORT"
+ENV_REPLICA_ID = "BOT_REPLICA_ID"
 ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_METRICS_TOKEN = "BOT_METRICS_TOKEN"  # noqa: S105 - a variable name, not a secret
 
@@ -129,6 +131,9 @@ class Config:
     # BOT_DATABASE as a `postgresql://` URL (several replicas share it); None means the
     # SQLite file at `database_path`. Never printed: it may hold a password.
     postgres_url: str | None = field(default=None, repr=False)
+    # This process among several replicas (`bot.replica_id` or BOT_REPLICA_ID; default
+    # host:pid): names the lease heartbeats and the rows this replica claims.
+    replica_id: str = ""
 
     @property
     def metrics_bind_address(self) -> tuple[str, int] | None:
@@ -267,6 +272,11 @@ def load_config(
             "pip install '.[postgres]'"
         )
 
+    replica_id = (env.get(ENV_REPLICA_ID) or str(bot_section.get("replica_id") or "")).strip()
+    if len(replica_id) > 100 or any(not c.isprintable() for c in replica_id):
+        problems.append("bot.replica_id must be at most 100 printable characters")
+    replica_id = replica_id or default_replica_id()
+
     admins_raw = bot_section.get("admins", []) or []
     if not isinstance(admins_raw, list):
         problems.append("bot.admins must be a list of extension ids or accountId:extensionId")
@@ -327,6 +337,7 @@ def load_config(
         port=port,
         database_path=sqlite_path(database) if not is_postgres(database) else Path(),
         postgres_url=database if is_postgres(database) else None,
+        replica_id=replica_id,
         verification_token=verification_token,
         shared_secret=shared_secret,
         admins=admins,

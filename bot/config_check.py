@@ -45,6 +45,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
             "ai_poll_interval_s",
             "commands_per_person_per_10_min",
             "rollup_check_interval_s",
+            "replica_id",
         }
     ),
     "retention": frozenset({"messages_days", "calls_days"}),

@@ -294,7 +294,8 @@ class RingSenseConnections:
         return self._cipher is not None
 
     async def load(self) -> None:
-        """The readers of the accounts connected before this start (subscribed in `start`)."""
+        """The readers of the accounts connected before this start (subscribed in `start`);
+        called again, the accounts connected since (on another replica)."""
         if self._cipher is None:
             stored = await self._services.storage.ringsense_connections()
             if stored:
@@ -305,6 +306,8 @@ class RingSenseConnections:
                 )
             return
         for connection in await self._services.storage.ringsense_connections():
+            if connection.account_id in self._services.ringsense_readers:
+                continue  # loaded already (another replica's new connection is loaded later)
             self._register(connection.account_id, connection.owner_extension_id, None)
 
     def start(self) -> None:
@@ -480,7 +483,18 @@ class RingSenseConnections:
             except UndecryptableSecret:
                 pass
         await self._services.storage.forget_ringsense_connection(account_id)
+        self._subscriptions.identities_changed()
         return stored is not None or reader is not None
+
+    async def forget_disconnected_elsewhere(self) -> None:
+        """Drop the readers of accounts another replica disconnected (or lost)."""
+        stored = {c.account_id for c in await self._services.storage.ringsense_connections()}
+        for account_id in list(self._services.ringsense_readers):
+            if account_id not in stored:
+                self._services.ringsense_readers.pop(account_id, None)
+                await self._subscriptions.drop_identity(
+                    identity_of(account_id), delete_remote=False
+                )
 
     def _connection_lost(self, account_id: str) -> None:
         """RingCentral refused the refresh token: forget the connection (in the background,
@@ -493,3 +507,4 @@ class RingSenseConnections:
     async def _forget_lost(self, account_id: str) -> None:
         await self._subscriptions.drop_identity(identity_of(account_id), delete_remote=False)
         await self._services.storage.forget_ringsense_connection(account_id)
+        self._subscriptions.identities_changed()

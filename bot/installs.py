@@ -97,6 +97,11 @@ class Installs:
                 if err.retryable:
                     raise  # RingCentral is unwell or busy: start-up tries again
                 log.error("the bot token from RC_BOT_TOKEN does not work: %s", err)
+        await self.load_stored()
+
+    async def load_stored(self) -> None:
+        """Register the stored installs not known here yet (at start; later, those another
+        replica took since)."""
         for stored in await self._services.storage.stored_installs():
             if stored.bot_extension_id in self._services.installs:
                 continue
@@ -181,9 +186,21 @@ class Installs:
         await storage.forget_account(account_id, bot_extension_id)
         self._services.installs.pop(bot_extension_id, None)
         await storage.forget_account(account_id, bot_extension_id)
+        self._subscriptions.identities_changed()
         log.info(
             "bot %s removed from account %s; its data is deleted", bot_extension_id, account_id
         )
+
+    async def forget_removed_elsewhere(self) -> None:
+        """Drop the installs another replica removed (their rows are gone): no handler
+        acts as them and no subscription is kept for them here any more."""
+        stored = {s.bot_extension_id for s in await self._services.storage.stored_installs()}
+        for extension_id, install in list(self._services.installs.items()):
+            if install.source == ENVIRONMENT or extension_id in stored:
+                continue
+            self._services.installs.pop(extension_id, None)
+            await self._subscriptions.drop_identity(f"bot:{extension_id}", delete_remote=False)
+            log.info("bot %s was removed on another replica", extension_id)
 
     async def _disconnect_ringsense(self, account_id: str) -> None:
         """The account's own RingSense reader goes with the bot: revoked, unsubscribed,

@@ -130,6 +130,12 @@ class BotMetrics:
             ["state"],
             registry=r,
         )
+        self.lease_held = Gauge(
+            f"{PREFIX}_lease_held",
+            "1 when this replica holds the run-once job's lease (and runs the job), else 0.",
+            ["name"],
+            registry=r,
+        )
         # Known label values start at 0, so a dashboard shows a line before the first event.
         for reason in REFUSAL_REASONS:
             self.notifications_refused.labels(reason)
@@ -188,6 +194,12 @@ class BotMetrics:
         self.ringcx_segments.clear()
         for state, count in levels.ringcx_segments.items():
             self.ringcx_segments.labels(state).set(count)
+
+    def leases_held(self, held: Mapping[str, bool]) -> None:
+        """Which run-once jobs this replica runs now (one replica each, summed over the
+        replicas: 1 per job when all is well)."""
+        for name, holds in held.items():
+            self.lease_held.labels(name).set(1 if holds else 0)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format Prometheus scrapes, and its content type."""

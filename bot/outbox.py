@@ -168,6 +168,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         """Send one delivery; True when it was also recorded as sent (a post: counted,
         card remembered and marked sent in one transaction), False when only sent."""
         install = self._services.install_for_account(item.account_id)
+        if install is None and self._services.reload_installs is not None:
+            # Several replicas: another one may have taken this install a moment ago.
+            await self._services.reload_installs()
+            install = self._services.install_for_account(item.account_id)
         if install is None:
             raise BotNotInstalled(item.account_id)
         api = install.api

@@ -465,22 +465,30 @@ async def resolve_install(ctx: Context, next_handler: Handler) -> None:
     RingSense notifications belong to the account whose reader subscribed (`ownerId`); a card
     press names the bot that posted the card.
     """
+    ctx.install = _install_of(ctx)
+    if ctx.install is None and ctx.services.reload_installs is not None:
+        # Another replica may have taken this install (or connection) a moment ago.
+        await ctx.services.reload_installs()
+        ctx.install = _install_of(ctx)
+    if ctx.install is None:
+        raise Ignored("no installed bot for this event")
+    await next_handler(ctx)
+
+
+def _install_of(ctx: Context) -> BotInstall | None:
     services = ctx.services
     if ctx.submission is not None:
-        ctx.install = services.install_for_bot(ctx.submission.bot_id) or (
+        return services.install_for_bot(ctx.submission.bot_id) or (
             services.install_for_account(ctx.submission.user_account_id)
         )
-    elif ctx.notification is not None:
+    if ctx.notification is not None:
         if ctx.kind == events.RINGSENSE_INSIGHTS:
             # The account whose RingSense identity the notification came to: the service
             # user's own, or an account's connected reader. Anyone else: not ours.
             account_id = services.ringsense_account_of_subscriber(ctx.notification.owner_id)
-            ctx.install = services.install_for_account(account_id) if account_id else None
-        else:
-            ctx.install = services.install_for_bot(ctx.notification.owner_id)
-    if ctx.install is None:
-        raise Ignored("no installed bot for this event")
-    await next_handler(ctx)
+            return services.install_for_account(account_id) if account_id else None
+        return services.install_for_bot(ctx.notification.owner_id)
+    return ctx.install  # neither: whatever the caller set
 
 
 async def parse_chat_message(ctx: Context, next_handler: Handler) -> None:

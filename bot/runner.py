@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.app import create_app, start_subscriptions
 from bot.config import Config
+from bot.jobs import Leases
 from bot.router import Router
 
 
@@ -25,11 +26,15 @@ class RunningBot:
 
 
 async def start_bot(
-    config: Config, routers: Sequence[Router] | None = None, *, wait_ready: bool = True
+    config: Config,
+    routers: Sequence[Router] | None = None,
+    *,
+    wait_ready: bool = True,
+    leases: Leases | None = None,
 ) -> RunningBot:
     """Serve at once; with `wait_ready`, return only once signed in and subscribed (and
-    raise StartupFailed when that can never happen)."""
-    app = create_app(config, routers)
+    raise StartupFailed when that can never happen). `leases`: see `create_app`."""
+    app = create_app(config, routers, leases=leases)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

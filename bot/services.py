@@ -80,6 +80,9 @@ class Services:
     installs: dict[str, BotInstall] = field(default_factory=dict)
     wake_outbox: Callable[[], None] = lambda: None
     remove_install: Callable[[str], Awaitable[None]] | None = None
+    reload_installs: Callable[[], Awaitable[None]] | None = None
+    """With several replicas: read the installs and RingSense connections another replica
+    took since, before an event is dropped for belonging to no known install."""
     renew_subscription: Callable[[str], Awaitable[None]] | None = None
     check_ai_job: Callable[[AiJob], Awaitable[str]] | None = None
     ringcx: RingCXTranscripts | None = None

@@ -13,6 +13,7 @@ permission) stops the bot, with a message that says what to check.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -38,7 +39,8 @@ Step = tuple[str, Callable[[], Awaitable[None]]]
 
 
 class Startup:
-    """Runs the start-up steps in order, each until it succeeds; then the `then` actions.
+    """Runs the start-up steps in order, each until it succeeds; then the `then` actions
+    (an action may return an awaitable: it is awaited before the next).
 
     `ready` is set once every step is done; `failed` holds the reason when a step can
     never succeed.
@@ -78,7 +80,9 @@ class Startup:
             for what, step in self._steps:
                 await self._until_done(what, step)
             for action in self._then:
-                action()
+                started = action()
+                if inspect.isawaitable(started):
+                    await started  # e.g. the run-once jobs: started once they run
             self.ready.set()
             log.info("ready: signed in and subscribed")
         except StartupFailed as failure:

@@ -136,6 +136,15 @@ class SubscriptionKeeper:
         if self.current is not None:
             self.current = await self._renew(self.current)
 
+    async def renew_stored(self, subscription_id: str) -> bool:
+        """Renew one of this identity's stored subscriptions (on a replica that does not
+        keep them: the keeper elsewhere has it as `current`); False if it is not ours."""
+        for known in await self._storage.subscriptions(self.identity):
+            if known.id == subscription_id:
+                await self._renew(known)
+                return True
+        return False
+
     async def remove(self, *, delete_remote: bool) -> None:
         """Stop owning our subscription: delete it at RingCentral if asked, forget it here."""
         for known in await self._storage.subscriptions(self.identity):
@@ -241,6 +250,10 @@ class Subscriptions:
         self.keepers: dict[str, SubscriptionKeeper] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._started = False
+        self.upkeep_elsewhere: Callable[[], object] | None = None
+        """Set when another replica may be the one keeping the subscriptions alive (the
+        `subscriptions` lease, bot/jobs.py): called when an identity needs its
+        subscription and this replica does not keep them, to ask the keeper."""
 
     def add_identity(
         self,
@@ -264,13 +277,28 @@ class Subscriptions:
         for identity in self.keepers:
             self.start_identity(identity)
 
+    @property
+    def keeping(self) -> bool:
+        """Whether this replica keeps the subscriptions alive now."""
+        return self._started
+
     def start_identity(self, identity: str) -> None:
-        if not self._started or identity in self._tasks:
+        if identity in self._tasks:
+            return
+        if not self._started:
+            if self.upkeep_elsewhere is not None:
+                self.upkeep_elsewhere()
             return
         keeper = self.keepers[identity]
         self._tasks[identity] = asyncio.create_task(
             keeper.keep_alive(self._check_interval_s), name=identity
         )
+
+    def identities_changed(self) -> None:
+        """An identity was dropped here (a removed install, a disconnected account): the
+        keeper elsewhere, if any, forgets it too instead of keeping its subscription."""
+        if not self._started and self.upkeep_elsewhere is not None:
+            self.upkeep_elsewhere()
 
     async def drop_identity(self, identity: str, *, delete_remote: bool) -> None:
         task = self._tasks.pop(identity, None)
@@ -288,8 +316,18 @@ class Subscriptions:
             if keeper.current is not None and keeper.current.id == subscription_id:
                 await keeper.renew_now()
                 return
+        if self._started:
+            return  # the keepers here know their own subscriptions: this one is not ours
+        # Another replica keeps them: the reminder came here all the same (any replica
+        # receives webhooks), and renewing a subscription twice does no harm.
+        for keeper in list(self.keepers.values()):
+            if await keeper.renew_stored(subscription_id):
+                return
 
     async def stop(self) -> None:
+        """Stop keeping the subscriptions alive (shutting down, or another replica took
+        the `subscriptions` lease); `start` starts again."""
+        self._started = False
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for task in tasks:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,18 @@ def test_retention_defaults_and_limits(tmp_path: Path) -> None:
         load_config(path, environ=GOOD_ENV)
     text = str(caught.value)
     assert "retention.messages_days" in text and "retention.calls_days" in text
+
+
+def test_the_replica_id_defaults_to_host_and_process_and_may_be_set(tmp_path: Path) -> None:
+    config = load_config(PROJECT_ROOT / "bot.config.yaml", environ=GOOD_ENV)
+    assert config.replica_id == f"{socket.gethostname()}:{os.getpid()}"
+    path = tmp_path / "bot.config.yaml"
+    shipped = (PROJECT_ROOT / "bot.config.yaml").read_text()
+    path.write_text(shipped.replace("  # replica_id: bot-1", "  replica_id: bot-1"))
+    assert load_config(path, environ=GOOD_ENV).replica_id == "bot-1"
+    overridden = load_config(path, environ={**GOOD_ENV, "BOT_REPLICA_ID": "bot-2"})
+    assert overridden.replica_id == "bot-2"
+    path.write_text('bot:\n  replica_id: "bot\\n1"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=GOOD_ENV)
+    assert "bot.replica_id must be at most 100 printable characters" in str(caught.value)
