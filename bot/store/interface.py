@@ -202,6 +202,10 @@ class SettingsStore(Protocol):
         call: StoredCall | None,
         deliveries: Sequence[QueuedDelivery],
         states: Mapping[str, str] | None = None,
+        *,
+        next_steps: Sequence[tuple[str, str, str | None]] | None = None,
+        search_lines: Sequence[SearchLine] | None = None,
+        finished_inbox_id: int | None = None,
     ) -> int: ...
 
 

@@ -14,8 +14,14 @@ from typing import Any
 import aiosqlite
 
 from bot.settings import Channel, UserSettings
-from bot.store.base import StoreBase, _compact_json, _write_call
-from bot.store.records import QueuedDelivery, StoredCall
+from bot.store.base import (
+    StoreBase,
+    _compact_json,
+    _replace_search_lines,
+    _write_call,
+    _write_next_steps,
+)
+from bot.store.records import QueuedDelivery, SearchLine, StoredCall
 
 
 class SqliteSettings(StoreBase):
@@ -195,16 +201,39 @@ class SqliteSettings(StoreBase):
         call: StoredCall | None,
         deliveries: Sequence[QueuedDelivery],
         states: Mapping[str, str] | None = None,
+        *,
+        next_steps: Sequence[tuple[str, str, str | None]] | None = None,
+        search_lines: Sequence[SearchLine] | None = None,
+        finished_inbox_id: int | None = None,
     ) -> int:
         """A digest's writes in one transaction: the call with its participants and
-        transcript, every delivery it queued, and small named values (when RingSense
-        notifications last arrived). Either all of it is stored or none of it, so a crash
-        in between leaves nothing half done for the retry. Returns deliveries newly queued."""
-        if call is None and not deliveries and not states:
+        transcript, its next steps as to-do items and its lines in `find`'s index (when
+        given: `call` must then have an account), every delivery it queued, small named
+        values (when RingSense notifications last arrived), and the inbox row it came
+        from marked done (`finished_inbox_id`). Either all of it is stored or none of it,
+        so a crash in between leaves nothing half done for the retry. Returns deliveries
+        newly queued.
+
+        The search lines' transcript lines are indexed only when the transcript `call`
+        carries is the one kept (no later one was stored); else the transcript lines
+        already indexed stay, with the new lines of every other kind."""
+        if call is None and not deliveries and not states and finished_inbox_id is None:
             return 0
         async with self._transaction() as db:
             if call is not None:
-                await _write_call(db, call)
+                transcript_kept = await _write_call(db, call)
+                if call.account_id is not None:
+                    if next_steps is not None:
+                        await _write_next_steps(db, call.call_key, call.account_id, next_steps)
+                    if search_lines is not None:
+                        await _replace_search_lines(
+                            db,
+                            call.call_key,
+                            call.account_id,
+                            search_lines,
+                            with_transcript=transcript_kept
+                            or not await _has_transcript(db, call.call_key),
+                        )
             queued = await _write_deliveries(db, deliveries)
             if states:
                 now = time.time()
@@ -214,7 +243,18 @@ class SqliteSettings(StoreBase):
                     "updated_at = excluded.updated_at",
                     [(key, value, now) for key, value in states.items()],
                 )
+            if finished_inbox_id is not None:
+                await db.execute(
+                    "UPDATE inbox SET status = 'done', last_error = NULL, "
+                    "attempts = attempts + 1 WHERE id = ?",
+                    (finished_inbox_id,),
+                )
         return queued
+
+
+async def _has_transcript(db: aiosqlite.Connection, call_key: str) -> bool:
+    async with db.execute("SELECT 1 FROM call_transcripts WHERE call_key = ?", (call_key,)) as cur:
+        return await cur.fetchone() is not None
 
 
 async def _write_deliveries(db: aiosqlite.Connection, deliveries: Sequence[QueuedDelivery]) -> int:
