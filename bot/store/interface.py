@@ -385,6 +385,8 @@ class UpkeepStore(Protocol):
 
     async def operational_levels(self, now: float) -> OperationalLevels: ...
 
+    async def queue_depths(self, cap: int) -> dict[str, dict[str, int]]: ...
+
     async def prune(
         self,
         *,

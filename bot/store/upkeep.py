@@ -34,6 +34,25 @@ class SqliteUpkeep(StoreBase):
                 states[table] = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
         return OperationalLevels(queues, states["ai_jobs"], states["ringcx_segments"])
 
+    async def queue_depths(self, cap: int) -> dict[str, dict[str, int]]:
+        """For `/status`: the inbox's and the outbox's pending and failed rows, each counted
+        up to `cap` (a figure of `cap` means at least that many). Every count walks its
+        index over those rows only and stops at `cap`: what was handled or sent (the
+        history) is never read."""
+        depths: dict[str, dict[str, int]] = {}
+        for queue in ("inbox", "outbox"):
+            depths[queue] = {}
+            for status in ("pending", "failed"):
+                # The table name comes from the fixed pair above, never from input.
+                async with self._db.execute(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {queue} "  # noqa: S608
+                    "WHERE status = ? LIMIT ?)",
+                    (status, cap),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                depths[queue][status] = int(row[0]) if row else 0
+        return depths
+
     async def prune(
         self,
         *,

@@ -4,9 +4,14 @@ column FTS5 cannot look up, was found by reading every indexed line of every cal
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
 from pathlib import Path
 
-from bot.storage import SearchLine, Storage
+from bot.storage import MIGRATIONS, SearchLine, Storage
+
+DAY_S = 86_400.0
 
 
 def _lines(key: str, count: int) -> list[SearchLine]:
@@ -67,5 +72,71 @@ async def test_replacing_a_calls_words_costs_the_same_with_many_calls_indexed(
         assert sum(h.call_key == "pbx:few0" for h in hits) == 20
         [title] = await storage.search_calls("1", '"few0"', participant=None, kinds=["title"])
         assert title.line.kind == "title"
+    finally:
+        await storage.close()
+
+
+async def test_a_database_of_migration_12_keeps_what_find_finds_and_what_was_handled(
+    tmp_path: Path,
+) -> None:
+    """Migration 13 on a database made before it: `find` still finds every call's lines
+    (now in each call's own rowid range, replaced in place by a later digest), and the
+    RingSense notifications already handled are still known by their recording id."""
+    path = tmp_path / "bot.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for number, script in enumerate(MIGRATIONS[:12], start=1):
+        old.executescript(script)
+        old.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+    for key in ("pbx:r1", "pbx:r2"):
+        old.execute(
+            "INSERT INTO calls (call_key, domain, source_record_id, owner_extension_id, "
+            "insights, updated_at, account_id) VALUES (?, 'pbx', ?, '101', '{}', 0, '1')",
+            (key, key),
+        )
+        for n in range(3):
+            old.execute(
+                "INSERT INTO call_search (text, account_id, call_key, kind, position) "
+                "VALUES (?, '1', ?, 'transcript', ?)",
+                (f"pineapple {n} of {key}", key, n),
+            )
+    old.execute(
+        "INSERT INTO inbox (uuid, kind, payload, received_at, status) VALUES "
+        "('n-1', 'ringsense.insights', ?, 0, 'done')",
+        (json.dumps({"body": {"sourceRecordId": "r1"}}),),
+    )
+    old.commit()
+    old.close()
+
+    storage = await Storage.open(path)
+    try:
+        hits = await storage.search_calls("1", '"pineapple"', participant=None)
+        assert sorted(h.call_key for h in hits) == ["pbx:r1"] * 3 + ["pbx:r2"] * 3
+        await storage.index_call("pbx:r1", "1", _lines("pbx:r1", 1))
+        hits = await storage.search_calls("1", '"pineapple"', participant=None)
+        assert sorted(h.call_key for h in hits) == ["pbx:r2"] * 3
+        assert await storage.ringsense_notification_handled("r1")
+        assert not await storage.ringsense_notification_handled("r2")
+    finally:
+        await storage.close()
+
+
+async def test_a_handled_notification_is_still_known_once_its_words_are_pruned(
+    tmp_path: Path,
+) -> None:
+    """Retention empties a finished notification's payload long before it forgets the row:
+    catch-up must still see that the call's digest decision was made (else a person who
+    opted in later would get calls from before)."""
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    try:
+        event = {"uuid": "n-1", "event": "/ai", "body": {"sourceRecordId": "r-7"}}
+        assert await storage.add_to_inbox("n-1", "ringsense.insights", event)
+        [item] = await storage.due_inbox(10)
+        await storage.finish_inbox(item.id, "done")
+        assert await storage.ringsense_notification_handled("r-7")
+        now = time.time()
+        await storage.prune(now=now + 8 * DAY_S, messages_days=7, calls_days=90, dedupe_days=30)
+        assert await storage.ringsense_notification_handled("r-7")
+        assert not await storage.ringsense_notification_handled("r-8")
     finally:
         await storage.close()
