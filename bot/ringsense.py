@@ -367,12 +367,6 @@ def _item_texts(raw: object) -> Iterator[str]:
             yield text
 
 
-def transcript_lines(raw: object) -> tuple[TimedText, ...]:
-    """A transcript's utterances as `CallInsights.from_api` reads them from the record's
-    `Transcript` (for a transcript that travels apart from its record)."""
-    return _timed_texts(raw, text_keys=("text", "value"))
-
-
 def _timed_texts(
     raw: object, text_keys: tuple[str, ...] = ("value", "text")
 ) -> tuple[TimedText, ...]:

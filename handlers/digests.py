@@ -22,7 +22,7 @@ from bot.logs import bind_log_context
 from bot.metrics import notification_arrived_at
 from bot.quoting import for_log
 from bot.rc import RingCentralClient, RingCentralNotFound, RingCentralPermissionError
-from bot.ringsense import CallInsights, InsightsFormatError, transcript_lines
+from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
@@ -132,10 +132,9 @@ def _search_lines(merged: CallInsights, stored: StoredCall) -> list[SearchLine]:
     """What `find` may match in the call, its transcript taken from the one in memory:
     the storage indexes those transcript lines only if that transcript is the one kept
     (else the lines of the one kept stay indexed)."""
-    words = merged
     if stored.transcript is not None and not merged.transcript:
-        words = replace(merged, transcript=transcript_lines(stored.transcript))
-    return search_lines(words)
+        return search_lines(merged, transcript=stored.transcript)
+    return search_lines(merged)
 
 
 async def read_back_insights(

@@ -140,3 +140,45 @@ async def test_a_handled_notification_is_still_known_once_its_words_are_pruned(
         assert not await storage.ringsense_notification_handled("r-8")
     finally:
         await storage.close()
+
+
+def test_a_transcript_indexed_from_memory_gives_the_lines_of_the_parsed_one() -> None:
+    """A digest indexes the transcript it holds as RingSense sent it: the lines must be
+    exactly those of the same transcript read into `CallInsights` (text or value, times
+    as numbers or numeric strings, speakers named by id, odd items skipped)."""
+    from bot.ringsense import CallInsights
+    from bot.search import search_lines
+    from bot.storage import split_transcript
+
+    utterances = [
+        {"speakerId": "s1", "text": "Hello there", "start": 1.5},
+        {"speakerId": 7, "value": "By value", "start": "2.25"},
+        {"speakerId": "s2", "text": "   ", "value": "Text blank, value kept"},
+        {"speakerId": "unknown", "text": "Nobody named", "start": True},
+        "not an utterance",
+        {"text": ""},
+        {"speakerId": "s1", "text": "Last", "start": float("inf")},
+    ]
+    record = {
+        "domain": "pbx",
+        "sourceRecordId": "r1",
+        "ownerExtensionId": "101",
+        "title": "Renewal",
+        "speakerInfo": [
+            {"speakerId": "s1", "name": "Ann"},
+            {"speakerId": "7", "name": "", "phoneNumber": "+15550100"},
+            {"speakerId": "s2", "name": "Bob"},
+        ],
+        "insights": {"Transcript": utterances, "Summary": [{"value": "We agreed."}]},
+    }
+    parsed = search_lines(CallInsights.from_api(record))
+    without, transcript = split_transcript(record)
+    from_memory = search_lines(CallInsights.from_api(without), transcript=transcript)
+    assert from_memory == parsed
+    assert [line.speaker for line in parsed if line.kind == "transcript"] == [
+        "Ann",
+        "+15550100",
+        "Bob",
+        None,
+        "Ann",
+    ]
