@@ -8,12 +8,13 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
@@ -34,6 +35,8 @@ from bot.store.records import (
 )
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 PRAGMAS = (
     # Deleted rows (an uninstalled account, pruned messages) are overwritten on disk, not
@@ -152,6 +155,18 @@ class StoreBase:
             else:
                 await self._db.execute("COMMIT")
 
+    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work` in one write transaction run whole in the connection's thread: BEGIN,
+        every statement and COMMIT in a single trip. The write lock is then held only for
+        as long as SQLite works, never across event-loop turns (while it is held the
+        inbox writer's commit, which an ack waits for, cannot start), and there is one
+        thread hop instead of one per statement."""
+        async with self._write_lock:
+            result: _T = await self._db._execute(  # type: ignore[no-untyped-call]
+                _run_transaction, self._db._conn, work
+            )
+            return result
+
     async def _migrate(self) -> None:
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -173,6 +188,17 @@ class StoreBase:
         return int(row[0]) if row and row[0] is not None else 0
 
 
+def _run_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
+
+
 def _compact_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -186,8 +212,9 @@ SEARCH_TRANSCRIPT_BASE = 1 << (SEARCH_ROWID_BITS - 1)
 """Offset of the transcript's lines in a call's range (and how many lines fit in each half)."""
 
 
-async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> bool:
-    """The call's row, its participants (with what `last` sorts by) and its transcript.
+def _write_call(db: sqlite3.Connection, call: StoredCall) -> bool:
+    """The call's row, its participants (with what `last` sorts by) and its transcript,
+    in the caller's transaction (run in the connection's thread: `_in_one_trip`).
 
     True when the call's transcript is now the one `call` carries (it had one, and no
     later one was stored before)."""
@@ -196,7 +223,7 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> bool:
     if call.transcript is not None:
         transcript = call.transcript
         body[TRANSCRIPT_STORED_APART] = len(transcript) if isinstance(transcript, list) else 0
-    await db.execute(
+    db.execute(
         "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
         "owner_extension_id, recording_start_time, insights, updated_at, account_id, "
         "ringsense_url, search_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -221,8 +248,8 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> bool:
             call.ringsense_url,
         ),
     )
-    await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call.call_key,))
-    await db.executemany(
+    db.execute("DELETE FROM call_participants WHERE call_key = ?", (call.call_key,))
+    db.executemany(
         "INSERT INTO call_participants (call_key, extension_id, account_id, "
         "recording_start_time, updated_at) VALUES (?, ?, ?, ?, ?)",
         [
@@ -235,7 +262,7 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> bool:
     modified = call.transcript_modified
     if modified is None and isinstance(call.insights.get("lastModifiedTime"), str):
         modified = call.insights["lastModifiedTime"]
-    cursor = await db.execute(
+    cursor = db.execute(
         "INSERT INTO call_transcripts (call_key, account_id, utterances, modified, "
         "updated_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (call_key) DO UPDATE SET account_id = excluded.account_id, "
@@ -248,8 +275,8 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> bool:
     return cursor.rowcount > 0
 
 
-async def _replace_search_lines(
-    db: aiosqlite.Connection,
+def _replace_search_lines(
+    db: sqlite3.Connection,
     call_key: str,
     account_id: str,
     lines: Sequence[SearchLine],
@@ -261,15 +288,14 @@ async def _replace_search_lines(
     Without `with_transcript`, the transcript lines already indexed stay (the transcript
     stored is not the one these lines came with) and only the other lines are replaced.
     One statement deletes, one inserts every line; a call not stored gets nothing."""
-    async with db.execute(
+    row = db.execute(
         "SELECT search_id FROM calls WHERE call_key = ? AND search_id IS NOT NULL", (call_key,)
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     if row is None:
         return
     first = int(row[0]) << SEARCH_ROWID_BITS
     size = 1 << SEARCH_ROWID_BITS if with_transcript else SEARCH_TRANSCRIPT_BASE
-    await db.execute(
+    db.execute(
         f"DELETE FROM {SEARCH_TABLE} WHERE rowid BETWEEN ? AND ?",  # noqa: S608 - a constant
         (first, first + size - 1),
     )
@@ -293,15 +319,15 @@ async def _replace_search_lines(
                 line.speaker,
             )
         )
-    await db.executemany(
+    db.executemany(
         f"INSERT INTO {SEARCH_TABLE} (rowid, text, account_id, call_key, kind, "  # noqa: S608
         "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         numbered,
     )
 
 
-async def _write_next_steps(
-    db: aiosqlite.Connection,
+def _write_next_steps(
+    db: sqlite3.Connection,
     call_key: str,
     account_id: str,
     steps: Sequence[tuple[str, str, str | None]],
@@ -310,12 +336,12 @@ async def _write_next_steps(
     `save_next_steps`), in the caller's transaction."""
     now = time.time()
     texts = [text for _, text, _ in steps]
-    await db.execute(
+    db.execute(
         "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "
         "AND state = 'open' AND text NOT IN (SELECT value FROM json_each(?))",
         (call_key, account_id, _compact_json(texts)),
     )
-    await db.executemany(
+    db.executemany(
         "INSERT INTO next_steps (account_id, call_key, position, "
         "assignee_extension_id, owner_name, text, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "

@@ -56,8 +56,7 @@ class SqliteCalls(StoreBase, SettingsStore):
             account_id=account_id,
             ringsense_url=ringsense_url,
         )
-        async with self._transaction() as db:
-            await _write_call(db, call)
+        await self._in_one_trip(lambda db: _write_call(db, call))
 
     async def call_with_account(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
         """(account, insights without the transcript) of a call, whichever account it is
@@ -170,8 +169,7 @@ class SqliteCalls(StoreBase, SettingsStore):
         A step already stored (same call, same text) keeps its state, so a later event for
         the call never reopens what someone marked done; an open step the newer insights no
         longer list goes; a done one stays (it was done)."""
-        async with self._transaction() as db:
-            await _write_next_steps(db, call_key, account_id, steps)
+        await self._in_one_trip(lambda db: _write_next_steps(db, call_key, account_id, steps))
 
     async def open_next_steps(
         self, account_id: str, assignee_extension_id: str | None, limit: int
@@ -226,8 +224,7 @@ class SqliteCalls(StoreBase, SettingsStore):
     async def index_call(self, call_key: str, account_id: str, lines: Sequence[SearchLine]) -> None:
         """Replace what `find` knows of a stored call with these lines (a digest does it
         in its own transaction: `record_digest`)."""
-        async with self._transaction() as db:
-            await _replace_search_lines(db, call_key, account_id, lines)
+        await self._in_one_trip(lambda db: _replace_search_lines(db, call_key, account_id, lines))
 
     async def search_calls(
         self,

@@ -131,12 +131,13 @@ class SqliteInbox(StoreBase):
             )
 
     async def retry_inbox_later(self, item_id: int, delay_s: float, error: str) -> float:
-        """Try again in `delay_s`; returns when (epoch seconds)."""
+        """Try again in `delay_s`; returns when (epoch seconds). The row is pending again
+        even if a handler of the notification had marked it done before another failed."""
         due_at = time.time() + delay_s
         async with self._write_lock:
             await self._db.execute(
-                "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-                "WHERE id = ?",
+                "UPDATE inbox SET status = 'pending', attempts = attempts + 1, "
+                "next_attempt_at = ?, last_error = ? WHERE id = ?",
                 (due_at, error, item_id),
             )
         return due_at
