@@ -48,6 +48,8 @@ COPIED_COLUMNS: dict[str, dict[str, str]] = {
         "recording_start_time": (
             "strftime('%Y-%m-%dT%H:%M:%fZ', recording_start_time, '-' || :n || ' minutes')"
         ),
+        # A copy has no lines in `find`'s index, so no rowid range of its own (yet).
+        "search_id": "NULL",
     },
     "call_participants": {
         "call_key": "call_key || '#' || :n",

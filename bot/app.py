@@ -526,6 +526,11 @@ def _runs_here(app: web.Application) -> Callable[[str], bool]:
     return jobs.holds
 
 
+STATUS_COUNT_CAP = 1000
+"""`/status` counts each queue's pending and failed rows up to this many: its answer costs
+the same however large the queues and the history grow."""
+
+
 async def status(request: web.Request) -> web.Response:
     """What an operator checks first (installs, subscriptions, queue depths), for
     administrators only: `Authorization: Bearer <BOT_STATUS_TOKEN>`, compared in constant
@@ -548,8 +553,8 @@ async def status(request: web.Request) -> web.Response:
             "problems": problems,
             "installs": {i.extension_id: i.account_id for i in services.installs.values()},
             "subscriptions": app[SUBSCRIPTIONS].health(),
-            "inbox": await services.storage.inbox_counts(),
-            "outbox": await services.storage.outbox_counts(),
+            **await services.storage.queue_depths(STATUS_COUNT_CAP),
+            "counted_up_to": STATUS_COUNT_CAP,
         }
     )
 

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 content_log = logging.getLogger(__name__ + ".content")
 
 BATCH_MAX = 500
-"""Rows per transaction at most (SQLite allows 32,766 parameters; 6 per row)."""
+"""Rows per transaction at most (SQLite allows 32,766 parameters; 7 per row)."""
 
 WRITER_PRAGMAS = (
     "PRAGMA secure_delete=ON",
@@ -61,6 +61,9 @@ class InboxRow:
     payload: str
     received_at: float
     account_id: str | None
+    # For RingSense insights, the recording the notification is about (catch-up asks
+    # whether it was handled), kept in a column of its own.
+    source_record_id: str | None = None
     # The same document already parsed (handed to the worker, so nobody parses it again).
     parsed: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
@@ -191,17 +194,18 @@ class InboxWriter:
         try:
             (largest,) = connection.execute("SELECT COALESCE(MAX(id), 0) FROM inbox").fetchone()
             first_id = max(int(largest), self.watermark) + 1
-            values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
+            values = ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in rows)
             params: list[Any] = []
             for number, row in enumerate(rows):
                 params.extend((first_id + number, row.uuid, row.kind, row.payload, row.received_at))
-                params.append(row.account_id)
+                params.extend((row.account_id, row.source_record_id))
             # Only "?" placeholders are interpolated. A uuid stored before (or twice in
             # this batch) is kept once: the first row wins.
             inserted = dict(
                 connection.execute(
-                    "INSERT INTO inbox (id, uuid, kind, payload, received_at, account_id) "  # noqa: S608
-                    f"VALUES {values} ON CONFLICT (uuid) DO NOTHING RETURNING uuid, id",
+                    "INSERT INTO inbox (id, uuid, kind, payload, received_at, account_id, "  # noqa: S608
+                    f"source_record_id) VALUES {values} "
+                    "ON CONFLICT (uuid) DO NOTHING RETURNING uuid, id",
                     params,
                 ).fetchall()
             )

@@ -10,6 +10,7 @@ an answer) is middleware here, not handler code.
 from __future__ import annotations
 
 import difflib
+import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,14 @@ Handler = Callable[["Context"], Awaitable[None]]
 Middleware = Callable[["Context", Handler], Awaitable[None]]
 
 CARD_SUBMIT = "card.submit"
+
+
+class Dispatched(enum.Enum):
+    """What became of a notification handed to `Dispatcher.dispatch`."""
+
+    NO_HANDLER = "no handler is registered for its kind"
+    HANDLED = "handled (or ignored on purpose)"
+    INBOX_ROW_DONE = "handled, and its inbox row marked done in the handler's transaction"
 
 
 class Ignored(Exception):
@@ -75,6 +84,11 @@ class Context:
     response: dict[str, Any] | None = None
     attempt: int = 1
     last_attempt: bool = False
+    inbox_id: int | None = None
+    """The inbox row the notification was stored as (None: a card press, or work made
+    without one). A handler may mark it done in its own last transaction (a digest does)
+    and then says so with `inbox_row_finished`, so the worker does not write it again."""
+    inbox_row_finished: bool = False
     _queued: int = field(default=0, repr=False)
     _author_confirmed: bool | None = field(default=None, repr=False)
     _actor_identity: tuple[Identity | None] | None = field(default=None, repr=False)
@@ -353,22 +367,24 @@ class Dispatcher:
         *,
         attempt: int = 1,
         last_attempt: bool = False,
-    ) -> bool:
-        """Handle one notification; False when nothing was registered for it.
+        inbox_id: int | None = None,
+    ) -> Dispatched:
+        """Handle one notification (stored as inbox row `inbox_id`), and say what became
+        of it.
 
         `attempt` counts from 1; `last_attempt` says a temporary failure now is final.
         """
         ctx = Context(services, notification.uuid, notification.kind, notification, dispatcher=self)
-        ctx.attempt, ctx.last_attempt = attempt, last_attempt
+        ctx.attempt, ctx.last_attempt, ctx.inbox_id = attempt, last_attempt, inbox_id
         if notification.kind == events.POST_ADDED:
             handler: Handler = self._handle_message
         else:
             handlers = self.event_handlers.get(notification.kind)
             if not handlers:
-                return False
+                return Dispatched.NO_HANDLER
             handler = _run_all(handlers)
         await self._run(ctx, handler)
-        return True
+        return Dispatched.INBOX_ROW_DONE if ctx.inbox_row_finished else Dispatched.HANDLED
 
     async def dispatch_submission(
         self, services: Services, submission: CardSubmission

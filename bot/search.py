@@ -10,8 +10,10 @@ quoted, so nothing they type is FTS5 syntax (no `OR`, `NEAR`, `*`, column filter
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from typing import Final
 
+from bot import payloads
 from bot.ringsense import CallInsights
 from bot.storage import SearchLine
 
@@ -31,8 +33,13 @@ def match_expression(words: str) -> str | None:
     return " ".join(f'"{token}"' for token in tokens)
 
 
-def search_lines(insights: CallInsights) -> list[SearchLine]:
-    """Everything `find` may match in a call, one line per piece of text."""
+def search_lines(insights: CallInsights, transcript: object = None) -> list[SearchLine]:
+    """Everything `find` may match in a call, one line per piece of text.
+
+    `transcript`, when given, is the call's transcript as RingSense sent it (a list of
+    utterances) and stands for `insights.transcript`: a digest indexes the transcript it
+    holds in memory without first turning every utterance into a `TimedText`."""
+    names = {s.speaker_id: s.display_name for s in reversed(insights.speakers)}
     lines: list[SearchLine] = []
     if insights.title.strip():
         lines.append(SearchLine("title", 0, None, None, insights.title))
@@ -41,21 +48,35 @@ def search_lines(insights: CallInsights) -> list[SearchLine]:
         lines.append(SearchLine("summary", n, None, None, paragraph.text))
     for n, point in enumerate(insights.bulleted_summary):
         lines.append(SearchLine("key_point", n, None, None, point))
-    for kind, texts in (("next_step", insights.next_steps), ("highlight", insights.highlights)):
+    timed_kinds = [("next_step", insights.next_steps), ("highlight", insights.highlights)]
+    if transcript is None:
+        timed_kinds.append(("transcript", insights.transcript))
+    for kind, texts in timed_kinds:
         for n, timed in enumerate(texts):
-            lines.append(
-                SearchLine(
-                    kind, n, timed.start, insights.speaker_name(timed.speaker_id), timed.text
-                )
-            )
-    for n, utterance in enumerate(insights.transcript):
-        lines.append(
-            SearchLine(
-                "transcript",
-                n,
-                utterance.start,
-                insights.speaker_name(utterance.speaker_id),
-                utterance.text,
-            )
-        )
-    return [line for line in lines if line.text.strip()]
+            name = names.get(timed.speaker_id) if timed.speaker_id is not None else None
+            lines.append(SearchLine(kind, n, timed.start, name, timed.text))
+    lines = [line for line in lines if line.text.strip()]
+    if transcript is not None:
+        lines.extend(_transcript_lines(transcript, names))
+    return lines
+
+
+def _transcript_lines(raw: object, names: Mapping[str, str | None]) -> Iterator[SearchLine]:
+    """The transcript's lines straight from RingSense's utterances, read as
+    `CallInsights.from_api` reads them (text, else value; a start in seconds; the speaker
+    by `speakerId`): the same lines `search_lines` makes of `insights.transcript`."""
+    if not isinstance(raw, list):
+        return
+    position = 0
+    for item in raw:
+        if not isinstance(item, Mapping):
+            continue
+        text = payloads.text(item.get("text"))
+        if text is None:
+            text = payloads.text(item.get("value"))
+            if text is None:
+                continue
+        speaker_id = payloads.ident(item.get("speakerId"))
+        name = names.get(speaker_id) if speaker_id is not None else None
+        yield SearchLine("transcript", position, payloads.number(item.get("start")), name, text)
+        position += 1

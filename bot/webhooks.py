@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bot import events
 from bot.events import Notification
 from bot.logs import log_context
 from bot.metrics import BotMetrics
@@ -83,6 +84,10 @@ class NotificationEndpoint:
         except ValueError as err:  # MalformedNotification says what is wrong, too
             metrics.notifications_refused.labels("malformed").inc()
             return refuse(400, str(err))
+        if is_own_post(notification):
+            # The bot's own cards and replies come back as posts; nothing would be done
+            # with them (the worker ignores them), so they cost neither a row nor a task.
+            return web.Response(status=200, content_type="application/json")
         with log_context(notification=notification.uuid):
             stored = await self._storage.add_notification(notification, raw=text)
             if stored:
@@ -117,6 +122,16 @@ class BodyTooLarge(Exception):
 
 _VALIDATION_TOKEN_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def is_own_post(notification: Notification) -> bool:
+    """A post the bot itself made, announced to the bot's own subscription (`ownerId`, the
+    bot's extension, is its author): never a command, whatever it says."""
+    return (
+        notification.kind == events.POST_ADDED
+        and notification.owner_id is not None
+        and str(notification.body.get("creatorId")) == notification.owner_id
+    )
 
 
 def parse_json_body(raw: bytes) -> Any:

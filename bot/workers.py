@@ -24,7 +24,7 @@ from bot.events import Notification
 from bot.logs import log_context
 from bot.metrics import notification_arrived_at
 from bot.rc import RingCentralError, RingCentralRateLimited
-from bot.router import Dispatcher
+from bot.router import Dispatched, Dispatcher
 from bot.services import Services
 from bot.storage import InboxItem
 from bot.store.interface import SharedQueue
@@ -391,11 +391,12 @@ class InboxWorker(QueueWorker[InboxItem]):
         storage = self._services.storage
         try:
             notification = Notification.parse(item.payload)
-            handled = await self._dispatcher.dispatch(
+            outcome = await self._dispatcher.dispatch(
                 self._services,
                 notification,
                 attempt=item.attempts + 1,
                 last_attempt=item.attempts + 1 >= self.max_attempts,
+                inbox_id=item.id,
             )
         except RingCentralError as err:
             attempts = item.attempts + 1
@@ -415,7 +416,10 @@ class InboxWorker(QueueWorker[InboxItem]):
             log.exception("inbox %s (%s) failed", item.id, item.kind)
             await storage.finish_inbox(item.id, "failed", f"{type(err).__name__}: {err}")
             return
-        await storage.finish_inbox(item.id, "done" if handled else "ignored")
+        if outcome is Dispatched.INBOX_ROW_DONE:
+            return  # marked done with the handler's own writes, in one transaction
+        status = "ignored" if outcome is Dispatched.NO_HANDLER else "done"
+        await storage.finish_inbox(item.id, status)
 
 
 def ordering_key(payload: Mapping[str, Any]) -> str:

@@ -27,7 +27,7 @@ from bot.router import Context, Ignored, Router, chat, direct
 from bot.search import search_lines
 from bot.settings import Channel, UserSettings
 from bot.speakers import named_from_directory
-from bot.storage import StoredCall, split_transcript
+from bot.storage import SearchLine, StoredCall, split_transcript
 from bot.todo import next_step_assignments
 
 log = logging.getLogger(__name__)
@@ -113,34 +113,28 @@ async def remember_call(
     ctx: Context, body: Mapping[str, Any], *, account_id: str
 ) -> CallInsights | None:
     """Merge what RingSense just said of a call into what we knew, store it as that
-    account's call (one transaction), and return the result (see `merge_with_stored`)."""
+    account's call with its next steps and search words (one transaction), and return the
+    result (see `merge_with_stored`)."""
     found = await merge_with_stored(ctx, body, account_id=account_id)
     if found is None:
         return None
-    await ctx.services.storage.record_digest(found[1], ())
-    await _keep_next_steps_and_search(ctx, found[0], account_id)
-    return found[0]
+    merged, stored = found
+    await ctx.services.storage.record_digest(
+        stored,
+        (),
+        next_steps=next_step_assignments(merged),
+        search_lines=_search_lines(merged, stored),
+    )
+    return merged
 
 
-async def _keep_next_steps_and_search(ctx: Context, merged: CallInsights, account_id: str) -> None:
-    """The call's next steps as to-do items, and its words in the search index (after the
-    call itself is stored)."""
-    storage = ctx.services.storage
-    key = call_key(merged)
-    await storage.save_next_steps(key, account_id, next_step_assignments(merged))
-    words = merged
-    if merged.transcript_stored_apart and not merged.transcript:
-        # The transcript travels apart from the record cards read: `find` indexes the one
-        # stored (the newest of the call's), read back once here.
-        stored = await storage.call_of_account(key, account_id, with_transcript=True)
-        if stored is not None:
-            try:
-                full = CallInsights.from_api(stored, account_id=account_id)
-            except InsightsFormatError:
-                log.warning("stored call %s unreadable for the search index", for_log(key))
-            else:
-                words = replace(merged, transcript=full.transcript)
-    await storage.index_call(key, account_id, search_lines(words))
+def _search_lines(merged: CallInsights, stored: StoredCall) -> list[SearchLine]:
+    """What `find` may match in the call, its transcript taken from the one in memory:
+    the storage indexes those transcript lines only if that transcript is the one kept
+    (else the lines of the one kept stay indexed)."""
+    if stored.transcript is not None and not merged.transcript:
+        return search_lines(merged, transcript=stored.transcript)
+    return search_lines(merged)
 
 
 async def read_back_insights(
@@ -210,21 +204,33 @@ async def deliver_digest(ctx: Context) -> None:
     states = {} if caught_up else last_event_state()
     found = await merge_with_stored(ctx, record, account_id=account)
     if found is None:
-        await services.storage.record_digest(None, (), states)
+        await services.storage.record_digest(None, (), states, finished_inbox_id=ctx.inbox_id)
+        ctx.inbox_row_finished = ctx.inbox_id is not None
         raise Ignored("not a usable RingSense record")
     merged, stored = found
     merged = await named_from_directory(services.speaker_directory, api, merged)
-    # The call, every delivery of its digest and the note above go into the database in
-    # one transaction, at the end (also when a channel check fails half-way: what was
-    # queued by then is kept, as if written one by one).
+    # The call with its next steps and search words, every delivery of its digest, the
+    # note above and the notification marked done go into the database in one
+    # transaction, at the end. When a channel check fails half-way, the call and what was
+    # queued by then are kept (as if written one by one) and the notification is retried.
     ctx.hold_deliveries()
     try:
         await _queue_digests(ctx, merged, caught_up=caught_up)
-    finally:
-        queued = ctx.release_deliveries()
-        if await services.storage.record_digest(stored, queued, states):
+    except BaseException:
+        if await services.storage.record_digest(stored, ctx.release_deliveries(), states):
             services.wake_outbox()
-    await _keep_next_steps_and_search(ctx, merged, account)
+        raise
+    newly_queued = await services.storage.record_digest(
+        stored,
+        ctx.release_deliveries(),
+        states,
+        next_steps=next_step_assignments(merged),
+        search_lines=_search_lines(merged, stored),
+        finished_inbox_id=ctx.inbox_id,
+    )
+    ctx.inbox_row_finished = ctx.inbox_id is not None
+    if newly_queued:
+        services.wake_outbox()
 
 
 async def _queue_digests(ctx: Context, merged: CallInsights, *, caught_up: bool) -> None:

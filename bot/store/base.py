@@ -8,12 +8,13 @@ import asyncio
 import json
 import logging
 import os
+import sqlite3
 import stat
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import orjson
@@ -24,12 +25,16 @@ from bot.ringsense import TRANSCRIPT_STORED_APART
 from bot.store.common import StoreCommon
 from bot.store.migrations import MIGRATIONS
 from bot.store.records import (
+    SEARCH_TABLE,
     SECRET_COLUMNS,
+    SearchLine,
     StoredCall,
     split_transcript,
 )
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 PRAGMAS = (
     # Deleted rows (an uninstalled account, pruned messages) are overwritten on disk, not
@@ -125,6 +130,18 @@ class StoreBase(StoreCommon):
             else:
                 await self._db.execute("COMMIT")
 
+    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work` in one write transaction run whole in the connection's thread: BEGIN,
+        every statement and COMMIT in a single trip. The write lock is then held only for
+        as long as SQLite works, never across event-loop turns (while it is held the
+        inbox writer's commit, which an ack waits for, cannot start), and there is one
+        thread hop instead of one per statement."""
+        async with self._write_lock:
+            result: _T = await self._db._execute(  # type: ignore[no-untyped-call]
+                _run_transaction, self._db._conn, work
+            )
+            return result
+
     async def _migrate(self) -> None:
         await self._db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -146,27 +163,53 @@ class StoreBase(StoreCommon):
         return int(row[0]) if row and row[0] is not None else 0
 
 
+def _run_transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return result
+
+
 def _compact_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> None:
-    """The call's row, its participants (with what `last` sorts by) and its transcript."""
+SEARCH_ROWID_BITS = 20
+"""Each call owns the rowids `search_id << 20` to `(search_id + 1 << 20) - 1` of `find`'s
+index (`SEARCH_TABLE`): its lines are found and replaced by rowid, the one thing FTS5
+looks up without reading every row. The lower half holds its title, summaries and other
+short lines, the upper half its transcript lines."""
+SEARCH_TRANSCRIPT_BASE = 1 << (SEARCH_ROWID_BITS - 1)
+"""Offset of the transcript's lines in a call's range (and how many lines fit in each half)."""
+
+
+def _write_call(db: sqlite3.Connection, call: StoredCall) -> bool:
+    """The call's row, its participants (with what `last` sorts by) and its transcript,
+    in the caller's transaction (run in the connection's thread: `_in_one_trip`).
+
+    True when the call's transcript is now the one `call` carries (it had one, and no
+    later one was stored before)."""
     now = time.time()
     body, transcript = split_transcript(call.insights)
     if call.transcript is not None:
         transcript = call.transcript
         body[TRANSCRIPT_STORED_APART] = len(transcript) if isinstance(transcript, list) else 0
-    await db.execute(
+    db.execute(
         "INSERT INTO calls (call_key, domain, source_record_id, source_session_id, "
         "owner_extension_id, recording_start_time, insights, updated_at, account_id, "
-        "ringsense_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ringsense_url, search_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "(SELECT COALESCE(MAX(search_id), 0) + 1 FROM calls)) "
         "ON CONFLICT (call_key) DO UPDATE SET "
         "source_session_id = excluded.source_session_id, "
         "owner_extension_id = excluded.owner_extension_id, "
         "recording_start_time = excluded.recording_start_time, "
         "insights = excluded.insights, updated_at = excluded.updated_at, "
-        "account_id = excluded.account_id, ringsense_url = excluded.ringsense_url",
+        "account_id = excluded.account_id, ringsense_url = excluded.ringsense_url, "
+        "search_id = COALESCE(calls.search_id, excluded.search_id)",
         (
             call.call_key,
             call.domain,
@@ -180,8 +223,8 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> None:
             call.ringsense_url,
         ),
     )
-    await db.execute("DELETE FROM call_participants WHERE call_key = ?", (call.call_key,))
-    await db.executemany(
+    db.execute("DELETE FROM call_participants WHERE call_key = ?", (call.call_key,))
+    db.executemany(
         "INSERT INTO call_participants (call_key, extension_id, account_id, "
         "recording_start_time, updated_at) VALUES (?, ?, ?, ?, ?)",
         [
@@ -189,20 +232,103 @@ async def _write_call(db: aiosqlite.Connection, call: StoredCall) -> None:
             for extension_id in sorted({call.owner_extension_id, *call.participant_ids})
         ],
     )
-    if transcript is not None:
-        modified = call.transcript_modified
-        if modified is None and isinstance(call.insights.get("lastModifiedTime"), str):
-            modified = call.insights["lastModifiedTime"]
-        await db.execute(
-            "INSERT INTO call_transcripts (call_key, account_id, utterances, modified, "
-            "updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (call_key) DO UPDATE SET account_id = excluded.account_id, "
-            "utterances = excluded.utterances, modified = excluded.modified, "
-            "updated_at = excluded.updated_at "
-            "WHERE excluded.modified IS NULL OR call_transcripts.modified IS NULL "
-            "OR excluded.modified >= call_transcripts.modified",
-            (call.call_key, call.account_id, _compact_json(transcript), modified, now),
+    if transcript is None:
+        return False
+    modified = call.transcript_modified
+    if modified is None and isinstance(call.insights.get("lastModifiedTime"), str):
+        modified = call.insights["lastModifiedTime"]
+    cursor = db.execute(
+        "INSERT INTO call_transcripts (call_key, account_id, utterances, modified, "
+        "updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (call_key) DO UPDATE SET account_id = excluded.account_id, "
+        "utterances = excluded.utterances, modified = excluded.modified, "
+        "updated_at = excluded.updated_at "
+        "WHERE excluded.modified IS NULL OR call_transcripts.modified IS NULL "
+        "OR excluded.modified >= call_transcripts.modified",
+        (call.call_key, call.account_id, _compact_json(transcript), modified, now),
+    )
+    return cursor.rowcount > 0
+
+
+def _replace_search_lines(
+    db: sqlite3.Connection,
+    call_key: str,
+    account_id: str,
+    lines: Sequence[SearchLine],
+    *,
+    with_transcript: bool = True,
+) -> None:
+    """What `find` knows of a stored call becomes `lines`, found by the call's rowid range.
+
+    Without `with_transcript`, the transcript lines already indexed stay (the transcript
+    stored is not the one these lines came with) and only the other lines are replaced.
+    One statement deletes, one inserts every line; a call not stored gets nothing."""
+    row = db.execute(
+        "SELECT search_id FROM calls WHERE call_key = ? AND search_id IS NOT NULL", (call_key,)
+    ).fetchone()
+    if row is None:
+        return
+    first = int(row[0]) << SEARCH_ROWID_BITS
+    size = 1 << SEARCH_ROWID_BITS if with_transcript else SEARCH_TRANSCRIPT_BASE
+    db.execute(
+        f"DELETE FROM {SEARCH_TABLE} WHERE rowid BETWEEN ? AND ?",  # noqa: S608 - a constant
+        (first, first + size - 1),
+    )
+    numbered: list[tuple[Any, ...]] = []
+    counts = [0, 0]  # lines placed in the lower and the upper half
+    for line in lines:
+        half = int(line.kind == "transcript")
+        if (half and not with_transcript) or counts[half] >= SEARCH_TRANSCRIPT_BASE:
+            continue
+        rowid = first + half * SEARCH_TRANSCRIPT_BASE + counts[half]
+        counts[half] += 1
+        numbered.append(
+            (
+                rowid,
+                line.text,
+                account_id,
+                call_key,
+                line.kind,
+                line.position,
+                line.offset_s,
+                line.speaker,
+            )
         )
+    db.executemany(
+        f"INSERT INTO {SEARCH_TABLE} (rowid, text, account_id, call_key, kind, "  # noqa: S608
+        "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        numbered,
+    )
+
+
+def _write_next_steps(
+    db: sqlite3.Connection,
+    call_key: str,
+    account_id: str,
+    steps: Sequence[tuple[str, str, str | None]],
+) -> None:
+    """A call's next steps `(assignee extension, text, owner name)` as items (see
+    `save_next_steps`), in the caller's transaction."""
+    now = time.time()
+    texts = [text for _, text, _ in steps]
+    db.execute(
+        "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "
+        "AND state = 'open' AND text NOT IN (SELECT value FROM json_each(?))",
+        (call_key, account_id, _compact_json(texts)),
+    )
+    db.executemany(
+        "INSERT INTO next_steps (account_id, call_key, position, "
+        "assignee_extension_id, owner_name, text, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "
+        "position = excluded.position, "
+        "assignee_extension_id = excluded.assignee_extension_id, "
+        "owner_name = excluded.owner_name "
+        "WHERE next_steps.account_id = excluded.account_id",
+        [
+            (account_id, call_key, position, assignee, owner_name, text, now)
+            for position, (assignee, text, owner_name) in enumerate(steps)
+        ],
+    )
 
 
 def _excluding(ids: Sequence[int]) -> tuple[str, tuple[str, ...]]:

@@ -14,7 +14,7 @@ import orjson
 
 from bot.ringsense import TRANSCRIPT_STORED_APART
 from bot.settings import UserSettings
-from bot.store.base import StoreBase, _write_call
+from bot.store.base import StoreBase, _replace_search_lines, _write_call, _write_next_steps
 from bot.store.interface import SettingsStore
 from bot.store.records import (
     SEARCH_TABLE,
@@ -56,8 +56,7 @@ class SqliteCalls(StoreBase, SettingsStore):
             account_id=account_id,
             ringsense_url=ringsense_url,
         )
-        async with self._transaction() as db:
-            await _write_call(db, call)
+        await self._in_one_trip(lambda db: _write_call(db, call))
 
     async def call_with_account(self, call_key: str) -> tuple[str | None, Mapping[str, Any]] | None:
         """(account, insights without the transcript) of a call, whichever account it is
@@ -170,26 +169,7 @@ class SqliteCalls(StoreBase, SettingsStore):
         A step already stored (same call, same text) keeps its state, so a later event for
         the call never reopens what someone marked done; an open step the newer insights no
         longer list goes; a done one stays (it was done)."""
-        now = time.time()
-        async with self._transaction() as db:
-            texts = [text for _, text, _ in steps]
-            marks = ", ".join("?" for _ in texts)
-            await db.execute(
-                "DELETE FROM next_steps WHERE call_key = ? AND account_id = ? "  # noqa: S608
-                f"AND state = 'open' AND text NOT IN ({marks})",  # only ? marks interpolated
-                (call_key, account_id, *texts),
-            )
-            for position, (assignee, text, owner_name) in enumerate(steps):
-                await db.execute(
-                    "INSERT INTO next_steps (account_id, call_key, position, "
-                    "assignee_extension_id, owner_name, text, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_key, text) DO UPDATE SET "
-                    "position = excluded.position, "
-                    "assignee_extension_id = excluded.assignee_extension_id, "
-                    "owner_name = excluded.owner_name "
-                    "WHERE next_steps.account_id = excluded.account_id",
-                    (account_id, call_key, position, assignee, owner_name, text, now),
-                )
+        await self._in_one_trip(lambda db: _write_next_steps(db, call_key, account_id, steps))
 
     async def open_next_steps(
         self, account_id: str, assignee_extension_id: str | None, limit: int
@@ -242,28 +222,9 @@ class SqliteCalls(StoreBase, SettingsStore):
             return cursor.rowcount > 0
 
     async def index_call(self, call_key: str, account_id: str, lines: Sequence[SearchLine]) -> None:
-        """Replace what `find` knows of a call with these lines."""
-        async with self._transaction() as db:
-            await db.execute(
-                f"DELETE FROM {SEARCH_TABLE} WHERE call_key = ?",  # noqa: S608 - a constant
-                (call_key,),
-            )
-            await db.executemany(
-                f"INSERT INTO {SEARCH_TABLE} (text, account_id, call_key, kind, "  # noqa: S608
-                "position, offset_s, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        line.text,
-                        account_id,
-                        call_key,
-                        line.kind,
-                        line.position,
-                        line.offset_s,
-                        line.speaker,
-                    )
-                    for line in lines
-                ],
-            )
+        """Replace what `find` knows of a stored call with these lines (a digest does it
+        in its own transaction: `record_digest`)."""
+        await self._in_one_trip(lambda db: _replace_search_lines(db, call_key, account_id, lines))
 
     async def search_calls(
         self,

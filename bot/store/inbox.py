@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from bot.events import Notification
+from bot.events import RINGSENSE_INSIGHTS, Notification
 from bot.inbox_writer import InboxRow
 from bot.store.base import StoreBase, _excluding, _json_text
 from bot.store.records import InboxItem
@@ -50,7 +50,15 @@ class SqliteInbox(StoreBase):
         if writer is None:
             raise RuntimeError("the storage is not open")
         text = raw if raw is not None else _json_text(payload)
-        row = InboxRow(uuid, kind, text, time.time(), account_id, parsed=payload)
+        row = InboxRow(
+            uuid,
+            kind,
+            text,
+            time.time(),
+            account_id,
+            source_record_id=_recording_announced(kind, payload),
+            parsed=payload,
+        )
         return await writer.add(row) is not None
 
     @property
@@ -123,12 +131,13 @@ class SqliteInbox(StoreBase):
             )
 
     async def retry_inbox_later(self, item_id: int, delay_s: float, error: str) -> float:
-        """Try again in `delay_s`; returns when (epoch seconds)."""
+        """Try again in `delay_s`; returns when (epoch seconds). The row is pending again
+        even if a handler of the notification had marked it done before another failed."""
         due_at = time.time() + delay_s
         async with self._write_lock:
             await self._db.execute(
-                "UPDATE inbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? "
-                "WHERE id = ?",
+                "UPDATE inbox SET status = 'pending', attempts = attempts + 1, "
+                "next_attempt_at = ?, last_error = ? WHERE id = ?",
                 (due_at, error, item_id),
             )
         return due_at
@@ -142,8 +151,7 @@ class SqliteInbox(StoreBase):
         the digest decision for the call was made, by the settings of that time."""
         async with self._db.execute(
             "SELECT 1 FROM inbox WHERE kind = 'ringsense.insights' "
-            "AND json_extract(payload, '$.body.sourceRecordId') = ? "
-            "AND status IN ('pending', 'done') LIMIT 1",
+            "AND source_record_id = ? AND status IN ('pending', 'done') LIMIT 1",
             (source_record_id,),
         ) as cursor:
             return await cursor.fetchone() is not None
@@ -166,3 +174,12 @@ class SqliteInbox(StoreBase):
         ) as cursor:
             row = await cursor.fetchone()
         return float(row[0]) if row and row[0] is not None else None
+
+
+def _recording_announced(kind: str, payload: Mapping[str, Any]) -> str | None:
+    """The recording a RingSense notification is about (`body.sourceRecordId`), else None."""
+    if kind != RINGSENSE_INSIGHTS:
+        return None
+    body = payload.get("body")
+    record_id = body.get("sourceRecordId") if isinstance(body, Mapping) else None
+    return record_id if isinstance(record_id, str) else None

@@ -214,6 +214,10 @@ class SettingsStore(Protocol):
         call: StoredCall | None,
         deliveries: Sequence[QueuedDelivery],
         states: Mapping[str, str] | None = None,
+        *,
+        next_steps: Sequence[tuple[str, str, str | None]] | None = None,
+        search_lines: Sequence[SearchLine] | None = None,
+        finished_inbox_id: int | None = None,
     ) -> int: ...
 
 
@@ -398,6 +402,8 @@ class UpkeepStore(Protocol):
     """
 
     async def operational_levels(self, now: float) -> OperationalLevels: ...
+
+    async def queue_depths(self, cap: int) -> dict[str, dict[str, int]]: ...
 
     async def prune(
         self,

@@ -340,4 +340,40 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX outbox_age ON outbox(status, created_at);
     CREATE INDEX seen_submits_age ON seen_submits(seen_at);
     """,
+    # 13: the inbox's RingSense lookup on a real column instead of json_extract over
+    # the payload (filled when a row is stored; existing rows backfilled); each call gets
+    # a fixed range of rowids in `find`'s index, so its lines are replaced by rowid instead
+    # of by a scan of every call's lines (FTS5 cannot look up an UNINDEXED column).
+    """
+    ALTER TABLE inbox ADD COLUMN source_record_id TEXT;
+    UPDATE inbox SET source_record_id = json_extract(payload, '$.body.sourceRecordId')
+        WHERE kind = 'ringsense.insights' AND json_valid(payload)
+        AND json_type(payload, '$.body.sourceRecordId') = 'text';
+    DROP INDEX inbox_ringsense_record;
+    CREATE INDEX inbox_source_record ON inbox(source_record_id)
+        WHERE kind = 'ringsense.insights';
+    ALTER TABLE calls ADD COLUMN search_id INTEGER;
+    UPDATE calls SET search_id = rowid;
+    CREATE UNIQUE INDEX calls_search_id ON calls(search_id);
+    CREATE VIRTUAL TABLE call_search_by_call USING fts5(
+        text,
+        account_id UNINDEXED,
+        call_key UNINDEXED,
+        kind UNINDEXED,
+        position UNINDEXED,
+        offset_s UNINDEXED,
+        speaker UNINDEXED,
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO call_search_by_call (rowid, text, account_id, call_key, kind, position,
+        offset_s, speaker)
+        SELECT (search_id << 20) + CASE WHEN kind = 'transcript' THEN 524288 ELSE 0 END + n,
+            text, account_id, call_key, kind, position, offset_s, speaker
+        FROM (SELECT c.search_id, s.*, ROW_NUMBER() OVER (
+                PARTITION BY s.call_key, s.kind = 'transcript' ORDER BY s.rowid) - 1 AS n
+            FROM call_search s JOIN calls c ON c.call_key = s.call_key)
+        WHERE n < 524288;
+    DROP TABLE call_search;
+    ALTER TABLE call_search_by_call RENAME TO call_search;
+    """,
 )

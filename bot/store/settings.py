@@ -5,17 +5,22 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.settings import Channel, UserSettings
-from bot.store.base import StoreBase, _compact_json, _write_call
-from bot.store.records import QueuedDelivery, StoredCall
+from bot.store.base import (
+    StoreBase,
+    _compact_json,
+    _replace_search_lines,
+    _write_call,
+    _write_next_steps,
+)
+from bot.store.records import QueuedDelivery, SearchLine, StoredCall
 
 
 class SqliteSettings(StoreBase):
@@ -195,50 +200,90 @@ class SqliteSettings(StoreBase):
         call: StoredCall | None,
         deliveries: Sequence[QueuedDelivery],
         states: Mapping[str, str] | None = None,
+        *,
+        next_steps: Sequence[tuple[str, str, str | None]] | None = None,
+        search_lines: Sequence[SearchLine] | None = None,
+        finished_inbox_id: int | None = None,
     ) -> int:
         """A digest's writes in one transaction: the call with its participants and
-        transcript, every delivery it queued, and small named values (when RingSense
-        notifications last arrived). Either all of it is stored or none of it, so a crash
-        in between leaves nothing half done for the retry. Returns deliveries newly queued."""
-        if call is None and not deliveries and not states:
+        transcript, its next steps as to-do items and its lines in `find`'s index (when
+        given: `call` must then have an account), every delivery it queued, small named
+        values (when RingSense notifications last arrived), and the inbox row it came
+        from marked done (`finished_inbox_id`). Either all of it is stored or none of it,
+        so a crash in between leaves nothing half done for the retry. Returns deliveries
+        newly queued.
+
+        The search lines' transcript lines are indexed only when the transcript `call`
+        carries is the one kept (no later one was stored); else the transcript lines
+        already indexed stay, with the new lines of every other kind."""
+        if call is None and not deliveries and not states and finished_inbox_id is None:
             return 0
-        async with self._transaction() as db:
+        # Everything encoded here, on the loop; the thread only runs SQL.
+        outbox_rows = _outbox_rows(deliveries)
+        state_rows = [(key, value, time.time()) for key, value in (states or {}).items()]
+
+        def write(db: sqlite3.Connection) -> int:
             if call is not None:
-                await _write_call(db, call)
-            queued = await _write_deliveries(db, deliveries)
-            if states:
-                now = time.time()
-                await db.executemany(
+                transcript_kept = _write_call(db, call)
+                if call.account_id is not None:
+                    if next_steps is not None:
+                        _write_next_steps(db, call.call_key, call.account_id, next_steps)
+                    if search_lines is not None:
+                        _replace_search_lines(
+                            db,
+                            call.call_key,
+                            call.account_id,
+                            search_lines,
+                            with_transcript=transcript_kept
+                            or not _has_transcript(db, call.call_key),
+                        )
+            queued = 0
+            if outbox_rows:
+                cursor = db.executemany(
+                    "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
+                    "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    outbox_rows,
+                )
+                queued = max(0, cursor.rowcount)
+            if state_rows:
+                db.executemany(
                     "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
                     "updated_at = excluded.updated_at",
-                    [(key, value, now) for key, value in states.items()],
+                    state_rows,
                 )
-        return queued
+            if finished_inbox_id is not None:
+                db.execute(
+                    "UPDATE inbox SET status = 'done', last_error = NULL, "
+                    "attempts = attempts + 1 WHERE id = ?",
+                    (finished_inbox_id,),
+                )
+            return queued
+
+        return await self._in_one_trip(write)
 
 
-async def _write_deliveries(db: aiosqlite.Connection, deliveries: Sequence[QueuedDelivery]) -> int:
-    """Queue deliveries in one statement; how many were new (the rest were queued before)."""
-    if not deliveries:
-        return 0
+def _has_transcript(db: sqlite3.Connection, call_key: str) -> bool:
+    found = db.execute("SELECT 1 FROM call_transcripts WHERE call_key = ?", (call_key,))
+    return found.fetchone() is not None
+
+
+def _outbox_rows(deliveries: Sequence[QueuedDelivery]) -> list[tuple[Any, ...]]:
+    """Outbox rows of the deliveries a handler queued (`INSERT OR IGNORE`: a delivery
+    queued before stays as it is)."""
     now = time.time()
-    cursor = await db.executemany(
-        "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-        "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                d.dedupe_key,
-                json.dumps(d.destination, separators=(",", ":")),
-                _compact_json(d.message),
-                d.card_key,
-                d.account_id,
-                now,
-                d.priority,
-            )
-            for d in deliveries
-        ],
-    )
-    return max(0, cursor.rowcount)
+    return [
+        (
+            d.dedupe_key,
+            json.dumps(d.destination, separators=(",", ":")),
+            _compact_json(d.message),
+            d.card_key,
+            d.account_id,
+            now,
+            d.priority,
+        )
+        for d in deliveries
+    ]
 
 
 def _settings_columns(settings: UserSettings) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.base import StoreBase, _compact_json, _optimise_search_index
+from bot.store.base import SEARCH_ROWID_BITS, StoreBase, _compact_json, _optimise_search_index
 from bot.store.records import DAY_S, PRUNE_BATCH, SEARCH_TABLE, OperationalLevels
 
 
@@ -33,6 +33,25 @@ class SqliteUpkeep(StoreBase):
             ) as cursor:
                 states[table] = {str(r[0]): int(r[1]) for r in await cursor.fetchall()}
         return OperationalLevels(queues, states["ai_jobs"], states["ringcx_segments"])
+
+    async def queue_depths(self, cap: int) -> dict[str, dict[str, int]]:
+        """For `/status`: the inbox's and the outbox's pending and failed rows, each counted
+        up to `cap` (a figure of `cap` means at least that many). Every count walks its
+        index over those rows only and stops at `cap`: what was handled or sent (the
+        history) is never read."""
+        depths: dict[str, dict[str, int]] = {}
+        for queue in ("inbox", "outbox"):
+            depths[queue] = {}
+            for status in ("pending", "failed"):
+                # The table name comes from the fixed pair above, never from input.
+                async with self._db.execute(
+                    f"SELECT COUNT(*) FROM (SELECT 1 FROM {queue} "  # noqa: S608
+                    "WHERE status = ? LIMIT ?)",
+                    (status, cap),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                depths[queue][status] = int(row[0]) if row else 0
+        return depths
 
     async def prune(
         self,
@@ -125,11 +144,23 @@ class SqliteUpkeep(StoreBase):
         while True:
             async with self._transaction() as db:
                 async with db.execute(
-                    "SELECT call_key FROM calls WHERE updated_at < ? LIMIT ?",
+                    "SELECT call_key, search_id FROM calls WHERE updated_at < ? LIMIT ?",
                     (calls_cutoff, PRUNE_BATCH),
                 ) as cursor:
-                    keys = [str(r[0]) for r in await cursor.fetchall()]
+                    rows = await cursor.fetchall()
+                keys = [str(r[0]) for r in rows]
                 chosen = _compact_json(keys)
+                # `find`'s lines by each call's rowid range: FTS5 would read every
+                # indexed line of every call to find them by call key.
+                cursor = await db.executemany(
+                    f"DELETE FROM {SEARCH_TABLE} WHERE rowid BETWEEN ? AND ?",  # noqa: S608
+                    [
+                        (int(r[1]) << SEARCH_ROWID_BITS, (int(r[1]) + 1 << SEARCH_ROWID_BITS) - 1)
+                        for r in rows
+                        if r[1] is not None
+                    ],
+                )
+                note(SEARCH_TABLE, cursor.rowcount)
                 for table, column in (
                     ("feedback", "call_key"),
                     ("call_participants", "call_key"),
@@ -137,7 +168,6 @@ class SqliteUpkeep(StoreBase):
                     ("call_transcripts", "call_key"),
                     ("next_steps", "call_key"),
                     ("skipped_digests", "call_key"),
-                    (SEARCH_TABLE, "call_key"),
                     ("calls", "call_key"),
                 ):
                     # Table and column names come from the fixed pairs above.

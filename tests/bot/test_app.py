@@ -72,6 +72,42 @@ async def test_status_reports_subscriptions_and_queues_to_the_token_holder(stack
     assert "inbox" in health and "outbox" in health
 
 
+async def test_status_counts_what_waits_or_failed_and_never_reads_the_history(
+    stack: Stack,
+) -> None:
+    """`/status` shows the queues' pending and failed rows, each counted up to a bound;
+    what was handled or sent long ago (the history, as large as the database) is not read,
+    so the answer costs the same with a hundred rows stored or a million."""
+    storage = stack.bot.app[SERVICES].storage
+    rows = [(f"old-{n}", "post.added", "{}", 0.0, "done") for n in range(3000)]
+    rows += [(f"waits-{n}", "post.added", "{}", 0.0, "pending") for n in range(2)]
+    await storage._db.executemany(
+        "INSERT INTO inbox (uuid, kind, payload, received_at, status, next_attempt_at) "
+        "VALUES (?, ?, ?, ?, ?, 9e9)",
+        rows,
+    )
+    await storage._db.execute(
+        "INSERT INTO outbox (dedupe_key, destination, message, created_at, status) "
+        "VALUES ('k', '{}', '{}', 0, 'failed')"
+    )
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    await storage._db.set_progress_handler(count, 100)
+    try:
+        health = await bot_status(stack.bot)
+    finally:
+        await storage._db.set_progress_handler(None, 100)
+    assert health["inbox"]["pending"] == 2 and health["inbox"]["failed"] == 0
+    assert health["outbox"]["failed"] == 1
+    assert "done" not in health["inbox"]
+    assert steps < 30, steps  # 3,000 finished rows counted would take about 300
+
+
 @pytest.mark.parametrize(
     "authorization",
     [

@@ -53,24 +53,34 @@ def outbox_row(key: str, status: str, age_days: float, now: float) -> dict[str, 
     }
 
 
+LAID_OUT_CALLS: dict[str, list[str]] = {}
+"""The calls laid out in each test database, to give each its own search rowid range."""
+
+
 async def lay_out_a_call(factory: StoreFactory, key: str, updated_at: float) -> None:
     """A call with everything that hangs off it: participants, transcript, feedback, next
     steps, a search line, a skipped digest, the id of its posted card."""
-    await insert(
-        factory,
-        "calls",
-        [
-            {
-                "call_key": key,
-                "domain": "pbx",
-                "source_record_id": key,
-                "owner_extension_id": "101",
-                "insights": f'{{"summary":"words of {key}"}}',
-                "updated_at": updated_at,
-                "account_id": "acct-1",
-            }
-        ],
-    )
+    call: dict[str, Any] = {
+        "call_key": key,
+        "domain": "pbx",
+        "source_record_id": key,
+        "owner_extension_id": "101",
+        "insights": f'{{"summary":"words of {key}"}}',
+        "updated_at": updated_at,
+        "account_id": "acct-1",
+    }
+    search_line: dict[str, Any] = {
+        "text": f"pineapple of {key}",
+        "account_id": "acct-1",
+        "call_key": key,
+    }
+    if factory.backend == "sqlite":
+        # SQLite's index: each call owns a range of `find`'s rowids (bot/store/base.py).
+        search_id = len(LAID_OUT_CALLS.setdefault(factory.database, [])) + 1
+        LAID_OUT_CALLS[factory.database].append(key)
+        call["search_id"] = search_id
+        search_line["rowid"] = search_id << 20
+    await insert(factory, "calls", [call])
     await insert(
         factory,
         "call_participants",
@@ -111,11 +121,7 @@ async def lay_out_a_call(factory: StoreFactory, key: str, updated_at: float) -> 
             }
         ],
     )
-    await insert(
-        factory,
-        "call_search",
-        [{"text": f"pineapple of {key}", "account_id": "acct-1", "call_key": key}],
-    )
+    await insert(factory, "call_search", [search_line])
     await insert(
         factory,
         "skipped_digests",

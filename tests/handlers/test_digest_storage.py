@@ -109,3 +109,92 @@ async def test_a_call_and_its_deliveries_are_stored_together_or_not_at_all(
     [card] = await stack.control.cards(chat)
     assert call["sourceRecordId"] in str(card["card"])  # this call's digest, once
     assert await storage.call_insights(f"pbx:{call['sourceRecordId']}") is not None
+
+
+async def test_a_digest_its_to_do_items_and_its_search_words_are_kept_together(
+    stack: Stack,
+) -> None:
+    """The database refuses the call's next steps once: then neither the call nor its
+    digest may be kept (a digest whose words `find` never finds and whose items `todo`
+    never lists, with its notification marked failed, is lost for good). The retry
+    stores everything, and exactly one digest arrives."""
+    owner, chat = await opted_in_user(stack)
+    storage = stack.bot.app[SERVICES].storage
+    await storage._db.execute(
+        "CREATE TEMP TRIGGER refuse_next_steps BEFORE INSERT ON next_steps "
+        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+    )
+    call = await stack.control.call(
+        "POST",
+        "/calls",
+        {"ownerExtensionId": owner, "insights": {"Transcript": _transcript(20)}},
+    )
+    await settle(stack.bot)
+    key = f"pbx:{call['sourceRecordId']}"
+    assert await stack.control.cards(chat) == []
+    assert await storage.call_insights(key) is None
+
+    await storage._db.execute("DROP TRIGGER temp.refuse_next_steps")
+    await storage._db.execute(
+        "UPDATE inbox SET status = 'pending', next_attempt_at = 0 WHERE kind = 'ringsense.insights'"
+    )
+    from bot.app import INBOX_WORKER
+
+    stack.bot.app[INBOX_WORKER].wake()
+    await settle(stack.bot)
+    [card] = await stack.control.cards(chat)
+    assert call["sourceRecordId"] in str(card["card"])
+    account = stack.bot.app[SERVICES].installs[stack.bot_id].account_id
+    items, total = await storage.open_next_steps(account, None, 10)
+    assert total > 0 and {i.call_key for i in items} == {key}
+    hits = await storage.search_calls(account, '"zebra"', participant=None)
+    assert [hit.call_key for hit in hits] == [key]
+
+
+def _write_transactions(statements: list[str]) -> list[str]:
+    """The transactions that write among these statements (as traced), by their first
+    write: each BEGIN, and each write outside one (SQLite commits it on its own)."""
+    found: list[str] = []
+    inside = False
+    for statement in statements:
+        if statement.startswith("--"):
+            continue  # run by SQLite itself inside another statement (FTS5, triggers)
+        word = statement.split(None, 1)[0].upper() if statement.strip() else ""
+        if word == "BEGIN":
+            found.append("")
+            inside = True
+        elif word in ("COMMIT", "ROLLBACK", "END"):
+            inside = False
+        elif word in ("INSERT", "UPDATE", "DELETE", "REPLACE"):
+            if not inside:
+                found.append(statement[:50])
+            elif not found[-1]:
+                found[-1] = statement[:50]
+    return found
+
+
+async def test_a_digest_costs_three_transactions_from_notification_to_card(
+    stack: Stack,
+) -> None:
+    """Issue 12: the handler writes the call, its participants, transcript, next steps,
+    search words, deliveries and its notification's `done` in one transaction; the
+    delivery two more (the card marked pending before it is created; then the post
+    counted, the card id kept and the delivery marked sent). Nothing else writes on the
+    workers' connection for a digest, not even for the bot's own card coming back as a
+    post."""
+    owner, chat = await opted_in_user(stack)
+    storage = stack.bot.app[SERVICES].storage
+    seen: list[str] = []
+    for number in range(4):
+        if number == 1:  # the first digest also remembers the person's direct chat
+            await storage._db.set_trace_callback(seen.append)
+        await stack.control.call(
+            "POST",
+            "/calls",
+            {"ownerExtensionId": owner, "insights": {"Transcript": _transcript(50)}},
+        )
+        await settle(stack.bot)
+    await storage._db.set_trace_callback(None)
+    assert len(await stack.control.cards(chat)) == 4
+    transactions = _write_transactions(seen)
+    assert len(transactions) == 3 * 3, transactions

@@ -406,6 +406,13 @@ CREATE TRIGGER installs_notify AFTER INSERT OR UPDATE OR DELETE ON installs
     FOR EACH ROW EXECUTE FUNCTION notify_installs();
 """
 
+# `/status` counts the failed rows of each queue (up to a cap): an index of those rows only,
+# so the count never walks the history (the pending rows have `inbox_due`/`outbox_due`).
+FAILED_ROWS = """
+CREATE INDEX inbox_failed ON inbox (id) WHERE status = 'failed';
+CREATE INDEX outbox_failed ON outbox (id) WHERE status = 'failed';
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
 POSTGRES_MIGRATIONS: list[str] = [
     SCHEMA_1,
@@ -413,4 +420,5 @@ POSTGRES_MIGRATIONS: list[str] = [
     CALLS_NEWEST_LAST,
     SEARCH_AS_FTS5,
     SHARED_LIMITS,
+    FAILED_ROWS,
 ]

@@ -18,6 +18,7 @@ from bot.settings import Channel, UserSettings
 from bot.store.base import _json_text
 from bot.store.postgres.base import PgStoreBase
 from bot.store.postgres.calls import replace_search_lines, write_call, write_next_steps
+from bot.store.postgres.claims import CHANNELS
 from bot.store.records import QueuedDelivery, SearchLine, StoredCall, destination_key
 from bot.store.settings import _settings_columns
 
@@ -265,15 +266,21 @@ class PgSettings(PgStoreBase):
                 )
             if finished_inbox_id is not None:
                 # Fenced like every finish: a replica whose claim lapsed (another took the
-                # row over) leaves the row to its new holder.
-                await connection.execute(
-                    "UPDATE inbox SET status = 'done', last_error = NULL, "
+                # row over) leaves the row to its new holder. Rows of the same call waiting
+                # behind it are the other replicas' to take at once: they hear at commit.
+                waiting = await connection.fetchval(
+                    "WITH changed AS (UPDATE inbox SET status = 'done', last_error = NULL, "
                     "attempts = attempts + 1, claimed_by = NULL, lease_until = NULL "
                     "WHERE id = $1 AND status = 'pending' "
-                    "AND (claimed_by IS NULL OR claimed_by = $2)",
+                    "AND (claimed_by IS NULL OR claimed_by = $2) RETURNING id, order_key) "
+                    "SELECT EXISTS (SELECT 1 FROM inbox AS n, changed "
+                    "WHERE n.order_key = changed.order_key AND n.status = 'pending' "
+                    "AND n.id > changed.id)",
                     finished_inbox_id,
                     self.replica_id,
                 )
+                if waiting:
+                    await connection.execute("SELECT pg_notify($1, '')", CHANNELS["inbox"])
         return queued
 
 

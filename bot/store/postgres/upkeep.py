@@ -23,6 +23,25 @@ a scrape that cannot have them fails rather than hold the database."""
 class PgUpkeep(PgStoreBase):
     """The PostgreSQL side of `UpkeepStore` (see bot/store/interface.py)."""
 
+    async def queue_depths(self, cap: int) -> dict[str, dict[str, int]]:
+        """For `/status`: the inbox's and the outbox's pending and failed rows, each counted
+        up to `cap` (a figure of `cap` means at least that many), over partial indexes of
+        those rows only: the history is never read."""
+        depths: dict[str, dict[str, int]] = {}
+        async with self._pool.acquire() as conn:
+            for queue in ("inbox", "outbox"):
+                depths[queue] = {}
+                for status in ("pending", "failed"):
+                    # The table name comes from the fixed pair above, never from input.
+                    counted = await conn.fetchval(
+                        f"SELECT COUNT(*) FROM (SELECT 1 FROM {queue} "  # noqa: S608
+                        "WHERE status = $1 LIMIT $2) AS counted",
+                        status,
+                        cap,
+                    )
+                    depths[queue][status] = int(counted)
+        return depths
+
     async def operational_levels(self, now: float) -> OperationalLevels:
         """Queue depths and ages, and job states, for the metrics (no content is read).
 
