@@ -60,13 +60,26 @@ class CatchUp:
         self._services = services
         self._wake_inbox = wake_inbox
         self._running: asyncio.Task[int] | None = None
+        self._again = False
         self.last_found = 0
 
     def trigger(self) -> asyncio.Task[int]:
-        """Run in the background; a run already going is reused, not doubled."""
+        """Run in the background. Asked while a run is going, one more run follows it (never
+        two at once): the run going may have read the call log before what this trigger is
+        about (a subscription recreated meanwhile), so folding the two would lose calls."""
         if self._running is None or self._running.done():
-            self._running = asyncio.create_task(self._run_safely(), name="catch-up")
+            self._again = False
+            self._running = asyncio.create_task(self._runs(), name="catch-up")
+        else:
+            self._again = True
         return self._running
+
+    async def _runs(self) -> int:
+        found = await self._run_safely()
+        while self._again:
+            self._again = False
+            found += await self._run_safely()
+        return found
 
     async def stop(self) -> None:
         """Stop a run in progress (another replica took the `catch-up` lease over; it

@@ -156,6 +156,52 @@ async def test_an_expired_subscription_is_recreated_and_the_missed_call_delivere
     assert service_subscription_id(stack) != old
 
 
+async def test_a_catch_up_asked_for_while_one_runs_reads_the_calls_made_meanwhile(
+    stack: Stack,
+) -> None:
+    """A subscription recreated while a catch-up is reading the call log asks for another:
+    the run going has read the log already, so folding the two would lose the calls made
+    in between (bench/replicas.py lost 22 digests so)."""
+    import asyncio
+
+    user, dm = await opted_in(stack)
+    del stack.sandbox.world.subscriptions[service_subscription_id(stack)]
+    services = stack.bot.app[SERVICES]
+    first = await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+    await settle(stack.bot)
+    assert await stack.control.cards(dm) == [], "nothing can arrive without a subscription"
+    read_the_log = asyncio.Event()
+    go_on = asyncio.Event()
+    real_call_log = services.service_api.company_call_log
+    reads = 0
+
+    async def call_log_held_after_its_first_read(**query: Any) -> Any:
+        nonlocal reads
+        answer = await real_call_log(**query)
+        reads += 1
+        if reads == 1:
+            read_the_log.set()
+            await go_on.wait()
+        return answer
+
+    services.service_api.company_call_log = call_log_held_after_its_first_read  # type: ignore[method-assign]
+    try:
+        running = stack.bot.app[CATCH_UP].trigger()
+        await asyncio.wait_for(read_the_log.wait(), 30)
+        second = await stack.control.call("POST", "/calls", {"ownerExtensionId": user})
+        assert stack.bot.app[CATCH_UP].trigger() is running  # never two runs at once
+        go_on.set()
+        await asyncio.wait_for(running, 60)
+    finally:
+        go_on.set()
+        services.service_api.company_call_log = real_call_log  # type: ignore[method-assign]
+    await settle(stack.bot)
+    cards = await stack.control.cards(dm)
+    assert sorted(call_keys_in(cards)) == sorted(
+        f"pbx:{call['sourceRecordId']}" for call in (first, second)
+    )
+
+
 async def test_a_blacklisted_subscription_is_recreated_after_downtime(stack: Stack) -> None:
     user, dm = await opted_in(stack)
     old = service_subscription_id(stack)
