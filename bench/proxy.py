@@ -96,13 +96,18 @@ class RoundRobin:
         return web.Response(status=503, text="no backend\n")
 
 
-async def serve(port: int, backends: list[str], timeout_s: float) -> None:
+def proxy_app(backends: list[str], timeout_s: float = 30.0) -> web.Application:
+    """Every request, whatever its path and method, sent on to the backends in turn."""
     balancer = RoundRobin([b.rstrip("/") for b in backends], timeout_s)
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.on_startup.append(balancer.start)
     app.on_cleanup.append(balancer.stop)
     app.router.add_route("*", "/{tail:.*}", balancer.forward)
-    runner = web.AppRunner(app, access_log=None)
+    return app
+
+
+async def serve(port: int, backends: list[str], timeout_s: float) -> None:
+    runner = web.AppRunner(proxy_app(backends, timeout_s), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print(f"proxy: http://127.0.0.1:{port}", flush=True)
