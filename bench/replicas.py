@@ -176,9 +176,10 @@ class Proxy:
 
 def haproxy_config(port: int, backends: Sequence[str]) -> str:
     """deploy/haproxy.cfg's settings, for replicas on loopback."""
+    addresses = [backend.removeprefix("http://") for backend in backends]
     servers = "\n".join(
-        f"    server bot{n} {backend.removeprefix('http://')} check inter 1s fall 2 rise 1"
-        for n, backend in enumerate(backends, start=1)
+        [f"    server bot{n} {a} check inter 1s fall 2 rise 1" for n, a in enumerate(addresses)]
+        + [f"    server bot{n}-alive {a} backup" for n, a in enumerate(addresses)]
     )
     return f"""global
     maxconn 4096
@@ -195,6 +196,7 @@ frontend webhooks
 backend bots
     balance roundrobin
     option httpchk GET /readyz
+    option allbackups
 {servers}
 """
 

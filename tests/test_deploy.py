@@ -91,15 +91,22 @@ def test_compose_runs_two_bot_replicas_on_one_postgresql_behind_haproxy() -> Non
 def test_haproxy_round_robins_over_both_replicas_and_checks_their_readiness() -> None:
     lines = haproxy_lines()
     environment = compose()["services"]["bot1"]["environment"]
-    servers = [line.split()[1:3] for line in lines if line.startswith("server ")]
+    servers = [line.split()[1:] for line in lines if line.startswith("server ")]
     port = environment["BOT_PORT"]
-    assert servers == [["bot1", f"bot1:{port}"], ["bot2", f"bot2:{port}"]]
+    # Preferred while ready; and, when none is ready (no subscription yet, so RingCentral's
+    # validation request must reach one), every replica that is alive.
+    assert servers == [
+        ["bot1", f"bot1:{port}", "check"],
+        ["bot2", f"bot2:{port}", "check"],
+        ["bot1-alive", f"bot1:{port}", "backup"],
+        ["bot2-alive", f"bot2:{port}", "backup"],
+    ]
+    assert "option allbackups" in lines
     assert "balance roundrobin" in lines
     assert "option httpchk GET /readyz" in lines
     assert "http-check expect status 200" in lines
     assert "option redispatch" in lines
     assert not any(line.startswith("retry-on") for line in lines)  # connection failures only
-    assert any(line.startswith("default-server check") for line in lines)
     frontend_port = next(line for line in lines if line.startswith("bind ")).rsplit(":", 1)[1]
     assert f"{frontend_port}:{frontend_port}" in compose()["services"]["lb"]["ports"]
     assert urlsplit(with_defaults(environment["BOT_PUBLIC_URL"])).port == int(frontend_port)
