@@ -624,9 +624,9 @@ async def make_trouble(
         )
         say("429 storm on card creation")
     if mishaps and index % 2 == 1:
-        mishap = mishaps.pop(0)
         subscription = await _ringsense_subscription(control)
-        if subscription is not None:
+        if subscription is not None:  # none while the bot recreates it: the next time
+            mishap = mishaps.pop(0)
             await control("POST", f"/subscriptions/{subscription}/mishap", {"mishap": mishap})
             result.mishaps.append(mishap)
             say(f"RingSense subscription: {mishap}")

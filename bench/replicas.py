@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,16 +97,16 @@ class ReplicasResult(ChaosResult):
     """Lease-holder kills skipped because no replica held the lease for HOLDER_WAIT_S."""
     takeover_s: list[float] = field(default_factory=list)
     """Seconds from a lease holder's SIGKILL until another replica held the lease."""
-    check_gaps_s: dict[str, float] = field(default_factory=dict)
+    check_gaps: dict[str, CheckGap] = field(default_factory=dict)
     """Per identity, the longest time without a subscription check while calls streamed."""
     intake: dict[int, list[float]] = field(default_factory=dict)
     """Webhooks accepted per second through the proxy, by number of replicas."""
 
     def longest_check_gap_s(self) -> float:
-        return max(self.check_gaps_s.values(), default=float("inf"))
+        return max((gap.seconds for gap in self.check_gaps.values()), default=float("inf"))
 
     def lines(self) -> list[str]:
-        gaps = ", ".join(f"{who} {gap:.1f} s" for who, gap in sorted(self.check_gaps_s.items()))
+        gaps = "; ".join(f"{who} {gap}" for who, gap in sorted(self.check_gaps.items()))
         lines = [
             f"replicas              {self.replicas} on {self.database}, behind {self.proxy}",
             *super().lines(),
@@ -291,9 +292,28 @@ async def lease_holder(database_url: str, fleet: Sequence[Replica]) -> tuple[int
     return None
 
 
+@dataclass
+class CheckGap:
+    """The longest time one identity went without a subscription check, and what that
+    identity sent meanwhile (by rate-limit group: a check waits its turn in the Light
+    group's pacing, shared with RingSense reads and chat-post reads)."""
+
+    seconds: float
+    starts_s: float
+    """When it began, in seconds after the calls began streaming."""
+    sent: Counter[str]
+
+    def __str__(self) -> str:
+        groups = ", ".join(f"{group} {count}" for group, count in sorted(self.sent.items()))
+        return (
+            f"{self.seconds:.1f} s from {self.starts_s:.0f} s on "
+            f"(meanwhile it sent {groups or 'nothing'})"
+        )
+
+
 def subscription_check_gaps(
     requests: Sequence[Mapping[str, Any]], begun: float, ended: float
-) -> dict[str, float]:
+) -> dict[str, CheckGap]:
     """Per identity (token owner), the longest time between `begun` and `ended` (monotonic,
     the sandbox's request-log clock) without a `GET /restapi/v1.0/subscription` answered
     200: the subscription upkeep's check."""
@@ -306,11 +326,17 @@ def subscription_check_gaps(
         ):
             owner = str(request.get("tokenOwner"))
             moments.setdefault(owner, []).append(float(request["arrivedMonotonic"]))
-    gaps: dict[str, float] = {}
+    gaps: dict[str, CheckGap] = {}
     for owner, times in moments.items():
         inside = sorted(t for t in times if begun <= t <= ended)
         points = [begun, *inside, ended]
-        gaps[owner] = max(later - earlier for earlier, later in itertools.pairwise(points))
+        start, end = max(itertools.pairwise(points), key=lambda pair: pair[1] - pair[0])
+        sent = Counter(
+            str(r.get("group"))
+            for r in requests
+            if str(r.get("tokenOwner")) == owner and start < float(r["arrivedMonotonic"]) < end
+        )
+        gaps[owner] = CheckGap(end - start, start - begun, sent)
     return gaps
 
 
@@ -434,7 +460,7 @@ async def run_replicas(
         requests = await settle_and_judge(
             control, owners, expected, result, settle_timeout_s, say, workdir
         )
-        result.check_gaps_s = subscription_check_gaps(requests, begun, time.monotonic())
+        result.check_gaps = subscription_check_gaps(requests, begun, time.monotonic())
         result.seconds = time.monotonic() - started
         if intake_runs:
             await _measure_intake(
@@ -652,8 +678,10 @@ def main() -> None:
             print(f"  {label}: {key} ({result.durations.get(key, 0)} s) in chat {chat}")
     for offence in result.inside_penalty[:30]:
         print(f"  inside a penalty: {offence}")
-    if any((result.lost, result.duplicated, result.misdirected, result.inside_penalty)):
-        print(f"logs kept in {workdir}")
+    if any((result.lost, result.duplicated, result.misdirected, result.inside_penalty)) or (
+        result.longest_check_gap_s() >= 60
+    ):
+        print(f"target missed; logs (and the sandbox's request log) kept in {workdir}")
         raise SystemExit(1)
     shutil.rmtree(workdir, ignore_errors=True)
 

@@ -73,6 +73,7 @@ async def test_three_replicas_lose_duplicate_and_overstep_nothing_while_killed(
 def test_the_longest_check_gap_counts_from_the_start_and_to_the_end_per_identity() -> None:
     def check(owner: str, at: float, status: int = 200) -> dict[str, object]:
         return {
+            "group": "Light",
             "method": "GET",
             "path": "/restapi/v1.0/subscription",
             "status": status,
@@ -88,6 +89,20 @@ def test_the_longest_check_gap_counts_from_the_start_and_to_the_end_per_identity
         check("bot", 150.0),
         check("service", 190.0),
         check("bot", 500.0),  # after the window
+        {
+            "method": "GET",
+            "path": "/team-messaging/v1/chats/7/posts",
+            "status": 200,
+            "tokenOwner": "bot",
+            "group": "Light",
+            "arrivedMonotonic": 170.0,
+        },
     ]
     gaps = subscription_check_gaps(requests, begun=100.0, ended=200.0)
-    assert gaps == {"bot": 50.0, "service": 80.0}
+    assert {who: (gap.seconds, gap.starts_s) for who, gap in gaps.items()} == {
+        "bot": (50.0, 50.0),
+        "service": (80.0, 10.0),
+    }
+    # What held a check up shows: the identity's other requests in that gap, by group.
+    assert gaps["bot"].sent == {"Light": 1}
+    assert gaps["service"].sent == {}
