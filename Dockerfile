@@ -1,7 +1,8 @@
 # The bot alone: the image holds bot/, handlers/ and templates/, never the sandbox (the
 # local RingCentral is for development and tests; `python -m bot demo` here says so).
 # Configuration: bot.config.yaml baked in, secrets and addresses from the environment
-# (see README), SQLite on the /data volume, readable by the bot user only.
+# (see README), SQLite on the /data volume, readable by the bot user only, or PostgreSQL
+# (BOT_DATABASE=postgresql://..., several replicas: docker-compose.yml; the `postgres` extra).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -13,7 +14,7 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY templates ./templates
 COPY bot.config.yaml ./
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[postgres]' \
     && useradd --system --user-group --uid 10001 --home-dir /app bot \
     && install -d -m 0700 -o bot -g bot /data
 

@@ -326,6 +326,20 @@ def _path_family(path: str) -> str:
     return "bot" if path.startswith(("/team-messaging/", "/restapi/v1.0/glip/")) else "service"
 
 
+def chaos_faults(seed: int) -> dict[str, Any]:
+    """The sandbox faults on while calls stream: 5xx and connection resets on the bot's
+    posts and card calls and on RingSense reads, every notification sent twice, reordered."""
+    return {
+        "seed": seed,
+        "errorRate": 0.05,
+        "errorStatus": 503,
+        "resetRate": 0.03,
+        "paths": ["^/team-messaging/", "^/ai/ringsense/"],
+        "duplicateNotifications": 1,
+        "reorderNotifications": True,
+    }
+
+
 async def run_chaos(
     *,
     calls: int,
@@ -388,19 +402,7 @@ async def run_chaos(
         await _wait_for_setup(control, bot_id, owners)
         say(f"{len(owners)} owners opted in, {sum(1 for o in owners if o.channel)} with a team")
 
-        await control(
-            "POST",
-            "/faults",
-            {
-                "seed": seed,
-                "errorRate": 0.05,
-                "errorStatus": 503,
-                "resetRate": 0.03,
-                "paths": ["^/team-messaging/", "^/ai/ringsense/"],
-                "duplicateNotifications": 1,
-                "reorderNotifications": True,
-            },
-        )
+        await control("POST", "/faults", chaos_faults(seed))
         expected: dict[str, set[str]] = {}
         stream = asyncio.create_task(
             _stream_calls(control, owners, calls, stream_seconds, rng, expected, result, long_share)
@@ -413,33 +415,7 @@ async def run_chaos(
         await control("DELETE", "/faults")
         await _bot_alive(bot, session)
 
-        chats = {o.dm for o in owners} | {o.channel for o in owners if o.channel}
-        want = {(key, chat) for key, destinations in expected.items() for chat in destinations}
-        result.expected = len(want)
-        deadline = time.monotonic() + settle_timeout_s
-        seen: Counter[tuple[str, str]] = Counter()
-        last_count, quiet_since = -1, time.monotonic()
-        while True:
-            seen = await _delivered(control, chats)
-            got = len(want & set(seen))
-            if got != last_count:
-                say(f"{got} of {len(want)} digests delivered")
-                last_count, quiet_since = got, time.monotonic()
-            if got >= len(want) or time.monotonic() > deadline:
-                break
-            if time.monotonic() - quiet_since > min(QUIET_GIVE_UP_S, settle_timeout_s):
-                break
-            await asyncio.sleep(5)
-        await asyncio.sleep(5)  # anything late (a duplicate) shows up now
-        seen = await _delivered(control, chats)
-        result.delivered = len(want & set(seen))
-        result.lost = sorted(want - set(seen))
-        result.duplicated = sorted(k for k, n in seen.items() if n > 1 and k in want)
-        result.misdirected = sorted(k for k in seen if k not in want)
-        requests = await control.records("/requests")
-        (workdir / "requests.json").write_text(json.dumps(requests))
-        result.inside_penalty = requests_inside_penalty(requests, result.kill_times)
-        result.refused = Counter(str(r.get("fault")) for r in requests if r.get("status") == 429)
+        await settle_and_judge(control, owners, expected, result, settle_timeout_s, say, workdir)
         result.seconds = time.monotonic() - started
         return result
     finally:
@@ -447,6 +423,49 @@ async def run_chaos(
         await bot.stop()
         await session.close()
         await sandbox.stop()
+
+
+async def settle_and_judge(
+    control: Control,
+    owners: Sequence[Owner],
+    expected: Mapping[str, set[str]],
+    result: ChaosResult,
+    settle_timeout_s: float,
+    say: Any,
+    workdir: Path,
+) -> list[Mapping[str, Any]]:
+    """Wait until every expected digest arrived (or nothing arrived for a long while), then
+    judge from outside: per (call, chat) lost, duplicated and misdirected cards, and the
+    requests sent inside a 429 penalty, read from the sandbox's request log (kept in
+    `workdir/requests.json`, and returned)."""
+    chats = {o.dm for o in owners} | {o.channel for o in owners if o.channel}
+    want = {(key, chat) for key, destinations in expected.items() for chat in destinations}
+    result.expected = len(want)
+    deadline = time.monotonic() + settle_timeout_s
+    seen: Counter[tuple[str, str]] = Counter()
+    last_count, quiet_since = -1, time.monotonic()
+    while True:
+        seen = await _delivered(control, chats)
+        got = len(want & set(seen))
+        if got != last_count:
+            say(f"{got} of {len(want)} digests delivered")
+            last_count, quiet_since = got, time.monotonic()
+        if got >= len(want) or time.monotonic() > deadline:
+            break
+        if time.monotonic() - quiet_since > min(QUIET_GIVE_UP_S, settle_timeout_s):
+            break
+        await asyncio.sleep(5)
+    await asyncio.sleep(5)  # anything late (a duplicate) shows up now
+    seen = await _delivered(control, chats)
+    result.delivered = len(want & set(seen))
+    result.lost = sorted(want - set(seen))
+    result.duplicated = sorted(k for k, n in seen.items() if n > 1 and k in want)
+    result.misdirected = sorted(k for k in seen if k not in want)
+    requests = await control.records("/requests")
+    (workdir / "requests.json").write_text(json.dumps(requests))
+    result.inside_penalty = requests_inside_penalty(requests, result.kill_times)
+    result.refused = Counter(str(r.get("fault")) for r in requests if r.get("status") == 429)
+    return requests
 
 
 async def _people(control: Control, bot_id: str, count: int, rng: random.Random) -> list[Owner]:
@@ -569,26 +588,7 @@ async def _chaos(
     begun = time.monotonic()
     for index, moment in enumerate(moments):
         await asyncio.sleep(max(0.0, begun + moment - time.monotonic()))
-        if index % 2 == 0:
-            await control(
-                "POST",
-                "/faults",
-                {
-                    "storm": {
-                        "durationSeconds": 4,
-                        "retryAfter": STORM_RETRY_AFTER_S,
-                        "paths": ["/adaptive-cards"],
-                    }
-                },
-            )
-            say("429 storm on card creation")
-        if mishaps and index % 2 == 1:
-            mishap = mishaps.pop(0)
-            subscription = await _ringsense_subscription(control)
-            if subscription is not None:
-                await control("POST", f"/subscriptions/{subscription}/mishap", {"mishap": mishap})
-                result.mishaps.append(mishap)
-                say(f"RingSense subscription: {mishap}")
+        await make_trouble(control, index, mishaps, result, say)
         bot.kill()
         result.kill_times.append(time.monotonic())
         await bot.wait_dead()
@@ -603,6 +603,33 @@ async def _chaos(
             result.mishaps.append(mishap)
             say(f"RingSense subscription: {mishap}")
             await asyncio.sleep(SUBSCRIPTION_CHECK_S + 2)
+
+
+async def make_trouble(
+    control: Control, index: int, mishaps: list[str], result: ChaosResult, say: Any
+) -> None:
+    """What goes wrong beside the `index`th kill: a 429 storm on card creation (even
+    kills), else the next RingSense subscription mishap of `mishaps` (taken from it)."""
+    if index % 2 == 0:
+        await control(
+            "POST",
+            "/faults",
+            {
+                "storm": {
+                    "durationSeconds": 4,
+                    "retryAfter": STORM_RETRY_AFTER_S,
+                    "paths": ["/adaptive-cards"],
+                }
+            },
+        )
+        say("429 storm on card creation")
+    if mishaps and index % 2 == 1:
+        subscription = await _ringsense_subscription(control)
+        if subscription is not None:  # none while the bot recreates it: the next time
+            mishap = mishaps.pop(0)
+            await control("POST", f"/subscriptions/{subscription}/mishap", {"mishap": mishap})
+            result.mishaps.append(mishap)
+            say(f"RingSense subscription: {mishap}")
 
 
 async def _ringsense_subscription(control: Control) -> str | None:
