@@ -102,6 +102,47 @@ class RateObserver(Protocol):
     def ringcentral_penalty(self, group: str, seconds: float) -> None: ...
 
 
+class _Turns:
+    """Whose turn it is to take a group's next place: keeping the subscriptions alive goes
+    before everything else waiting (a check must not sit behind a minute of RingSense
+    reads), then everyone in the order they came. One holder at a time, like a lock."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def turn(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        if self._held or self._urgent or self._others:
+            line = self._urgent if urgent else self._others
+            handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            line.append(handed)
+            try:
+                await handed
+            except asyncio.CancelledError:
+                if handed.done() and not handed.cancelled():
+                    self._hand_over()  # the turn came with the cancellation: pass it on
+                else:
+                    line.remove(handed)
+                raise
+        else:
+            self._held = True
+        try:
+            yield
+        finally:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        for line in (self._urgent, self._others):
+            while line:
+                waiting = line.popleft()
+                if not waiting.done():
+                    waiting.set_result(None)  # the turn passes on: still held
+                    return
+        self._held = False
+
+
 @dataclass
 class _GroupState:
     limit: int
@@ -118,7 +159,7 @@ class _GroupState:
     penalties: int = 0
     """429s so far: an answer counts for `known` only if its request left after the last."""
     in_flight: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    turns: _Turns = field(default_factory=_Turns)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     """Set whenever a request of the group ends: a probe's waiters look again."""
     unshared_pause: float | None = None
@@ -247,18 +288,19 @@ class RateGovernor:
         return state
 
     @asynccontextmanager
-    async def sending(self, group: str) -> AsyncIterator[SendTicket]:
+    async def sending(self, group: str, *, urgent: bool = False) -> AsyncIterator[SendTicket]:
         """Hold one request's place in `group` while it is sent and answered.
 
         Waits until the window has room and no penalty runs, and, while the group's state
         is unknown, until no other request of the group is out. Report the answer with
         `relieve` (not a 429, with the ticket) or `penalise` before leaving the block.
+        `urgent` (subscription upkeep) takes the next place before the others waiting.
         """
         state = self._state(group)
         if self._shared is not None:
-            ticket = await self._acquire_shared(group, state, self._shared)
+            ticket = await self._acquire_shared(group, state, self._shared, urgent)
         else:
-            ticket = await self._acquire(group, state)
+            ticket = await self._acquire(group, state, urgent)
         try:
             yield ticket
         finally:
@@ -283,8 +325,8 @@ class RateGovernor:
         state.sent.append(self._clock())  # the latest time yet: the order holds
         self._keep_window(state)
 
-    async def _acquire(self, group: str, state: _GroupState) -> SendTicket:
-        async with state.lock:
+    async def _acquire(self, group: str, state: _GroupState, urgent: bool = False) -> SendTicket:
+        async with state.turns.turn(urgent=urgent):
             # A request is counted by RingCentral when it arrives, a little after we send
             # it; letting our window run slightly longer keeps us from crossing the line.
             while True:
@@ -311,11 +353,11 @@ class RateGovernor:
                 return SendTicket(group, state.penalties, now)
 
     async def _acquire_shared(
-        self, group: str, state: _GroupState, shared: SharedWindows
+        self, group: str, state: _GroupState, shared: SharedWindows, urgent: bool = False
     ) -> SendTicket:
         """A place reserved in the shared window: one replica's requests of a group ask
-        the database one after another (the local lock), each waiting for what it says."""
-        async with state.lock:
+        the database one after another (their turns), each waiting for what it says."""
+        async with state.turns.turn(urgent=urgent):
             while True:
                 try:
                     reservation = await asyncio.wait_for(

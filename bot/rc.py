@@ -33,6 +33,8 @@ from bot.ratelimit import (
 
 log = logging.getLogger(__name__)
 
+SUBSCRIPTION_PATH = "/restapi/v1.0/subscription"
+
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 NOT_PACED = "not sent: the shared rate-limit window (the database) does not answer"
 # Refresh the service user's token this long before it expires.
@@ -412,11 +414,14 @@ class RingCentralClient:
     ) -> Any:
         """Send one request; return the parsed JSON body (None when empty); raise on failure."""
         group = group_of(method, path)
+        # Keeping the subscriptions alive goes before other requests waiting in its group:
+        # a check stuck behind a minute of reads leaves the webhook unchecked that long.
+        urgent = path.startswith(SUBSCRIPTION_PATH)
         for attempt in (1, 2):
             token = await self._tokens.access_token()
             try:
                 async with (
-                    self.governor.sending(group) as ticket,
+                    self.governor.sending(group, urgent=urgent) as ticket,
                     self._session.request(
                         method,
                         self._server_url + path,
@@ -510,7 +515,7 @@ class RingCentralClient:
     ) -> Mapping[str, Any]:
         return await self._object(
             "POST",
-            "/restapi/v1.0/subscription",
+            SUBSCRIPTION_PATH,
             json={
                 "eventFilters": list(event_filters),
                 "deliveryMode": {
@@ -523,7 +528,7 @@ class RingCentralClient:
         )
 
     async def list_subscriptions(self) -> list[Mapping[str, Any]]:
-        result = await self.request("GET", "/restapi/v1.0/subscription")
+        result = await self.request("GET", SUBSCRIPTION_PATH)
         return _records(result)
 
     async def get_subscription(self, subscription_id: str) -> Mapping[str, Any]:

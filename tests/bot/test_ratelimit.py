@@ -238,3 +238,68 @@ async def test_a_slow_request_counts_in_the_window_until_its_answer() -> None:
     assert fake.slept == []
     await send_one(governor, "heavy")  # the slow one's place is free at 3 + 10.2 s only
     assert fake.slept == [pytest.approx(3 + 10.2 - 10.5)]
+
+
+async def test_subscription_upkeep_takes_the_next_place_before_the_requests_waiting() -> None:
+    """A full window with reads queued: the subscription check goes next, not after them
+    (bench/replicas.py saw checks wait behind 50 RingSense reads, over a minute)."""
+    fake = FakeTime()
+    window_opens = asyncio.Event()
+
+    async def sleep_until_the_window_opens(seconds: float) -> None:
+        fake.slept.append(seconds)
+        await window_opens.wait()
+        fake.now += seconds
+
+    governor = RateGovernor(fake.clock, sleep_until_the_window_opens)
+    governor.observe("light", limit=2, remaining=2, window_s=60)
+    for _ in range(2):
+        await send_one(governor, "light")  # the window is full
+    order: list[str] = []
+
+    async def send(name: str, *, urgent: bool = False) -> None:
+        async with governor.sending("light", urgent=urgent) as ticket:
+            order.append(name)
+            governor.relieve("light", ticket)
+
+    waiting = []
+    for name in ("read 1", "read 2", "read 3"):
+        waiting.append(asyncio.create_task(send(name)))
+        await asyncio.sleep(0)
+    waiting.append(asyncio.create_task(send("subscription check", urgent=True)))
+    await asyncio.sleep(0)
+    assert order == []
+    window_opens.set()
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    # "read 1" was already waiting for the window with the turn; the check goes next.
+    assert order == ["read 1", "subscription check", "read 2", "read 3"]
+
+
+async def test_a_request_cancelled_while_waiting_its_turn_holds_nobody_up() -> None:
+    fake = FakeTime()
+    window_opens = asyncio.Event()
+
+    async def sleep_until_the_window_opens(seconds: float) -> None:
+        await window_opens.wait()
+        fake.now += seconds
+
+    governor = RateGovernor(fake.clock, sleep_until_the_window_opens)
+    governor.observe("light", limit=1, remaining=1, window_s=60)
+    await send_one(governor, "light")
+    order: list[str] = []
+
+    async def send(name: str, *, urgent: bool = False) -> None:
+        async with governor.sending("light", urgent=urgent) as ticket:
+            order.append(name)
+            governor.relieve("light", ticket)
+
+    first = asyncio.create_task(send("first"))
+    await asyncio.sleep(0)
+    given_up = asyncio.create_task(send("given up", urgent=True))
+    last = asyncio.create_task(send("last"))
+    await asyncio.sleep(0)
+    given_up.cancel()
+    window_opens.set()
+    await asyncio.wait_for(asyncio.gather(first, last), 5)
+    assert given_up.cancelled()
+    assert order == ["first", "last"]
