@@ -51,10 +51,6 @@ from bot.workers import InboxWorker
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBED_WITHIN_S = 60
-"""How long a start that waits (tests, the demo) waits for some replica to have the
-subscriptions made once start-up is done, when replicas share them."""
-
 CONFIG = web.AppKey("config", Config)
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
@@ -416,19 +412,14 @@ async def start_subscriptions(app: web.Application, *, wait: bool = True) -> Non
 
     RingCentral checks our webhook address during creation, so this must run once the app
     answers HTTP. With `wait`, return only when the bot is ready (StartupFailed if it
-    never can be).
+    never can be). With replicas on PostgreSQL the subscriptions are made afterwards by
+    whichever replica keeps them (bot/jobs.py): `RunOnceJobs.wait_runs_well` waits for
+    that.
     """
     startup = app[STARTUP]
     startup.start()
     if wait:
         await startup.wait()
-        # With replicas the subscriptions are made by whichever holds their lease, after
-        # start-up: "subscribed" is that replica's heartbeat (or this one's own upkeep).
-        if not await app[RUN_ONCE_JOBS].wait_runs_well(SUBSCRIPTIONS_LEASE, SUBSCRIBED_WITHIN_S):
-            log.warning(
-                "no replica has the subscriptions healthy after %d s; serving anyway",
-                SUBSCRIBED_WITHIN_S,
-            )
 
 
 async def _stop_subscriptions(app: web.Application) -> None:

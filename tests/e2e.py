@@ -238,6 +238,12 @@ async def running_stack(
     sandbox = await start_sandbox()
     config = bot_config(sandbox.url, database, overrides=overrides)
     bot = await start_bot(config)
+    if config.postgres_url is not None:
+        # Subscriptions come from whichever replica keeps them, after start-up (this one).
+        from bot.app import RUN_ONCE_JOBS
+        from bot.jobs import SUBSCRIPTIONS_LEASE
+
+        assert await bot.app[RUN_ONCE_JOBS].wait_runs_well(SUBSCRIPTIONS_LEASE, 60)
     session = aiohttp.ClientSession()
     control = Control(session, sandbox.url)
     await control.call(
