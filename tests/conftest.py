@@ -76,6 +76,24 @@ async def stack(tmp_path: Path) -> Any:
         yield stack
 
 
+@pytest.fixture(params=BACKENDS)
+async def stack_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """`stack`, once with SQLite and once with PostgreSQL (a fresh database): a module
+    opts in with `stack = stack_on_each_backend`-style fixture of its own."""
+    from tests.e2e import running_stack
+
+    if request.param == "sqlite":
+        async with running_stack(tmp_path / "bot.sqlite3") as stack:
+            yield stack
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    async with (
+        fresh_database(server_url) as url,
+        running_stack(tmp_path / "unused.sqlite3", overrides={"bot": {"database": url}}) as stack,
+    ):
+        yield stack
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A PostgreSQL server for the whole run: BOT_TEST_POSTGRES_URL, else a private one
