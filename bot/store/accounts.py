@@ -22,6 +22,7 @@ from bot.store.records import (
     StoredInstall,
     StoredSubscription,
 )
+from bot.store.rows import connect_link_of, ringsense_connection_of
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class SqliteAccounts(StoreBase):
                     "SELECT * FROM ringsense_connect_links WHERE state_hash = ?", (state_hash,)
                 )
             ).fetchone()
-        return _connect_link(row) if row else None
+        return connect_link_of(row) if row else None
 
     async def take_connect_link(self, state_hash: str) -> ConnectLink | None:
         """The opened, live link for a callback's state, deleted so it can never serve again."""
@@ -214,7 +215,7 @@ class SqliteAccounts(StoreBase):
             )
         if row is None or not row["opened"] or row["expires_at"] <= time.time():
             return None
-        return _connect_link(row)
+        return connect_link_of(row)
 
     async def save_ringsense_connection(self, connection: RingSenseConnection) -> None:
         async with self._transaction() as db:
@@ -248,12 +249,12 @@ class SqliteAccounts(StoreBase):
             "SELECT * FROM ringsense_connections WHERE account_id = ?", (account_id,)
         ) as cursor:
             row = await cursor.fetchone()
-        return _ringsense_connection(row) if row else None
+        return ringsense_connection_of(row) if row else None
 
     async def ringsense_connections(self) -> list[RingSenseConnection]:
         async with self._db.execute("SELECT * FROM ringsense_connections") as cursor:
             rows = await cursor.fetchall()
-        return [_ringsense_connection(r) for r in rows]
+        return [ringsense_connection_of(r) for r in rows]
 
     async def forget_ringsense_connection(self, account_id: str) -> None:
         async with self._transaction() as db:
@@ -320,22 +321,3 @@ class SqliteAccounts(StoreBase):
     async def forget_subscription(self, subscription_id: str) -> None:
         async with self._transaction() as db:
             await db.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
-
-
-def _connect_link(row: aiosqlite.Row) -> ConnectLink:
-    return ConnectLink(
-        account_id=row["account_id"],
-        admin_extension_id=row["admin_extension_id"],
-        code_verifier_encrypted=row["code_verifier"],
-        expires_at=row["expires_at"],
-    )
-
-
-def _ringsense_connection(row: aiosqlite.Row) -> RingSenseConnection:
-    return RingSenseConnection(
-        account_id=row["account_id"],
-        owner_extension_id=row["owner_extension_id"],
-        refresh_token_encrypted=row["refresh_token"],
-        connected_by=row["connected_by"],
-        connected_at=row["connected_at"],
-    )

@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from bot.settings import Channel, UserSettings
@@ -21,6 +20,7 @@ from bot.store.base import (
     _write_next_steps,
 )
 from bot.store.records import QueuedDelivery, SearchLine, StoredCall
+from bot.store.rows import user_settings_of
 
 
 class SqliteSettings(StoreBase):
@@ -94,33 +94,7 @@ class SqliteSettings(StoreBase):
                 Channel(r["chat_id"], r["chat_name"], bool(r["enabled"]))
                 for r in await cursor.fetchall()
             )
-        if row is None:
-            return UserSettings(extension_id, channels=channels)
-        defaults = UserSettings(extension_id)
-        return UserSettings(
-            extension_id=extension_id,
-            account_id=row["account_id"],
-            opted_in=bool(row["opted_in"]),
-            direct_messages=bool(row["direct_messages"]),
-            channels=channels,
-            sections=tuple(json.loads(row["sections"])) if row["sections"] else defaults.sections,
-            directions=(
-                frozenset(json.loads(row["directions"]))
-                if row["directions"]
-                else defaults.directions
-            ),
-            internal_calls=bool(row["internal_calls"]),
-            external_calls=bool(row["external_calls"]),
-            min_duration_s=int(row["min_duration_s"]),
-            min_ai_score=row["min_ai_score"],
-            timezone=row["timezone"],
-            external_to_channels=bool(row["external_to_channels"]),
-            paused_until=(
-                datetime.fromisoformat(row["paused_until"]) if row["paused_until"] else None
-            ),
-            digest_scope=row["digest_scope"] or defaults.digest_scope,
-            rollup_time=None if row["rollup_time"] == "off" else row["rollup_time"],
-        )
+        return user_settings_of(extension_id, row, channels)
 
     async def save_settings(
         self, settings: UserSettings, *, before: UserSettings | None = None

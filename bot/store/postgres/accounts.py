@@ -26,6 +26,7 @@ from bot.store.records import (
     StoredInstall,
     StoredSubscription,
 )
+from bot.store.rows import connect_link_of, ringsense_connection_of
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class PgAccounts(PgStoreBase):
             state_hash,
             time.time(),
         )
-        return _connect_link(row) if row else None
+        return connect_link_of(row) if row else None
 
     async def take_connect_link(self, state_hash: str) -> ConnectLink | None:
         """The opened, live link for a callback's state, deleted so it can never serve again.
@@ -167,7 +168,7 @@ class PgAccounts(PgStoreBase):
         )
         if row is None or not row["opened"] or row["expires_at"] <= time.time():
             return None
-        return _connect_link(row)
+        return connect_link_of(row)
 
     async def save_ringsense_connection(self, connection: RingSenseConnection) -> None:
         await self._pool.execute(
@@ -199,11 +200,11 @@ class PgAccounts(PgStoreBase):
         row = await self._pool.fetchrow(
             "SELECT * FROM ringsense_connections WHERE account_id = $1", account_id
         )
-        return _ringsense_connection(row) if row else None
+        return ringsense_connection_of(row) if row else None
 
     async def ringsense_connections(self) -> list[RingSenseConnection]:
         rows = await self._pool.fetch("SELECT * FROM ringsense_connections ORDER BY account_id")
-        return [_ringsense_connection(r) for r in rows]
+        return [ringsense_connection_of(r) for r in rows]
 
     async def forget_ringsense_connection(self, account_id: str) -> None:
         async with self._transaction() as conn:
@@ -370,25 +371,6 @@ def _owner_of(payload: str) -> str | None:
         return None
     owner = parsed.get("ownerId") if isinstance(parsed, dict) else None
     return owner if isinstance(owner, str) else None
-
-
-def _connect_link(row: Any) -> ConnectLink:
-    return ConnectLink(
-        account_id=row["account_id"],
-        admin_extension_id=row["admin_extension_id"],
-        code_verifier_encrypted=row["code_verifier"],
-        expires_at=row["expires_at"],
-    )
-
-
-def _ringsense_connection(row: Any) -> RingSenseConnection:
-    return RingSenseConnection(
-        account_id=row["account_id"],
-        owner_extension_id=row["owner_extension_id"],
-        refresh_token_encrypted=row["refresh_token"],
-        connected_by=row["connected_by"],
-        connected_at=row["connected_at"],
-    )
 
 
 def _offers_every_method_of_its_protocol(store: PgAccounts) -> AccountStore:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from bot.store.interface import AiJobStore
 from bot.store.postgres.base import PgStoreBase
 from bot.store.records import AiJob
+from bot.store.rows import ai_job_of, ai_job_values
 
 
 class PgAiJobs(PgStoreBase):
@@ -25,26 +23,12 @@ class PgAiJobs(PgStoreBase):
             "ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, "
             "finished_at = excluded.finished_at, result = excluded.result, "
             "problem = excluded.problem, expires_at = excluded.expires_at",
-            job.job_id,
-            job.requester_id,
-            job.account_id,
-            json.dumps(dict(job.destination)),
-            job.source_label,
-            job.recording_id,
-            json.dumps(sorted(job.entitled_ids)),
-            job.webhook_secret_hash,
-            job.state,
-            job.requested_at,
-            job.finished_at,
-            job.expires_at,
-            json.dumps(job.result) if job.result is not None else None,
-            job.problem,
-            json.dumps(dict(job.speaker_names)),
+            *ai_job_values(job),
         )
 
     async def ai_job(self, job_id: str) -> AiJob | None:
         row = await self._pool.fetchrow("SELECT * FROM ai_jobs WHERE job_id = $1", job_id)
-        return _ai_job(row) if row else None
+        return ai_job_of(row) if row else None
 
     async def ai_job_with_webhook_secret(self, webhook_secret_hash: str) -> AiJob | None:
         """The job whose webhook address carries this secret (by its hash): the documented
@@ -52,7 +36,7 @@ class PgAiJobs(PgStoreBase):
         row = await self._pool.fetchrow(
             "SELECT * FROM ai_jobs WHERE webhook_secret_hash = $1", webhook_secret_hash
         )
-        return _ai_job(row) if row else None
+        return ai_job_of(row) if row else None
 
     async def ai_jobs_of(self, requester_id: str, limit: int) -> list[AiJob]:
         rows = await self._pool.fetch(
@@ -60,7 +44,7 @@ class PgAiJobs(PgStoreBase):
             requester_id,
             limit,
         )
-        return [_ai_job(r) for r in rows]
+        return [ai_job_of(r) for r in rows]
 
     async def pending_ai_jobs(self, requested_before: float) -> list[AiJob]:
         rows = await self._pool.fetch(
@@ -68,27 +52,7 @@ class PgAiJobs(PgStoreBase):
             "ORDER BY requested_at",
             requested_before,
         )
-        return [_ai_job(r) for r in rows]
-
-
-def _ai_job(row: Any) -> AiJob:
-    return AiJob(
-        job_id=row["job_id"],
-        requester_id=row["requester_id"],
-        account_id=row["account_id"],
-        destination=json.loads(row["destination"]),
-        source_label=row["source_label"],
-        recording_id=row["recording_id"],
-        entitled_ids=frozenset(json.loads(row["entitled_ids"])),
-        webhook_secret_hash=row["webhook_secret_hash"],
-        state=row["state"],
-        requested_at=row["requested_at"],
-        expires_at=row["expires_at"],
-        finished_at=row["finished_at"],
-        result=json.loads(row["result"]) if row["result"] else None,
-        problem=row["problem"],
-        speaker_names=json.loads(row["speaker_names"]),
-    )
+        return [ai_job_of(r) for r in rows]
 
 
 def _offers_every_method_of_its_protocol(store: PgAiJobs) -> AiJobStore:
