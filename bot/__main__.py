@@ -201,10 +201,16 @@ async def _serve(config: object) -> int:
     does, with exit status 2 and a message naming the problem."""
     from bot.app import STARTUP
     from bot.config import Config
+    from bot.leases import SchemaTooNew
     from bot.runner import start_bot
+    from bot.store.opening import DatabaseUnavailable
 
     assert isinstance(config, Config)
-    bot = await start_bot(config, wait_ready=False)
+    try:
+        bot = await start_bot(config, wait_ready=False)
+    except (DatabaseUnavailable, SchemaTooNew) as err:
+        log.error("not started: %s", err)
+        return 2
     log.info("listening on %s, webhooks at %s", bot.url, config.webhook_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

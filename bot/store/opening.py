@@ -15,6 +15,10 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SQLITE_SCHEME = "sqlite:///"
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be opened: its address (password hidden) and why."""
+
+
 def is_postgres(database: str) -> bool:
     return database.startswith(POSTGRES_SCHEMES)
 
@@ -45,9 +49,17 @@ async def open_storage(
     """The storage `database` names: PostgreSQL for a `postgresql://` URL (several
     replicas may share it), else the SQLite file at that path."""
     if is_postgres(database):
+        from bot.leases import SchemaTooNew
         from bot.store.postgres.storage import PostgresStorage
 
-        return await PostgresStorage.open(database, cipher, replica_id)
+        try:
+            return await PostgresStorage.open(database, cipher, replica_id)
+        except SchemaTooNew:
+            raise
+        except Exception as err:  # asyncpg's errors and the socket's share no base
+            raise DatabaseUnavailable(
+                f"the database {redacted(database)} cannot be opened: {type(err).__name__}: {err}"
+            ) from None
     from bot.store.sqlite import Storage
 
     return await Storage.open(sqlite_path(database), cipher)

@@ -86,3 +86,39 @@ def test_the_database_password_is_never_printed(
     printed = capsys.readouterr()
     assert "s3cret-pw" not in printed.out + printed.err
     assert "db.internal" in printed.out
+
+
+def test_a_database_that_does_not_answer_stops_the_bot_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    """`python -m bot run` pointed at a PostgreSQL nobody serves: exit 2 with one line
+    naming the database (password hidden) and why, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from bot.crypto import generate_key
+    from tests.bot.test_config import GOOD_ENV
+    from tests.conftest import PROJECT_ROOT
+    from tests.e2e import free_port
+
+    env = {
+        **os.environ,
+        **GOOD_ENV,
+        "BOT_SECRET_KEY": generate_key(),
+        "BOT_DATABASE": f"postgresql://bot:s3cret-pw@127.0.0.1:{free_port()}/bot",
+        "BOT_PORT": str(free_port()),
+    }
+    finished = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-m", "bot", "run", "--config", str(PROJECT_ROOT / "bot.config.yaml")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    said = finished.stdout + finished.stderr
+    assert finished.returncode == 2, said
+    assert "not started: the database postgresql://bot:***@127.0.0.1:" in said
+    assert "s3cret-pw" not in said
+    assert "Traceback" not in said
