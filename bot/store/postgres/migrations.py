@@ -413,6 +413,18 @@ CREATE INDEX inbox_failed ON inbox (id) WHERE status = 'failed';
 CREATE INDEX outbox_failed ON outbox (id) WHERE status = 'failed';
 """
 
+# `find` reads `call_search.terms` (migration 4) and `last` walks
+# `call_participants_newest_last` (migration 3): the column and index they replaced were
+# still computed and written for every call stored, read by nothing. Releases from
+# migration 4 on never read them, so replicas of the previous release keep working while
+# the new ones roll out. (Dropping the column also drops its GIN index; PostgreSQL marks the
+# column gone without rewriting the table, the space comes back as rows are rewritten.)
+DROP_SUPERSEDED = """
+DROP INDEX IF EXISTS call_participants_newest;
+DROP INDEX IF EXISTS call_search_words;
+ALTER TABLE call_search DROP COLUMN IF EXISTS words;
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
 POSTGRES_MIGRATIONS: list[str] = [
     SCHEMA_1,
@@ -421,4 +433,5 @@ POSTGRES_MIGRATIONS: list[str] = [
     SEARCH_AS_FTS5,
     SHARED_LIMITS,
     FAILED_ROWS,
+    DROP_SUPERSEDED,
 ]
