@@ -12,6 +12,9 @@ With shared leases the holder writes a heartbeat, `bot_state['lease.<name>'] =
 '<replica> <epoch>'`, every `HEARTBEAT_S` while its job is healthy. A replica that does
 not hold a lease is ready when someone else's heartbeat for it is fresh: readiness says
 "the job runs somewhere", not "the job runs here" (docs/design/replicas.md, section 4).
+The epoch is the database's clock when the storage has one (PostgreSQL), both when written
+and when judged: replicas' own clocks drift apart, and a skew longer than the staleness
+limit would make a replica call a live holder dead, or a dead one alive.
 
 Catch-up is asked for by whoever creates a RingSense subscription; a replica that does not
 hold the `catch-up` lease writes `bot_state['catch-up.requested']` and the holder, looking
@@ -30,7 +33,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.leases import Lease, LocalLeases, PostgresLeases, run_while_held
 
@@ -72,6 +75,13 @@ RESTART_AFTER_S = 5.0
 
 class Leases(Protocol):
     def lease(self, name: str) -> Lease: ...
+
+
+@runtime_checkable
+class DatabaseClock(Protocol):
+    """A storage shared by replicas whose server's clock they all read (PostgreSQL)."""
+
+    async def database_now(self) -> float: ...
 
 
 def leases_for(config: Config) -> Leases:
@@ -248,7 +258,7 @@ class RunOnceJobs:
             return True  # one process: nobody else reads it (and SQLite writes stay as few)
         try:
             await self._storage.set_state(
-                heartbeat_key(job.name), heartbeat_value(self.replica_id, self._clock())
+                heartbeat_key(job.name), heartbeat_value(self.replica_id, await self._now())
             )
         except Exception as problem:  # a database hiccup: the next beat tries again
             log.warning("heartbeat of %s not written: %s", job.name, type(problem).__name__)
@@ -266,9 +276,16 @@ class RunOnceJobs:
                 problems.append(f"{name}: no replica runs it (no fresh heartbeat)")
         return problems
 
+    async def _now(self) -> float:
+        """The time heartbeats are stamped and judged with: the database's clock, one for
+        every replica, when the storage has one; else this process's."""
+        if isinstance(self._storage, DatabaseClock):
+            return await self._storage.database_now()
+        return self._clock()
+
     async def _fresh(self, name: str) -> bool:
         beat = heartbeat_epoch(await self._storage.state(heartbeat_key(name)))
-        fresh = beat is not None and self._clock() - beat <= self._stale_after_s
+        fresh = beat is not None and await self._now() - beat <= self._stale_after_s
         self._fresh_elsewhere[name] = fresh
         return fresh
 

@@ -9,6 +9,7 @@ from bot.store.postgres.accounts import PgAccounts
 from bot.store.postgres.ai_jobs import PgAiJobs
 from bot.store.postgres.base import PgStoreBase
 from bot.store.postgres.calls import PgCalls
+from bot.store.postgres.clock import PgClock
 from bot.store.postgres.inbox import PgInbox
 from bot.store.postgres.outbox import PgOutbox
 from bot.store.postgres.ringcx import PgRingCx
@@ -27,6 +28,7 @@ class PostgresStorage(
     PgRingCx,
     PgUpkeep,
     PgShared,
+    PgClock,
     PgStoreBase,
 ):
     """The PostgreSQL storage: every table family's mixin over one connection pool."""
