@@ -44,6 +44,7 @@ from bot.services import Services
 from bot.startup import Startup
 from bot.storage import InboxItem
 from bot.store import open_storage
+from bot.store.interface import SharedQueue
 from bot.store.opening import replica_sharing
 from bot.subscriptions import Subscriptions
 from bot.webhooks import NotificationEndpoint
@@ -131,6 +132,9 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
     storage = await open_storage(config.database, cipher, config.replica_id)
+    if isinstance(storage, SharedQueue):  # replicas on PostgreSQL: `replicas:` timings
+        storage.claim_lease_s = config.replicas.claim_lease_s
+        storage.queue_poll_s = config.replicas.queue_poll_s
     # Replicas on one PostgreSQL database pace and count together; SQLite: in memory.
     sharing = replica_sharing(storage)
     penalties = PenaltyMemory(storage, observer=app[METRICS], shared=sharing.windows)
@@ -178,7 +182,13 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
         dispatcher = app[DISPATCHER]
         inbox = InboxWorker(services, dispatcher, config.workers)
         catch_up = CatchUp(services, inbox.wake)
-        jobs = RunOnceJobs(app[LEASES], storage, config.replica_id)
+        jobs = RunOnceJobs(
+            app[LEASES],
+            storage,
+            config.replica_id,
+            heartbeat_s=config.replicas.heartbeat_s,
+            stale_after_s=config.replicas.heartbeat_stale_s,
+        )
         app[RUN_ONCE_JOBS] = jobs
         catch_up_requests = Requests(CATCH_UP_LEASE, jobs, storage, catch_up.trigger)
         app[CATCH_UP_REQUESTS] = catch_up_requests

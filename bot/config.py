@@ -42,6 +42,13 @@ ENV_PORT = "BOT_PORT"
 ENV_REPLICA_ID = "BOT_REPLICA_ID"
 ENV_STATUS_TOKEN = "BOT_STATUS_TOKEN"  # noqa: S105 - a variable name, not a secret
 ENV_METRICS_TOKEN = "BOT_METRICS_TOKEN"  # noqa: S105 - a variable name, not a secret
+ENV_METRICS_BIND = "BOT_METRICS_BIND"
+# The `replicas:` settings, each overridable from the environment (a deployment tool sets
+# them per environment without editing the file).
+ENV_CLAIM_LEASE_S = "BOT_CLAIM_LEASE_S"
+ENV_QUEUE_POLL_S = "BOT_QUEUE_POLL_S"
+ENV_HEARTBEAT_S = "BOT_HEARTBEAT_S"
+ENV_HEARTBEAT_STALE_S = "BOT_HEARTBEAT_STALE_S"
 
 # A placeholder is a whole value: one of these words, `<...>`, `your-...`, or only x's. A
 # random secret that merely contains "todo" or "xxx" is a real secret.
@@ -95,6 +102,23 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class ReplicasConfig:
+    """Timings of several replicas sharing one PostgreSQL database (`replicas:` in the YAML
+    file; no effect on SQLite, where one process does everything)."""
+
+    # How long a replica's claim on a notification or delivery holds without renewal (its
+    # worker renews it every third of this): the longest a killed replica delays its rows.
+    claim_lease_s: float = 60.0
+    # How often a worker with room reads the queue unprompted, should a wake-up from another
+    # replica be lost.
+    queue_poll_s: float = 5.0
+    # How often the holder of a run-once job writes its heartbeat, and how old the last one
+    # may be before the other replicas say that nobody runs the job (/readyz 503).
+    heartbeat_s: float = 5.0
+    heartbeat_stale_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Config:
     ringcentral: RingCentralConfig
     public_url: str
@@ -134,6 +158,7 @@ class Config:
     # This process among several replicas (`bot.replica_id` or BOT_REPLICA_ID; default
     # host:pid): names the lease heartbeats and the rows this replica claims.
     replica_id: str = ""
+    replicas: ReplicasConfig = ReplicasConfig()
 
     @property
     def metrics_bind_address(self) -> tuple[str, int] | None:
@@ -322,7 +347,8 @@ def load_config(
     metrics_token = optional_secret(ENV_METRICS_TOKEN)
     if metrics_token and len(metrics_token) < 16:
         problems.append(f"{ENV_METRICS_TOKEN} must be at least 16 characters when set")
-    metrics_bind = _metrics_bind(_section(raw, "metrics", problems), problems)
+    metrics_bind = _metrics_bind(_section(raw, "metrics", problems), env, problems)
+    replicas = _replicas(_section(raw, "replicas", problems), env, problems)
 
     ringcx = _ringcx(_section(raw, "ringcx", problems), env, problems)
     retention = _retention(_section(raw, "retention", problems), problems)
@@ -338,6 +364,7 @@ def load_config(
         database_path=sqlite_path(database) if not is_postgres(database) else Path(),
         postgres_url=database if is_postgres(database) else None,
         replica_id=replica_id,
+        replicas=replicas,
         verification_token=verification_token,
         shared_secret=shared_secret,
         admins=admins,
@@ -363,17 +390,64 @@ def load_config(
     )
 
 
-def _metrics_bind(section: Mapping[str, Any], problems: list[str]) -> str:
-    """`metrics.bind`: "host:port" of a listener serving only /metrics, or empty."""
-    value = section.get("bind", "")
+def _metrics_bind(section: Mapping[str, Any], env: Mapping[str, str], problems: list[str]) -> str:
+    """`metrics.bind` (or BOT_METRICS_BIND): "host:port" of a listener serving only
+    /metrics, or empty."""
+    from_env = bool(env.get(ENV_METRICS_BIND))
+    value = env[ENV_METRICS_BIND] if from_env else section.get("bind", "")
     if value is None or value == "":
         return ""
     text = str(value).strip()
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        problems.append(f"metrics.bind must be host:port (e.g. 127.0.0.1:9108), got {text!r}")
+        source = f" (from {ENV_METRICS_BIND})" if from_env else ""
+        problems.append(
+            f"metrics.bind must be host:port (e.g. 127.0.0.1:9108), got {text!r}{source}"
+        )
         return ""
     return text
+
+
+# Each `replicas:` setting: its environment variable and the range that makes sense.
+_REPLICA_SETTINGS: dict[str, tuple[str, float, float]] = {
+    "claim_lease_s": (ENV_CLAIM_LEASE_S, 1.0, 3600.0),
+    "queue_poll_s": (ENV_QUEUE_POLL_S, 0.1, 600.0),
+    "heartbeat_s": (ENV_HEARTBEAT_S, 0.1, 600.0),
+    "heartbeat_stale_s": (ENV_HEARTBEAT_STALE_S, 0.5, 3600.0),
+}
+
+
+def _replicas(
+    section: Mapping[str, Any], env: Mapping[str, str], problems: list[str]
+) -> ReplicasConfig:
+    """The `replicas:` timings, each a number of seconds in its range; a heartbeat must be
+    judged stale only after several could have come (more than twice its period), or one a
+    moment late would make every other replica unready."""
+    defaults = ReplicasConfig()
+    values: dict[str, float] = {}
+    for key, (env_name, low, high) in _REPLICA_SETTINGS.items():
+        default = float(getattr(defaults, key))
+        where = f"replicas.{key} (or {env_name})"
+        raw: Any = section.get(key, default)
+        if env.get(env_name):
+            try:
+                raw = float(env[env_name])
+            except ValueError:
+                problems.append(f"{where} must be a number of seconds, got {env[env_name]!r}")
+                raw = default
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
+            problems.append(
+                f"{where} must be a number of seconds from {low:g} to {high:g}, got {raw!r}"
+            )
+            raw = default
+        values[key] = float(raw)
+    if values["heartbeat_stale_s"] <= 2 * values["heartbeat_s"]:
+        problems.append(
+            f"replicas.heartbeat_stale_s ({values['heartbeat_stale_s']:g}) must be more than "
+            f"twice replicas.heartbeat_s ({values['heartbeat_s']:g}): otherwise a heartbeat a "
+            "moment late makes every other replica say that nobody runs the job"
+        )
+    return ReplicasConfig(**values)
 
 
 def _secret_keys(env: Mapping[str, str], problems: list[str]) -> str:

@@ -65,6 +65,7 @@ KNOWN_KEYS: Mapping[str, frozenset[str]] = {
         }
     ),
     "metrics": frozenset({"bind"}),
+    "replicas": frozenset({"claim_lease_s", "queue_poll_s", "heartbeat_s", "heartbeat_stale_s"}),
 }
 
 

@@ -58,10 +58,12 @@ ROLLUPS_LEASE = "rollups"
 
 HEARTBEAT_PREFIX = "lease."
 HEARTBEAT_S = 5.0
-"""How often the holder of a lease says so in `bot_state` (while its job is healthy)."""
+"""How often the holder of a lease says so in `bot_state` (while its job is healthy); the
+default of `replicas.heartbeat_s`."""
 HEARTBEAT_STALE_S = 30.0
 """A heartbeat older than this means nobody runs the job (or it is unhealthy where it
-runs): six missed beats, several times the few seconds a takeover takes."""
+runs): six missed beats, several times the few seconds a takeover takes. The default of
+`replicas.heartbeat_stale_s`."""
 REQUEST_POLL_S = 2.0
 """How often the holder of a lease looks for a request another replica wrote."""
 IDENTITIES_REFRESH_S = 60.0

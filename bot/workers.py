@@ -39,10 +39,6 @@ MAX_HELD = 100
 DATABASE_RETRY_S = 5.0
 """How soon a worker reads the database again after it failed to answer."""
 
-SHARED_POLL_S = 5.0
-"""With replicas sharing the queue (PostgreSQL): how often a worker with room reads the
-database even when nobody woke it, should a wake-up from another replica be lost."""
-
 
 def backoff_delay(attempt: int, base_s: float = 1.0, cap_s: float = 300.0) -> float:
     """Exponential backoff with full jitter: attempt 1 waits up to base, then doubling."""
@@ -332,7 +328,7 @@ class QueueWorker(ABC, Generic[Item]):
             if timeout == 0:
                 return
         if has_room and self._shared is not None:
-            poll_in = self._last_stored_read + SHARED_POLL_S - time.time()
+            poll_in = self._last_stored_read + self._shared.queue_poll_s - time.time()
             if poll_in <= 0:
                 self._read_stored = True
                 return

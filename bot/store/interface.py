@@ -439,6 +439,7 @@ class SharedQueue(Protocol):
     `queue` is "inbox" or "outbox"."""
 
     claim_lease_s: float
+    queue_poll_s: float
 
     async def claim_queued(self, queue: str, ids: Sequence[int]) -> list[int]: ...
 

@@ -36,7 +36,10 @@ from bot.store.postgres.base import PgStoreBase
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE_S = 60.0
-"""How long a claim holds without renewal: the longest a killed replica delays its rows."""
+"""How long a claim holds without renewal: the longest a killed replica delays its rows
+(default of `replicas.claim_lease_s`)."""
+QUEUE_POLL_S = 5.0
+"""Default of `replicas.queue_poll_s` (see `PgClaims.queue_poll_s`)."""
 
 QUEUES = {"inbox": "inbox", "outbox": "outbox"}
 """The queue tables, by the worker's name for them (never interpolated from input)."""
@@ -82,7 +85,9 @@ class PgClaims(PgStoreBase):
     bot/store/interface.py)."""
 
     claim_lease_s: float = CLAIM_LEASE_S
-    """Tests shorten it to see a dead replica's rows taken over."""
+    """`replicas.claim_lease_s`; tests shorten it to see a dead replica's rows taken over."""
+    queue_poll_s: float = QUEUE_POLL_S
+    """`replicas.queue_poll_s`: how often a worker with room reads the queue unprompted."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
