@@ -34,13 +34,35 @@ def test_the_dashboard_graphs_every_metric_and_only_metrics_that_exist() -> None
     assert used == served_metric_names()
 
 
-def test_the_scrape_config_reads_the_metrics_listener_and_keeps_the_token_out() -> None:
-    config = yaml.safe_load((DEPLOY / "prometheus.yml").read_text(encoding="utf-8"))
+def test_the_scrape_config_reads_every_replicas_metrics_listener_and_keeps_tokens_out() -> None:
+    text = (DEPLOY / "prometheus.yml").read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["ringsense-bot"]["static_configs"][0]["targets"] == ["ringsense-bot:9108"]
-    token_job = jobs["ringsense-bot-token"]
-    assert token_job["authorization"]["credentials_file"]
-    assert "credentials" not in token_job["authorization"]
+    services = compose()["services"]
+    replicas = sorted(name for name, service in services.items() if "BOT_DATABASE" in str(service))
+    port = services["bot1"]["environment"]["BOT_METRICS_BIND"].rpartition(":")[2]
+    # Each replica on its own (through `lb` every scrape would reach another one).
+    targets = [t for group in jobs["ringsense-bot"]["static_configs"] for t in group["targets"]]
+    assert sorted(targets) == [f"{name}:{port}" for name in replicas] == ["bot1:9108", "bot2:9108"]
+    # The token way in, for a bot outside compose, is an example whose token is in a file.
+    assert "credentials_file:" in text and "credentials:" not in text
+
+
+def test_compose_runs_prometheus_on_each_replicas_metrics_listener() -> None:
+    services = compose()["services"]
+    prometheus = services["prometheus"]
+    assert prometheus["image"].startswith("prom/prometheus:")  # the official image
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prometheus["volumes"]
+    # Its web page has no login: on this machine's loopback only.
+    assert [p for p in prometheus["ports"] if not p.startswith("127.0.0.1:")] == []
+    bot = services["bot1"]
+    host, _, port = bot["environment"]["BOT_METRICS_BIND"].rpartition(":")
+    assert host == "0.0.0.0" and port.isdigit()  # noqa: S104 - the compose network only
+    # The listener needs no token, so it is never published on the host.
+    assert "ports" not in bot
+    # Its data outlives the container, as the database's does.
+    data = next(v for v in prometheus["volumes"] if v.endswith(":/prometheus"))
+    assert data.split(":")[0] in compose()["volumes"]
 
 
 def compose() -> dict[str, Any]:
