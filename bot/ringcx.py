@@ -42,6 +42,7 @@ from bot.rc import (
 )
 from bot.ringcx_model import RingCXFormatError, Segment
 from bot.services import RingCXTranscripts, Services
+from bot.store.interface import SharedRingCx
 
 log = logging.getLogger(__name__)
 
@@ -456,17 +457,56 @@ class RingCXPoller:
 
     async def _fetch_transcripts(self) -> None:
         storage = self._services.storage
+        shared = storage if isinstance(storage, SharedRingCx) else None
         while True:
             try:
-                for dialog_id, segment_id, metadata, attempts in await storage.due_ringcx_segments(
-                    20
-                ):
-                    await self._one(dialog_id, segment_id, metadata, attempts)
+                await self._work_through(await storage.due_ringcx_segments(20), shared)
             except Exception:
                 log.exception("RingCX transcripts")
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), 5.0)
+
+    async def _work_through(
+        self, due: list[tuple[str, str, Mapping[str, Any], int]], shared: SharedRingCx | None
+    ) -> None:
+        """Fetch each due segment's transcript in turn. With replicas (PostgreSQL) the
+        segments are claimed for a short lease: renewed here while the batch is worked on
+        (RingCX may be slow, the pacing may make it wait), so another replica's poller takes
+        them only if this one dies, and given back at once if this poller is stopped (its
+        lease moved, or the replica stops)."""
+        held = [(dialog_id, segment_id) for dialog_id, segment_id, _, _ in due]
+        keeper = None
+        if shared is not None and held:
+            keeper = asyncio.create_task(self._keep_claims(shared, held), name="ringcx-claims")
+        try:
+            for dialog_id, segment_id, metadata, attempts in due:
+                await self._one(dialog_id, segment_id, metadata, attempts)
+                held.remove((dialog_id, segment_id))
+        except asyncio.CancelledError:
+            if shared is not None and held:
+                with contextlib.suppress(Exception):
+                    await shared.release_ringcx_claims(held)
+            raise
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+
+    @staticmethod
+    async def _keep_claims(shared: SharedRingCx, held: list[tuple[str, str]]) -> None:
+        """Renew the claim on the segments still `held`, every third of its lease."""
+        while True:
+            await asyncio.sleep(shared.ringcx_claim_s / 3)
+            try:
+                await shared.renew_ringcx_claims(list(held))
+            except Exception as problem:  # a database hiccup: the next round tries again
+                log.warning(
+                    "RingCX: could not renew %d segment claim(s): %s",
+                    len(held),
+                    type(problem).__name__,
+                )
 
     async def _one(
         self, dialog_id: str, segment_id: str, metadata: Mapping[str, Any], attempts: int

@@ -448,3 +448,20 @@ class SharedQueue(Protocol):
     async def release_claims(self, queue: str, ids: Sequence[int]) -> None: ...
 
     async def listen_for_work(self, queue: str, wake: Callable[[], None]) -> None: ...
+
+
+@runtime_checkable
+class SharedRingCx(Protocol):
+    """What a backend shared by several replicas adds for the RingCX poller (PostgreSQL;
+    on SQLite the one process's poller needs no claim): `due_ringcx_segments` claims the
+    segments it hands out for `ringcx_claim_s`, the poller renews the claim while it works
+    on them and releases what it did not finish when it stops. Segments are
+    `(dialog_id, segment_id)`."""
+
+    ringcx_claim_s: float
+
+    async def renew_ringcx_claims(
+        self, segments: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]: ...
+
+    async def release_ringcx_claims(self, segments: Sequence[tuple[str, str]]) -> None: ...

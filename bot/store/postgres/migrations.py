@@ -425,6 +425,13 @@ DROP INDEX IF EXISTS call_search_words;
 ALTER TABLE call_search DROP COLUMN IF EXISTS words;
 """
 
+# A RingCX segment handed to a poller is claimed by its replica for a short lease the poller
+# renews while it works (bot/store/postgres/ringcx.py): who holds it, so that only the
+# holder renews or releases it.
+RINGCX_CLAIMS = """
+ALTER TABLE ringcx_segments ADD COLUMN claimed_by text;
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
 POSTGRES_MIGRATIONS: list[str] = [
     SCHEMA_1,
@@ -434,4 +441,5 @@ POSTGRES_MIGRATIONS: list[str] = [
     SHARED_LIMITS,
     FAILED_ROWS,
     DROP_SUPERSEDED,
+    RINGCX_CLAIMS,
 ]
