@@ -54,8 +54,8 @@ async def test_a_dead_pollers_segments_are_taken_within_its_short_lease(
         assert held == [("d-1", "s-1"), ("d-2", "s-2")]
         assert await second.due_ringcx_segments(20) == []
 
-        # Working on them for three leases, renewing: nobody else gets them.
-        for _ in range(9):
+        # Working on them for two leases, renewing: nobody else gets them.
+        for _ in range(6):
             await asyncio.sleep(LEASE_S / 3)
             assert sorted(await first.renew_ringcx_claims(held)) == held
             assert await second.due_ringcx_segments(20) == []
@@ -130,8 +130,8 @@ async def test_a_poller_keeps_its_segment_while_ringcx_is_slow_and_hands_it_over
         await _segments(working, "1")
         poller.wake.set()
         await asyncio.wait_for(ringcx.asked.wait(), 10)
-        # RingCX takes three leases to answer: the segment stays with the working poller.
-        for _ in range(6):
+        # RingCX takes two leases to answer: the segment stays with the working poller.
+        for _ in range(4):
             await asyncio.sleep(LEASE_S / 2)
             assert await other.due_ringcx_segments(20) == []
         # Its replica stops (the lease moved, or a deploy): the segment is free at once.
