@@ -5,7 +5,8 @@ A segment handed to the RingCX poller is claimed by its replica (`claimed_by`) u
 on the segment (RingCX may be slow, or the pacing make it wait), and releases when it stops.
 A poller that died renews nothing: the next holder of the `ringcx` lease takes its segments
 within that lease. Claims are made and judged with the database's clock, one for every
-replica, as a lease this short must not depend on replicas' clocks agreeing.
+replica, as a lease this short must not depend on replicas' clocks agreeing (`now()`: each
+statement is a transaction of its own, and a stable time lets the due index be used).
 """
 
 from __future__ import annotations
@@ -79,10 +80,10 @@ class PgRingCx(PgStoreBase):
         statement) gives each segment to one of them."""
         rows = await self._pool.fetch(
             "WITH due AS (SELECT dialog_id, segment_id FROM ringcx_segments "
-            "WHERE state = 'pending' AND next_attempt_at <= extract(epoch FROM clock_timestamp()) "
+            "WHERE state = 'pending' AND next_attempt_at <= extract(epoch FROM now()) "
             "ORDER BY found_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
             "UPDATE ringcx_segments s "
-            "SET next_attempt_at = extract(epoch FROM clock_timestamp()) + $2, claimed_by = $3 "
+            "SET next_attempt_at = extract(epoch FROM now()) + $2, claimed_by = $3 "
             "FROM due WHERE s.dialog_id = due.dialog_id AND s.segment_id = due.segment_id "
             "RETURNING s.dialog_id, s.segment_id, s.metadata, s.attempts, s.found_at",
             limit,
@@ -104,7 +105,7 @@ class PgRingCx(PgStoreBase):
             return []
         rows = await self._pool.fetch(
             "UPDATE ringcx_segments "
-            "SET next_attempt_at = extract(epoch FROM clock_timestamp()) + $1 "
+            "SET next_attempt_at = extract(epoch FROM now()) + $1 "
             "WHERE state = 'pending' AND claimed_by = $4 "
             "AND (dialog_id, segment_id) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
             "RETURNING dialog_id, segment_id",
@@ -122,7 +123,7 @@ class PgRingCx(PgStoreBase):
             return
         await self._pool.execute(
             "UPDATE ringcx_segments "
-            "SET next_attempt_at = extract(epoch FROM clock_timestamp()), claimed_by = NULL "
+            "SET next_attempt_at = extract(epoch FROM now()), claimed_by = NULL "
             "WHERE state = 'pending' AND claimed_by = $1 "
             "AND (dialog_id, segment_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
             self.replica_id,
