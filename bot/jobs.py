@@ -140,7 +140,11 @@ def background_job(
 
 class RunOnceJobs:
     """This replica's side of every run-once job: contends for each lease, runs the job
-    while it holds it, beats the heartbeat, and answers who runs what."""
+    while it holds it, beats the heartbeat, and answers who runs what.
+
+    `heartbeat_s` and `stale_after_s` come from `replicas.heartbeat_s` and
+    `replicas.heartbeat_stale_s`; `clock` stamps heartbeats only when the storage has no
+    clock of its own (`DatabaseClock`: PostgreSQL has one, for every replica)."""
 
     def __init__(
         self,
