@@ -77,20 +77,26 @@ async def stack(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(params=BACKENDS)
-async def stack_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """`stack`, once with SQLite and once with PostgreSQL (a fresh database): a module
-    opts in with `stack = stack_on_each_backend`-style fixture of its own."""
-    from tests.e2e import running_stack
-
+async def e2e_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The bot's `BOT_DATABASE` for an end-to-end test, once an SQLite file and once a
+    fresh PostgreSQL database: the one switch that runs a test on both backends. A test
+    that is really about SQLite (its file on disk, WAL, its triggers) takes the `sqlite`
+    one only: `@sqlite_only` (tests/e2e.py), with a comment saying why."""
     if request.param == "sqlite":
-        async with running_stack(tmp_path / "bot.sqlite3") as stack:
-            yield stack
+        yield str(tmp_path / "bot.sqlite3")
         return
     server_url = request.getfixturevalue("postgres_server_url")
-    async with (
-        fresh_database(server_url) as url,
-        running_stack(tmp_path / "unused.sqlite3", overrides={"bot": {"database": url}}) as stack,
-    ):
+    async with fresh_database(server_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def stack_on_each_backend(e2e_database: str) -> Any:
+    """`stack`, once with SQLite and once with PostgreSQL (a fresh database): tests/handlers
+    takes it as its `stack` (tests/handlers/conftest.py)."""
+    from tests.e2e import running_stack
+
+    async with running_stack(e2e_database) as stack:
         yield stack
 
 
