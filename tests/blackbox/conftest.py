@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.blackbox.harness import BlackBox, start_blackbox
-from tests.postgres import fresh_database
+from tests.postgres import create_database, drop_database, with_database
 from tests.stores import BACKENDS
 
 
@@ -33,21 +33,21 @@ def blackbox(request: pytest.FixtureRequest) -> Iterator[BlackBox]:
         database = None
         if request.param == "postgres":
             server_url = request.getfixturevalue("postgres_server_url")
-            database = cleanup.enter_context(_fresh_database(server_url))
+            template = request.getfixturevalue("migrated_postgres_template")
+            database = cleanup.enter_context(_fresh_database(server_url, template))
         running = start_blackbox(workdir, database)
         cleanup.callback(running.stop)
         yield running
 
 
 @contextlib.contextmanager
-def _fresh_database(server_url: str) -> Iterator[str]:
+def _fresh_database(server_url: str, template: str) -> Iterator[str]:
     """`tests.postgres.fresh_database` for a fixture outside any event loop."""
-    database = fresh_database(server_url)
-    url = asyncio.run(database.__aenter__())
+    name = asyncio.run(create_database(server_url, template))
     try:
-        yield url
+        yield with_database(server_url, name)
     finally:
-        asyncio.run(database.__aexit__(None, None, None))
+        asyncio.run(drop_database(server_url, name))
 
 
 def _remove_unless_kept(workdir: Path) -> None:
