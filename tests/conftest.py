@@ -4,13 +4,14 @@ every test off the network (loopback only)."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -23,6 +24,8 @@ from tests.postgres import (
     server_addresses,
 )
 from tests.stores import BACKENDS, StoreFactory
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("RINGSENSE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -122,9 +125,16 @@ def migrated_postgres_template(postgres_server_url: str) -> Iterator[str]:
     """The name of a database on that server with every migration applied and no rows,
     which end-to-end tests copy (`CREATE DATABASE … TEMPLATE`) instead of migrating an
     empty one each time."""
-    name = asyncio.run(create_migrated_template(postgres_server_url))
+    name = _run_in_a_thread(lambda: create_migrated_template(postgres_server_url))
     yield name
-    asyncio.run(drop_database(postgres_server_url, name))
+    _run_in_a_thread(lambda: drop_database(postgres_server_url, name))
+
+
+def _run_in_a_thread(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work` to its end on an event loop of its own, in a thread of its own: a
+    session fixture may be first asked for inside a test's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(work())).result()
 
 
 @pytest.fixture

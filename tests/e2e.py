@@ -235,7 +235,7 @@ class Stack:
 
     @property
     def backend(self) -> str:
-        """ "sqlite" or "postgres": which storage backend this bot runs on."""
+        """Which storage backend this bot runs on: "sqlite" or "postgres"."""
         return "postgres" if self.config.postgres_url else "sqlite"
 
     def database(self) -> StoreFactory:
