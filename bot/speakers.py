@@ -23,16 +23,19 @@ number (assumed: it does, so an unrecognised voice is never named).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from bot.rc import RingCentralError
 from bot.ringsense import CallInsights
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: How long a name or an enrollment answer is trusted.
 DIRECTORY_TTL_S: Final = 600.0
@@ -54,11 +57,16 @@ class DirectoryApi(Protocol):
 @dataclass
 class SpeakerDirectory:
     """Cached answers to "what is extension X called" and "is X's voice enrolled", per
-    account (the same id asked through another account's identity is another question)."""
+    account (the same id asked through another account's identity is another question).
+    Questions asked while the same one is on its way wait for its answer instead of asking
+    again: the workers handle several digests or transcripts of one person at once (on
+    PostgreSQL each call is a line of its own), and each request counts against limits
+    that all of the bot's work shares."""
 
     clock: Callable[[], float] = time.monotonic
     _names: dict[tuple[str, str], tuple[float, str | None]] = field(default_factory=dict)
     _enrolled: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    _asking: dict[tuple[str, str, str], asyncio.Future[Any]] = field(default_factory=dict)
 
     async def extension_name(
         self, api: DirectoryApi, account_id: str, extension_id: str
@@ -67,19 +75,25 @@ class SpeakerDirectory:
         account's identity), or None when it has none or cannot be read."""
         key = (account_id, extension_id)
         cached = self._names.get(key)
-        now = self.clock()
-        if cached is not None and now < cached[0]:
+        if cached is not None and self.clock() < cached[0]:
             return cached[1]
+        name: str | None = await self._once(
+            ("name", account_id, extension_id), self._read_name(api, key)
+        )
+        return name
+
+    async def _read_name(self, api: DirectoryApi, key: tuple[str, str]) -> str | None:
+        extension_id = key[1]
         try:
             extension = await api.extension(extension_id)
         except RingCentralError as err:
             log.info("extension %s not named: %s", extension_id, err)
-            self._names[key] = (now + FAILED_LOOKUP_TTL_S, None)
+            self._names[key] = (self.clock() + FAILED_LOOKUP_TTL_S, None)
             return None
         raw = extension.get("name")
         same = str(extension.get("id", extension_id)) == extension_id
         name = raw.strip() if isinstance(raw, str) and raw.strip() and same else None
-        self._names[key] = (now + DIRECTORY_TTL_S, name)
+        self._names[key] = (self.clock() + DIRECTORY_TTL_S, name)
         return name
 
     async def is_enrolled(self, api: DirectoryApi, account_id: str, speaker_id: str) -> bool:
@@ -87,19 +101,38 @@ class SpeakerDirectory:
         `speakerIds` must name existing enrollments, or the analysis fails."""
         key = (account_id, speaker_id)
         cached = self._enrolled.get(key)
-        now = self.clock()
-        if cached is not None and now < cached[0]:
+        if cached is not None and self.clock() < cached[0]:
             return cached[1]
+        enrolled: bool = await self._once(
+            ("enrolled", account_id, speaker_id), self._read_enrollment(api, key)
+        )
+        return enrolled
+
+    async def _read_enrollment(self, api: DirectoryApi, key: tuple[str, str]) -> bool:
         try:
-            enrollment = await api.ai_enrollment(speaker_id)
+            enrollment = await api.ai_enrollment(key[1])
         except RingCentralError as err:
             # Unknown (404), no AI permission, rate limited: not enrolled, as far as we know.
             ttl = DIRECTORY_TTL_S if err.status in (403, 404) else FAILED_LOOKUP_TTL_S
-            self._enrolled[key] = (now + ttl, False)
+            self._enrolled[key] = (self.clock() + ttl, False)
             return False
         complete = enrollment.get("enrollmentComplete") is True
-        self._enrolled[key] = (now + DIRECTORY_TTL_S, complete)
+        self._enrolled[key] = (self.clock() + DIRECTORY_TTL_S, complete)
         return complete
+
+    async def _once(self, question: tuple[str, str, str], asking: Coroutine[Any, Any, T]) -> T:
+        """The answer of `asking`, or of the same question already on its way (then
+        `asking` is dropped unsent). A caller that gives up does not cancel the question
+        for the others waiting on it."""
+        running = self._asking.get(question)
+        if running is None:
+            running = asyncio.ensure_future(asking)
+            self._asking[question] = running
+            running.add_done_callback(lambda _done: self._asking.pop(question, None))
+        else:
+            asking.close()
+        answer: T = await asyncio.shield(running)
+        return answer
 
     def forget_enrollments(self, account_id: str) -> None:
         """RingCentral refused ids we thought enrolled: ask again next time."""

@@ -3,19 +3,29 @@ every test off the network (loopback only)."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from bot.store import StorageInterface
-from tests.postgres import fresh_database, postgres_server, server_addresses
+from tests.postgres import (
+    create_migrated_template,
+    drop_database,
+    fresh_database,
+    postgres_server,
+    server_addresses,
+)
 from tests.stores import BACKENDS, StoreFactory
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("RINGSENSE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -77,20 +87,27 @@ async def stack(tmp_path: Path) -> Any:
 
 
 @pytest.fixture(params=BACKENDS)
-async def stack_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """`stack`, once with SQLite and once with PostgreSQL (a fresh database): a module
-    opts in with `stack = stack_on_each_backend`-style fixture of its own."""
-    from tests.e2e import running_stack
-
+async def e2e_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The bot's `BOT_DATABASE` for an end-to-end test, once an SQLite file and once a
+    fresh PostgreSQL database: the one switch that runs a test on both backends. A test
+    that is really about SQLite (its file on disk, WAL, its triggers) takes the `sqlite`
+    one only: `@sqlite_only` (tests/e2e.py), with a comment saying why."""
     if request.param == "sqlite":
-        async with running_stack(tmp_path / "bot.sqlite3") as stack:
-            yield stack
+        yield str(tmp_path / "bot.sqlite3")
         return
     server_url = request.getfixturevalue("postgres_server_url")
-    async with (
-        fresh_database(server_url) as url,
-        running_stack(tmp_path / "unused.sqlite3", overrides={"bot": {"database": url}}) as stack,
-    ):
+    template = request.getfixturevalue("migrated_postgres_template")
+    async with fresh_database(server_url, template) as url:
+        yield url
+
+
+@pytest.fixture
+async def stack_on_each_backend(e2e_database: str) -> Any:
+    """`stack`, once with SQLite and once with PostgreSQL (a fresh database): tests/handlers
+    takes it as its `stack` (tests/handlers/conftest.py)."""
+    from tests.e2e import running_stack
+
+    async with running_stack(e2e_database) as stack:
         yield stack
 
 
@@ -101,6 +118,23 @@ def postgres_server_url() -> Iterator[str]:
     with postgres_server() as url:
         _ALLOWED_ADDRESSES.update(server_addresses(url))
         yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """The name of a database on that server with every migration applied and no rows,
+    which end-to-end tests copy (`CREATE DATABASE … TEMPLATE`) instead of migrating an
+    empty one each time."""
+    name = _run_in_a_thread(lambda: create_migrated_template(postgres_server_url))
+    yield name
+    _run_in_a_thread(lambda: drop_database(postgres_server_url, name))
+
+
+def _run_in_a_thread(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work` to its end on an event loop of its own, in a thread of its own: a
+    session fixture may be first asked for inside a test's running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(lambda: asyncio.run(work())).result()
 
 
 @pytest.fixture

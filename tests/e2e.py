@@ -6,19 +6,26 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import pytest
 
 from bot.app import DELIVERY_WORKER, INBOX_WORKER
 from bot.config import Config, load_config
 from bot.crypto import ENV_SECRET_KEY, generate_key
 from bot.runner import RunningBot, free_port, start_bot
 from sandbox import defaults
+from tests.raw_sql import run_sql
+from tests.stores import StoreFactory
 
 T = TypeVar("T")
+
+sqlite_only = pytest.mark.parametrize("e2e_database", ["sqlite"], indirect=True)
+"""For an end-to-end test that is really about SQLite (its file, WAL, an SQLite trigger
+or trace): it runs on that backend only; say why beside it."""
 
 
 TEST_SECRET_KEY = generate_key()
@@ -33,7 +40,7 @@ STATUS_TOKEN = "e2e-status-token-0123456789"
 
 def bot_config(
     sandbox_url: str,
-    database: Path,
+    database: Path | str,
     *,
     verification_token: str | None = None,
     port: int | None = None,
@@ -204,6 +211,17 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within_s: float =
         await asyncio.sleep(0.02)
 
 
+async def wait_until_subscriptions_kept(bot: RunningBot, config: Config) -> None:
+    """On PostgreSQL, subscriptions come from whichever replica keeps them, after its
+    start-up: wait until this one does (on SQLite the one process keeps them at start)."""
+    if config.postgres_url is None:
+        return
+    from bot.app import RUN_ONCE_JOBS
+    from bot.jobs import SUBSCRIPTIONS_LEASE
+
+    assert await bot.app[RUN_ONCE_JOBS].wait_runs_well(SUBSCRIPTIONS_LEASE, 60)
+
+
 @dataclass
 class Stack:
     sandbox: Any
@@ -211,39 +229,75 @@ class Stack:
     control: Control
     config: Config
     bot_id: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """The configuration the stack was started with beyond the tests' defaults (its
+    database among them); a restart keeps it."""
+
+    @property
+    def backend(self) -> str:
+        """Which storage backend this bot runs on: "sqlite" or "postgres"."""
+        return "postgres" if self.config.postgres_url else "sqlite"
+
+    def database(self) -> StoreFactory:
+        """The bot's database, for a test to open beside the bot (as a second process or
+        an operator would) on either backend."""
+        return StoreFactory(self.backend, self.config.database)
+
+    async def sql(self, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Run one SQL statement (`?` placeholders) on the bot's database, on either
+        backend, on a connection of its own; its rows."""
+        return await run_sql(self.database(), statement, *args)
+
+    async def everything_stored(self) -> str:
+        """All the bot's database holds, as text, for a test to look for what must never be
+        stored in the clear: on SQLite the file and its WAL as they are on disk; on
+        PostgreSQL every row of every table, each line led by its table's name."""
+        if self.backend == "sqlite":
+            database = self.config.database_path
+            files = (database, database.with_name(database.name + "-wal"))
+            return "".join(path.read_bytes().decode("latin-1") for path in files if path.exists())
+        tables = await self.sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        )
+        lines: list[str] = []
+        for (table,) in tables:
+            rows = await self.sql(f'SELECT t::text FROM "{table}" AS t')  # noqa: S608 (catalogue names)
+            lines.extend(f"{table}: {row}" for (row,) in rows)
+        return "\n".join(lines)
 
     async def restart_bot(self, *, already_stopped: bool = False, **config_changes: Any) -> None:
+        """Stop the bot (unless it is already) and start it again on the same database
+        and configuration, with `verification_token` or `ringcx` changed if given."""
         if not already_stopped:
             await self.bot.stop()
         self.config = bot_config(
             self.sandbox.url,
-            self.config.database_path,
+            self.config.database,
             verification_token=config_changes.get(
                 "verification_token", self.config.verification_token
             ),
             port=self.config.port,
             ringcx=config_changes.get("ringcx"),
+            overrides=self.overrides,
         )
         self.bot = await start_bot(self.config)
+        await wait_until_subscriptions_kept(self.bot, self.config)
 
 
 @asynccontextmanager
 async def running_stack(
-    database: Path, *, overrides: dict[str, Any] | None = None
+    database: Path | str, *, overrides: dict[str, Any] | None = None
 ) -> AsyncIterator[Stack]:
     """The sandbox and the bot, both on loopback, the bot subscribed and ready, the app's
-    interactive and redirect addresses registered with the sandbox."""
+    interactive and redirect addresses registered with the sandbox. `database` is an
+    SQLite file or a `postgresql://` URL."""
     from sandbox.runner import start_sandbox
 
     sandbox = await start_sandbox()
+    overrides = overrides or {}
     config = bot_config(sandbox.url, database, overrides=overrides)
     bot = await start_bot(config)
-    if config.postgres_url is not None:
-        # Subscriptions come from whichever replica keeps them, after start-up (this one).
-        from bot.app import RUN_ONCE_JOBS
-        from bot.jobs import SUBSCRIPTIONS_LEASE
-
-        assert await bot.app[RUN_ONCE_JOBS].wait_runs_well(SUBSCRIPTIONS_LEASE, 60)
+    await wait_until_subscriptions_kept(bot, config)
     session = aiohttp.ClientSession()
     control = Control(session, sandbox.url)
     await control.call(
@@ -254,7 +308,7 @@ async def running_stack(
             "oauthRedirectUri": f"{config.public_url}/oauth/redirect",
         },
     )
-    stack = Stack(sandbox, bot, control, config, await control.bot_id())
+    stack = Stack(sandbox, bot, control, config, await control.bot_id(), overrides)
     try:
         yield stack
     finally:

@@ -214,19 +214,23 @@ async def _make_people(control: Control) -> dict[str, str]:
     return ids
 
 
-def start_blackbox(workdir: Path) -> BlackBox:
-    """Start the sandbox, make the people, start the bot, install it in a second account."""
+def start_blackbox(workdir: Path, database: str | None = None) -> BlackBox:
+    """Start the sandbox, make the people, start the bot, install it in a second account.
+    The bot's database is `database` (`BOT_DATABASE`, a `postgresql://` URL) if given,
+    else an SQLite file in `workdir`."""
     sandbox_port = free_port()
     sandbox = spawn("sandbox", ["-m", "sandbox", "--port", str(sandbox_port)], {}, workdir)
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     try:
-        return asyncio.run(_start(workdir, sandbox, sandbox_url))
+        return asyncio.run(_start(workdir, sandbox, sandbox_url, database))
     except BaseException:
         sandbox.stop()
         raise
 
 
-async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
+async def _start(
+    workdir: Path, sandbox: Process, sandbox_url: str, database: str | None
+) -> BlackBox:
     bot_port = free_port()
     bot_url = f"http://127.0.0.1:{bot_port}"
     async with aiohttp.ClientSession() as session:
@@ -279,6 +283,8 @@ async def _start(workdir: Path, sandbox: Process, sandbox_url: str) -> BlackBox:
             "BOT_PUBLIC_URL": bot_url,
             **{k: v for k, v in secrets.items() if k.startswith(("RC_", "BOT_"))},
         }
+        if database:
+            env["BOT_DATABASE"] = database
         bot = spawn(
             "bot",
             [

@@ -27,13 +27,6 @@ from sandbox import defaults
 from tests.conftest import load_fixture
 from tests.e2e import Stack, settle
 
-
-@pytest.fixture
-async def stack(stack_on_each_backend: Stack) -> Stack:
-    """These promises are kept on SQLite and on PostgreSQL alike: each test runs on both."""
-    return stack_on_each_backend
-
-
 HOME_ACCOUNT = defaults.ACCOUNT_ID
 
 

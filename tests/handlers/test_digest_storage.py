@@ -3,12 +3,11 @@ insights every card reads; the call and its deliveries stored together or not at
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
-from bot.app import SERVICES
+from bot.app import INBOX_WORKER, SERVICES
 from bot.cards import card_as_text
-from tests.e2e import Stack, settle
+from tests.e2e import Stack, settle, sqlite_only
 from tests.handlers.test_digests import opted_in_user
 
 WORDS = "Zebra-crossing budget of forty-two thousand"
@@ -35,17 +34,56 @@ def _actions(node: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _rows_with(database: str, table: str, column: str, text: str) -> int:
-    db = sqlite3.connect(database)
-    try:
-        # Table and column names come from the tests below.
-        (count,) = db.execute(
-            f"SELECT COUNT(*) FROM {table} WHERE instr({column}, ?) > 0",  # noqa: S608
-            (text,),
-        ).fetchone()
-        return int(count)
-    finally:
-        db.close()
+async def _rows_with(stack: Stack, table: str, column: str, text: str) -> int:
+    """How many rows of `table` hold `text` in `column`, on either backend."""
+    contains = "instr" if stack.backend == "sqlite" else "strpos"
+    # Table and column names come from the tests below.
+    [(count,)] = await stack.sql(
+        f"SELECT COUNT(*) FROM {table} WHERE {contains}({column}, ?) > 0",  # noqa: S608
+        text,
+    )
+    return int(count)
+
+
+async def _refuse_inserts(stack: Stack, table: str, when: str = "") -> None:
+    """From now on the database refuses rows inserted into `table` (those matching
+    `when`, a condition on NEW), as a full disk or a failing server would."""
+    if stack.backend == "sqlite":
+        condition = f"WHEN {when} " if when else ""
+        await stack.sql(
+            f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} {condition}"
+            "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+        return
+    condition = f"WHEN ({when}) " if when else ""
+    await stack.sql(
+        "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk trouble'; END $$"
+    )
+    await stack.sql(
+        f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW "
+        f"{condition}EXECUTE FUNCTION refuse_insert()"
+    )
+
+
+async def _allow_inserts_and_retry(stack: Stack, table: str) -> None:
+    """The database takes `table`'s rows again, and the failed notifications are due
+    again (as an operator's retry would make them)."""
+    if stack.backend == "sqlite":
+        await stack.sql(f"DROP TRIGGER refuse_{table}")
+        await stack.sql(
+            "UPDATE inbox SET status = 'pending', next_attempt_at = 0 "
+            "WHERE kind = 'ringsense.insights'"
+        )
+    else:
+        await stack.sql(f"DROP TRIGGER refuse_{table} ON {table}")
+        await stack.sql("DROP FUNCTION refuse_insert()")
+        await stack.sql(
+            "UPDATE inbox SET status = 'pending', next_attempt_at = 0, claimed_by = NULL, "
+            "lease_until = NULL WHERE kind = 'ringsense.insights'"
+        )
+    stack.bot.app[SERVICES].wake_outbox()
+    stack.bot.app[INBOX_WORKER].wake()
 
 
 async def test_the_transcript_is_stored_once_and_still_shown(stack: Stack) -> None:
@@ -58,10 +96,9 @@ async def test_the_transcript_is_stored_once_and_still_shown(stack: Stack) -> No
     await settle(stack.bot)
     [digest] = await stack.control.cards(chat)
 
-    database = str(stack.config.database_path)
-    assert _rows_with(database, "call_transcripts", "utterances", WORDS) == 1
-    assert _rows_with(database, "calls", "insights", WORDS) == 0
-    assert _rows_with(database, "outbox", "message", WORDS) == 0
+    assert await _rows_with(stack, "call_transcripts", "utterances", WORDS) == 1
+    assert await _rows_with(stack, "calls", "insights", WORDS) == 0
+    assert await _rows_with(stack, "outbox", "message", WORDS) == 0
 
     # The digest still offers the transcript, and pressing it (after a restart, so it is
     # read back from the database) sends it with its lines.
@@ -88,23 +125,13 @@ async def test_a_call_and_its_deliveries_are_stored_together_or_not_at_all(
     retry succeeds, exactly one digest arrives."""
     owner, chat = await opted_in_user(stack)
     storage = stack.bot.app[SERVICES].storage
-    await storage._db.execute(
-        "CREATE TEMP TRIGGER refuse_digest BEFORE INSERT ON outbox "
-        "WHEN NEW.priority = 0 BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
-    )
+    await _refuse_inserts(stack, "outbox", when="NEW.priority = 0")
     call = await stack.control.call("POST", "/calls", {"ownerExtensionId": owner})
     await settle(stack.bot)
     assert await stack.control.cards(chat) == []
     assert await storage.call_insights(f"pbx:{call['sourceRecordId']}") is None
 
-    await storage._db.execute("DROP TRIGGER temp.refuse_digest")
-    await storage._db.execute(
-        "UPDATE inbox SET status = 'pending', next_attempt_at = 0 WHERE kind = 'ringsense.insights'"
-    )
-    stack.bot.app[SERVICES].wake_outbox()
-    from bot.app import INBOX_WORKER
-
-    stack.bot.app[INBOX_WORKER].wake()
+    await _allow_inserts_and_retry(stack, "outbox")
     await settle(stack.bot)
     [card] = await stack.control.cards(chat)
     assert call["sourceRecordId"] in str(card["card"])  # this call's digest, once
@@ -120,10 +147,7 @@ async def test_a_digest_its_to_do_items_and_its_search_words_are_kept_together(
     stores everything, and exactly one digest arrives."""
     owner, chat = await opted_in_user(stack)
     storage = stack.bot.app[SERVICES].storage
-    await storage._db.execute(
-        "CREATE TEMP TRIGGER refuse_next_steps BEFORE INSERT ON next_steps "
-        "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
-    )
+    await _refuse_inserts(stack, "next_steps")
     call = await stack.control.call(
         "POST",
         "/calls",
@@ -134,13 +158,7 @@ async def test_a_digest_its_to_do_items_and_its_search_words_are_kept_together(
     assert await stack.control.cards(chat) == []
     assert await storage.call_insights(key) is None
 
-    await storage._db.execute("DROP TRIGGER temp.refuse_next_steps")
-    await storage._db.execute(
-        "UPDATE inbox SET status = 'pending', next_attempt_at = 0 WHERE kind = 'ringsense.insights'"
-    )
-    from bot.app import INBOX_WORKER
-
-    stack.bot.app[INBOX_WORKER].wake()
+    await _allow_inserts_and_retry(stack, "next_steps")
     await settle(stack.bot)
     [card] = await stack.control.cards(chat)
     assert call["sourceRecordId"] in str(card["card"])
@@ -173,6 +191,9 @@ def _write_transactions(statements: list[str]) -> list[str]:
     return found
 
 
+# SQLite only: it counts the transactions SQLite's statement trace shows on the workers'
+# connection (PostgreSQL's batching is measured by the storage tests and benches).
+@sqlite_only
 async def test_a_digest_costs_three_transactions_from_notification_to_card(
     stack: Stack,
 ) -> None:

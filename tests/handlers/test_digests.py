@@ -7,17 +7,10 @@ import json
 from typing import Any
 
 import aiohttp
-import pytest
 
 from bot.cards import card_as_text
 from tests.conftest import load_fixture
 from tests.e2e import Stack, eventually, settle
-
-
-@pytest.fixture
-async def stack(stack_on_each_backend: Stack) -> Stack:
-    """These promises are kept on SQLite and on PostgreSQL alike: each test runs on both."""
-    return stack_on_each_backend
 
 
 async def opted_in_user(stack: Stack, name: str = "Alex Rivera") -> tuple[str, str]:

@@ -10,7 +10,6 @@ from bot.access import NOT_VISIBLE
 from bot.app import SERVICES
 from bot.cards import card_as_text
 from bot.ringcx import POSITION_KEY, next_window
-from bot.storage import Storage
 from tests.e2e import ADMIN_ID, Stack, eventually, settle
 
 SUB_ACCOUNT = "12345"
@@ -32,7 +31,7 @@ def ringcx_config(stack: Stack, **extra: Any) -> dict[str, Any]:
 async def start_ringcx(stack: Stack, position: datetime, **extra: Any) -> None:
     """Restart the bot with RingCX on, its metadata position set (as if it had been running)."""
     await stack.bot.stop()
-    storage = await Storage.open(stack.config.database_path, stack.config.token_cipher())
+    storage = await stack.database().open(stack.config.token_cipher())
     await storage.set_state(POSITION_KEY, position.isoformat())
     await storage.close()
     await stack.restart_bot(already_stopped=True, ringcx=ringcx_config(stack, **extra))
