@@ -206,6 +206,8 @@ class _Wire:
             connection, self._connection = self._connection, None
             if connection is not None:
                 with contextlib.suppress(Exception):
+                    await connection.remove_listener(WIRE_CHANNEL, self._on_release)
+                with contextlib.suppress(Exception):
                     await self._pool.release(connection, timeout=WIRE_QUERY_TIMEOUT_S)
 
 
@@ -229,21 +231,20 @@ class PgSharedWindows:
     ) -> AsyncIterator[tuple[Any, Any, float]]:
         """The group's row locked for this transaction, and the database's time once the
         lock is held (a replica that queued for it must not count from before)."""
+        lock_row = "SELECT * FROM rate_limits WHERE identity = $1 AND grp = $2 FOR UPDATE"
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "INSERT INTO rate_limits (identity, grp, limit_n, window_s, counting_since) "
-                "VALUES ($1, $2, $3, $4, extract(epoch FROM clock_timestamp())) "
-                "ON CONFLICT (identity, grp) DO NOTHING",
-                identity,
-                group,
-                default_limit,
-                default_window_s,
-            )
-            row = await connection.fetchrow(
-                "SELECT * FROM rate_limits WHERE identity = $1 AND grp = $2 FOR UPDATE",
-                identity,
-                group,
-            )
+            row = await connection.fetchrow(lock_row, identity, group)
+            if row is None:  # the group's first request ever: one statement more
+                await connection.execute(
+                    "INSERT INTO rate_limits (identity, grp, limit_n, window_s, counting_since) "
+                    "VALUES ($1, $2, $3, $4, extract(epoch FROM clock_timestamp())) "
+                    "ON CONFLICT (identity, grp) DO NOTHING",
+                    identity,
+                    group,
+                    default_limit,
+                    default_window_s,
+                )
+                row = await connection.fetchrow(lock_row, identity, group)
             now = float(await connection.fetchval(_NOW))
             yield connection, row, now
 
