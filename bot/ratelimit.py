@@ -75,7 +75,8 @@ DEFAULT_WINDOW_S = 60.0
 SHARED_TIMEOUT_S = 10.0
 """How long a replica waits for the shared window to answer before it gives up sending."""
 SHARED_PROBE_POLL_S = 0.2
-"""How often a replica looks whether another replica's probe has been answered."""
+"""How long a replica waits before asking the shared window again when it refused a place
+without saying for how long."""
 RETRY_AFTER_MISSING_S = 30.0
 MAX_BACKOFF_S = 900.0
 
@@ -215,7 +216,8 @@ class SharedAnswer:
     sent_at: float
     """The reservation's time on the database's clock."""
     probe: bool
-    """The request went alone, while the group's state was unknown."""
+    """The group's state was unknown when it left (every request of a group goes alone
+    across replicas anyway: `SharedWindows.on_the_wire`)."""
     relieved: bool = False
     usage_told: bool = False
     limit: int | None = None
@@ -229,8 +231,7 @@ class Reservation:
 
     granted: bool
     wait_s: float
-    """Not granted: how long until the penalty ends or the window has room; 0 while
-    another request is out alone (a probe), whose answer is then awaited."""
+    """Not granted: how long until the penalty ends or the window has room."""
     sent_at: float
     """Granted: the request's place in the window, on the database's clock."""
     penalties: int

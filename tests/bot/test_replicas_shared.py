@@ -431,6 +431,27 @@ async def test_a_replica_dying_while_its_request_is_out_releases_the_group_at_on
         await dying
 
 
+async def test_a_request_out_holds_up_only_its_own_identity_and_group(
+    replicas: list[StorageInterface],
+) -> None:
+    """The holds of every group live on one connection per replica: a card creation that
+    takes long (Medium) must not hold up a subscription check (Light), nor another
+    identity's request of the same group."""
+    bot, service = (
+        RateGovernor(identity=identity, shared=replica_sharing(replicas[0]).windows)
+        for identity in ("bot", "service")
+    )
+    other_replica = RateGovernor(identity="bot", shared=replica_sharing(replicas[1]).windows)
+    async with bot.sending("medium"):
+        await asyncio.wait_for(enter_and_leave(bot, "light"), 10.0)
+        await asyncio.wait_for(enter_and_leave(service, "medium"), 10.0)
+        await asyncio.wait_for(enter_and_leave(other_replica, "light"), 10.0)
+        blocked = asyncio.create_task(enter_and_leave(other_replica, "medium"))
+        await asyncio.sleep(0.5)
+        assert not blocked.done()
+    await asyncio.wait_for(blocked, 10.0)  # its answer came: the other replica goes on
+
+
 async def enter_and_leave(governor: RateGovernor, group: str) -> None:
     """A request of `group` that is answered at once, without a rate-limit header."""
     async with governor.sending(group) as ticket:
