@@ -24,7 +24,7 @@ import pytest
 
 from bench.chaos import requests_inside_penalty
 from bot.app import SERVICES
-from bot.ratelimit import PenaltyMemory, RateGovernor
+from bot.ratelimit import PacingUnavailable, PenaltyMemory, RateGovernor
 from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavailable, StaticToken
 from bot.reply_limits import ReplyLimits, Verdict
 from bot.store import StorageInterface, open_storage
@@ -390,12 +390,6 @@ def utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-async def reserve(windows: Any, *, starting: bool = False) -> Any:
-    return await windows.reserve(
-        "bot", "medium", default_limit=40, default_window_s=60.0, starting=starting
-    )
-
-
 async def test_a_replica_dying_while_its_request_is_out_releases_the_group_at_once(
     replicas: list[StorageInterface], postgres_url: str
 ) -> None:
@@ -450,6 +444,23 @@ async def test_a_request_out_holds_up_only_its_own_identity_and_group(
         await asyncio.sleep(0.5)
         assert not blocked.done()
     await asyncio.wait_for(blocked, 10.0)  # its answer came: the other replica goes on
+
+
+async def test_a_replica_stuck_with_its_request_out_makes_the_others_give_up_not_hang(
+    replicas: list[StorageInterface], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica alive but stuck (a paused process) keeps its session and its hold: the
+    others do not wait for ever, nor send beside it. After the longest a request may take
+    they give up that request (not sent, a retryable error for the caller)."""
+    from bot.store.postgres import shared
+
+    monkeypatch.setattr(shared, "WIRE_WAIT_MAX_S", 1.0)
+    stuck = RateGovernor(identity="bot", shared=replica_sharing(replicas[0]).windows)
+    other = RateGovernor(identity="bot", shared=replica_sharing(replicas[1]).windows)
+    async with stuck.sending("medium"):
+        with pytest.raises(PacingUnavailable):
+            await asyncio.wait_for(enter_and_leave(other, "medium"), 10.0)
+    await asyncio.wait_for(enter_and_leave(other, "medium"), 10.0)
 
 
 async def enter_and_leave(governor: RateGovernor, group: str) -> None:

@@ -47,6 +47,11 @@ so the replicas waiting for the group look again at once."""
 WIRE_POLL_S = 0.2
 """How often a replica waiting for a group looks again without a NOTIFY: the holder died
 (its session ended, which releases the lock but notifies nobody) or a NOTIFY was lost."""
+WIRE_WAIT_MAX_S = 90.0
+"""How long a request waits for another replica's request of its group before it gives up
+(not sent; the caller retries later): longer than a request and its writes may take
+(30 s + 2 x 10 s), so only a holder that is alive but stuck (a paused process, whose
+session the server cannot tell from a slow one) makes the others give up."""
 WIRE_QUERY_TIMEOUT_S = 10.0
 """How long one lock or unlock statement may take before the database counts as not
 answering (then nothing is sent)."""
@@ -117,7 +122,10 @@ class _Wire:
                 await asyncio.shield(self._give_back(key, connection))
 
     async def _take(self, key: int) -> Any:
+        deadline = asyncio.get_running_loop().time() + WIRE_WAIT_MAX_S
         while True:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("another replica's request of the group is still out")
             self._released.clear()  # a release from here on wakes this waiter
             attempt = asyncio.ensure_future(self._try(key))
             try:
