@@ -424,7 +424,8 @@ class RateGovernor:
             await holding.enter_async_context(shared.on_the_wire(self._identity, group))
         except Exception as err:
             log.warning(
-                "no %s request sent: the shared rate-limit window did not answer (%s)",
+                "no %s request sent: its turn among the replicas was not had "
+                "(the database did not answer, or another replica's request is stuck): %s",
                 group,
                 type(err).__name__,
             )
