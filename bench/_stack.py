@@ -49,7 +49,10 @@ def load_average() -> str:
 
 
 class Stack:
-    def __init__(self, workdir: str | None = None) -> None:
+    def __init__(self, workdir: str | None = None, database_url: str | None = None) -> None:
+        """`database_url`: a `postgresql://` database for the bot instead of SQLite in
+        `workdir`."""
+        self.database_url = database_url
         self.sandbox_process: asyncio.subprocess.Process | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -159,7 +162,7 @@ class Stack:
             ENV_SECRET_KEY: self._secret_key,
             "BOT_PUBLIC_URL": self.bot_url,
             "BOT_PORT": str(port),
-            "BOT_DATABASE": str(self.database),
+            "BOT_DATABASE": self.database_url or str(self.database),
             "PYTHONPATH": str(ROOT),
         }
         config = self.workdir / "bot.config.yaml"

@@ -7,7 +7,11 @@ run short every window is scaled down by the same factor (default 6 s instead of
 counts): the bot learns the window from `X-Rate-Limit-Window`, so the fraction is what it
 would be at full scale.
 
-    python bench/delivery_under_limit.py [--cards 200] [--window 6]
+    python bench/delivery_under_limit.py [--cards 200] [--window 6] [--database postgres]
+
+`--database postgres`: the bot on PostgreSQL (one replica), where its requests of a group
+go one at a time across replicas (bot/store/postgres/shared.py): does one at a time still
+fill the window? PostgreSQL: BOT_TEST_POSTGRES_URL, else a private `pgserver` server.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from bench._stack import Stack, load_average
 from bot.ratelimit import group_of
 
 
-async def main(args: argparse.Namespace) -> None:
-    async with Stack() as stack:
+async def main(args: argparse.Namespace, database_url: str | None = None) -> None:
+    async with Stack(database_url=database_url) as stack:
         await stack.start_bot()
         people = await stack.opted_in_users(args.users)
         # Warm up: one digest each, so the bot knows every direct chat and the measured
@@ -99,6 +103,7 @@ async def main(args: argparse.Namespace) -> None:
             f"bot RSS {stack.bot_rss_mb():.0f} MB, peak (VmHWM) {stack.bot_peak_rss_mb():.0f} MB"
             f"  (load {load_average()})"
         )
+        print(f"database: {'PostgreSQL' if database_url else 'SQLite'}")
         print(
             f"429 responses: {len(throttled)} (aim: none)"
             + (f": {sorted({(r['method'], r['path']) for r in throttled})}" if throttled else "")
@@ -110,4 +115,16 @@ if __name__ == "__main__":
     parser.add_argument("--cards", type=int, default=200)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--window", type=float, default=6.0)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    arguments = parser.parse_args()
+    if arguments.database == "sqlite":
+        asyncio.run(main(arguments))
+    else:
+        from tests.postgres import fresh_database, postgres_server
+
+        async def on_postgres(server_url: str) -> None:
+            async with fresh_database(server_url) as database_url:
+                await main(arguments, database_url)
+
+        with postgres_server() as server:
+            asyncio.run(on_postgres(server))

@@ -176,7 +176,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             raise BotNotInstalled(item.account_id)
         api = install.api
         if not item.is_digest:
-            wait = api.governor.delay_for("medium", keep_share=DIGEST_SHARE)
+            wait = await api.governor.delay_for("medium", keep_share=DIGEST_SHARE)
             if wait > 0:
                 raise KeptForDigests(wait, "the rest of this minute's posts are")
         message = item.message

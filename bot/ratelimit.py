@@ -25,10 +25,25 @@ can lock itself out. The governor therefore:
 Several replicas on one PostgreSQL database share one count per (identity, group): the
 governor then reserves every request's place in the database (`SharedWindows`, one short
 transaction on the group's row, times from the database's clock), so the replicas together
-stay inside the window, none sends during a penalty another one met, and "one at a time"
-holds across them (the probe is a short lease in the row). Without a reservation, no
-request: the database not answering stops the sending, never the counting. On SQLite the
-governor keeps counting in memory, as one process needs.
+stay inside the window and none sends during a penalty another one met. More than that,
+one request of a group is on the wire at a time across the replicas (`on_the_wire`, held
+from before the reservation until the answer is written): RingCentral restarts a penalty
+for every request arriving during it, and a request already on its way when another one
+meets a 429 (an injected storm gives no warning, so serialising only "while at risk" is
+not enough) costs a whole penalty; a request that waits for the previous one's answer
+knows of it. It costs little: the limits are 5 to 50 a minute per group, which one
+request at a time fills while a round trip takes under 1.2 s (a limit raised far above
+that would be filled only up to one round trip at a time). A replica that dies mid-
+request releases the group at once (its database session ends). The back-off after a 429
+without `Retry-After` is counted in the row too (replicas double one count), and
+`delay_for` reads the row. Without a reservation, no request: the database not answering
+stops the sending, never the counting.
+
+On SQLite (one process) requests of a group still go side by side once the window is
+known, and one at a time after a start or a 429 (above): one process learns of a 429 the
+moment it is answered, so only a request already in flight at that moment can arrive
+inside a penalty; serialising every request there too would make one slow request (up to
+30 s) hold up its whole group, subscription checks included, for the default install.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,7 +75,8 @@ DEFAULT_WINDOW_S = 60.0
 SHARED_TIMEOUT_S = 10.0
 """How long a replica waits for the shared window to answer before it gives up sending."""
 SHARED_PROBE_POLL_S = 0.2
-"""How often a replica looks whether another replica's probe has been answered."""
+"""How long a replica waits before asking the shared window again when it refused a place
+without saying for how long."""
 RETRY_AFTER_MISSING_S = 30.0
 MAX_BACKOFF_S = 900.0
 
@@ -200,7 +216,8 @@ class SharedAnswer:
     sent_at: float
     """The reservation's time on the database's clock."""
     probe: bool
-    """The request went alone, while the group's state was unknown."""
+    """The group's state was unknown when it left (every request of a group goes alone
+    across replicas anyway: `SharedWindows.on_the_wire`)."""
     relieved: bool = False
     usage_told: bool = False
     limit: int | None = None
@@ -214,8 +231,7 @@ class Reservation:
 
     granted: bool
     wait_s: float
-    """Not granted: how long until the penalty ends or the window has room; 0 while
-    another request is out alone (a probe), whose answer is then awaited."""
+    """Not granted: how long until the penalty ends or the window has room."""
     sent_at: float
     """Granted: the request's place in the window, on the database's clock."""
     penalties: int
@@ -224,6 +240,18 @@ class Reservation:
     known: bool
     ages_s: tuple[float, ...]
     """How long ago each request in the window was sent (the window as it stands)."""
+    penalty_left_s: float
+    unexplained_429s: int = 0
+    """429s without `Retry-After` since the last other answer, on every replica."""
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """A group's shared window as it stands, read without taking a place."""
+
+    limit: int
+    window_s: float
+    ages_s: tuple[float, ...]
     penalty_left_s: float
 
 
@@ -241,6 +269,14 @@ class SharedWindows(Protocol):
         starting: bool,
     ) -> Reservation: ...
 
+    def on_the_wire(self, identity: str, group: str) -> AbstractAsyncContextManager[None]:
+        """Held while one request of (identity, group) is reserved, sent and answered: no
+        other replica's request of the group is out meanwhile. Released at once if this
+        replica dies."""
+        ...
+
+    async def standing(self, identity: str, group: str) -> WindowView | None: ...
+
     async def penalise(
         self,
         identity: str,
@@ -249,6 +285,7 @@ class SharedWindows(Protocol):
         *,
         default_limit: int,
         default_window_s: float,
+        unexplained_429s: int = 0,
     ) -> None: ...
 
     async def finish(
@@ -298,17 +335,15 @@ class RateGovernor:
         """
         state = self._state(group)
         if self._shared is not None:
-            ticket = await self._acquire_shared(group, state, self._shared, urgent)
-        else:
-            ticket = await self._acquire(group, state, urgent)
+            async with self._sending_shared(group, state, self._shared, urgent) as ticket:
+                yield ticket
+            return
+        ticket = await self._acquire(group, state, urgent)
         try:
             yield ticket
         finally:
             state.in_flight -= 1
-            if ticket.shared is not None and self._shared is not None:
-                await self._finish_shared(group, ticket, ticket.shared, self._shared)
-            else:
-                self._counted_by_now(state, ticket.sent_at)
+            self._counted_by_now(state, ticket.sent_at)
             state.answered.set()
 
     def _counted_by_now(self, state: _GroupState, sent_at: float) -> None:
@@ -352,59 +387,90 @@ class RateGovernor:
                 self._keep_window(state)
                 return SendTicket(group, state.penalties, now)
 
-    async def _acquire_shared(
+    @asynccontextmanager
+    async def _sending_shared(
         self, group: str, state: _GroupState, shared: SharedWindows, urgent: bool = False
-    ) -> SendTicket:
-        """A place reserved in the shared window: one replica's requests of a group ask
-        the database one after another (their turns), each waiting for what it says."""
+    ) -> AsyncIterator[SendTicket]:
+        """A place reserved in the shared window, and the group's wire held across the
+        replicas until the answer is written. This replica's requests of a group take
+        their turns (urgent ones first) and hold them for the whole request; the wire is
+        let go while a penalty or a full window is waited out."""
         async with state.turns.turn(urgent=urgent):
             while True:
-                try:
-                    reservation = await asyncio.wait_for(
-                        shared.reserve(
-                            self._identity,
-                            group,
-                            default_limit=state.limit,
-                            default_window_s=state.window_s,
-                            starting=group not in self._shared_started,
-                        ),
-                        SHARED_TIMEOUT_S,
-                    )
-                except (Exception, TimeoutError) as err:
-                    log.warning(
-                        "no %s request sent: the shared rate-limit window did not answer (%s)",
-                        group,
-                        type(err).__name__,
-                    )
-                    raise PacingUnavailable(group) from None
-                self._shared_started.add(group)
-                self._mirror(state, reservation)
-                if reservation.granted:
-                    state.in_flight += 1
-                    answer = SharedAnswer(reservation.sent_at, probe=not reservation.known)
-                    return SendTicket(group, reservation.penalties, self._clock(), answer)
-                if reservation.wait_s > 0:
-                    self.waited_s += reservation.wait_s
-                    await self._sleep(reservation.wait_s)
-                    continue
-                # Another request is out alone (here or on another replica): look again
-                # when ours is answered or after a short while.
-                state.answered.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(state.answered.wait(), SHARED_PROBE_POLL_S)
+                async with contextlib.AsyncExitStack() as holding:
+                    await self._hold_wire(group, shared, holding)
+                    reservation = await self._reserve_shared(group, state, shared)
+                    if reservation.granted:
+                        state.in_flight += 1
+                        answer = SharedAnswer(reservation.sent_at, probe=not reservation.known)
+                        ticket = SendTicket(group, reservation.penalties, self._clock(), answer)
+                        try:
+                            yield ticket
+                        finally:
+                            state.in_flight -= 1
+                            await self._finish_shared(group, ticket, answer, shared)
+                            state.answered.set()
+                        return
+                wait = reservation.wait_s if reservation.wait_s > 0 else SHARED_PROBE_POLL_S
+                self.waited_s += wait
+                await self._sleep(wait)
+
+    async def _hold_wire(
+        self, group: str, shared: SharedWindows, holding: contextlib.AsyncExitStack
+    ) -> None:
+        """Hold the group's wire until `holding` closes; a database that does not answer
+        sends nothing."""
+        try:
+            await holding.enter_async_context(shared.on_the_wire(self._identity, group))
+        except Exception as err:
+            log.warning(
+                "no %s request sent: its turn among the replicas was not had "
+                "(the database did not answer, or another replica's request is stuck): %s",
+                group,
+                type(err).__name__,
+            )
+            raise PacingUnavailable(group) from None
+
+    async def _reserve_shared(
+        self, group: str, state: _GroupState, shared: SharedWindows
+    ) -> Reservation:
+        try:
+            reservation = await asyncio.wait_for(
+                shared.reserve(
+                    self._identity,
+                    group,
+                    default_limit=state.limit,
+                    default_window_s=state.window_s,
+                    starting=group not in self._shared_started,
+                ),
+                SHARED_TIMEOUT_S,
+            )
+        except (Exception, TimeoutError) as err:
+            log.warning(
+                "no %s request sent: the shared rate-limit window did not answer (%s)",
+                group,
+                type(err).__name__,
+            )
+            raise PacingUnavailable(group) from None
+        self._shared_started.add(group)
+        self._mirror(state, reservation)
+        return reservation
 
     def _mirror(self, state: _GroupState, reservation: Reservation) -> None:
         """This replica's view of the shared window, for `delay_for`, `probing` and
         `penalty_left` (which answer at once, without the database)."""
-        now = self._clock()
-        state.limit, state.window_s = reservation.limit, reservation.window_s
         state.known = reservation.known
         state.penalties = reservation.penalties
-        state.penalty_until = now + reservation.penalty_left_s
-        ages = sorted(reservation.ages_s, reverse=True)
-        state.sent = deque(now - age for age in ages)
+        state.unexplained_429s = reservation.unexplained_429s
+        self._mirror_window(state, reservation)
         if reservation.granted:
-            state.sent.append(now)
+            state.sent.append(self._clock())
+
+    def _mirror_window(self, state: _GroupState, view: Reservation | WindowView) -> None:
+        now = self._clock()
+        state.limit, state.window_s = view.limit, view.window_s
+        state.penalty_until = now + view.penalty_left_s
+        state.sent = deque(now - age for age in sorted(view.ages_s, reverse=True))
 
     async def _share_penalty(self, group: str, shared: SharedWindows) -> None:
         """Write a penalty met here into the group's shared row (GREATEST of both ends)."""
@@ -421,6 +487,7 @@ class RateGovernor:
                         pause,
                         default_limit=state.limit,
                         default_window_s=state.window_s,
+                        unexplained_429s=state.unexplained_429s,
                     )
                 ),
                 SHARED_TIMEOUT_S,
@@ -433,9 +500,10 @@ class RateGovernor:
     async def _finish_shared(
         self, group: str, ticket: SendTicket, answer: SharedAnswer, shared: SharedWindows
     ) -> None:
-        """Write what the answer said to the shared window: the probe's lease ends, the
-        real limit and use are learned, the group may become known. Lost writes only make
-        the group more careful (a probe lease runs out by itself)."""
+        """Write what the answer said to the shared window (before the wire is let go, so
+        the next request of any replica reads it): a penalty met, the real limit and use,
+        whether the group is known. A lost write leaves the row more careful, or the
+        replicas meet the 429 again one request at a time."""
         await self._share_penalty(group, shared)
         try:
             await asyncio.wait_for(
@@ -466,11 +534,23 @@ class RateGovernor:
             if 2 * len(state.sent) >= state.limit
         }
 
-    def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
+    async def delay_for(self, group: str, *, keep_share: float = 0.0) -> float:
         """Seconds before one more request in `group` could go out while leaving
         `keep_share` of the window's places unused (for more important requests); 0 when it
-        could go now. Nothing is counted: `acquire` still has to be called."""
+        could go now. Nothing is counted: `sending` still has to be entered. With shared
+        windows, judged on the group's row (every replica's requests); if the database does
+        not answer, on this replica's last view of it (the request itself is refused then)."""
         state = self._state(group)
+        if self._shared is not None:
+            try:
+                view = await asyncio.wait_for(
+                    self._shared.standing(self._identity, group), SHARED_TIMEOUT_S
+                )
+            except (Exception, TimeoutError) as err:
+                log.warning("the shared %s window was not read (%s)", group, type(err).__name__)
+            else:
+                if view is not None:
+                    self._mirror_window(state, view)
         keep_free = math.ceil(state.limit * keep_share)
         window = state.window_s + min(1.0, 0.02 * state.window_s)
         now = self._clock()

@@ -21,6 +21,7 @@ from bot.store.records import (
     RingSenseConnection,
     StoredInstall,
     StoredSubscription,
+    rate_limit_state_prefixes,
 )
 from bot.store.rows import connect_link_of, ringsense_connection_of
 
@@ -145,6 +146,13 @@ class SqliteAccounts(StoreBase):
                     "DELETE FROM installs WHERE bot_extension_id = ?", (bot_extension_id,)
                 ),
             )
+            for prefix in rate_limit_state_prefixes(account_id):
+                count(
+                    "bot_state",
+                    await db.execute(
+                        "DELETE FROM bot_state WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+                    ),
+                )
             for table in await self._tables_with_account(db):
                 count(
                     table,

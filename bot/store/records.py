@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from bot.ratelimit import PENALTY_KEY_PREFIX, WINDOW_KEY_PREFIX
 from bot.ringsense import TRANSCRIPT, TRANSCRIPT_STORED_APART
 
 SEARCH_TABLE = "call_search"
@@ -280,3 +281,16 @@ class PostPlace(Enum):
     """The day's budget (or the share given) is used up: nothing was taken."""
     CARD_CLAIMED = "card claimed"
     """Another replica is creating this card right now: nothing was taken; wait."""
+
+
+def ringsense_identity(account_id: str) -> str:
+    """The identity of an account's connected RingSense reader (bot/connections.py), under
+    which its subscription and its rate-limit pacing are kept."""
+    return f"ringsense:{account_id}"
+
+
+def rate_limit_state_prefixes(account_id: str) -> tuple[str, ...]:
+    """The `bot_state` keys an account's RingSense reader may have kept its 429 penalties
+    and windows under (`PenaltyMemory`: prefix, identity, '.', group)."""
+    identity = ringsense_identity(account_id)
+    return (f"{PENALTY_KEY_PREFIX}{identity}.", f"{WINDOW_KEY_PREFIX}{identity}.")

@@ -406,3 +406,45 @@ async def test_forgetting_an_account_that_deadlocks_with_other_work_is_done_agai
     finally:
         await other_replica.close()
         await factory.close_all()
+
+
+async def test_forgetting_an_account_forgets_the_rate_limits_of_its_readers(
+    store_factory: StoreFactory,
+) -> None:
+    """The account's RingSense reader (identity `ringsense:<account>`) leaves rate-limit
+    state behind: on PostgreSQL its `rate_limits` rows, on both backends any penalty or
+    window kept in `bot_state`. None of it may outlive the account; another account's
+    stays."""
+    from bot.connections import identity_of
+    from bot.ratelimit import PENALTY_KEY_PREFIX, WINDOW_KEY_PREFIX
+    from bot.store.opening import replica_sharing
+
+    storage = await store_factory.open(TokenCipher([generate_key()]))
+    for account in (GONE, KEPT):
+        await lay_out_an_account(store_factory, storage, account)
+        identity = identity_of(account)
+        await storage.set_state(f"{PENALTY_KEY_PREFIX}{identity}.light", "1e12")
+        await storage.set_state(f"{WINDOW_KEY_PREFIX}{identity}.light", '{"limit": 50}')
+        windows = replica_sharing(storage).windows
+        if windows is not None:
+            for group in ("light", "heavy"):
+                await windows.penalise(
+                    identity, group, 30.0, default_limit=50, default_window_s=60.0
+                )
+
+    deleted = await storage.forget_account(GONE, BOTS[GONE])
+
+    assert deleted["bot_state"] == 2
+    tables = ["bot_state"]
+    if store_factory.backend == "postgres":
+        assert deleted["rate_limits"] == 2
+        tables.append("rate_limits")
+    for table in tables:
+        column = "key" if table == "bot_state" else "identity"
+        rows = [
+            row
+            for row in await run_sql(store_factory, f"SELECT {column} FROM {table}")  # noqa: S608
+            if table == "rate_limits" or str(row[0]).startswith("ratelimit.")
+        ]
+        assert [r for r in rows if GONE in str(r[0])] == [], table
+        assert [r for r in rows if KEPT in str(r[0])] != [], table

@@ -12,6 +12,7 @@ no request of the group inside a penalty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ import pytest
 
 from bench.chaos import requests_inside_penalty
 from bot.app import SERVICES
-from bot.ratelimit import PenaltyMemory, RateGovernor, SharedAnswer
+from bot.ratelimit import PacingUnavailable, PenaltyMemory, RateGovernor
 from bot.rc import RingCentralClient, RingCentralRateLimited, RingCentralUnavailable, StaticToken
 from bot.reply_limits import ReplyLimits, Verdict
 from bot.store import StorageInterface, open_storage
@@ -389,64 +390,165 @@ def utc_day() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
-async def reserve(windows: Any, *, starting: bool = False) -> Any:
-    return await windows.reserve(
-        "bot", "medium", default_limit=40, default_window_s=60.0, starting=starting
-    )
-
-
-async def test_a_replica_dying_while_its_request_probes_holds_the_others_only_for_the_lease(
+async def test_a_replica_dying_while_its_request_is_out_releases_the_group_at_once(
     replicas: list[StorageInterface], postgres_url: str
 ) -> None:
-    """While a group's state is unknown one request goes alone. If its replica dies before
-    the answer, the others wait for the probe's lease to run out, not for ever."""
-    first, second = (replica_sharing(storage).windows for storage in replicas)
-    probe = await reserve(first, starting=True)
-    assert probe.granted and not probe.known
-    # Replica 1 dies here: its request is never reported as answered.
-    waiting = await reserve(second, starting=True)
-    assert not waiting.granted and waiting.wait_s == 0.0  # a probe is out: look again soon
+    """One request of a group is on the wire at a time across replicas. If the replica
+    sending it dies before the answer, PostgreSQL ends its session and with it the hold:
+    the others go on at once, not after a lease of 40 s."""
+    first, second = (
+        RateGovernor(identity="bot", shared=replica_sharing(storage).windows)
+        for storage in replicas
+    )
+    holding = asyncio.Event()
+    dead = asyncio.Event()
+
+    async def dies_mid_request() -> None:
+        async with first.sending("medium"):
+            holding.set()
+            await dead.wait()  # never answered: the process is gone
+
+    dying = asyncio.create_task(dies_mid_request())
+    await holding.wait()
+    blocked = asyncio.create_task(enter_and_leave(second, "medium"))
+    await asyncio.sleep(0.5)
+    assert not blocked.done()  # replica 1's request is out: replica 2 waits for its answer
+    # Replica 1 is SIGKILLed: its connections end, as PostgreSQL sees a dead client.
     await postgres_rows(
         postgres_url,
-        "UPDATE rate_limits SET probe_until = extract(epoch FROM clock_timestamp()) - 0.001",
+        "SELECT pg_terminate_backend(pid) FROM pg_locks "
+        "WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND granted",
     )
-    after_lease = await reserve(second)
-    assert after_lease.granted and not after_lease.known  # the next probe, alone again
-    assert not (await reserve(first)).granted
+    await asyncio.wait_for(blocked, 10.0)  # the lease was 40 s
+    dying.cancel()
+    with contextlib.suppress(BaseException):
+        await dying
 
 
-async def test_a_starting_replica_makes_the_others_send_one_at_a_time_until_an_answer(
+async def test_a_request_out_holds_up_only_its_own_identity_and_group(
     replicas: list[StorageInterface],
 ) -> None:
-    """Its predecessor may have left a 429 unrecorded (killed before the answer): the new
-    replica's first request probes alone, and the running replicas wait for its answer."""
-    first, second = (replica_sharing(storage).windows for storage in replicas)
-    probe = await reserve(first, starting=True)
-    answer = SharedAnswer(probe.sent_at, probe=True, relieved=True, usage_told=True)
-    answer.limit, answer.remaining, answer.window_s = 40, 39, 60
-    await first.finish("bot", "medium", answer, probe.penalties)
-    side_by_side = [await reserve(first), await reserve(first)]
-    assert all(r.granted and r.known for r in side_by_side)
+    """The holds of every group live on one connection per replica: a card creation that
+    takes long (Medium) must not hold up a subscription check (Light), nor another
+    identity's request of the same group."""
+    bot, service = (
+        RateGovernor(identity=identity, shared=replica_sharing(replicas[0]).windows)
+        for identity in ("bot", "service")
+    )
+    other_replica = RateGovernor(identity="bot", shared=replica_sharing(replicas[1]).windows)
+    async with bot.sending("medium"):
+        await asyncio.wait_for(enter_and_leave(bot, "light"), 10.0)
+        await asyncio.wait_for(enter_and_leave(service, "medium"), 10.0)
+        await asyncio.wait_for(enter_and_leave(other_replica, "light"), 10.0)
+        blocked = asyncio.create_task(enter_and_leave(other_replica, "medium"))
+        await asyncio.sleep(0.5)
+        assert not blocked.done()
+    await asyncio.wait_for(blocked, 10.0)  # its answer came: the other replica goes on
 
-    restarted = await reserve(second, starting=True)
-    assert restarted.granted and not restarted.known
-    assert not (await reserve(first)).granted  # waits for the restarted replica's probe
-    answer = SharedAnswer(restarted.sent_at, probe=True, relieved=True, usage_told=True)
-    await second.finish("bot", "medium", answer, restarted.penalties)
-    assert (await reserve(first)).granted
+
+async def test_a_replica_stuck_with_its_request_out_makes_the_others_give_up_not_hang(
+    replicas: list[StorageInterface], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replica alive but stuck (a paused process) keeps its session and its hold: the
+    others do not wait for ever, nor send beside it. After the longest a request may take
+    they give up that request (not sent, a retryable error for the caller)."""
+    from bot.store.postgres import shared
+
+    monkeypatch.setattr(shared, "WIRE_WAIT_MAX_S", 1.0)
+    stuck = RateGovernor(identity="bot", shared=replica_sharing(replicas[0]).windows)
+    other = RateGovernor(identity="bot", shared=replica_sharing(replicas[1]).windows)
+    async with stuck.sending("medium"):
+        with pytest.raises(PacingUnavailable):
+            await asyncio.wait_for(enter_and_leave(other, "medium"), 10.0)
+    await asyncio.wait_for(enter_and_leave(other, "medium"), 10.0)
 
 
-async def test_an_answer_sent_before_the_last_429_does_not_end_the_probing(
+async def enter_and_leave(governor: RateGovernor, group: str) -> None:
+    """A request of `group` that is answered at once, without a rate-limit header."""
+    async with governor.sending(group) as ticket:
+        governor.relieve(group, ticket)
+
+
+async def test_one_request_of_a_group_is_on_the_wire_at_a_time_across_replicas(
+    sandbox: RunningSandbox, control: Control, replicas: list[StorageInterface]
+) -> None:
+    """The 429 storm the bench met: replica 1's card creation meets an injected 429 while
+    replica 2's is already on its way, and arrives inside the penalty (a whole penalty
+    again at RingCentral). No request of the group may leave while another one is out."""
+    chats = await bot_chats(control, 4)
+    async with aiohttp.ClientSession() as session:
+        first, second = (bot_client(session, sandbox, storage) for storage in replicas)
+        # Both learn where the window stands: from here on nothing holds them back but
+        # each other.
+        await first.create_card(chats[0], card("before the storm"))
+        await second.create_card(chats[1], card("before the storm"))
+        await control.call(
+            "POST",
+            "/faults",
+            {
+                "latencyMs": 300,
+                "paths": ["/adaptive-cards"],
+                "storm": {"durationSeconds": 0.2, "retryAfter": 1, "paths": ["/adaptive-cards"]},
+            },
+        )
+        await control.call("DELETE", "/requests")
+        await asyncio.gather(
+            *(
+                until_answered(
+                    partial((first if n % 2 else second).create_card, chat, card(f"digest {chat}"))
+                )
+                for n, chat in enumerate(chats)
+            )
+        )
+    requests = [dict(r) for r in await control.requests()]
+    assert refused(requests) >= 1, "the storm should have bitten"
+    assert requests_inside_penalty(requests) == []
+    for chat in chats:
+        texts = [c["card"]["body"][0]["text"] for c in await control.cards(chat)]
+        assert texts.count(f"digest {chat}") == 1
+
+
+async def test_the_backoff_without_retry_after_doubles_across_replicas(
+    replicas: list[StorageInterface], postgres_url: str
+) -> None:
+    """A 429 without `Retry-After`: 30 s, then 60 s for the next one whichever replica
+    meets it, back to 30 s after an answer that is not a 429."""
+    first, second = (
+        RateGovernor(identity="ringcx", shared=replica_sharing(storage).windows)
+        for storage in replicas
+    )
+
+    async def header_less_429(governor: RateGovernor) -> float:
+        async with governor.sending("ringcx-transcript"):
+            pause = governor.penalise("ringcx-transcript", None)
+        # The penalty is waited out (fast-forwarded here), not the point of this test.
+        await postgres_rows(postgres_url, "UPDATE rate_limits SET penalty_until = 0")
+        return pause
+
+    assert await header_less_429(first) == 30.0
+    assert await header_less_429(second) == 60.0
+    assert await header_less_429(first) == 120.0
+    await enter_and_leave(second, "ringcx-transcript")
+    assert await header_less_429(first) == 30.0
+    # The row says what the next replica starting will use.
+    [row] = await postgres_rows(postgres_url, "SELECT unexplained_429s FROM rate_limits")
+    assert row["unexplained_429s"] == 1
+
+
+async def test_the_share_kept_for_digests_is_judged_on_the_shared_window(
     replicas: list[StorageInterface],
 ) -> None:
-    first, second = (replica_sharing(storage).windows for storage in replicas)
-    early = await reserve(first, starting=True)
-    await second.penalise("bot", "medium", 0.0, default_limit=40, default_window_s=60.0)
-    answer = SharedAnswer(early.sent_at, probe=True, relieved=True, usage_told=True)
-    await first.finish("bot", "medium", answer, early.penalties)
-    probe = await reserve(second)
-    assert probe.granted and not probe.known
-    assert not (await reserve(first)).granted
+    """`delay_for` (the outbox keeps a quarter of the Medium window for digests) must see
+    the requests of every replica: replica 2 alone sent nothing, but the window is full."""
+    first, second = (
+        RateGovernor(identity="bot", shared=replica_sharing(storage).windows)
+        for storage in replicas
+    )
+    for _ in range(30):  # three quarters of 40
+        await enter_and_leave(first, "medium")
+    assert await first.delay_for("medium", keep_share=0.25) > 0
+    assert await second.delay_for("medium", keep_share=0.25) > 0
+    assert await second.delay_for("medium") == 0.0  # the last quarter is still free
 
 
 async def test_one_replica_at_a_time_may_create_a_calls_card_in_a_destination(

@@ -25,6 +25,8 @@ from bot.store.records import (
     RingSenseConnection,
     StoredInstall,
     StoredSubscription,
+    rate_limit_state_prefixes,
+    ringsense_identity,
 )
 from bot.store.rows import connect_link_of, ringsense_connection_of
 
@@ -325,6 +327,19 @@ async def _forget_account_in(conn: Any, account_id: str, bot_extension_id: str) 
         "installs",
         await conn.execute("DELETE FROM installs WHERE bot_extension_id = $1", bot_extension_id),
     )
+    # The account's RingSense reader paces its requests in `rate_limits` (no account
+    # column: one row per identity and group), and may have kept state in `bot_state`.
+    count(
+        "rate_limits",
+        await conn.execute(
+            "DELETE FROM rate_limits WHERE identity = $1", ringsense_identity(account_id)
+        ),
+    )
+    for prefix in rate_limit_state_prefixes(account_id):
+        count(
+            "bot_state",
+            await conn.execute("DELETE FROM bot_state WHERE starts_with(key, $1)", prefix),
+        )
     for table in await _tables_with_account(conn):
         count(
             table,

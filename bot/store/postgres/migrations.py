@@ -432,6 +432,14 @@ RINGCX_CLAIMS = """
 ALTER TABLE ringcx_segments ADD COLUMN claimed_by text;
 """
 
+# The back-off after 429s without `Retry-After` is one count per (identity, group) across
+# replicas (30 s, doubling with each such 429 whichever replica meets it). `probe_at` and
+# `probe_until` are no longer written: one request of a group is on the wire at a time
+# (a session advisory lock, bot/store/postgres/shared.py), so no probe lease is needed.
+SHARED_BACKOFF = """
+ALTER TABLE rate_limits ADD COLUMN unexplained_429s integer NOT NULL DEFAULT 0;
+"""
+
 # Entry N is migration N (numbered from 1). Append only.
 POSTGRES_MIGRATIONS: list[str] = [
     SCHEMA_1,
@@ -442,4 +450,5 @@ POSTGRES_MIGRATIONS: list[str] = [
     FAILED_ROWS,
     DROP_SUPERSEDED,
     RINGCX_CLAIMS,
+    SHARED_BACKOFF,
 ]
