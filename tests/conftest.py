@@ -131,3 +131,15 @@ async def store_factory(
 async def any_storage(store_factory: StoreFactory) -> StorageInterface:
     """An open storage without a secret key, on each backend in turn."""
     return await store_factory.open()
+
+
+BLACKBOX_DIR = Path(__file__).resolve().parent / "blackbox"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`), the black-box folder stays on one worker,
+    in order: its processes are started once for the folder (package fixture), and its last
+    module scans the logs the earlier ones made."""
+    for item in items:
+        if BLACKBOX_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.xdist_group("blackbox"))
