@@ -133,13 +133,23 @@ async def any_storage(store_factory: StoreFactory) -> StorageInterface:
     return await store_factory.open()
 
 
-BLACKBOX_DIR = Path(__file__).resolve().parent / "blackbox"
+BLACKBOX_TESTS = "tests/blackbox/"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`-n 2 --dist loadgroup`), the black-box folder stays on one worker,
-    in order: its processes are started once for the folder (package fixture), and its last
-    module scans the logs the earlier ones made."""
-    for item in items:
-        if BLACKBOX_DIR in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("blackbox"))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (`-n 2`, its default `--dist load`), tests go to whichever worker is
+    free, one at a time, except the black-box folder, which goes to one worker as a whole and
+    in order, first (the largest unit): its processes are started once for the folder (a
+    package fixture), its who-sees-what table once for its module, and its last module
+    scans the logs the earlier ones made. (xdist's own `loadgroup` would do this with marks,
+    but under pytest 9 its renaming of node ids no longer takes.)"""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for explicitly
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BlackBoxTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return BLACKBOX_TESTS if nodeid.startswith(BLACKBOX_TESTS) else nodeid
+
+    return BlackBoxTogether(config, log)
