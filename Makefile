@@ -9,7 +9,7 @@ lint:
 	.venv/bin/mypy
 
 test:
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2
 
 demo:
 	.venv/bin/python -m bot demo

@@ -50,6 +50,9 @@ STORM_RETRY_AFTER_S = 5
 """The `Retry-After` of the injected 429 storms."""
 RATE_LIMIT_PENALTY_S = 60
 """The platform's penalty after a real rate-limit 429 (API-FACTS G)."""
+RATE_WINDOW_S = 60.0
+"""The platform's rate-limit window (API-FACTS G); a short run may scale it down."""
+RATE_GROUPS = ("Light", "Medium", "Heavy", "Auth")
 LONG_CALL_S = 600
 SUBSCRIPTION_CHECK_S = 15
 """The bot's periodic subscription check, shortened so mishaps are noticed within the run."""
@@ -85,6 +88,8 @@ class ChaosResult:
     long_calls: int = 0
     external_calls: int = 0
     durations: dict[str, int] = field(default_factory=dict)
+    rate_window_s: float = RATE_WINDOW_S
+    """The sandbox's rate-limit windows and penalty (the platform's counts either way)."""
     exits_at_start: int = 0
     """Times the bot exited by itself while starting (and was started again)."""
     kill_times: list[float] = field(default_factory=list)
@@ -101,6 +106,8 @@ class ChaosResult:
             f"bot SIGKILLs          {self.kills} (and {self.exits_at_start} exits while "
             "starting, restarted)",
             f"subscription mishaps  {', '.join(self.mishaps) or 'none'}",
+            f"rate limits           the platform's counts per {self.rate_window_s:g} s window, "
+            f"{self.rate_window_s:g} s penalty",
             f"expected digests      {self.expected}  (call, destination)",
             f"delivered             {self.delivered}",
             f"lost                  {len(self.lost)} ({self.lost_long_calls()} of calls "
@@ -326,6 +333,26 @@ def _path_family(path: str) -> str:
     return "bot" if path.startswith(("/team-messaging/", "/restapi/v1.0/glip/")) else "service"
 
 
+def platform_limits(window_s: float) -> dict[str, Any]:
+    """The sandbox's limits: the platform's count per group, every window and the penalty
+    `window_s` long. Below 60 s (a short run) the whole clock of rate limiting is scaled
+    down alike, as bench/delivery_under_limit.py does: the bot learns the window from
+    `X-Rate-Limit-Window` and the penalty from `Retry-After`, so it meets the same counts
+    and the same penalties, only sooner."""
+    return {
+        "limits": {
+            group: {"windowSeconds": window_s, "penaltySeconds": window_s} for group in RATE_GROUPS
+        }
+    }
+
+
+async def faults_off(control: Control, rate_window_s: float) -> None:
+    """Injected faults off; the rate limits stay on, at the run's scale."""
+    await control("DELETE", "/faults")
+    if rate_window_s != RATE_WINDOW_S:
+        await control("POST", "/faults", platform_limits(rate_window_s))
+
+
 def chaos_faults(seed: int) -> dict[str, Any]:
     """The sandbox faults on while calls stream: 5xx and connection resets on the bot's
     posts and card calls and on RingSense reads, every notification sent twice, reordered."""
@@ -350,8 +377,13 @@ async def run_chaos(
     settle_timeout_s: float,
     owners_count: int = 9,
     long_share: float = 1 / 3,
+    rate_window_s: float = RATE_WINDOW_S,
+    subscription_check_s: int = SUBSCRIPTION_CHECK_S,
     verbose: bool = True,
 ) -> ChaosResult:
+    """The whole run. `rate_window_s` scales the platform's rate-limit clock (see
+    `platform_limits`); `subscription_check_s` is the bot's subscription check interval,
+    how soon it notices a subscription mishap."""
     rng = random.Random(seed)
     started = time.monotonic()
 
@@ -370,7 +402,7 @@ async def run_chaos(
         .read_text()
         .replace(
             "subscription_check_interval_s: 3600",
-            f"subscription_check_interval_s: {SUBSCRIPTION_CHECK_S}",
+            f"subscription_check_interval_s: {subscription_check_s}",
         )
     )
     env = {
@@ -391,10 +423,11 @@ async def run_chaos(
         "PYTHONPATH": str(ROOT),
     }
     bot = BotProcess(env, config, workdir / "bot.log")
-    result = ChaosResult(calls=calls, kills=0, expected=0, delivered=0)
+    result = ChaosResult(calls=calls, kills=0, expected=0, delivered=0, rate_window_s=rate_window_s)
     try:
         faults = await control("GET", "/faults")
         assert faults["enforceRateLimits"] is True, "the platform's limits must be on"
+        await faults_off(control, rate_window_s)  # the limits at the run's scale
         await bot.start(session)
         say(f"sandbox {sandbox.url}, bot {bot.url}")
         bot_id = str((await control("GET", "/bots"))[0]["extensionId"])
@@ -408,11 +441,13 @@ async def run_chaos(
             _stream_calls(control, owners, calls, stream_seconds, rng, expected, result, long_share)
         )
         chaos = asyncio.create_task(
-            _chaos(control, bot, session, kills, stream_seconds, rng, result, say)
+            _chaos(
+                control, bot, session, kills, stream_seconds, rng, result, say, subscription_check_s
+            )
         )
         await asyncio.gather(stream, chaos)
         say(f"streamed {calls} calls; {result.kills} kills; faults off, limits stay on")
-        await control("DELETE", "/faults")
+        await faults_off(control, rate_window_s)
         await _bot_alive(bot, session)
 
         await settle_and_judge(control, owners, expected, result, settle_timeout_s, say, workdir)
@@ -454,7 +489,7 @@ async def settle_and_judge(
             break
         if time.monotonic() - quiet_since > min(QUIET_GIVE_UP_S, settle_timeout_s):
             break
-        await asyncio.sleep(5)
+        await asyncio.sleep(1)
     await asyncio.sleep(5)  # anything late (a duplicate) shows up now
     seen = await _delivered(control, chats)
     result.delivered = len(want & set(seen))
@@ -580,6 +615,7 @@ async def _chaos(
     rng: random.Random,
     result: ChaosResult,
     say: Any,
+    subscription_check_s: int = SUBSCRIPTION_CHECK_S,
 ) -> None:
     """Kills at random moments over the stream, with storms and subscription mishaps
     between them."""
@@ -602,7 +638,7 @@ async def _chaos(
             await control("POST", f"/subscriptions/{subscription}/mishap", {"mishap": mishap})
             result.mishaps.append(mishap)
             say(f"RingSense subscription: {mishap}")
-            await asyncio.sleep(SUBSCRIPTION_CHECK_S + 2)
+            await asyncio.sleep(subscription_check_s + 2)  # noticed and mended before the next
 
 
 async def make_trouble(
@@ -669,6 +705,13 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=1800)
     parser.add_argument("--owners", type=int, default=9)
     parser.add_argument("--long-share", type=float, default=1 / 3)
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=RATE_WINDOW_S,
+        help="rate-limit windows and penalty in seconds (the platform's counts); 60 is real",
+    )
+    parser.add_argument("--subscription-check", type=int, default=SUBSCRIPTION_CHECK_S)
     args = parser.parse_args()
     stream_seconds = args.stream_seconds or max(20.0, args.calls * 0.6)
     workdir = tempfile.mkdtemp(prefix="ringsense-chaos-")
@@ -683,6 +726,8 @@ def main() -> None:
             settle_timeout_s=args.settle_timeout,
             owners_count=args.owners,
             long_share=args.long_share,
+            rate_window_s=args.rate_window,
+            subscription_check_s=args.subscription_check,
         )
     )
     print()

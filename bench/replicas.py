@@ -61,6 +61,7 @@ if str(ROOT) not in sys.path:
 from bench._common import spread  # noqa: E402
 from bench.chaos import (  # noqa: E402
     KILL_MARGIN_S,
+    RATE_WINDOW_S,
     SUBSCRIPTION_CHECK_S,
     BotProcess,
     ChaosResult,
@@ -72,6 +73,7 @@ from bench.chaos import (  # noqa: E402
     _stream_calls,
     _wait_for_setup,
     chaos_faults,
+    faults_off,
     make_trouble,
     settle_and_judge,
 )
@@ -358,9 +360,12 @@ async def run_replicas(
     intake_seconds: float = 5.0,
     intake_connections: int = 32,
     mishaps: Sequence[str] = ("delete", "expire", "blacklist"),
+    rate_window_s: float = RATE_WINDOW_S,
     verbose: bool = True,
 ) -> ReplicasResult:
-    """The whole run; `database_url` None: SQLite in `workdir` (one replica only)."""
+    """The whole run; `database_url` None: SQLite in `workdir` (one replica only).
+    `rate_window_s` scales the platform's rate-limit clock (bench/chaos.py's
+    `platform_limits`)."""
     if database_url is None and replicas != 1:
         raise ValueError("several replicas need PostgreSQL: SQLite is one process's database")
     if database_url is None and holder_kills:
@@ -417,10 +422,12 @@ async def run_replicas(
         replicas=replicas,
         database="PostgreSQL" if database_url else "SQLite",
         proxy="HAProxy" if proxy_kind == "haproxy" else "bench/proxy.py",
+        rate_window_s=rate_window_s,
     )
     try:
         faults = await control("GET", "/faults")
         assert faults["enforceRateLimits"] is True, "the platform's limits must be on"
+        await faults_off(control, rate_window_s)  # the limits at the run's scale
         await proxy.start([r.bot.url for r in fleet])
         # The first replica migrates and subscribes; the others join it.
         await fleet[0].bot.start(session)
@@ -453,7 +460,7 @@ async def run_replicas(
             ),
         )
         say(f"streamed {calls} calls; {result.kills} kills; faults off, limits stay on")
-        await control("DELETE", "/faults")
+        await faults_off(control, rate_window_s)
         for replica in fleet:
             if replica.pid is None:
                 await replica.bot.start(session)
@@ -660,6 +667,12 @@ def main() -> None:
     parser.add_argument("--intake-runs", type=int, default=3)
     parser.add_argument("--intake-seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=RATE_WINDOW_S,
+        help="rate-limit windows and penalty in seconds (the platform's counts); 60 is real",
+    )
     args = parser.parse_args()
     if args.database == "sqlite":
         args.holder_kills = 0
@@ -702,6 +715,7 @@ async def _main(args: argparse.Namespace, workdir: Path, stream_seconds: float) 
         "intake_runs": args.intake_runs,
         "intake_seconds": args.intake_seconds,
         "intake_connections": args.connections,
+        "rate_window_s": args.rate_window,
     }
     if args.database == "sqlite":
         return await run_replicas(database_url=None, **options)

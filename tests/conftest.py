@@ -165,3 +165,25 @@ async def store_factory(
 async def any_storage(store_factory: StoreFactory) -> StorageInterface:
     """An open storage without a secret key, on each backend in turn."""
     return await store_factory.open()
+
+
+BLACKBOX_TESTS = "tests/blackbox/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (`-n 2`, its default `--dist load`), tests go to whichever worker is
+    free, one at a time, except the black-box folder, which goes to one worker as a whole and
+    in order, first (the largest unit): its processes are started once for the folder (a
+    package fixture), its who-sees-what table once for its module, and its last module
+    scans the logs the earlier ones made. (xdist's own `loadgroup` would do this with marks,
+    but under pytest 9 its renaming of node ids no longer takes.)"""
+    if config.getoption("dist") != "load":
+        return None  # another --dist asked for explicitly
+    from xdist.scheduler import LoadScopeScheduling
+
+    class BlackBoxTogether(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return BLACKBOX_TESTS if nodeid.startswith(BLACKBOX_TESTS) else nodeid
+
+    return BlackBoxTogether(config, log)

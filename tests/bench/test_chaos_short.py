@@ -21,9 +21,14 @@ async def test_a_short_chaos_run_loses_duplicates_and_misdirects_nothing(tmp_pat
         seed=20261130,
         workdir=tmp_path,
         stream_seconds=16,
-        settle_timeout_s=100,  # ends as soon as all arrived; room for one 60 s penalty
+        settle_timeout_s=100,  # ends as soon as all arrived; room for several penalties
         owners_count=6,
         long_share=1 / 3,  # calls longer than 10 minutes, which catch-up must still find
+        # The platform's counts per 15 s instead of 60 s (penalty too): the same pacing and
+        # penalties, met four times sooner, so the run waits less for windows to pass.
+        rate_window_s=15,
+        # Each subscription mishap is noticed at the bot's next check: 5 s, not 15 s.
+        subscription_check_s=5,
         verbose=False,
     )
     why = "\n".join([*result.lines(), *map(str, result.lost), *result.inside_penalty])
