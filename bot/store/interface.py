@@ -447,3 +447,16 @@ class SharedQueue(Protocol):
     async def release_claims(self, queue: str, ids: Sequence[int]) -> None: ...
 
     async def listen_for_work(self, queue: str, wake: Callable[[], None]) -> None: ...
+
+
+@runtime_checkable
+class PendingLines(Protocol):
+    """What a backend shared by several replicas adds for coalescing notifications of one
+    call (PostgreSQL): a notification waiting behind an older one of its line is not held
+    in a worker's memory there (only the head of a line is claimed), so the worker asks
+    the database (see `bot.workers.InboxWorker`)."""
+
+    async def newer_pending_in_line(self, order_key: str, after_id: int) -> InboxItem | None:
+        """The newest notification of this line stored after `after_id`, pending and
+        never tried yet, or None."""
+        ...
