@@ -81,19 +81,24 @@ class SqliteSettings(StoreBase):
             )
 
     async def user_settings(self, extension_id: str) -> UserSettings:
-        async with self._db.execute(
-            "SELECT * FROM user_settings WHERE extension_id = ?", (extension_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        async with self._db.execute(
-            "SELECT chat_id, chat_name, enabled FROM user_channels WHERE extension_id = ? "
-            "ORDER BY added_at, chat_id",
-            (extension_id,),
-        ) as cursor:
-            channels = tuple(
-                Channel(r["chat_id"], r["chat_name"], bool(r["enabled"]))
-                for r in await cursor.fetchall()
-            )
+        """A person's settings with their channels: both read in one trip to the
+        connection's thread (every digest reads its owner's)."""
+
+        def read(db: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            # Every row read to its end: no statement is left open (bot/db_connection.py).
+            found = db.execute(
+                "SELECT * FROM user_settings WHERE extension_id = ?", (extension_id,)
+            ).fetchall()
+            row = found[0] if found else None
+            channels = db.execute(
+                "SELECT chat_id, chat_name, enabled FROM user_channels WHERE extension_id = ? "
+                "ORDER BY added_at, chat_id",
+                (extension_id,),
+            ).fetchall()
+            return row, channels
+
+        row, rows = await self._db._execute(read, self._db._conn)  # type: ignore[no-untyped-call]
+        channels = tuple(Channel(r["chat_id"], r["chat_name"], bool(r["enabled"])) for r in rows)
         return user_settings_of(extension_id, row, channels)
 
     async def save_settings(
