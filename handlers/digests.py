@@ -217,7 +217,8 @@ async def deliver_digest(ctx: Context) -> None:
     try:
         await _queue_digests(ctx, merged, caught_up=caught_up)
     except BaseException:
-        if await services.storage.record_digest(stored, ctx.release_deliveries(), states):
+        queued = await services.storage.record_digest(stored, ctx.release_deliveries(), states)
+        if queued and not services.storage.record_digest_hands_over:
             services.wake_outbox()
         raise
     newly_queued = await services.storage.record_digest(
@@ -229,7 +230,7 @@ async def deliver_digest(ctx: Context) -> None:
         finished_inbox_id=ctx.inbox_id,
     )
     ctx.inbox_row_finished = ctx.inbox_id is not None
-    if newly_queued:
+    if newly_queued and not services.storage.record_digest_hands_over:
         services.wake_outbox()
 
 

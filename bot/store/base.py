@@ -53,6 +53,7 @@ class StoreBase(StoreCommon):
     def __init__(self, db: aiosqlite.Connection, cipher: TokenCipher | None = None) -> None:
         super().__init__(cipher)
         self._db = db
+        self.record_digest_hands_over = True  # see `SqliteSettings.record_digest`
         self._write_lock = asyncio.Lock()
         self._inbox_writer: InboxWriter | None = None
         self._checkpoint: asyncio.Task[None] | None = None

@@ -54,6 +54,8 @@ class CoreStore(Protocol):
 
     on_outbox_queued: Callable[[OutboxItem], None]
 
+    record_digest_hands_over: bool
+
     default_account_id: str | None
 
 
