@@ -91,7 +91,9 @@ async def merge_with_stored(
             log.warning("call %s is stored for another account; not mixing them", key)
             return None
         record = merge_call_bodies(*_in_time_order(known, record))
-    merged = CallInsights.from_api(record, account_id=account_id)
+        merged = CallInsights.from_api(record, account_id=account_id)
+    else:
+        merged = insights  # nothing to merge with: the record as read
     modified = body.get("lastModifiedTime")
     return merged, StoredCall(
         key,
