@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -266,7 +268,10 @@ class SqliteCalls(StoreBase, SettingsStore):
             params.extend(stored_kinds)
         query = (
             "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
-            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time "
+            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time, "
+            # Where the words are in a transcript block (see `_marked_lines`).
+            f"CASE WHEN s.kind = '{TRANSCRIPT_BLOCK}' THEN "
+            f"highlight({SEARCH_TABLE}, 0, char(2), char(3)) END AS marked "
             f"FROM {SEARCH_TABLE} s JOIN calls c "
             "ON c.call_key = s.call_key AND c.account_id = s.account_id "
             f"WHERE {' AND '.join(conditions)} "
@@ -376,7 +381,7 @@ def _hits(
         batch = rows[start : start + LINE_CHECK_BATCH]
         matching = _lines_matching(db, match, [r for r in batch if r[1] == TRANSCRIPT_BLOCK])
         for row in batch:
-            key, kind, position, offset_s, speaker, text, score, started = row
+            key, kind, position, offset_s, speaker, text, score, started, _ = row
             if kind == TRANSCRIPT_BLOCK:
                 lines = matching.get(id(row), [])
             else:
@@ -412,13 +417,64 @@ def _block_lines(row: Sequence[Any]) -> list[SearchLine]:
     return lines
 
 
+MARK_OPEN, MARK_CLOSE = "\x02", "\x03"
+"""What `highlight()` puts around each place in a block where the words matched."""
+
+ONE_WORD = re.compile(r'^"[^\W_]+"$')
+"""A query of one word that FTS5 reads as one token: a line holds it exactly when
+`highlight()` marks a place in that line."""
+
+
+def _marked_lines(block: Sequence[Any], lines: list[SearchLine]) -> list[SearchLine] | None:
+    """The lines of a block in which `highlight()` marked a place where a word of the query
+    matched; None when the marks cannot be placed with certainty (the text holds a marker
+    character itself, or what was marked is not the text with marks added, as with a NUL
+    character in it)."""
+    text, marked = str(block[5]), block[8]
+    if (
+        not isinstance(marked, str)
+        or MARK_OPEN in text
+        or MARK_CLOSE in text
+        or marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, "") != text
+    ):
+        return None
+    starts: list[int] = []  # where each line starts in the block's text
+    at = 0
+    for line in lines:
+        starts.append(at)
+        at += len(line.text) + 1
+    chosen: dict[int, SearchLine] = {}
+    found = marked.find(MARK_OPEN)
+    opened = 0
+    while found >= 0:
+        # The place in the text: minus the markers before it (an open and a close each).
+        index = bisect.bisect_right(starts, found - 2 * opened) - 1
+        chosen.setdefault(index, lines[index])
+        opened += 1
+        found = marked.find(MARK_OPEN, found + 1)
+    return [chosen[n] for n in sorted(chosen)]
+
+
 def _lines_matching(
     db: sqlite3.Connection, match: str, blocks: Sequence[Sequence[Any]]
 ) -> dict[int, list[SearchLine]]:
-    """Per block row (by `id`), its lines that match `match` on their own."""
+    """Per block row (by `id`), its lines that match `match` on their own. Only the lines
+    where `highlight()` marked a word can; of a one-word query those are the answer, else
+    they are matched alone in `LINE_CHECK_TABLE`."""
     if not blocks:
         return {}
-    numbered = [(id(block), line) for block in blocks for line in _block_lines(block)]
+    one_word = ONE_WORD.match(match) is not None
+    matching: dict[int, list[SearchLine]] = {}
+    numbered: list[tuple[int, SearchLine]] = []  # lines still to be matched alone
+    for block in blocks:
+        lines = _block_lines(block)
+        marked = _marked_lines(block, lines)
+        if marked is not None and one_word:
+            matching[id(block)] = marked
+        else:
+            numbered.extend((id(block), line) for line in (lines if marked is None else marked))
+    if not numbered:
+        return matching
     db.execute(
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {LINE_CHECK_TABLE} USING fts5("
         f"text, tokenize = '{SEARCH_TOKENIZER}')"
@@ -435,8 +491,7 @@ def _lines_matching(
         ).fetchall()
     finally:
         db.execute(f"DELETE FROM {LINE_CHECK_TABLE}")  # noqa: S608 - a constant
-    matching: dict[int, list[SearchLine]] = {}
     for (n,) in found:
-        block, line = numbered[int(n)]
-        matching.setdefault(block, []).append(line)
+        block_id, line = numbered[int(n)]
+        matching.setdefault(block_id, []).append(line)
     return matching
