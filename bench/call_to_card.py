@@ -10,6 +10,7 @@ bot's CPU per digest is its user+system time over the whole run (intake, workers
 divided by the cards it delivered.
 
     python bench/call_to_card.py [--rate 50] [--seconds 10] [--runs 3] [--users 50]
+                                 [--utterances 200,1500]
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(2)  # opt-in replies out of the way
         results: dict[int, list[dict[str, float]]] = {}
         for run in range(1, args.runs + 1):
-            for utterances in UTTERANCES:
+            for utterances in args.utterances:
                 results.setdefault(utterances, []).append(
                     await one_run(stack, people, utterances, run, args)
                 )
@@ -159,5 +160,11 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--utterances",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=list(UTTERANCES),
+        help="transcript sizes to run, comma-separated (default 200,1500)",
+    )
     parser.add_argument("--wait", type=float, default=60, help="seconds to wait for late cards")
     asyncio.run(main(parser.parse_args()))

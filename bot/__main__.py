@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -212,6 +213,10 @@ async def _serve(config: object) -> int:
         log.error("not started: %s", err)
         return 2
     log.info("listening on %s, webhooks at %s", bot.url, config.webhook_address)
+    # What start-up made (modules, compiled templates, the app) lives as long as the
+    # process: moved out of the collector's generations, it is no longer walked by every
+    # full collection the digests' short-lived objects trigger.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

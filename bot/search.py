@@ -9,6 +9,7 @@ quoted, so nothing they type is FTS5 syntax (no `OR`, `NEAR`, `*`, column filter
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from typing import Final
@@ -64,19 +65,29 @@ def search_lines(insights: CallInsights, transcript: object = None) -> list[Sear
 def _transcript_lines(raw: object, names: Mapping[str, str | None]) -> Iterator[SearchLine]:
     """The transcript's lines straight from RingSense's utterances, read as
     `CallInsights.from_api` reads them (text, else value; a start in seconds; the speaker
-    by `speakerId`): the same lines `search_lines` makes of `insights.transcript`."""
+    by `speakerId`): the same lines `search_lines` makes of `insights.transcript`.
+
+    A digest runs this over every utterance (1,500 in a long call), so the usual shapes
+    (a dict, a non-blank string, a float start, a string speaker id) take a short path;
+    anything else goes through `bot.payloads` as before."""
     if not isinstance(raw, list):
         return
     position = 0
     for item in raw:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             continue
-        text = payloads.text(item.get("text"))
-        if text is None:
-            text = payloads.text(item.get("value"))
+        text = item.get("text")
+        if type(text) is not str or not text.strip():
+            text = payloads.text(text) or payloads.text(item.get("value"))
             if text is None:
                 continue
-        speaker_id = payloads.ident(item.get("speakerId"))
+        start = item.get("start")
+        offset_s = (
+            start if type(start) is float and math.isfinite(start) else payloads.number(start)
+        )
+        speaker_id = item.get("speakerId")
+        if type(speaker_id) is not str or not speaker_id.strip():
+            speaker_id = payloads.ident(speaker_id)
         name = names.get(speaker_id) if speaker_id is not None else None
-        yield SearchLine("transcript", position, payloads.number(item.get("start")), name, text)
+        yield SearchLine("transcript", position, offset_s, name, text)
         position += 1

@@ -17,17 +17,19 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from bot.events import Notification
+from bot import events
+from bot.events import MalformedNotification, Notification
 from bot.logs import log_context
 from bot.metrics import notification_arrived_at
 from bot.rc import RingCentralError, RingCentralRateLimited
+from bot.ringsense import CallInsights, InsightsFormatError
 from bot.router import Dispatched, Dispatcher
 from bot.services import Services
-from bot.storage import InboxItem
-from bot.store.interface import SharedQueue
+from bot.storage import InboxItem, split_transcript
+from bot.store.interface import PendingLines, SharedQueue
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class QueueWorker(ABC, Generic[Item]):
         self._last_stored_read = 0.0
         self._wake = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, Item] = {}  # the items of `_in_flight`
         # Handed over, not yet started: per priority (lowest first), the item or its id.
         self._ready: dict[int, collections.deque[Item | int]] = {}
         self._held = 0
@@ -223,6 +226,7 @@ class QueueWorker(ABC, Generic[Item]):
                 self._claimed.add(item_id)
                 task = asyncio.create_task(self._guarded(item))
                 self._in_flight[item_id] = task
+                self._running[item_id] = item
                 task.add_done_callback(functools.partial(self._finished, item_id))
             if items and len(self._in_flight) < self._concurrency:
                 continue
@@ -256,6 +260,7 @@ class QueueWorker(ABC, Generic[Item]):
                 loaded = await self._load([entry])
                 if not loaded:
                     self._claimed.discard(entry)  # finished meanwhile, or gone
+                    self._forget(entry)
                     continue
                 from_memory.extend(loaded)
             else:
@@ -280,6 +285,8 @@ class QueueWorker(ABC, Generic[Item]):
             self._claimed.difference_update(ids)
             raise
         self._claimed.difference_update(set(ids) - claimed)
+        for item_id in set(ids) - claimed:
+            self._forget(item_id)
         return [item for item in items if self._item_id(item) in claimed]
 
     async def _keep_claims(self, shared: SharedQueue) -> None:
@@ -312,6 +319,8 @@ class QueueWorker(ABC, Generic[Item]):
 
     def _finished(self, item_id: int, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item_id, None)
+        self._running.pop(item_id, None)
+        self._forget(item_id)
         self._claimed.discard(item_id)
         self._wake.set()
 
@@ -336,6 +345,18 @@ class QueueWorker(ABC, Generic[Item]):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
+    def _forget(self, item_id: int) -> None:
+        """Drop what was kept in memory about a finished item (subclasses)."""
+
+    def _held_items(self) -> Iterator[Item]:
+        """Every item this worker holds with its content: in flight, or handed over and
+        waiting for its turn (not those kept as their id only)."""
+        yield from self._running.values()
+        for queue in self._ready.values():
+            for entry in queue:
+                if not isinstance(entry, int):
+                    yield entry
+
     async def _guarded(self, item: Item) -> None:
         try:
             await self._process(item)
@@ -356,6 +377,9 @@ class InboxWorker(QueueWorker[InboxItem]):
         self._services = services
         self._dispatcher = dispatcher
         self._ordering = KeyedLock()
+        self._coalescing_keys: dict[int, tuple[str, ...] | None] = {}
+        storage = services.storage
+        self._pending_lines = storage if isinstance(storage, PendingLines) else None
 
     async def _fetch_stored(self, limit: int, exclude: list[int]) -> list[InboxItem]:
         return await self._services.storage.due_inbox_not_handed_over(limit, exclude)
@@ -379,9 +403,65 @@ class InboxWorker(QueueWorker[InboxItem]):
             token = notification_arrived_at.set(item.received_at or None)
             try:
                 async with self._ordering.hold(ordering_key(item.payload)):
-                    await self._handle(item)
+                    newer = await self._newer_of_the_same_call(item)
+                    if newer is None:
+                        await self._handle(item)
+                    else:
+                        # The newer one reads the call back from RingSense after this
+                        # one would have, and updates the same cards: nothing is lost.
+                        log.debug("inbox %s: served by the newer %s of its call", item.id, newer)
+                        await self._services.storage.finish_inbox(item.id, "done")
             finally:
                 notification_arrived_at.reset(token)
+
+    async def _newer_of_the_same_call(self, item: InboxItem) -> int | None:
+        """A newer notification this worker holds that makes `item`'s work redundant, or
+        None (see `coalescing_key`).
+
+        RingSense announces a call again as more insights arrive, and a digest is made
+        from the record read back from RingSense, never from the notification. So when
+        an older notification of a call comes to be handled while a newer one of the same
+        call, account and subscription is already stored and waiting here, handling the
+        older one would read the call and edit its cards only for the newer one to do it
+        again a moment later with what is then the latest: the older one is marked done
+        and the newer one serves both. It is stored before it is handed over, so a crash
+        right after loses nothing (a restart finds it pending), and events of one call
+        are still handled in order. A notification tried before (it failed once) never
+        stands in for another.
+
+        Alone on its database (SQLite) the worker holds every waiting notification in
+        memory; with replicas (PostgreSQL) only the head of each line is held, and the
+        database is asked."""
+        line = ordering_key(item.payload)
+        if not line.startswith("call:"):
+            return None
+        newer = [
+            other
+            for other in self._held_items()
+            if other.id > item.id and other.attempts == 0 and ordering_key(other.payload) == line
+        ]
+        if newer:
+            newer_keys = [(other.id, self._coalescing_key(other)) for other in newer]
+        elif self._pending_lines is not None:
+            stored = await self._pending_lines.newer_pending_in_line(line, item.id)
+            if stored is None:
+                return None
+            # Not kept: this replica may never handle it, and would never forget it.
+            newer_keys = [(stored.id, coalescing_key(stored.payload))]
+        else:
+            return None  # the usual case, found without parsing anything
+        key = self._coalescing_key(item)
+        if key is None:
+            return None
+        return next((other_id for other_id, other_key in newer_keys if other_key == key), None)
+
+    def _coalescing_key(self, item: InboxItem) -> tuple[str, ...] | None:
+        if item.id not in self._coalescing_keys:
+            self._coalescing_keys[item.id] = coalescing_key(item.payload)
+        return self._coalescing_keys[item.id]
+
+    def _forget(self, item_id: int) -> None:
+        self._coalescing_keys.pop(item_id, None)
 
     async def _handle(self, item: InboxItem) -> None:
         storage = self._services.storage
@@ -428,3 +508,30 @@ def ordering_key(payload: Mapping[str, Any]) -> str:
         if body.get("sourceRecordId") is not None:
             return f"call:{body.get('domain')}:{body['sourceRecordId']}"
     return f"item:{payload.get('uuid')}"
+
+
+def coalescing_key(payload: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """What makes two stored notifications the same work: RingSense notifications of the
+    same call (domain, recording id) through the same event path (account, domain),
+    subscription and owner, both from RingCentral or both found by catch-up. None for
+    anything else, and for a notification whose handling could stop before reading the
+    call back (not one the bot parses, or a body that does not name a call): such a one
+    never stands in for another."""
+    try:
+        notification = Notification.parse(payload)
+    except MalformedNotification:
+        return None
+    if notification.kind != events.RINGSENSE_INSIGHTS:
+        return None
+    try:
+        claimed = CallInsights.from_api(split_transcript(notification.body)[0])
+    except InsightsFormatError:
+        return None
+    return (
+        notification.event,
+        notification.subscription_id or "",
+        notification.owner_id or "",
+        str(notification.uuid.startswith("catch-up:")),
+        claimed.domain,
+        claimed.source_record_id,
+    )

@@ -91,7 +91,9 @@ async def merge_with_stored(
             log.warning("call %s is stored for another account; not mixing them", key)
             return None
         record = merge_call_bodies(*_in_time_order(known, record))
-    merged = CallInsights.from_api(record, account_id=account_id)
+        merged = CallInsights.from_api(record, account_id=account_id)
+    else:
+        merged = insights  # nothing to merge with: the record as read
     modified = body.get("lastModifiedTime")
     return merged, StoredCall(
         key,
@@ -217,7 +219,8 @@ async def deliver_digest(ctx: Context) -> None:
     try:
         await _queue_digests(ctx, merged, caught_up=caught_up)
     except BaseException:
-        if await services.storage.record_digest(stored, ctx.release_deliveries(), states):
+        queued = await services.storage.record_digest(stored, ctx.release_deliveries(), states)
+        if queued and not services.storage.record_digest_hands_over:
             services.wake_outbox()
         raise
     newly_queued = await services.storage.record_digest(
@@ -229,7 +232,7 @@ async def deliver_digest(ctx: Context) -> None:
         finished_inbox_id=ctx.inbox_id,
     )
     ctx.inbox_row_finished = ctx.inbox_id is not None
-    if newly_queued:
+    if newly_queued and not services.storage.record_digest_hands_over:
         services.wake_outbox()
 
 

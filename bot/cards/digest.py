@@ -112,6 +112,8 @@ def digest_view(
         f"{sentiment.capitalize()} sentiment" if sentiment else None,
     ]
 
+    # Parsed once (markdown): both the section and whether it is folded need them.
+    shown_notes = _shown_notes(insights.call_notes) if "call_notes" in chosen else []
     builders: dict[str, Callable[[], list[dict[str, Any]]]] = {
         "summary": lambda: [{"text": s.text} for s in insights.summary],
         "bulleted_summary": lambda: [{"text": text} for text in insights.bulleted_summary],
@@ -127,7 +129,7 @@ def digest_view(
             }
             for h in insights.highlights
         ],
-        "call_notes": lambda: _note_views(insights.call_notes),
+        "call_notes": lambda: [block.as_view() for block in shown_notes],
     }
     view_sections: list[dict[str, Any]] = []
     for key in chosen:
@@ -136,7 +138,7 @@ def digest_view(
             heading = None if key == "summary" and not view_sections else SECTION_LABELS[key]
             view_sections.append({"key": key, "heading": heading, "items": items})
     notes = next((s for s in view_sections if s["key"] == "call_notes"), None)
-    collapsed = notes is not None and notes_are_long(_shown_notes(insights.call_notes))
+    collapsed = notes is not None and notes_are_long(shown_notes)
 
     fallback = short_line(title)
     score_text = f"{score:g}/10" if score is not None else None
@@ -269,10 +271,6 @@ def _shown_notes(notes: Sequence[str]) -> list[NoteBlock]:
     ):
         return blocks[1:]
     return blocks
-
-
-def _note_views(notes: Sequence[str]) -> list[dict[str, Any]]:
-    return [block.as_view() for block in _shown_notes(notes)]
 
 
 def _chosen_sections(sections: Sequence[str] | None) -> list[str]:

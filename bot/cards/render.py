@@ -16,13 +16,14 @@ why the templates put anything said on a call into `RichTextBlock` runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import jinja2
+import orjson
 
 from bot.quoting import plain_text, quote_for_chat
 
@@ -74,6 +75,10 @@ class CardRenderer:
     One jinja2 environment per renderer: `StrictUndefined` so a view missing a value fails
     loudly instead of posting an empty card, autoescape off because the output is JSON, not
     HTML (`| tojson` does the escaping).
+
+    Each template is compiled once and kept (`auto_reload` off: templates do not change
+    while the bot runs, so no file is checked per card), and `| tojson` and the parse of
+    the result use orjson: a digest's card is rendered on every delivery.
     """
 
     def __init__(self, templates_dir: Path | None = None) -> None:
@@ -83,12 +88,10 @@ class CardRenderer:
             undefined=jinja2.StrictUndefined,
             autoescape=False,  # noqa: S701 - JSON output; every value goes through | tojson
             keep_trailing_newline=True,
+            auto_reload=False,
         )
-        # `| tojson` would turn a missing view value into a bare TypeError; name it instead.
-        self.environment.policies["json.dumps_kwargs"] = {
-            "sort_keys": True,
-            "default": _refuse_in_json,
-        }
+        self.environment.policies["json.dumps_function"] = _view_value_json
+        self.environment.policies["json.dumps_kwargs"] = {}
 
     def template_names(self) -> tuple[str, ...]:
         """Every card template in the templates directory."""
@@ -105,7 +108,7 @@ class CardRenderer:
         except (jinja2.TemplateError, TypeError) as error:
             raise CardError(f"{template_name}: {error}") from error
         try:
-            card = json.loads(text)
+            card = _parse_rendered(text)
         except json.JSONDecodeError as error:
             raise CardError(f"{template_name} rendered invalid JSON: {error}") from error
         if not isinstance(card, dict):
@@ -174,6 +177,26 @@ def _quote_in(node: object, *, in_facts: bool) -> None:
             _quote_in(value, in_facts=key == "facts")
 
 
+def _view_value_json(value: object) -> str:
+    """A view value as JSON text for `| tojson` (keys sorted). orjson, unless the value
+    holds what it refuses (a lone surrogate, an integer beyond 64 bits, a value that is
+    not JSON): then the standard library, whose `default` names a missing view value
+    (`StrictUndefined`) instead of failing with a bare TypeError."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=_refuse_in_json)
+
+
+def _parse_rendered(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # What orjson refuses and the standard library reads (a lone surrogate escaped),
+        # or a broken template: then the standard library's error says where.
+        return json.loads(text)
+
+
 def _refuse_in_json(value: object) -> object:
     if isinstance(value, jinja2.Undefined):
         str(value)  # a StrictUndefined raises UndefinedError naming the missing value
@@ -197,40 +220,35 @@ def check_card(card: Mapping[str, Any]) -> None:
     fallback = card.get("fallbackText")
     if not isinstance(fallback, str) or not fallback.strip():
         raise CardError("card needs a non-empty fallbackText")
-    for action in _actions_in(card):
+    actions, shows_card_on_select = _survey(card)
+    for action in actions:
         _check_action(action)
-    if any(_shows_card_on_select(node) for node in _objects_in(card)):
+    if shows_card_on_select:
         raise CardError("Action.ShowCard cannot be a selectAction (Adaptive Cards 1.3)")
 
 
-def _objects_in(node: object) -> Iterable[Mapping[str, Any]]:
-    if isinstance(node, Mapping):
-        yield node
-        for value in node.values():
-            yield from _objects_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _objects_in(value)
-
-
-def _shows_card_on_select(node: Mapping[str, Any]) -> bool:
-    select = node.get("selectAction")
-    return isinstance(select, Mapping) and select.get("type") == "Action.ShowCard"
-
-
-def _actions_in(node: object) -> Iterable[Mapping[str, Any]]:
-    """Every object in the card whose type is an action, wherever it sits."""
-    if isinstance(node, Mapping):
-        kind = node.get("type")
-        if isinstance(kind, str) and kind.startswith("Action."):
-            yield node
-            if kind == "Action.Submit":
-                return  # its data is the caller's, not card structure
-        for value in node.values():
-            yield from _actions_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _actions_in(value)
+def _survey(card: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], bool]:
+    """In one walk of the card: every object whose type is an action, wherever it sits
+    (nothing under an `Action.Submit`: its data is the caller's, not card structure), and
+    whether any object at all has an `Action.ShowCard` as its `selectAction`."""
+    actions: list[Mapping[str, Any]] = []
+    shows_card_on_select = False
+    # (node, whether it is under an Action.Submit)
+    pending: list[tuple[object, bool]] = [(card, False)]
+    while pending:
+        node, in_submit = pending.pop()
+        if isinstance(node, Mapping):
+            select = node.get("selectAction")
+            if isinstance(select, Mapping) and select.get("type") == "Action.ShowCard":
+                shows_card_on_select = True
+            kind = node.get("type")
+            if not in_submit and isinstance(kind, str) and kind.startswith("Action."):
+                actions.append(node)
+                in_submit = kind == "Action.Submit"
+            pending.extend((value, in_submit) for value in node.values())
+        elif isinstance(node, list):
+            pending.extend((value, in_submit) for value in node)
+    return actions, shows_card_on_select
 
 
 def _check_action(action: Mapping[str, Any]) -> None:

@@ -53,6 +53,7 @@ class StoreBase(StoreCommon):
     def __init__(self, db: aiosqlite.Connection, cipher: TokenCipher | None = None) -> None:
         super().__init__(cipher)
         self._db = db
+        self.record_digest_hands_over = True  # see `SqliteSettings.record_digest`
         self._write_lock = asyncio.Lock()
         self._inbox_writer: InboxWriter | None = None
         self._checkpoint: asyncio.Task[None] | None = None
@@ -184,7 +185,20 @@ index (`SEARCH_TABLE`): its lines are found and replaced by rowid, the one thing
 looks up without reading every row. The lower half holds its title, summaries and other
 short lines, the upper half its transcript lines."""
 SEARCH_TRANSCRIPT_BASE = 1 << (SEARCH_ROWID_BITS - 1)
-"""Offset of the transcript's lines in a call's range (and how many lines fit in each half)."""
+"""Offset of the transcript's lines in a call's range (and how many rows fit in each half)."""
+
+TRANSCRIPT_BLOCK = "transcript_block"
+"""The kind of a row of `find`'s index holding up to `TRANSCRIPT_BLOCK_LINES` consecutive
+transcript lines (SQLite only). One FTS5 row per line cost a digest more than anything
+else it wrote (a 1,500-utterance call: 1,500 rows in the index's content, size and term
+tables); a block of lines costs about the same as one line. The block's `text` is its
+lines' texts joined by newlines, and its `speaker` column their JSON list of
+`[position, offset_s, speaker, length of text]`, from which `search_calls` gives back
+the very lines that matched (each checked alone against the words), as before. Rows of
+kind "transcript" (one line each, written before blocks existed) are read as ever."""
+
+TRANSCRIPT_BLOCK_LINES = 20
+"""Transcript lines per row of `find`'s index (see `TRANSCRIPT_BLOCK`)."""
 
 
 def _write_call(db: sqlite3.Connection, call: StoredCall) -> bool:
@@ -275,16 +289,18 @@ def _replace_search_lines(
         (first, first + size - 1),
     )
     numbered: list[tuple[Any, ...]] = []
-    counts = [0, 0]  # lines placed in the lower and the upper half
+    count = 0  # rows placed in the lower half
+    transcript: list[SearchLine] = []
     for line in lines:
-        half = int(line.kind == "transcript")
-        if (half and not with_transcript) or counts[half] >= SEARCH_TRANSCRIPT_BASE:
+        if line.kind == "transcript":
+            if with_transcript:
+                transcript.append(line)
             continue
-        rowid = first + half * SEARCH_TRANSCRIPT_BASE + counts[half]
-        counts[half] += 1
+        if count >= SEARCH_TRANSCRIPT_BASE:
+            continue
         numbered.append(
             (
-                rowid,
+                first + count,
                 line.text,
                 account_id,
                 call_key,
@@ -292,6 +308,24 @@ def _replace_search_lines(
                 line.position,
                 line.offset_s,
                 line.speaker,
+            )
+        )
+        count += 1
+    blocks = range(0, len(transcript), TRANSCRIPT_BLOCK_LINES)
+    for number, start in enumerate(blocks[:SEARCH_TRANSCRIPT_BASE]):
+        block = transcript[start : start + TRANSCRIPT_BLOCK_LINES]
+        numbered.append(
+            (
+                first + SEARCH_TRANSCRIPT_BASE + number,
+                "\n".join(line.text for line in block),
+                account_id,
+                call_key,
+                TRANSCRIPT_BLOCK,
+                block[0].position,
+                None,
+                _compact_json(
+                    [[line.position, line.offset_s, line.speaker, len(line.text)] for line in block]
+                ),
             )
         )
     db.executemany(

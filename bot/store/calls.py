@@ -4,7 +4,10 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,7 +17,13 @@ import orjson
 
 from bot.ringsense import TRANSCRIPT_STORED_APART
 from bot.settings import UserSettings
-from bot.store.base import StoreBase, _replace_search_lines, _write_call, _write_next_steps
+from bot.store.base import (
+    TRANSCRIPT_BLOCK,
+    StoreBase,
+    _replace_search_lines,
+    _write_call,
+    _write_next_steps,
+)
 from bot.store.interface import SettingsStore
 from bot.store.records import (
     SEARCH_TABLE,
@@ -253,33 +262,27 @@ class SqliteCalls(StoreBase, SettingsStore):
             conditions.append("s.call_key = ?")
             params.append(call_key)
         if kinds:
-            conditions.append(f"s.kind IN ({', '.join('?' for _ in kinds)})")
-            params.extend(kinds)
-        async with self._db.execute(
+            # A transcript's lines are stored in blocks (`TRANSCRIPT_BLOCK`).
+            stored_kinds = [*kinds, *([TRANSCRIPT_BLOCK] if "transcript" in kinds else [])]
+            conditions.append(f"s.kind IN ({', '.join('?' for _ in stored_kinds)})")
+            params.extend(stored_kinds)
+        query = (
             "SELECT s.call_key, s.kind, s.position, s.offset_s, s.speaker, s.text, "  # noqa: S608
-            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time "
+            f"bm25({SEARCH_TABLE}) AS score, c.recording_start_time, "
+            # Where the words are in a transcript block (see `_marked_lines`).
+            f"CASE WHEN s.kind = '{TRANSCRIPT_BLOCK}' THEN "
+            f"highlight({SEARCH_TABLE}, 0, char(2), char(3)) END AS marked "
             f"FROM {SEARCH_TABLE} s JOIN calls c "
             "ON c.call_key = s.call_key AND c.account_id = s.account_id "
             f"WHERE {' AND '.join(conditions)} "
-            "ORDER BY score, c.recording_start_time DESC, c.updated_at DESC LIMIT ?",
-            (*params, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
-        return [
-            SearchHit(
-                call_key=str(r["call_key"]),
-                line=SearchLine(
-                    kind=str(r["kind"]),
-                    position=int(r["position"]),
-                    offset_s=float(r["offset_s"]) if r["offset_s"] is not None else None,
-                    speaker=r["speaker"],
-                    text=str(r["text"]),
-                ),
-                score=float(r["score"]),
-                recording_start_time=r["recording_start_time"],
-            )
-            for r in rows
-        ]
+            "ORDER BY score, c.recording_start_time DESC, c.updated_at DESC LIMIT ?"
+        )
+        # In one trip to the connection's thread: the query, then the lines of the blocks
+        # it found checked one by one (see `_hits`).
+        hits: list[SearchHit] = await self._db._execute(  # type: ignore[no-untyped-call]
+            _hits, self._db._conn, query, (*params, limit), match, limit
+        )
+        return hits
 
     async def rollup_candidates(self) -> list[UserSettings]:
         """Everyone who may get a daily rollup: opted in, of a known account, not off."""
@@ -350,3 +353,145 @@ def _next_step_item(row: aiosqlite.Row) -> NextStepItem:
         call_title=title if isinstance(title, str) else "",
         call_start=row["call_start"],
     )
+
+
+SEARCH_TOKENIZER = "porter unicode61 remove_diacritics 2"
+"""The tokenizer of `find`'s index (`SEARCH_TABLE`, bot/store/migrations.py)."""
+
+LINE_CHECK_TABLE = "temp.find_lines"
+"""A private, in-memory FTS5 table of this connection with the tokenizer of `find`'s index,
+in which the lines of the transcript blocks a search found are checked one by one."""
+
+LINE_CHECK_BATCH = 32
+"""Blocks whose lines are checked at a time, until a search has the lines it asked for."""
+
+
+def _hits(
+    db: sqlite3.Connection, query: str, params: Sequence[Any], match: str, limit: int
+) -> list[SearchHit]:
+    """The rows `query` found, best first, as hits of one line each: a transcript block
+    (`TRANSCRIPT_BLOCK`) matched when its lines hold every word between them, so each of
+    its lines is matched alone, with the same FTS5 expression and tokenizer, and those
+    that hold every word are its hits, in their order, with the block's score. At most
+    `limit` hits; the rows are read whole before any line is checked (run in the
+    connection's thread: no snapshot stays open)."""
+    rows = db.execute(query, params).fetchall()
+    hits: list[SearchHit] = []
+    for start in range(0, len(rows), LINE_CHECK_BATCH):
+        batch = rows[start : start + LINE_CHECK_BATCH]
+        matching = _lines_matching(db, match, [r for r in batch if r[1] == TRANSCRIPT_BLOCK])
+        for row in batch:
+            key, kind, position, offset_s, speaker, text, score, started, _ = row
+            if kind == TRANSCRIPT_BLOCK:
+                lines = matching.get(id(row), [])
+            else:
+                offset = float(offset_s) if offset_s is not None else None
+                lines = [SearchLine(str(kind), int(position), offset, speaker, str(text))]
+            hits.extend(
+                SearchHit(
+                    call_key=str(key), line=line, score=float(score), recording_start_time=started
+                )
+                for line in lines
+            )
+        if len(hits) >= limit:
+            break
+    return hits[:limit]
+
+
+def _block_lines(row: Sequence[Any]) -> list[SearchLine]:
+    """The lines a transcript block holds (see `TRANSCRIPT_BLOCK`)."""
+    text = str(row[5])
+    lines: list[SearchLine] = []
+    at = 0
+    for position, offset_s, speaker, length in orjson.loads(row[4]):
+        lines.append(
+            SearchLine(
+                "transcript",
+                int(position),
+                float(offset_s) if offset_s is not None else None,
+                speaker,
+                text[at : at + length],
+            )
+        )
+        at += length + 1  # the newline between two lines
+    return lines
+
+
+MARK_OPEN, MARK_CLOSE = "\x02", "\x03"
+"""What `highlight()` puts around each place in a block where the words matched."""
+
+ONE_WORD = re.compile(r'^"[^\W_]+"$')
+"""A query of one word that FTS5 reads as one token: a line holds it exactly when
+`highlight()` marks a place in that line."""
+
+
+def _marked_lines(block: Sequence[Any], lines: list[SearchLine]) -> list[SearchLine] | None:
+    """The lines of a block in which `highlight()` marked a place where a word of the query
+    matched; None when the marks cannot be placed with certainty (the text holds a marker
+    character itself, or what was marked is not the text with marks added, as with a NUL
+    character in it)."""
+    text, marked = str(block[5]), block[8]
+    if (
+        not isinstance(marked, str)
+        or MARK_OPEN in text
+        or MARK_CLOSE in text
+        or marked.replace(MARK_OPEN, "").replace(MARK_CLOSE, "") != text
+    ):
+        return None
+    starts: list[int] = []  # where each line starts in the block's text
+    at = 0
+    for line in lines:
+        starts.append(at)
+        at += len(line.text) + 1
+    chosen: dict[int, SearchLine] = {}
+    found = marked.find(MARK_OPEN)
+    opened = 0
+    while found >= 0:
+        # The place in the text: minus the markers before it (an open and a close each).
+        index = bisect.bisect_right(starts, found - 2 * opened) - 1
+        chosen.setdefault(index, lines[index])
+        opened += 1
+        found = marked.find(MARK_OPEN, found + 1)
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _lines_matching(
+    db: sqlite3.Connection, match: str, blocks: Sequence[Sequence[Any]]
+) -> dict[int, list[SearchLine]]:
+    """Per block row (by `id`), its lines that match `match` on their own. Only the lines
+    where `highlight()` marked a word can; of a one-word query those are the answer, else
+    they are matched alone in `LINE_CHECK_TABLE`."""
+    if not blocks:
+        return {}
+    one_word = ONE_WORD.match(match) is not None
+    matching: dict[int, list[SearchLine]] = {}
+    numbered: list[tuple[int, SearchLine]] = []  # lines still to be matched alone
+    for block in blocks:
+        lines = _block_lines(block)
+        marked = _marked_lines(block, lines)
+        if marked is not None and one_word:
+            matching[id(block)] = marked
+        else:
+            numbered.extend((id(block), line) for line in (lines if marked is None else marked))
+    if not numbered:
+        return matching
+    db.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {LINE_CHECK_TABLE} USING fts5("
+        f"text, tokenize = '{SEARCH_TOKENIZER}')"
+    )
+    try:
+        db.executemany(
+            f"INSERT INTO {LINE_CHECK_TABLE} (rowid, text) VALUES (?, ?)",  # noqa: S608
+            [(n, line.text) for n, (_, line) in enumerate(numbered)],
+        )
+        found = db.execute(
+            f"SELECT rowid FROM {LINE_CHECK_TABLE} WHERE find_lines MATCH ? "  # noqa: S608
+            "ORDER BY rowid",
+            (match,),
+        ).fetchall()
+    finally:
+        db.execute(f"DELETE FROM {LINE_CHECK_TABLE}")  # noqa: S608 - a constant
+    for (n,) in found:
+        block_id, line = numbered[int(n)]
+        matching.setdefault(block_id, []).append(line)
+    return matching

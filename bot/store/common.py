@@ -18,6 +18,9 @@ class StoreCommon:
         # each inbox row the writer commits, each delivery `enqueue` commits.
         self.on_inbox_committed: Callable[[Sequence[InboxItem]], None] = lambda _items: None
         self.on_outbox_queued: Callable[[OutboxItem], None] = lambda _item: None
+        # Whether `record_digest` hands the deliveries it commits to the delivery worker
+        # in memory too (then nobody needs to wake the worker to read them back).
+        self.record_digest_hands_over = False
         # Which account a notification belongs to, by the subscription owner that brought it
         # (a bot extension, the service user): every inbox row is attributed on arrival.
         self._owner_accounts: dict[str, str] = {}

@@ -54,6 +54,8 @@ class CoreStore(Protocol):
 
     on_outbox_queued: Callable[[OutboxItem], None]
 
+    record_digest_hands_over: bool
+
     default_account_id: str | None
 
 
@@ -465,3 +467,16 @@ class SharedRingCx(Protocol):
     ) -> list[tuple[str, str]]: ...
 
     async def release_ringcx_claims(self, segments: Sequence[tuple[str, str]]) -> None: ...
+
+
+@runtime_checkable
+class PendingLines(Protocol):
+    """What a backend shared by several replicas adds for coalescing notifications of one
+    call (PostgreSQL): a notification waiting behind an older one of its line is not held
+    in a worker's memory there (only the head of a line is claimed), so the worker asks
+    the database (see `bot.workers.InboxWorker`)."""
+
+    async def newer_pending_in_line(self, order_key: str, after_id: int) -> InboxItem | None:
+        """The newest notification of this line stored after `after_id`, pending and
+        never tried yet, or None."""
+        ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -146,16 +147,17 @@ class SqliteOutbox(StoreBase):
         sent. A crash before this commit retries the delivery, which finds the card it
         marked pending (`mark_card_pending`) instead of posting a second one."""
         now = time.time()
-        async with self._transaction() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             if day is not None and account_id is not None:
-                await db.execute(
+                db.execute(
                     "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
                     "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1",
                     (account_id, day),
                 )
             if card is not None:
                 card_key, destination, chat_id, card_id = card
-                await db.execute(
+                db.execute(
                     "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, "
                     "updated_at, account_id) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (card_key, destination) DO UPDATE SET "
@@ -164,11 +166,15 @@ class SqliteOutbox(StoreBase):
                     "account_id = COALESCE(excluded.account_id, posted_cards.account_id)",
                     (card_key, destination, chat_id, card_id, now, account_id),
                 )
-            await db.execute(
+            db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
                 "last_error = NULL WHERE id = ?",
                 (now, item_id),
             )
+
+        # One trip to the connection's thread for the whole transaction (every digest
+        # passes here): see `_in_one_trip`.
+        await self._in_one_trip(write)
 
     async def retry_outbox_later(self, item_id: int, delay_s: float, error: str) -> float:
         """Try again in `delay_s`; returns when (epoch seconds)."""
@@ -299,24 +305,30 @@ class SqliteOutbox(StoreBase):
         deliveries to a destination go one at a time), so no card is claimed elsewhere."""
         if budget <= 0:
             return PostPlace.OVER_BUDGET
-        async with self._transaction() as db:
-            async with db.execute(
+        now = time.time()
+
+        def write(db: sqlite3.Connection) -> PostPlace:
+            taken = db.execute(
                 "INSERT INTO daily_posts (account_id, day, count) VALUES (?, ?, 1) "
                 "ON CONFLICT (account_id, day) DO UPDATE SET count = count + 1 "
                 "WHERE count < ? RETURNING count",
                 (account_id, day, budget),
-            ) as cursor:
-                if await cursor.fetchone() is None:
-                    return PostPlace.OVER_BUDGET
+            ).fetchall()
+            if not taken:
+                return PostPlace.OVER_BUDGET
             if card is not None:
                 card_key, destination, chat_id = card
-                await db.execute(
+                db.execute(
                     "INSERT INTO posted_cards (card_key, destination, chat_id, card_id, "
                     "updated_at, account_id) VALUES (?, ?, ?, '', ?, ?) "
                     "ON CONFLICT (card_key, destination) DO NOTHING",
-                    (card_key, destination, chat_id, time.time(), account_id),
+                    (card_key, destination, chat_id, now, account_id),
                 )
-        return PostPlace.TAKEN
+            return PostPlace.TAKEN
+
+        # One trip to the connection's thread for the whole transaction (every card
+        # passes here): see `_in_one_trip`.
+        return await self._in_one_trip(write)
 
     async def give_back_post(self, account_id: str, day: str) -> None:
         """A place taken by `take_post` whose post certainly was not made (refused,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.ratelimit import PENALTY_KEY_PREFIX, WINDOW_KEY_PREFIX
 from bot.ringsense import TRANSCRIPT, TRANSCRIPT_STORED_APART
@@ -150,11 +150,11 @@ class StoredSubscription:
     expiration_time: str | None
 
 
-@dataclass(frozen=True)
-class SearchLine:
+class SearchLine(NamedTuple):
     """One searchable line of a call: what it is (title, summary, key_point, next_step,
     highlight, transcript), its place, its time in the recording (seconds) when known, and
-    who said it."""
+    who said it. A named tuple: a digest makes one per line of its transcript, and a
+    tuple is made several times faster than a frozen dataclass."""
 
     kind: str
     position: int

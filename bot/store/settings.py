@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import orjson
+
 from bot.settings import Channel, UserSettings
 from bot.store.base import (
     StoreBase,
@@ -19,7 +21,7 @@ from bot.store.base import (
     _write_call,
     _write_next_steps,
 )
-from bot.store.records import QueuedDelivery, SearchLine, StoredCall
+from bot.store.records import OutboxItem, QueuedDelivery, SearchLine, StoredCall
 from bot.store.rows import user_settings_of
 
 
@@ -81,19 +83,24 @@ class SqliteSettings(StoreBase):
             )
 
     async def user_settings(self, extension_id: str) -> UserSettings:
-        async with self._db.execute(
-            "SELECT * FROM user_settings WHERE extension_id = ?", (extension_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        async with self._db.execute(
-            "SELECT chat_id, chat_name, enabled FROM user_channels WHERE extension_id = ? "
-            "ORDER BY added_at, chat_id",
-            (extension_id,),
-        ) as cursor:
-            channels = tuple(
-                Channel(r["chat_id"], r["chat_name"], bool(r["enabled"]))
-                for r in await cursor.fetchall()
-            )
+        """A person's settings with their channels: both read in one trip to the
+        connection's thread (every digest reads its owner's)."""
+
+        def read(db: sqlite3.Connection) -> tuple[Any, list[Any]]:
+            # Every row read to its end: no statement is left open (bot/db_connection.py).
+            found = db.execute(
+                "SELECT * FROM user_settings WHERE extension_id = ?", (extension_id,)
+            ).fetchall()
+            row = found[0] if found else None
+            channels = db.execute(
+                "SELECT chat_id, chat_name, enabled FROM user_channels WHERE extension_id = ? "
+                "ORDER BY added_at, chat_id",
+                (extension_id,),
+            ).fetchall()
+            return row, channels
+
+        row, rows = await self._db._execute(read, self._db._conn)  # type: ignore[no-untyped-call]
+        channels = tuple(Channel(r["chat_id"], r["chat_name"], bool(r["enabled"])) for r in rows)
         return user_settings_of(extension_id, row, channels)
 
     async def save_settings(
@@ -185,7 +192,8 @@ class SqliteSettings(StoreBase):
         values (when RingSense notifications last arrived), and the inbox row it came
         from marked done (`finished_inbox_id`). Either all of it is stored or none of it,
         so a crash in between leaves nothing half done for the retry. Returns deliveries
-        newly queued.
+        newly queued, which are handed to the delivery worker in memory once committed
+        (`on_outbox_queued`, as `enqueue` does: `record_digest_hands_over`).
 
         The search lines' transcript lines are indexed only when the transcript `call`
         carries is the one kept (no later one was stored); else the transcript lines
@@ -196,7 +204,7 @@ class SqliteSettings(StoreBase):
         outbox_rows = _outbox_rows(deliveries)
         state_rows = [(key, value, time.time()) for key, value in (states or {}).items()]
 
-        def write(db: sqlite3.Connection) -> int:
+        def write(db: sqlite3.Connection) -> list[tuple[int, tuple[Any, ...]]]:
             if call is not None:
                 transcript_kept = _write_call(db, call)
                 if call.account_id is not None:
@@ -211,14 +219,16 @@ class SqliteSettings(StoreBase):
                             with_transcript=transcript_kept
                             or not _has_transcript(db, call.call_key),
                         )
-            queued = 0
-            if outbox_rows:
-                cursor = db.executemany(
+            queued: list[tuple[int, tuple[Any, ...]]] = []
+            for outbox_row in outbox_rows:
+                inserted = db.execute(
                     "INSERT OR IGNORE INTO outbox (dedupe_key, destination, message, card_key, "
-                    "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    outbox_rows,
-                )
-                queued = max(0, cursor.rowcount)
+                    "account_id, created_at, priority) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    outbox_row,
+                ).fetchall()
+                if inserted:
+                    queued.append((int(inserted[0][0]), outbox_row))
             if state_rows:
                 db.executemany(
                     "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
@@ -234,7 +244,22 @@ class SqliteSettings(StoreBase):
                 )
             return queued
 
-        return await self._in_one_trip(write)
+        queued = await self._in_one_trip(write)
+        for item_id, (dedupe_key, destination, message, card_key, account, _, priority) in queued:
+            # Exactly what a read from the database would give (as `enqueue`).
+            self.on_outbox_queued(
+                OutboxItem(
+                    item_id,
+                    dedupe_key,
+                    orjson.loads(destination),
+                    orjson.loads(message),
+                    card_key,
+                    0,
+                    account,
+                    priority,
+                )
+            )
+        return len(queued)
 
 
 def _has_transcript(db: sqlite3.Connection, call_key: str) -> bool:

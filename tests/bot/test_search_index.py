@@ -200,7 +200,8 @@ async def _steps_to_prune_one_old_call(storage: Storage, key: str) -> int:
         )
     finally:
         await storage._db.set_progress_handler(None, 100)
-    assert pruned["calls"] == 1 and pruned["call_search"] == 21
+    # Its title's row and the one block holding its 20 transcript lines.
+    assert pruned["calls"] == 1 and pruned["call_search"] == 2
     return steps
 
 
@@ -217,7 +218,10 @@ async def test_pruning_a_call_costs_the_same_with_many_calls_indexed(tmp_path: P
         for n in range(300):
             await _store(storage, f"pbx:many{n}")
         with_many = await _steps_to_prune_one_old_call(storage, "pbx:few1")
-        assert with_many < with_few * 4, (with_few, with_many)
+        # Deleting the call's two rows (title, one transcript block) costs almost
+        # nothing now, so the optimize's own growth is allowed a fixed allowance too;
+        # reading every indexed row to find the call's (600 rows here) costs far more.
+        assert with_many < with_few * 4 + 10, (with_few, with_many)
         hits = await storage.search_calls("1", '"renewal"', participant=None, limit=10_000)
         assert len(hits) == 304 * 20
     finally:

@@ -230,6 +230,42 @@ async def test_words_inside_addresses_and_numbers_are_words(any_storage: Storage
     assert await _find(storage, "A", "build id") == ["The build_id was 7f3a."]
 
 
+async def test_a_long_transcript_gives_back_each_matching_line_as_it_was_said(
+    any_storage: StorageInterface,
+) -> None:
+    """A long transcript (SQLite keeps its lines in blocks of 20 rows' worth, issue 12):
+    every line that holds every word is a hit of its own with its place, time, speaker
+    and exact text (newlines and accents in it included), wherever it sits; words said
+    on two different lines of the same stretch of the call are no hit."""
+    storage = any_storage
+    texts = [f"Filler line number {n} about the weather." for n in range(65)]
+    texts[3] = "We talked about pricing."
+    texts[5] = "The agreement waits for legal."
+    texts[19] = "First: the pricing agreement,\nthen the café."
+    texts[20] = "Second pricing agreement mention."
+    texts[64] = "Last words: PRICING AGREEMENT signed."
+    await _call(storage, "pbx:long", "A", _transcript(*texts))
+    match = match_expression("priced agreements")
+    assert match is not None
+    hits = await storage.search_calls("A", match, participant=None, limit=500)
+    assert sorted(
+        (h.line.position, h.line.offset_s, h.line.speaker, h.line.text) for h in hits
+    ) == [
+        (19, 190.0, "Speaker 1", "First: the pricing agreement,\nthen the café."),
+        (20, 200.0, "Speaker 0", "Second pricing agreement mention."),
+        (64, 640.0, "Speaker 0", "Last words: PRICING AGREEMENT signed."),
+    ]
+    assert all(h.call_key == "pbx:long" and h.line.kind == "transcript" for h in hits)
+    # "talked" (line 3) and "legal" (line 5): in the same stretch, never in one line.
+    assert await _find(storage, "A", "talked legal") == []
+    assert await _find(storage, "A", "cafe", call_key="pbx:long", kinds=["transcript"]) == [
+        "First: the pricing agreement,\nthen the café."
+    ]
+    # The limit counts lines.
+    assert len(await storage.search_calls("A", '"weather"', participant=None, limit=7)) == 7
+    assert len(await storage.search_calls("A", '"weather"', participant=None)) == 60
+
+
 async def test_lines_of_a_call_not_stored_are_not_kept_on_postgres(postgres_url: str) -> None:
     factory = StoreFactory("postgres", postgres_url)
     storage = await factory.open()

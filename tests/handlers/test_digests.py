@@ -126,6 +126,48 @@ async def test_a_later_event_for_the_same_call_updates_the_card_in_place(stack: 
     assert len(puts) == 1
 
 
+async def test_updates_of_one_call_waiting_together_cost_one_read_and_one_card_edit(
+    stack: Stack,
+) -> None:
+    """RingSense announces a call again as insights arrive. Notifications of one call
+    that wait together are served by one read of the call and one edit of its card, which
+    shows the newest insights (issue 12): here the first update's read is slowed down,
+    and three more updates arrive while it runs."""
+    event = load_fixture("ringsense-event-pbx.json")
+    owner = event["body"]["ownerExtensionId"]
+    await stack.control.user("John Smith", extensionId=owner)
+    chat = await stack.control.chat([owner, stack.bot_id])
+    await stack.control.say(chat, owner, "optin")
+    await settle(stack.bot)
+    await stack.control.call("POST", "/calls", {"event": event})
+    await settle(stack.bot)
+    seen_before = len(await stack.control.requests())
+
+    await stack.control.call(
+        "POST", "/faults", {"latencyMs": 700, "paths": ["/records/[^/]+/insights$"]}
+    )
+    for n in range(1, 5):
+        later = copy.deepcopy(event)
+        later["uuid"] = f"update-{n}-" + event["uuid"]
+        later["body"]["lastModifiedTime"] = f"2024-09-04T21:2{n}:00.000Z"
+        later["body"]["insights"]["Summary"] = [
+            {"start": 0, "end": 1, "value": f"Update {n}: the project plan was agreed."}
+        ]
+        await stack.control.call("POST", "/calls", {"event": later})
+    await settle(stack.bot)
+    await stack.control.call("DELETE", "/faults")
+
+    [card] = await stack.control.cards(chat)
+    assert "Update 4: the project plan was agreed." in card_as_text(card["card"])
+    since = (await stack.control.requests())[seen_before:]
+    reads = [r for r in since if r["method"] == "GET" and r["path"].endswith("/insights")]
+    edits = [r for r in since if r["method"] == "PUT" and "/adaptive-cards/" in r["path"]]
+    # The first update's own read and edit, then one of each for the three that waited
+    # (one by one: four of each).
+    assert len(reads) <= 2, [r["path"] for r in reads]
+    assert 1 <= len(edits) <= 2
+
+
 async def test_feedback_stays_on_the_card_when_a_later_event_updates_it(stack: Stack) -> None:
     event = load_fixture("ringsense-event-pbx.json")
     owner = event["body"]["ownerExtensionId"]

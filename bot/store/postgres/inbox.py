@@ -226,6 +226,18 @@ class PgInbox(PgClaims):
         )
         return [_inbox_item(r) for r in rows]
 
+    async def newer_pending_in_line(self, order_key: str, after_id: int) -> InboxItem | None:
+        """The newest notification of this line stored after `after_id`, pending and never
+        tried yet (`inbox_line` finds it), or None; see `bot.workers.InboxWorker`."""
+        row = await self._pool.fetchrow(
+            "SELECT id, uuid, kind, payload, attempts, received_at FROM inbox "
+            "WHERE order_key = $1 AND status = 'pending' AND id > $2 AND attempts = 0 "
+            "ORDER BY id DESC LIMIT 1",
+            order_key,
+            after_id,
+        )
+        return _inbox_item(row) if row is not None else None
+
     async def finish_inbox(self, item_id: int, status: str, error: str | None = None) -> None:
         await self._fenced_update(
             "inbox",
