@@ -201,7 +201,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 the next one up (Python's defaults: 700, 10, 10)."""
 
 
-def _tune_garbage_collection() -> None:
+def tune_garbage_collection() -> None:
     """What the started bot allocated (modules, the app, its configuration) lives as long
     as the process: frozen, so no collection walks through it again. And fewer, larger
     young collections: a 40 KB RingSense notification parses into thousands of objects,
@@ -231,7 +231,7 @@ async def _serve(config: object) -> int:
         log.error("not started: %s", err)
         return 2
     log.info("listening on %s, webhooks at %s", bot.url, config.webhook_address)
-    _tune_garbage_collection()
+    tune_garbage_collection()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
