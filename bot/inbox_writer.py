@@ -4,8 +4,8 @@ Why a writer of its own: the webhook must answer RingCentral within 3 s (we aim 
 milliseconds), and "stored before the 200" means the answer waits for a commit. On the
 storage's shared connection that commit queued behind whatever the workers had sent
 first (a digest's statements, a retention sweep), so one slow digest delayed every ack.
-Here one task takes the rows waiting in memory and commits them together (group commit)
-on a connection and a thread nobody else uses; a request awaits only its own row's commit.
+Here the rows waiting in memory are committed together (group commit) on a connection and
+a thread nobody else uses; a request awaits only the commit of its own batch.
 
 Durability is decided here, not inherited: WAL with `synchronous=NORMAL`. A commit is in
 the WAL file (written to the operating system) before a notification is acknowledged, so
@@ -83,9 +83,9 @@ class InboxWriter:
     Requests wait in `_waiting` (touched by the event loop only). One batch at a time is
     with the thread; when it is committed the thread wakes the loop once for the whole
     batch (`call_soon_threadsafe`), which answers its requests, hands the committed rows
-    to the workers together, and sends what arrived meanwhile as the next batch. Per
-    request that is one future and nothing else: no task, no executor work item, no
-    wake-up of its own.
+    to the workers together, and sends what arrived meanwhile as the next batch. Per batch
+    that is one hand-off to the thread and one wake-up of the loop, per request one
+    future; no task or executor work item (their bookkeeping showed in profiles).
     """
 
     def __init__(
