@@ -196,9 +196,10 @@ def _run(path: Path, log_level: str, log_content: bool = False, log_format: str 
     return asyncio.run(_serve(config))
 
 
-GC_THRESHOLDS = (50_000, 20, 100)
+GC_THRESHOLDS = (50_000, 20, 10)
 """Young objects allocated before a collection, and collections of each generation before
-the next one up (Python's defaults: 700, 10, 10)."""
+the next one up (Python's defaults: 700, 10, 10; full collections stay as frequent
+relative to the young ones, so cyclic garbage does not pile up in the oldest one)."""
 
 
 def tune_garbage_collection() -> None:
