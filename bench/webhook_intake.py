@@ -10,13 +10,26 @@ inbox cleared, so every run starts with idle workers that then work through what
 The ack latency comes from an open-loop generator here (one request every 1/rate s, whatever
 the answers do), so a slow answer cannot hide the requests it delays.
 
+What the load is: every request is the RingSense notification of the same call with a fresh
+uuid, so every one the bot stores starts a full digest of that call (a card update); the
+workers run them one after the other at full speed during and after each run, on the same
+2 cores as the intake.
+
+`--intake-only` replaces the bot by a process that serves only the webhook's endpoint
+(`bot.webhooks.NotificationEndpoint` over the bot's storage, the same inbox writer, the
+same collector settings as `python -m bot run`) with no workers: the best a webhook
+intake in a process of its own could do on this machine, since the workers would still
+share its 2 cores.
+
     python bench/webhook_intake.py [--runs 3] [--seconds 10] [--connections 32] [--rate 500]
+        [--intake-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -24,6 +37,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +105,16 @@ class BareServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
+        self.arguments = ["--serve-bare", str(self.port)]
 
     async def __aenter__(self) -> BareServer:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--serve-bare", str(self.port), cwd=ROOT
+            sys.executable, __file__, *self.arguments, cwd=ROOT
         )
         async with aiohttp.ClientSession() as session:
             for _ in range(500):
                 try:
-                    async with session.post(f"http://127.0.0.1:{self.port}{WEBHOOK_PATH}"):
+                    async with session.get(f"http://127.0.0.1:{self.port}/"):
                         return self
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.02)
@@ -109,6 +124,30 @@ class BareServer:
         assert self.process is not None
         self.process.terminate()
         await self.process.wait()
+
+
+async def _serve_intake(port: int, database: str, token: str) -> None:
+    from bot.__main__ import tune_garbage_collection
+    from bot.storage import Storage
+    from bot.webhooks import NotificationEndpoint
+
+    storage = await Storage.open(database)
+    app = web.Application(client_max_size=1_048_576)
+    endpoint = NotificationEndpoint(storage, token, 1_048_576)
+    app.router.add_post(WEBHOOK_PATH, endpoint.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    tune_garbage_collection()
+    await asyncio.Event().wait()
+
+
+class IntakeOnlyServer(BareServer):
+    """The webhook's endpoint and storage alone (no workers), in its own process."""
+
+    def __init__(self, database: Path, token: str) -> None:
+        super().__init__()
+        self.arguments = ["--serve-intake", str(self.port), str(database), token]
 
 
 def _split_at_uuid(payload: dict[str, Any]) -> tuple[str, str]:
@@ -189,6 +228,24 @@ def _inbox_done(database: Path) -> int:
         db.close()
 
 
+@contextlib.asynccontextmanager
+async def _fresh_bot(stack: Stack, args: argparse.Namespace) -> AsyncIterator[tuple[str, int]]:
+    """The bot restarted with idle workers (its pending inbox cleared), or with
+    `--intake-only` the webhook's endpoint alone on a new database: its URL and pid."""
+    if args.intake_only:
+        database = stack.workdir / f"intake-{time.monotonic_ns()}.sqlite3"
+        async with IntakeOnlyServer(database, stack.verification_token) as intake:
+            assert intake.process is not None
+            yield f"http://127.0.0.1:{intake.port}{WEBHOOK_PATH}", intake.process.pid
+        return
+    await stack.stop_bot()
+    _clear_pending_inbox(stack.database)
+    await stack.start_bot(workers=args.workers)
+    assert stack.process is not None
+    # The same address after each restart.
+    yield f"{stack.bot_url}{WEBHOOK_PATH}", stack.process.pid
+
+
 async def main(args: argparse.Namespace) -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -214,7 +271,9 @@ async def main(args: argparse.Namespace) -> None:
                 raise RuntimeError(f"the sandbox delivered no notification: {answer}")
             payloads[size] = delivered[0]["payload"]
             print(f"{size} event: {len(json.dumps(payloads[size])):,} bytes")
-        bot_url = f"{stack.bot_url}{WEBHOOK_PATH}"  # the same address after each restart
+        bot = "intake" if args.intake_only else "bot"
+        if args.intake_only:
+            await stack.stop_bot()
         rates: dict[tuple[str, str], list[float]] = {}
         cpu_ms: dict[str, list[float]] = {}
         for run in range(1, args.runs + 1):
@@ -230,24 +289,25 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"run {run} bare {size:>6}: {figures['rate']:8,.0f}/s  (load {load_average()})"
                 )
-                await stack.stop_bot()
-                _clear_pending_inbox(stack.database)
-                await stack.start_bot(workers=args.workers)
-                assert stack.process is not None
-                done_before = _inbox_done(stack.database)
-                cpu_before = cpu_seconds(stack.process.pid)
-                figures = await _wrk(bot_url, payload, stack.verification_token, args)
-                cpu = cpu_seconds(stack.process.pid) - cpu_before
-                worked = _inbox_done(stack.database) - done_before
+                async with _fresh_bot(stack, args) as (bot_url, pid):
+                    done_before = _inbox_done(stack.database)
+                    cpu_before = cpu_seconds(pid)
+                    figures = await _wrk(bot_url, payload, stack.verification_token, args)
+                    cpu = cpu_seconds(pid) - cpu_before
+                    worked = _inbox_done(stack.database) - done_before
                 rates.setdefault(("bot", size), []).append(figures["rate"])
                 accepted = figures["requests"] - figures["failed"]
                 cpu_ms.setdefault(size, []).append(cpu * 1000 / max(1, accepted))
+                meanwhile = (
+                    "no workers"
+                    if args.intake_only
+                    else f"incl. its workers, who finished {worked} events meanwhile"
+                )
                 print(
-                    f"run {run} bot  {size:>6}: {figures['rate']:8,.0f}/s  "
-                    f"{figures['failed']:.0f} refused/failed; bot CPU "
-                    f"{cpu * 1000 / max(1, accepted):.2f} ms per accepted notification (incl. "
-                    f"its workers, who finished {worked} events meanwhile)  "
-                    f"(load {load_average()})"
+                    f"run {run} {bot:<4} {size:>6}: {figures['rate']:8,.0f}/s  "
+                    f"{figures['failed']:.0f} refused/failed; CPU "
+                    f"{cpu * 1000 / max(1, accepted):.2f} ms per accepted notification "
+                    f"({meanwhile})  (load {load_average()})"
                 )
         print(
             f"\nmin / median / max of {args.runs} runs, {args.seconds:.0f} s each, "
@@ -258,20 +318,19 @@ async def main(args: argparse.Namespace) -> None:
             ratios = [b / a for a, b in zip(bare_rates, bot_rates, strict=True)]
             aim = "0.8" if size == "small" else "0.2"
             print(f"  {size:>6} bare    {spread(bare_rates, 0)} /s")
-            print(f"  {size:>6} bot     {spread(bot_rates, 0)} /s")
+            print(f"  {size:>6} {bot:<7} {spread(bot_rates, 0)} /s")
             print(f"  {size:>6} ratio   {spread(ratios)} (aim: at least {aim})")
-            print(f"  {size:>6} bot CPU {spread(cpu_ms[size])} ms per notification")
+            print(f"  {size:>6} CPU     {spread(cpu_ms[size])} ms per notification")
 
-        print(f"\nack latency at {args.rate:.0f}/s for {args.seconds:.0f} s, workers on:")
+        workers = "no workers (--intake-only)" if args.intake_only else "workers on"
+        print(f"\nack latency at {args.rate:.0f}/s for {args.seconds:.0f} s, {workers}:")
         for size, payload in payloads.items():
             p99s = []
             for run in range(1, args.runs + 1):
-                await stack.stop_bot()
-                _clear_pending_inbox(stack.database)
-                await stack.start_bot(workers=args.workers)
-                p50, p99, failures = await _ack_latency(
-                    bot_url, payload, stack.verification_token, args.rate, args.seconds
-                )
+                async with _fresh_bot(stack, args) as (bot_url, _):
+                    p50, p99, failures = await _ack_latency(
+                        bot_url, payload, stack.verification_token, args.rate, args.seconds
+                    )
                 p99s.append(p99)
                 print(
                     f"run {run} {size:>6}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
@@ -284,10 +343,18 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--serve-bare":
         asyncio.run(_serve_bare(int(sys.argv[2])))
         raise SystemExit
+    if len(sys.argv) == 5 and sys.argv[1] == "--serve-intake":
+        asyncio.run(_serve_intake(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
+        raise SystemExit
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--intake-only",
+        action="store_true",
+        help="the webhook's endpoint alone in its own process, no workers (see above)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -196,6 +196,25 @@ def _run(path: Path, log_level: str, log_content: bool = False, log_format: str 
     return asyncio.run(_serve(config))
 
 
+GC_THRESHOLDS = (50_000, 20, 10)
+"""Young objects allocated before a collection, and collections of each generation before
+the next one up (Python's defaults: 700, 10, 10; full collections stay as frequent
+relative to the young ones, so cyclic garbage does not pile up in the oldest one)."""
+
+
+def tune_garbage_collection() -> None:
+    """What the started bot allocated (modules, the app, its configuration) lives as long
+    as the process: frozen, so no collection walks through it again. And fewer, larger
+    young collections: a 40 KB RingSense notification parses into thousands of objects,
+    which at the default threshold start several collections per request; with earlier
+    notifications held by the workers, parsing one took 180 µs instead of 76 µs (8 % of
+    the bot's samples in a py-spy profile under load were the collector). The bot makes
+    little cyclic garbage; what it does make waits a little longer to be freed."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def _serve(config: object) -> int:
     """Serve until SIGINT/SIGTERM. Signing in happens in the background and never ends
     the process on a transient error; only a refusal no retry can change (a wrong JWT)
@@ -213,10 +232,7 @@ async def _serve(config: object) -> int:
         log.error("not started: %s", err)
         return 2
     log.info("listening on %s, webhooks at %s", bot.url, config.webhook_address)
-    # What start-up made (modules, compiled templates, the app) lives as long as the
-    # process: moved out of the collector's generations, it is no longer walked by every
-    # full collection the digests' short-lived objects trigger.
-    gc.freeze()
+    tune_garbage_collection()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

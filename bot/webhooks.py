@@ -70,7 +70,7 @@ class NotificationEndpoint:
             metrics.notifications_refused.labels("verification_token").inc()
             return refuse(403, "missing or wrong Verification-Token")
         try:
-            raw = await read_limited(request, self._max_body_bytes)
+            raw = await read_body(request, self._max_body_bytes)
         except BodyTooLarge:
             metrics.notifications_refused.labels("too_large").inc()
             return refuse(413, "body too large")
@@ -78,8 +78,10 @@ class NotificationEndpoint:
             metrics.notifications_refused.labels("unreadable").inc()
             return refuse(400, "could not read the body")
         try:
-            # Parsed once; the body is stored as received (it is valid UTF-8 once parsed).
-            notification = Notification.parse(parse_json_body(raw))
+            # Parsed once (the workers get this very document); the body is stored as
+            # received, never re-encoded (it is valid UTF-8 once parsed).
+            payload = parse_json_body(raw)
+            notification = Notification.parse(payload)
             text = raw.decode("utf-8")
         except ValueError as err:  # MalformedNotification says what is wrong, too
             metrics.notifications_refused.labels("malformed").inc()
@@ -87,16 +89,23 @@ class NotificationEndpoint:
         if is_own_post(notification):
             # The bot's own cards and replies come back as posts; nothing would be done
             # with them (the worker ignores them), so they cost neither a row nor a task.
-            return web.Response(status=200, content_type="application/json")
-        with log_context(notification=notification.uuid):
-            stored = await self._storage.add_notification(notification, raw=text)
-            if stored:
-                if self._on_stored is not None:
-                    self._on_stored()
-            else:
-                metrics.notifications_deduplicated.inc()
+            return _accepted()
+        storage = self._storage
+        stored = await storage.add_to_inbox(
+            notification.uuid,
+            notification.kind,
+            payload,
+            storage.account_of_owner(notification.owner_id),
+            raw=text,
+        )
+        if stored:
+            if self._on_stored is not None:
+                self._on_stored()
+        else:
+            metrics.notifications_deduplicated.inc()
+            with log_context(notification=notification.uuid):
                 log.info("duplicate notification %s ignored", for_log(notification.uuid))
-        return web.Response(status=200, content_type="application/json")
+        return _accepted()
 
     def _handshake(self, validation_token: str, received_token: str | None) -> web.Response:
         # RingCentral checks the address while creating a subscription. The request carries
@@ -149,6 +158,28 @@ def parse_json_body(raw: bytes) -> Any:
         if "depth" in str(err) or "recursion" in str(err):
             raise ValueError("body is nested too deeply") from err
         raise ValueError("body is not JSON") from err
+
+
+def _accepted() -> web.Response:
+    """The 200 a stored (or deliberately ignored) notification gets: an empty JSON answer."""
+    return web.Response(status=200, content_type="application/json")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, or BodyTooLarge past `limit` bytes. With a Content-Length (what
+    RingCentral sends) it is read in one go, else chunk by chunk (`read_limited`)."""
+    length = request.content_length
+    if length is None:
+        return await read_limited(request, limit)
+    if length > limit:
+        raise BodyTooLarge
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as err:  # past the application's own limit
+        raise BodyTooLarge from err
+    if len(raw) > limit:
+        raise BodyTooLarge
+    return raw
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:

@@ -188,3 +188,53 @@ async def test_a_workers_write_succeeds_while_a_query_is_half_read_and_a_notific
     assert first is not None and len(rest) == 2
     assert await storage.state("worker-step") == "done"
     assert await storage.inbox_counts() == {"pending": 4}
+
+
+async def test_a_chunked_body_is_stored_and_an_oversized_one_refused(
+    aiohttp_client: Any, storage: Storage, tmp_path: Path
+) -> None:
+    """Without a Content-Length the body is read chunk by chunk and still limited: a
+    notification sent chunked is stored as sent, one past the limit gets 413, not stored."""
+    app = web.Application()
+    app.router.add_post("/webhooks/ringcentral", NotificationEndpoint(storage, TOKEN, 4096).handle)
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+
+    async def chunked(text: str) -> AsyncIterator[bytes]:
+        for start in range(0, len(text), 100):
+            yield text[start : start + 100].encode()
+
+    def post(uuid: str, text: str) -> str:
+        return json.dumps(
+            {
+                "uuid": uuid,
+                "event": "/team-messaging/v1/posts",
+                "body": {"eventType": "PostAdded", "text": text},
+            }
+        )
+
+    small, large = post("u-chunked", "help"), post("u-too-large", "x" * 5000)
+    headers = {"Verification-Token": TOKEN, "Content-Type": "application/json"}
+    response = await client.post("/webhooks/ringcentral", data=chunked(small), headers=headers)
+    assert response.status == 200
+    response = await client.post("/webhooks/ringcentral", data=chunked(large), headers=headers)
+    assert response.status == 413
+    assert stored_payloads(tmp_path / "bot.sqlite3") == [small]
+
+
+async def test_closing_the_storage_answers_and_keeps_every_notification_waiting(
+    tmp_path: Path,
+) -> None:
+    """Notifications still waiting for the inbox writer when the bot stops are committed
+    and their requests answered (stored), none lost; after that the writer refuses."""
+    storage = await Storage.open(tmp_path / "bot.sqlite3")
+    waiting = [
+        asyncio.create_task(storage.add_to_inbox(f"u-stop-{n}", "other", {"n": n}))
+        for n in range(300)
+    ]
+    await asyncio.sleep(0)  # every one of them is waiting for the writer now
+    await storage.close()
+    assert [task.result() for task in waiting] == [True] * 300
+    stored = {json.loads(p)["n"] for p in stored_payloads(tmp_path / "bot.sqlite3")}
+    assert stored == set(range(300))
+    with pytest.raises(RuntimeError):
+        await storage.add_to_inbox("u-after-stop", "other", {})
