@@ -58,6 +58,7 @@ class Installs:
         self._session = session
         self._subscriptions = subscriptions
         self._background: set[asyncio.Task[None]] = set()
+        self._removals: dict[str, asyncio.Task[None]] = {}
 
     def client(self, token: str) -> RingCentralClient:
         client: RingCentralClient
@@ -165,6 +166,22 @@ class Installs:
         return str(token)
 
     async def remove(self, bot_extension_id: str) -> None:
+        """Forget a removed bot (see `_remove`), once however many ask at the same time.
+
+        The uninstall event and a 401 on the bot's own token (each of the removal's own
+        requests meets one) ask together. Two removals side by side would race: one revokes
+        the account's RingSense token while the other still deletes the RingSense
+        subscription with it, and the subscription is left behind. A second caller waits
+        for the removal under way instead.
+        """
+        running = self._removals.get(bot_extension_id)
+        if running is None:
+            running = asyncio.create_task(self._remove(bot_extension_id))
+            self._removals[bot_extension_id] = running
+            running.add_done_callback(lambda _: self._removals.pop(bot_extension_id, None))
+        await asyncio.shield(running)
+
+    async def _remove(self, bot_extension_id: str) -> None:
         """Forget a removed bot: its subscriptions, then every row of its account.
 
         The install stays known until its data is gone, so nobody sees it missing while

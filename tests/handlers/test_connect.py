@@ -4,6 +4,7 @@ replays, no cross-account read before connecting, and `disconnect`. Through the 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import aiohttp
 import pytest
 
+from bot.app import INSTALLS
 from handlers.connect import ADMINS_ONLY, NOT_CONNECTED
 from tests.e2e import ADMIN_ID, Control, Stack, eventually, running_stack, settle
 
@@ -377,3 +379,22 @@ async def test_uninstalling_the_bot_disconnects_that_accounts_ringsense(stack: S
         )
 
     await eventually(gone)
+
+
+async def test_a_bot_removed_twice_at_once_still_deletes_its_ringsense_subscription(
+    stack: Stack,
+) -> None:
+    """The uninstall event and a 401 on the bot's own token both remove the bot, often at
+    the same moment: the second must not revoke the RingSense token while the first is
+    still deleting the subscription with it (the subscription would be left behind)."""
+    other = await other_account(stack)
+    control = stack.control
+    status, page, _ = await connect_as(stack, other, other.admin)
+    assert status == 200, page
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    await control.call("DELETE", f"/bots/{other.bot_id}")
+    installs = stack.bot.app[INSTALLS]
+    await asyncio.gather(*(installs.remove(other.bot_id) for _ in range(3)))
+    await settle(stack.bot)
+    assert await ringsense_subscriptions(control, other.admin) == []
+    assert await sessions_of(stack, other.admin) == 0
