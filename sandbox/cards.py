@@ -22,6 +22,7 @@ client reading either shape understands it; never a plain-text 413.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,22 @@ def _version_problem(version: str) -> str | None:
     return None
 
 
+_CASE_CLASS = re.compile(r"\[(\w)\|(\w)\]")
+
+
 def _tighten(node: Any) -> Any:
     """Anchor the generated case-insensitive enum patterns and make them string-only.
 
     The published schema writes `^(a)|(b)$`, which anchors only the first and last
-    alternative and has no type, so almost anything passes.
+    alternative and has no type, so almost anything passes; and its letters as `[l|L]`, a
+    class that takes "|" too (so "l|rge" was a size): each becomes `[lL]`.
     """
     if isinstance(node, dict):
         fixed = {key: _tighten(value) for key, value in node.items()}
         pattern = fixed.get("pattern")
         if isinstance(pattern, str) and pattern.startswith("^(") and pattern.endswith(")$"):
-            fixed["pattern"] = "^(?:" + pattern[1:-1] + ")$"
+            letters = _CASE_CLASS.sub(r"[\1\2]", pattern[1:-1])
+            fixed["pattern"] = "^(?:" + letters + ")$"
             fixed.setdefault("type", "string")
         return fixed
     if isinstance(node, list):

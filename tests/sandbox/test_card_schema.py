@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft6Validator
 
+from sandbox import defaults
 from sandbox.cards import CardSchema, CardValidator, load_card_schema, load_schema_validator
 from tests.conftest import ADAPTIVE_CARD_SCHEMA
+from tests.sandbox.conftest import BOT_AUTH, SandboxClient
 
 GOLDEN = sorted((Path(__file__).parents[1] / "templates" / "golden").glob("*.card.json"))
 
@@ -153,3 +155,26 @@ def test_a_value_the_fast_check_does_not_take_goes_to_the_reference() -> None:
     assert CardValidator(fast()).problems(card) == []
     card["body"][0]["text"] = float("nan")
     assert CardValidator(fast()).problems(card) == ["payload does not match any schema"]
+
+
+async def test_an_enum_value_with_a_bar_in_it_is_refused(client: SandboxClient) -> None:
+    # The published schema spells case-insensitive enums as `[l|L][a|A]...`, where "|" is one
+    # more character the class takes: "l|rge" passed as a size, which no renderer knows.
+    made = await client.post(
+        "/_sandbox/chats",
+        json={
+            "type": "Group",
+            "members": [defaults.BOT_EXTENSION_ID, defaults.SERVICE_USER_EXTENSION_ID],
+        },
+    )
+    chat_id = (await made.json())["id"]
+    for size, status in (("l|rge", 400), ("|||||", 400), ("Large", 201), ("large", 201)):
+        card = {
+            "type": "AdaptiveCard",
+            "version": "1.3",
+            "body": [{"type": "TextBlock", "text": "x", "size": size}],
+        }
+        response = await client.post(
+            f"/team-messaging/v1/chats/{chat_id}/adaptive-cards", json=card, headers=BOT_AUTH
+        )
+        assert response.status == status, size
