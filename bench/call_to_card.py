@@ -150,6 +150,10 @@ async def main(args: argparse.Namespace) -> None:
                 f"  {utterances:>5} utterances: bot CPU per digest "
                 f"{spread(column('cpu_ms'), 1)} ms (aim: at most {aim_cpu} ms)"
             )
+            print(
+                f"  {utterances:>5} utterances: sandbox CPU per call "
+                f"{spread(column('sandbox_cpu_ms'), 1)} ms (its whole process over the run)"
+            )
         print(f"bot RSS {stack.bot_rss_mb():.0f} MB, peak (VmHWM) {stack.bot_peak_rss_mb():.0f} MB")
 
 

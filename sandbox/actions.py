@@ -234,7 +234,7 @@ def _log_call(
             recording_type="Automatic",
             last_modified_time=world.now(),
         )
-        world.call_log.append(entry)
+        world.log_call_leg(entry)
         entries.append(entry)
     return entries[0]
 

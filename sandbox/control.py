@@ -17,9 +17,10 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from sandbox import actions
+from sandbox import actions, jsonio
 from sandbox.delivery import PlatformEvent
 from sandbox.insights import ALL_INSIGHT_KEYS, NOTIFIED_BY_DEFAULT
+from sandbox.jsonio import json_response
 from sandbox.keys import NOTIFIER_KEY, WORLD_KEY
 from sandbox.platform import base_url
 from sandbox.render import card_info, chat_info, post_info, subscription_info
@@ -43,12 +44,15 @@ async def control_errors(request: web.Request, handler: Any) -> web.StreamRespon
         response: web.StreamResponse = await handler(request)
         return response
     except ControlError as error:
-        return web.json_response({"error": error.message}, status=error.status)
+        return json_response({"error": error.message}, status=error.status)
 
 
 async def read_body(request: web.Request) -> dict[str, Any]:
     try:
-        body = await request.json()
+        if request.charset in (None, "utf-8", "UTF-8"):
+            body = jsonio.loads(await request.read())
+        else:
+            body = await request.json()
     except ValueError:
         raise ControlError(400, "the body must be a JSON object") from None
     if not isinstance(body, dict):
@@ -126,13 +130,13 @@ async def list_bots(request: web.Request) -> web.StreamResponse:
                 "token": session.access_token if session else None,
             }
         )
-    return web.json_response(bots)
+    return json_response(bots)
 
 
 @routes.get(PREFIX + "/users")
 async def list_users(request: web.Request) -> web.StreamResponse:
     world = world_in(request)
-    return web.json_response([user_json(ext) for ext in world.extensions.values()])
+    return json_response([user_json(ext) for ext in world.extensions.values()])
 
 
 def _create_user(world: World, body: dict[str, Any]) -> Extension:
@@ -171,12 +175,12 @@ async def create_user(request: web.Request) -> web.StreamResponse:
     """Answers the user with a fresh `jwt` for the JWT grant, to act as that user."""
     world = world_in(request)
     extension = _create_user(world, await read_body(request))
-    return web.json_response(user_json(extension, jwt=world.issue_jwt(extension.id)), status=201)
+    return json_response(user_json(extension, jwt=world.issue_jwt(extension.id)), status=201)
 
 
 @routes.get(PREFIX + "/chats")
 async def list_chats(request: web.Request) -> web.StreamResponse:
-    return web.json_response([chat_info(chat) for chat in world_in(request).chats.values()])
+    return json_response([chat_info(chat) for chat in world_in(request).chats.values()])
 
 
 @routes.post(PREFIX + "/chats")
@@ -201,7 +205,7 @@ async def create_chat(request: web.Request) -> web.StreamResponse:
         world, type_, member_ids, name=name if isinstance(name, str) else None
     )
     notifications = await publish_events(request, events)
-    return web.json_response({**chat_info(chat), "notifications": notifications}, status=201)
+    return json_response({**chat_info(chat), "notifications": notifications}, status=201)
 
 
 def _member_ids(world: World, raw: Any, what: str) -> list[str]:
@@ -246,7 +250,7 @@ async def change_members(request: web.Request) -> web.StreamResponse:
         adder = earlier[0] if earlier else added[0]
         events.append(actions.persons_added_event(world, chat, added, adder))
     notifications = await publish_events(request, events)
-    return web.json_response({**chat_info(chat), "notifications": notifications})
+    return json_response({**chat_info(chat), "notifications": notifications})
 
 
 @routes.get(PREFIX + "/chats/{chatId}/posts")
@@ -265,7 +269,7 @@ async def chat_posts(request: web.Request) -> web.StreamResponse:
             entry["cardId"] = post.card_id
             entry["card"] = card_info(card) if card else None
         result.append(entry)
-    return web.json_response(result)
+    return json_response(result)
 
 
 @routes.post(PREFIX + "/posts")
@@ -283,7 +287,7 @@ async def create_post(request: web.Request) -> web.StreamResponse:
         raise ControlError(400, "text is required")
     post, event = actions.post_text(world, chat, creator.id, text)
     notifications = await publish_events(request, [event])
-    return web.json_response({**post_info(post), "notifications": notifications}, status=201)
+    return json_response({**post_info(post), "notifications": notifications}, status=201)
 
 
 def _participants(world: World, raw: Any) -> list[actions.Participant]:
@@ -358,7 +362,7 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
         notifications = await publish_events(
             request, [actions.ringsense_event(record, None, account_id)]
         )
-        return web.json_response(
+        return json_response(
             {
                 "sourceRecordId": str(record["sourceRecordId"]),
                 "sourceSessionId": str(record["sourceSessionId"]),
@@ -405,7 +409,7 @@ async def simulate_call(request: web.Request) -> web.StreamResponse:
     else:
         events = [actions.ringsense_event(call.record, keys, owner.account_id)]
     notifications = await publish_events(request, events)
-    return web.json_response(
+    return json_response(
         {
             "sourceRecordId": call.record["sourceRecordId"],
             "sourceSessionId": call.record["sourceSessionId"],
@@ -422,7 +426,7 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
     seconds, and `time.monotonic()` for real elapsed time), its answer (`status` null
     for a dropped connection, `retryAfter` the seconds a 429 asked to wait) and any
     injected `fault`."""
-    return web.json_response(
+    return json_response(
         [
             {
                 "method": entry.method,
@@ -455,7 +459,7 @@ async def list_subscriptions(request: web.Request) -> web.StreamResponse:
     world = world_in(request)
     base = base_url(request)
     now = world.now()
-    return web.json_response(
+    return json_response(
         [
             {**subscription_info(base, sub, now), "ownerId": sub.owner_id}
             for sub in world.live_subscriptions()
@@ -465,7 +469,7 @@ async def list_subscriptions(request: web.Request) -> web.StreamResponse:
 
 @routes.get(PREFIX + "/deliveries")
 async def list_deliveries(request: web.Request) -> web.StreamResponse:
-    return web.json_response([delivery_json(d) for d in world_in(request).deliveries])
+    return json_response([delivery_json(d) for d in world_in(request).deliveries])
 
 
 @routes.post(PREFIX + "/clock")
@@ -476,7 +480,7 @@ async def advance_clock(request: web.Request) -> web.StreamResponse:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise ControlError(400, "advanceSeconds must be a non-negative number")
     world.advance(float(seconds))
-    return web.json_response({"now": world.now_iso()})
+    return json_response({"now": world.now_iso()})
 
 
 @routes.post(PREFIX + "/auth-codes")
@@ -496,7 +500,7 @@ async def issue_authorization_code(request: web.Request) -> web.StreamResponse:
         code_challenge=challenge if isinstance(challenge, str) else None,
         code_challenge_method=method if isinstance(method, str) else None,
     )
-    return web.json_response({"code": code.code, "expiresIn": 60}, status=201)
+    return json_response({"code": code.code, "expiresIn": 60}, status=201)
 
 
 @routes.post(PREFIX + "/redirect-uris")
@@ -510,7 +514,7 @@ async def register_redirect_uri(request: web.Request) -> web.StreamResponse:
         raise ControlError(400, "uri must be an http(s) URL")
     if uri not in world.app_redirect_uris:
         world.app_redirect_uris.append(uri)
-    return web.json_response({"redirectUris": world.app_redirect_uris})
+    return json_response({"redirectUris": world.app_redirect_uris})
 
 
 SettingKind = Literal["bool", "number", "count", "url", "choice"]
@@ -572,7 +576,7 @@ def _settings_json(world: World) -> JSON:
 
 @routes.get(PREFIX + "/settings")
 async def read_settings(request: web.Request) -> web.StreamResponse:
-    return web.json_response(_settings_json(world_in(request)))
+    return json_response(_settings_json(world_in(request)))
 
 
 @routes.post(PREFIX + "/settings")
@@ -591,7 +595,7 @@ async def change_settings(request: web.Request) -> web.StreamResponse:
     redirect_uri = world.oauth_redirect_uri
     if redirect_uri is not None and redirect_uri not in world.app_redirect_uris:
         world.app_redirect_uris.append(redirect_uri)
-    return web.json_response(_settings_json(world))
+    return json_response(_settings_json(world))
 
 
 SUBSCRIPTION_MISHAPS = ("delete", "expire", "blacklist")
@@ -619,4 +623,4 @@ async def subscription_mishap(request: web.Request) -> web.StreamResponse:
         subscription.status = "Blacklisted"
         subscription.blacklisted_at = world.now()
         subscription.blacklist_reason = "I/O operation is failed. Details: [Read timed out]"
-    return web.json_response({"id": subscription_id, "mishap": mishap})
+    return json_response({"id": subscription_id, "mishap": mishap})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import secrets
@@ -20,6 +19,7 @@ from typing import Any, Literal
 
 import aiohttp
 
+from sandbox import jsonio
 from sandbox.world import JSON, Delivery, Subscription, World, iso
 
 log = logging.getLogger(__name__)
@@ -380,7 +380,7 @@ class Notifier:
         try:
             async with self._session.post(
                 subscription.address,
-                data=json.dumps(envelope, separators=(",", ":")).encode(),
+                data=jsonio.dumps(envelope),
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=world.delivery_timeout),
                 allow_redirects=False,

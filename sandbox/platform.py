@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from sandbox import jsonio
 from sandbox.ai_jobs import mask_access_token
 from sandbox.errors import (
     PlatformError,
@@ -162,8 +162,8 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
             raise invalid_parameter("body")
         return {}
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = jsonio.loads(raw)
+    except ValueError:  # json.JSONDecodeError and UnicodeDecodeError
         raise invalid_parameter("body") from None
     if not isinstance(body, dict):
         raise invalid_parameter("body")
@@ -171,7 +171,7 @@ async def json_body(request: web.Request, *, required: bool = True) -> dict[str,
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
-    return web.json_response(body, status=status)
+    return jsonio.json_response(body, status=status)
 
 
 def _bearer_token(request: web.Request) -> str | None:

@@ -16,7 +16,7 @@ import random
 import secrets
 import string
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -350,6 +350,8 @@ class World:
         self.ringsense_records: dict[tuple[str, str, str], JSON] = {}
         """(account id, domain, sourceRecordId) -> RecordingInsights."""
         self.call_log: list[CallLogEntry] = []
+        """Every call-log record, oldest first; add to it with `log_call_leg`."""
+        self._legs_per_session: Counter[str] = Counter()
         self.dialogs: dict[str, JSON] = {}
         """The last dialog a bot opened for each user (by extension id), from card submits."""
         self.ai_jobs: dict[str, AiJob] = {}
@@ -905,8 +907,13 @@ class World:
         return f"s-a{chunk(11)}z{int(self.now() * 1000):x}z{chunk(6)}0000"
 
     def legs_in_session(self, telephony_session_id: str) -> int:
-        """How many call-log records a telephony session already has."""
-        return sum(1 for e in self.call_log if e.telephony_session_id == telephony_session_id)
+        """How many call-log records a telephony session already has (counted as they are
+        logged: a scan of the whole log made each simulated call dearer than the last)."""
+        return self._legs_per_session[telephony_session_id]
+
+    def log_call_leg(self, entry: CallLogEntry) -> None:
+        self.call_log.append(entry)
+        self._legs_per_session[entry.telephony_session_id] += 1
 
     def new_call_log_id(self) -> str:
         alphabet = string.ascii_letters + string.digits

@@ -66,3 +66,40 @@ async def test_module_prints_its_url_and_stops_on_sigterm() -> None:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+FREEZE_PROBE = """
+import gc
+from sandbox.__main__ import freeze_what_survives_full_collections
+
+freeze_what_survives_full_collections()
+kept = [[n] for n in range(20_000)]  # what the sandbox keeps: reachable, long-lived
+gc.collect()
+frozen = gc.get_freeze_count()
+
+
+class Node:
+    other: object = None
+
+
+first, second = Node(), Node()
+first.other, second.other = second, first
+del first, second  # garbage made later, in a cycle only the collector frees
+print(frozen, gc.collect())
+"""
+
+
+async def test_the_sandbox_process_keeps_what_survives_full_collections_out_of_later_ones() -> None:
+    # In its own interpreter, as `python -m sandbox` is: freezing must not touch the test's.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        FREEZE_PROBE,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    frozen, collected = (int(part) for part in output.split())
+    assert frozen >= 20_000  # the kept lists are no longer walked by each full collection
+    assert collected >= 2  # while a cycle that became garbage afterwards is still freed
