@@ -363,13 +363,19 @@ async def test_a_refresh_token_ringcentral_refuses_drops_the_connection(stack: S
     assert "not connected" in status_text
 
 
-async def test_uninstalling_the_bot_disconnects_that_accounts_ringsense(stack: Stack) -> None:
+async def connected_then_uninstalled(stack: Stack) -> OtherAccount:
+    """Another account whose admin connected RingSense, then removed the bot."""
     other = await other_account(stack)
-    control = stack.control
     status, page, _ = await connect_as(stack, other, other.admin)
     assert status == 200, page
-    await eventually(lambda: ringsense_subscriptions(control, other.admin))
-    await control.call("DELETE", f"/bots/{other.bot_id}")
+    await eventually(lambda: ringsense_subscriptions(stack.control, other.admin))
+    await stack.control.call("DELETE", f"/bots/{other.bot_id}")
+    return other
+
+
+async def test_uninstalling_the_bot_disconnects_that_accounts_ringsense(stack: Stack) -> None:
+    other = await connected_then_uninstalled(stack)
+    control = stack.control
 
     async def gone() -> bool:
         await settle(stack.bot)
@@ -387,14 +393,9 @@ async def test_a_bot_removed_twice_at_once_still_deletes_its_ringsense_subscript
     """The uninstall event and a 401 on the bot's own token both remove the bot, often at
     the same moment: the second must not revoke the RingSense token while the first is
     still deleting the subscription with it (the subscription would be left behind)."""
-    other = await other_account(stack)
-    control = stack.control
-    status, page, _ = await connect_as(stack, other, other.admin)
-    assert status == 200, page
-    await eventually(lambda: ringsense_subscriptions(control, other.admin))
-    await control.call("DELETE", f"/bots/{other.bot_id}")
+    other = await connected_then_uninstalled(stack)
     installs = stack.bot.app[INSTALLS]
     await asyncio.gather(*(installs.remove(other.bot_id) for _ in range(3)))
     await settle(stack.bot)
-    assert await ringsense_subscriptions(control, other.admin) == []
+    assert await ringsense_subscriptions(stack.control, other.admin) == []
     assert await sessions_of(stack, other.admin) == 0
