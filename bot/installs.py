@@ -39,6 +39,12 @@ BOT_EVENT_FILTERS = (
 ENVIRONMENT = "environment"
 
 
+def pacing_identity(token: str) -> str:
+    """Whom a bot token's requests are paced as: its fingerprint (the bot's extension id
+    is not known before the first request), never the token."""
+    return f"bot-{token_fingerprint(token)[:16]}"
+
+
 class InstallError(Exception):
     """An install attempt that cannot be accepted; the message is safe to show."""
 
@@ -81,7 +87,7 @@ class Installs:
             StaticToken(token),
             # Keyed by the token's fingerprint: the bot's extension id is not known yet.
             governor=(
-                self._penalties.governor(f"bot-{token_fingerprint(token)[:16]}")
+                self._penalties.governor(pacing_identity(token))
                 if self._penalties is not None
                 else None
             ),
@@ -140,6 +146,9 @@ class Installs:
         try:
             install = await self._register(token, creator_extension_id, source)
         except RingCentralAuthError:
+            # Anyone may post a made-up token here: the refused one leaves no pacing state.
+            if self._penalties is not None:
+                await self._penalties.forget(pacing_identity(token))
             raise InstallError("RingCentral does not accept that token") from None
         self._subscriptions.start_identity(f"bot:{install.extension_id}")
         return install

@@ -292,6 +292,11 @@ class SharedWindows(Protocol):
         self, identity: str, group: str, answer: SharedAnswer, after_penalties: int
     ) -> None: ...
 
+    async def forget(self, identity: str) -> None:
+        """Delete every window and penalty of `identity` (a token RingCentral refused:
+        nobody sends with it again, and anyone can make the bot try one)."""
+        ...
+
 
 class RateGovernor:
     """One identity's view of its rate limits. Safe to share between concurrent tasks."""
@@ -763,6 +768,19 @@ class PenaltyMemory:
                     group, KeptWindow(limit, window_s, [now - sent for sent in times])
                 )
         return governor
+
+    async def forget(self, identity: str) -> None:
+        """Drop an identity whose token RingCentral refused: its governor, its windows and
+        penalties here, and its rows in the shared windows. A stranger can make the bot try
+        any number of made-up tokens (the install address); none may leave state behind."""
+        self._governors.pop(identity, None)
+        self._unsaved_windows.pop(identity, None)
+        for key in [key for key in self._ends if key[0] == identity]:
+            del self._ends[key]
+        for key in [key for key in self._windows if key[0] == identity]:
+            del self._windows[key]
+        if self._shared is not None:
+            await self._shared.forget(identity)
 
     def keep_window(self, identity: str, governor: RateGovernor) -> None:
         """Keep this identity's busy windows soon: their limit, length and use (the

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import aiosqlite
 import pytest
 
 from bot.ai import secret_hash
@@ -83,17 +82,23 @@ async def send_raw(base_url: str, request: RawRequest, timeout_s: float = 10.0) 
 
 
 async def row_counts(stack: Stack) -> dict[str, int]:
-    """Rows per table of the bot's database (read beside the bot's own connection)."""
-    async with aiosqlite.connect(stack.config.database_path) as db:
-        async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
-            tables = [row[0] for row in await cursor.fetchall()]
-        counts = {}
-        for table in tables:
-            # table names come from sqlite_master, not from a caller
-            async with db.execute(f'SELECT COUNT(*) FROM "{table}"') as cursor:  # noqa: S608
-                row = await cursor.fetchone()
-                counts[table] = int(row[0]) if row else 0
-        return counts
+    """Rows per table of the bot's database (read beside the bot's own connection), on
+    either backend."""
+    if stack.backend == "postgres":
+        tables = await stack.sql(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        )
+        # table names come from the catalogue, not from a caller; one round trip for all
+        selects = [f"SELECT '{table}', COUNT(*) FROM \"{table}\"" for (table,) in tables]  # noqa: S608
+        counting = " UNION ALL ".join(selects)
+        return {str(table): int(count) for table, count in await stack.sql(counting)}
+    tables = await stack.sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+    counts = {}
+    for (table,) in tables:
+        # table names come from sqlite_master, not from a caller
+        ((count,),) = await stack.sql(f'SELECT COUNT(*) FROM "{table}"')  # noqa: S608
+        counts[str(table)] = int(count)
+    return counts
 
 
 async def bot_writes(stack: Stack) -> list[Mapping[str, Any]]:
@@ -180,6 +185,23 @@ async def test_a_verification_token_that_is_not_utf8_is_refused(stack: Stack) ->
             ),
         ],
     )
+
+
+async def test_install_tokens_ringcentral_refuses_leave_nothing_stored(stack: Stack) -> None:
+    """Anyone can POST a well-formed token to the install address; the bot tries it on
+    RingCentral, which refuses it. Nothing of it may stay behind (on PostgreSQL its pacing
+    window once did, as a `rate_limits` row per token: a table anyone could grow)."""
+    requests = [
+        RawRequest(
+            f"unknown token {n}",
+            "POST",
+            "/oauth/redirect",
+            ((b"Content-Type", b"application/x-www-form-urlencoded"),),
+            f"access_token=unknown-but-well-formed-token-{n}".encode(),
+        )
+        for n in range(3)
+    ]
+    await assert_refused_quietly(stack, requests)
 
 
 async def test_an_install_token_with_control_characters_is_refused(stack: Stack) -> None:

@@ -18,7 +18,7 @@ from bot import workers
 from bot.app import SERVICES
 from bot.storage import Storage
 from bot.webhooks import NotificationEndpoint
-from tests.e2e import Stack, eventually, settle
+from tests.e2e import Stack, eventually, settle, sqlite_only
 
 TOKEN = "expected-verification-token"
 
@@ -123,6 +123,9 @@ async def test_an_ack_does_not_wait_behind_the_workers_statements(
             await busy
 
 
+# SQLite only: watched through SQLite's statement trace on the bot's one connection (on
+# PostgreSQL, replicas claim shared queues by design: tests/bot/test_queue_claims.py).
+@sqlite_only
 async def test_work_reaches_the_workers_without_polling_the_queues(stack: Stack) -> None:
     """After start-up, chat messages are answered without a single read of pending work
     from the inbox or the outbox: committed rows are handed to the workers in memory."""

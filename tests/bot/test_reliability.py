@@ -6,7 +6,6 @@ import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -282,11 +281,11 @@ async def test_a_thousand_malformed_or_forged_bodies_store_nothing(
 
 
 @pytest.fixture
-async def stack_giving_up_soon(tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack_giving_up_soon(e2e_database: str) -> AsyncIterator[Stack]:
     """`stack` whose bot gives a delivery 2 attempts, not 6: the same failure to show, without
-    waiting out five backoffs (up to 31 s) for it."""
+    waiting out five backoffs (up to 31 s) for it. On each backend, as `stack`."""
     async with running_stack(
-        tmp_path / "bot.sqlite3", overrides={"bot": {"delivery_max_attempts": 2}}
+        e2e_database, overrides={"bot": {"delivery_max_attempts": 2}}
     ) as stack:
         yield stack
 

@@ -233,6 +233,9 @@ class PgSharedWindows:
     async def close(self) -> None:
         await self._wire.close()
 
+    async def forget(self, identity: str) -> None:
+        await self._pool.execute("DELETE FROM rate_limits WHERE identity = $1", identity)
+
     @asynccontextmanager
     async def _locked_row(
         self, identity: str, group: str, default_limit: int, default_window_s: float
