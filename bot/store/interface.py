@@ -16,6 +16,7 @@ from bot.store.records import (
     REPLY_PRIORITY,
     AiJob,
     ConnectLink,
+    DeliveryReads,
     InboxItem,
     NextStepItem,
     OperationalLevels,
@@ -120,6 +121,8 @@ class OutboxStore(Protocol):
     async def outbox_items(self, ids: Sequence[int]) -> list[OutboxItem]: ...
 
     async def newer_version_sent(self, item: OutboxItem) -> bool: ...
+
+    async def delivery_reads(self, item: OutboxItem, destination: str) -> DeliveryReads: ...
 
     async def mark_sent(self, item_id: int) -> None: ...
 
