@@ -251,6 +251,10 @@ class CallStore(Protocol):
         self, call_key: str
     ) -> tuple[str | None, Mapping[str, Any]] | None: ...
 
+    async def call_with_account_and_feedback(
+        self, call_key: str
+    ) -> tuple[tuple[str | None, Mapping[str, Any]] | None, dict[str, str]]: ...
+
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None: ...
 
     async def call_of_account(
