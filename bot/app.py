@@ -7,8 +7,10 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from bot.ai import AI_WEBHOOK_PREFIX, AiWebhookEndpoint, JobPoller
@@ -128,6 +130,13 @@ def create_app(
     return app
 
 
+def _json_bytes(value: Any) -> bytes:
+    """Request bodies for RingCentral (a digest card is several KB) encoded by orjson, in
+    a tenth of the standard library's time; keys that are not text are written as text,
+    as `json.dumps` does."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+
+
 async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     cipher = config.token_cipher()
@@ -138,7 +147,7 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
     # Replicas on one PostgreSQL database pace and count together; SQLite: in memory.
     sharing = replica_sharing(storage)
     penalties = PenaltyMemory(storage, observer=app[METRICS], shared=sharing.windows)
-    session = aiohttp.ClientSession()
+    session = aiohttp.ClientSession(json_serialize_bytes=_json_bytes)
     try:
         rc = config.ringcentral
         metrics = app[METRICS]

@@ -26,7 +26,7 @@ from bot.rc import (
 )
 from bot.services import BotInstall, Services
 from bot.storage import OutboxItem, destination_key
-from bot.store.records import PostPlace
+from bot.store.records import DeliveryReads, PostPlace, StoredCard
 from bot.workers import KeyedLock, QueueWorker, backoff_delay
 
 log = logging.getLogger(__name__)
@@ -113,14 +113,15 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         chat_id = item.destination.get("chatId")
         with log_context(chat=chat_id, call=item.card_key):
             async with self._destinations.hold(key):
-                if await self._services.storage.newer_version_sent(item):
+                reads = await self._services.storage.delivery_reads(item, key)
+                if reads.newer_version_sent:
                     # Sent in order per destination; only a retry can come after its
                     # successor, and the card already shows the newer version.
                     await self._services.storage.mark_sent(item.id)
                     log.debug("delivery %s skipped: a newer version of the card was sent", item.id)
                     return
                 try:
-                    recorded = await self._deliver(item, key)
+                    recorded = await self._deliver(item, key, reads)
                 except RingCentralError as err:
                     await self._handle_failure(item, err)
                     return
@@ -164,9 +165,10 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             await storage.mark_failed(item.id, str(err))
             self._metrics.deliveries.labels("failed").inc()
 
-    async def _deliver(self, item: OutboxItem, key: str) -> bool:
+    async def _deliver(self, item: OutboxItem, key: str, reads: DeliveryReads) -> bool:
         """Send one delivery; True when it was also recorded as sent (a post: counted,
-        card remembered and marked sent in one transaction), False when only sent."""
+        card remembered and marked sent in one transaction), False when only sent.
+        `reads`: what the database said of its card and chat as the delivery began."""
         install = self._services.install_for_account(item.account_id)
         if install is None and self._services.reload_installs is not None:
             # Several replicas: another one may have taken this install a moment ago.
@@ -187,7 +189,7 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             return False
         storage = self._services.storage
         if message["kind"] == "text":
-            chat_id = await self._chat_for(install, item.destination)
+            chat_id = await self._chat_for(install, item.destination, reads.direct_chat)
             day = await self._take_post(install, digest=False)
             try:
                 await api.post_text(chat_id, str(message["text"]))
@@ -201,9 +203,9 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         card: Mapping[str, Any] = message["card"]
         if item.card_key is not None:
             card = with_marker(card, card_marker(item.card_key, key))
-            if await self._update_posted(install, item.card_key, key, card):
+            if await self._update_posted(install, item.card_key, key, card, reads.posted):
                 return False
-        chat_id = await self._chat_for(install, item.destination)
+        chat_id = await self._chat_for(install, item.destination, reads.direct_chat)
         day = await self._take_post(
             install,
             digest=item.is_digest,
@@ -235,15 +237,20 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
         return True
 
     async def _update_posted(
-        self, install: BotInstall, card_key: str, key: str, card: Mapping[str, Any]
+        self,
+        install: BotInstall,
+        card_key: str,
+        key: str,
+        card: Mapping[str, Any],
+        posted: StoredCard | None,
     ) -> bool:
-        """Update this call's card in this destination if it exists; False if it does not.
+        """Update this call's card in this destination (`posted`, as stored) if it exists;
+        False if it does not.
 
         A card whose creation was started but never confirmed (the process died in between)
         is looked for in the chat first, so a retry never posts a second card.
         """
         storage = self._services.storage
-        posted = await storage.posted_card(card_key, key)
         if posted is None:
             return False
         card_id = posted.card_id
@@ -321,12 +328,16 @@ class DeliveryWorker(QueueWorker[OutboxItem]):
             raise KeptForDigests(seconds_until_utc_midnight(), "the rest of today's posts are")
         raise DailyPostLimitReached(seconds_until_utc_midnight())
 
-    async def _chat_for(self, install: BotInstall, destination: Mapping[str, str]) -> str:
+    async def _chat_for(
+        self, install: BotInstall, destination: Mapping[str, str], known_direct_chat: str | None
+    ) -> str:
+        """The chat to post in: a channel's own, or the person's direct chat (as stored
+        when the delivery began, `known_direct_chat`; opened and remembered when none)."""
         if destination["kind"] == "chat":
             return destination["chatId"]
         extension_id = destination["extensionId"]
         storage = self._services.storage
-        chat_id = await storage.direct_chat(extension_id)
+        chat_id = known_direct_chat
         if chat_id is None:
             chat_id = await install.api.open_direct_chat(extension_id)
             await storage.remember_direct_chat(extension_id, chat_id, install.account_id)

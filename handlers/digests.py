@@ -67,10 +67,11 @@ def _in_time_order(
 
 async def merge_with_stored(
     ctx: Context, body: Mapping[str, Any], *, account_id: str
-) -> tuple[CallInsights, StoredCall] | None:
+) -> tuple[CallInsights, StoredCall, dict[str, str]] | None:
     """What RingSense just said of a call (read through `account_id`'s own reader), merged
-    into what we knew: the call as cards show it, and as it is to be stored. Nothing is
-    written yet.
+    into what we knew: the call as cards show it, and as it is to be stored, with what
+    people said of it by the feedback buttons (read in the same trip; every card of the
+    call shows its reader's). Nothing is written yet.
 
     The transcript is taken out first and travels apart: it is stored once, and neither
     merging nor the card needs its words. None when the body is not a usable RingSense
@@ -84,7 +85,7 @@ async def merge_with_stored(
         log.warning("unusable RingSense record: %s", err)
         return None
     key = call_key(insights)
-    stored = await ctx.services.storage.call_with_account(key)
+    stored, verdicts = await ctx.services.storage.call_with_account_and_feedback(key)
     if stored is not None:
         stored_account, known = stored
         if stored_account != account_id:
@@ -95,7 +96,7 @@ async def merge_with_stored(
     else:
         merged = insights  # nothing to merge with: the record as read
     modified = body.get("lastModifiedTime")
-    return merged, StoredCall(
+    stored_call = StoredCall(
         key,
         domain=merged.domain,
         source_record_id=merged.source_record_id,
@@ -109,6 +110,7 @@ async def merge_with_stored(
         transcript=transcript,
         transcript_modified=modified if isinstance(modified, str) else None,
     )
+    return merged, stored_call, verdicts
 
 
 async def remember_call(
@@ -120,7 +122,7 @@ async def remember_call(
     found = await merge_with_stored(ctx, body, account_id=account_id)
     if found is None:
         return None
-    merged, stored = found
+    merged, stored, _ = found
     await ctx.services.storage.record_digest(
         stored,
         (),
@@ -209,7 +211,7 @@ async def deliver_digest(ctx: Context) -> None:
         await services.storage.record_digest(None, (), states, finished_inbox_id=ctx.inbox_id)
         ctx.inbox_row_finished = ctx.inbox_id is not None
         raise Ignored("not a usable RingSense record")
-    merged, stored = found
+    merged, stored, verdicts = found
     merged = await named_from_directory(services.speaker_directory, api, merged)
     # The call with its next steps and search words, every delivery of its digest, the
     # note above and the notification marked done go into the database in one
@@ -217,7 +219,7 @@ async def deliver_digest(ctx: Context) -> None:
     # queued by then are kept (as if written one by one) and the notification is retried.
     ctx.hold_deliveries()
     try:
-        await _queue_digests(ctx, merged, caught_up=caught_up)
+        await _queue_digests(ctx, merged, verdicts, caught_up=caught_up)
     except BaseException:
         queued = await services.storage.record_digest(stored, ctx.release_deliveries(), states)
         if queued and not services.storage.record_digest_hands_over:
@@ -236,11 +238,11 @@ async def deliver_digest(ctx: Context) -> None:
         services.wake_outbox()
 
 
-async def _queue_digests(ctx: Context, merged: CallInsights, *, caught_up: bool) -> None:
-    services = ctx.services
+async def _queue_digests(
+    ctx: Context, merged: CallInsights, verdicts: Mapping[str, str], *, caught_up: bool
+) -> None:
     key = call_key(merged)
     bind_log_context(call=key)
-    verdicts = await services.storage.feedback_for(key)
     timing = digest_timing(merged, caught_up=caught_up)
     await _deliver_to_owner(ctx, merged, key, verdicts, timing)
     await _deliver_to_colleagues_on_the_call(ctx, merged, key, verdicts, timing)

@@ -76,6 +76,25 @@ class SqliteCalls(StoreBase, SettingsStore):
             row = await cursor.fetchone()
         return (row[0], orjson.loads(row[1])) if row else None
 
+    async def call_with_account_and_feedback(
+        self, call_key: str
+    ) -> tuple[tuple[str | None, Mapping[str, Any]] | None, dict[str, str]]:
+        """`call_with_account` and `feedback_for` in one statement: a digest needs both
+        before it draws its cards, and each trip to the database thread costs the event
+        loop more than the two small reads."""
+        async with self._db.execute(
+            "SELECT c.account_id, c.insights, "
+            "(SELECT json_group_object(extension_id, verdict) FROM feedback "
+            "WHERE call_key = ?) "
+            "FROM (SELECT 1) LEFT JOIN calls AS c ON c.call_key = ?",
+            (call_key, call_key),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None  # one row, whatever is stored
+        account_id, insights, verdicts = tuple(row)
+        call = (account_id, orjson.loads(insights)) if insights is not None else None
+        return call, dict(orjson.loads(verdicts)) if verdicts is not None else {}
+
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
         """A call's insights as the cards use them (the transcript is read apart)."""
         async with self._db.execute(

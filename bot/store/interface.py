@@ -16,6 +16,7 @@ from bot.store.records import (
     REPLY_PRIORITY,
     AiJob,
     ConnectLink,
+    DeliveryReads,
     InboxItem,
     NextStepItem,
     OperationalLevels,
@@ -120,6 +121,8 @@ class OutboxStore(Protocol):
     async def outbox_items(self, ids: Sequence[int]) -> list[OutboxItem]: ...
 
     async def newer_version_sent(self, item: OutboxItem) -> bool: ...
+
+    async def delivery_reads(self, item: OutboxItem, destination: str) -> DeliveryReads: ...
 
     async def mark_sent(self, item_id: int) -> None: ...
 
@@ -247,6 +250,10 @@ class CallStore(Protocol):
     async def call_with_account(
         self, call_key: str
     ) -> tuple[str | None, Mapping[str, Any]] | None: ...
+
+    async def call_with_account_and_feedback(
+        self, call_key: str
+    ) -> tuple[tuple[str | None, Mapping[str, Any]] | None, dict[str, str]]: ...
 
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None: ...
 

@@ -13,6 +13,7 @@ import orjson
 from bot.store.base import StoreBase, _excluding, _json_text
 from bot.store.records import (
     REPLY_PRIORITY,
+    DeliveryReads,
     OutboxItem,
     PostPlace,
     StoredCard,
@@ -124,6 +125,28 @@ class SqliteOutbox(StoreBase):
             (item.id, item.card_key, json.dumps(item.destination, separators=(",", ":"))),
         ) as cursor:
             return await cursor.fetchone() is not None
+
+    async def delivery_reads(self, item: OutboxItem, destination: str) -> DeliveryReads:
+        """`newer_version_sent`, `posted_card(item.card_key, destination)` and the direct
+        chat of the person `item` goes to (`direct_chat`), as one statement."""
+        extension_id = item.destination.get("extensionId")
+        async with self._db.execute(
+            "SELECT (SELECT 1 FROM outbox WHERE id > ? AND card_key = ? AND destination = ? "
+            "AND status = 'sent' LIMIT 1), p.chat_id, p.card_id, p.updated_at, "
+            "(SELECT chat_id FROM direct_chats WHERE extension_id = ?) "
+            "FROM (SELECT 1) LEFT JOIN posted_cards AS p "
+            "ON p.card_key = ? AND p.destination = ?",
+            (
+                item.id,
+                item.card_key,
+                json.dumps(item.destination, separators=(",", ":")),
+                extension_id if item.destination.get("kind") == "direct" else None,
+                item.card_key,
+                destination,
+            ),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return _delivery_reads(row)
 
     async def mark_sent(self, item_id: int) -> None:
         async with self._write_lock:
@@ -386,3 +409,13 @@ class SqliteOutbox(StoreBase):
                 row = await cursor.fetchone()
             count += int(row[0]) if row else 0
         return count
+
+
+def _delivery_reads(row: Any) -> DeliveryReads:
+    """`delivery_reads`' one row: (newer sent, card's chat, card id, its time, direct chat)."""
+    newer, chat_id, card_id, updated_at, direct_chat = tuple(row)
+    return DeliveryReads(
+        newer_version_sent=newer is not None,
+        posted=StoredCard(chat_id, card_id, updated_at) if chat_id is not None else None,
+        direct_chat=str(direct_chat) if direct_chat is not None else None,
+    )

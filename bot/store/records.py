@@ -88,6 +88,18 @@ class StoredCard:
 
 
 @dataclass(frozen=True)
+class DeliveryReads:
+    """What a delivery reads before it sends, read together in one query (one trip to the
+    database instead of three, each of which cost the event loop a hand-off): whether a
+    newer version of its card went out already, the card it would update, and the
+    direct chat its person is known by (None when not known, or not a direct message)."""
+
+    newer_version_sent: bool
+    posted: StoredCard | None
+    direct_chat: str | None
+
+
+@dataclass(frozen=True)
 class AiJob:
     """An Interaction Analytics job we asked for. The media URL is never stored."""
 

@@ -16,7 +16,7 @@ import pytest
 from bot.store import StorageInterface
 from bot.store.postgres.inbox import inbox_order_key
 from bot.store.postgres.storage import PostgresStorage
-from bot.store.records import DIGEST_PRIORITY, InboxItem, OutboxItem
+from bot.store.records import DIGEST_PRIORITY, DeliveryReads, InboxItem, OutboxItem
 from bot.workers import QueueWorker, ordering_key
 from tests.stores import postgres_rows
 
@@ -356,6 +356,44 @@ async def test_a_delivered_card_is_remembered_and_an_older_version_is_not_resent
     assert await storage.posted_card("call-1", "chat:c-1") == posted
     assert await storage.newer_version_sent(first)
     assert await storage.outbox_counts() == {"pending": 1, "sent": 1}
+
+
+async def test_a_deliverys_one_read_says_what_its_three_reads_said(
+    any_storage: StorageInterface,
+) -> None:
+    """`delivery_reads` (one query) tells the delivery worker whether a newer version went
+    out, which card to update and the person's direct chat, as the separate reads do."""
+    storage = any_storage
+    direct = {"kind": "direct", "extensionId": "7"}
+    chat = {"kind": "chat", "chatId": "c-1"}
+    card = {"kind": "card", "card": {"type": "AdaptiveCard", "body": []}}
+    assert await storage.enqueue("d1", direct, card, card_key="call-1", account_id="1")
+    [to_person] = await storage.due_outbox(10)
+    nothing_yet = await storage.delivery_reads(to_person, "direct:7")
+    assert nothing_yet == DeliveryReads(newer_version_sent=False, posted=None, direct_chat=None)
+
+    await storage.remember_direct_chat("7", "dm-7", "1")
+    await storage.delivered(
+        to_person.id, account_id="1", day=None, card=("call-1", "direct:7", "dm-7", "card-1")
+    )
+    assert await storage.enqueue("d2", direct, card, card_key="call-1", account_id="1")
+    [update] = await storage.due_outbox(10)
+    reads = await storage.delivery_reads(update, "direct:7")
+    assert reads.direct_chat == await storage.direct_chat("7") == "dm-7"
+    assert reads.posted == await storage.posted_card("call-1", "direct:7")
+    assert reads.posted is not None and reads.posted.card_id == "card-1"
+    assert reads.newer_version_sent is False
+
+    # The first version again (a retry that waited): the second one went out meanwhile.
+    await storage.delivered(update.id, account_id="1", day=None)
+    assert (await storage.delivery_reads(to_person, "direct:7")).newer_version_sent
+    assert await storage.newer_version_sent(to_person)
+    # A channel: no direct chat is looked up, and another destination's card is not its own.
+    assert await storage.enqueue("c1", chat, card, card_key="call-1", account_id="1")
+    [to_chat] = await storage.due_outbox(10)
+    assert await storage.delivery_reads(to_chat, "chat:c-1") == DeliveryReads(
+        newer_version_sent=False, posted=None, direct_chat=None
+    )
 
 
 async def test_a_digest_reaches_its_chat_once_with_the_bot_on_postgresql(

@@ -197,6 +197,29 @@ async def test_feedback_is_one_verdict_per_person(any_storage: StorageInterface)
     assert await storage.call_with_account("pbx:2") is None
 
 
+async def test_a_digest_reads_its_call_and_its_feedback_in_one_go(
+    any_storage: StorageInterface,
+) -> None:
+    """`call_with_account_and_feedback` (one query) says what the two reads say."""
+    storage = any_storage
+    assert await storage.call_with_account_and_feedback("pbx:1") == (None, {})
+    await storage.save_feedback("pbx:1", "101", "helpful")  # a press before the call is stored
+    assert await storage.call_with_account_and_feedback("pbx:1") == (None, {"101": "helpful"})
+    await storage.record_digest(_call("pbx:1", ()), ())
+    await storage.record_digest(_call("pbx:2", ()), ())
+    await storage.save_feedback("pbx:1", "102", "not_helpful")
+    call, verdicts = await storage.call_with_account_and_feedback("pbx:1")
+    assert call == await storage.call_with_account("pbx:1")
+    assert call is not None and call[0] == "A" and call[1]["title"] == "pbx:1"
+    assert (
+        verdicts == await storage.feedback_for("pbx:1") == {"101": "helpful", "102": "not_helpful"}
+    )
+    assert await storage.call_with_account_and_feedback("pbx:2") == (
+        await storage.call_with_account("pbx:2"),
+        {},
+    )
+
+
 async def test_a_digest_with_its_next_steps_search_lines_and_inbox_row_in_one_go(
     postgres_url: str,
 ) -> None:

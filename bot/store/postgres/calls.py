@@ -86,6 +86,23 @@ class PgCalls(PgStoreBase, SettingsStore):
         )
         return (row["account_id"], orjson.loads(row["insights"])) if row else None
 
+    async def call_with_account_and_feedback(
+        self, call_key: str
+    ) -> tuple[tuple[str | None, Mapping[str, Any]] | None, dict[str, str]]:
+        """`call_with_account` and `feedback_for` in one statement (one round trip): a
+        digest needs both before it draws its cards."""
+        row = await self._pool.fetchrow(
+            "SELECT c.account_id, c.insights, "
+            "(SELECT json_object_agg(extension_id, verdict)::text FROM feedback "
+            "WHERE call_key = $1) AS verdicts "
+            "FROM (SELECT 1) AS one LEFT JOIN calls AS c ON c.call_key = $1",
+            call_key,
+        )
+        assert row is not None  # one row, whatever is stored
+        insights, verdicts = row["insights"], row["verdicts"]
+        call = (row["account_id"], orjson.loads(insights)) if insights is not None else None
+        return call, dict(orjson.loads(verdicts)) if verdicts is not None else {}
+
     async def call_insights(self, call_key: str) -> Mapping[str, Any] | None:
         """A call's insights as the cards use them (the transcript is read apart)."""
         stored = await self._pool.fetchval(

@@ -13,7 +13,7 @@ import orjson
 
 from bot.store.base import _json_text
 from bot.store.postgres.claims import PgClaims
-from bot.store.records import REPLY_PRIORITY, OutboxItem, StoredCard
+from bot.store.records import REPLY_PRIORITY, DeliveryReads, OutboxItem, StoredCard
 from bot.store.records import destination_key as destination_key_of
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,34 @@ class PgOutbox(PgClaims):
             -1.0 if after is None else after,
         )
         return None if value is None else float(value)
+
+    async def delivery_reads(self, item: OutboxItem, destination: str) -> DeliveryReads:
+        """`newer_version_sent`, `posted_card(item.card_key, destination)` and the direct
+        chat of the person `item` goes to (`direct_chat`), as one statement."""
+        extension_id = item.destination.get("extensionId")
+        row = await self._pool.fetchrow(
+            "SELECT (SELECT 1 FROM outbox WHERE id > $1 AND card_key = $2 "
+            "AND destination = $3 AND status = 'sent' LIMIT 1) AS newer, "
+            "p.chat_id, p.card_id, p.updated_at, "
+            "(SELECT chat_id FROM direct_chats WHERE extension_id = $4) AS direct_chat "
+            "FROM (SELECT 1) AS one LEFT JOIN posted_cards AS p "
+            "ON p.card_key = $2 AND p.destination = $5",
+            item.id,
+            item.card_key,
+            destination_text(item.destination),
+            extension_id if item.destination.get("kind") == "direct" else None,
+            destination,
+        )
+        assert row is not None  # one row, whatever is stored
+        return DeliveryReads(
+            newer_version_sent=row["newer"] is not None,
+            posted=(
+                StoredCard(row["chat_id"], row["card_id"], row["updated_at"])
+                if row["chat_id"] is not None
+                else None
+            ),
+            direct_chat=str(row["direct_chat"]) if row["direct_chat"] is not None else None,
+        )
 
     async def posted_card(self, card_key: str, destination: str) -> StoredCard | None:
         row = await self._pool.fetchrow(
