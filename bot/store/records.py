@@ -120,13 +120,18 @@ class StoredInstall:
 
 @dataclass(frozen=True)
 class RingSenseConnection:
-    """An account's own RingSense reader: whose consent, and its refresh token (encrypted)."""
+    """An account's own RingSense reader: whose consent, its refresh token and its latest
+    access token (both encrypted), and when that access token expires (epoch seconds).
+    The access token is shared so that replicas use the one a refresh gave instead of
+    each refreshing (a refresh invalidates the previous access token)."""
 
     account_id: str
     owner_extension_id: str
     refresh_token_encrypted: str
     connected_by: str
     connected_at: float
+    access_token_encrypted: str | None = None
+    access_expires_at: float = 0.0
 
 
 @dataclass(frozen=True)
