@@ -21,6 +21,7 @@ in its segments."""
 SECRET_COLUMNS: Sequence[tuple[str, str, str]] = (
     ("installs", "bot_extension_id", "access_token"),
     ("ringsense_connections", "account_id", "refresh_token"),
+    ("ringsense_connections", "account_id", "access_token"),
     ("ringsense_connect_links", "state_hash", "code_verifier"),
 )
 
