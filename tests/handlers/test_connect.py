@@ -399,3 +399,70 @@ async def test_a_bot_removed_twice_at_once_still_deletes_its_ringsense_subscript
     await settle(stack.bot)
     assert await ringsense_subscriptions(stack.control, other.admin) == []
     assert await sessions_of(stack, other.admin) == 0
+
+
+async def test_a_second_replica_uses_the_access_token_another_refreshed_without_refreshing(
+    stack: Stack,
+) -> None:
+    """Two replicas read one connected account (two storages on one database). A refresh
+    invalidates the previous access token (API-FACTS A.1): the replica that did not
+    refresh adopts the stored new token instead of spending the refresh token again, so
+    one expiry costs RingCentral's Auth group one refresh, not one per replica."""
+    import dataclasses
+
+    from bot.app import SERVICES
+    from bot.connections import ConnectedUserTokens, OAuthEndpoint
+    from bot.crypto import TokenCipher
+    from bot.rc import RingCentralClient
+    from tests.e2e import TEST_SECRET_KEY
+
+    other = await other_account(stack)
+    control = stack.control
+    status, page, _ = await connect_as(stack, other, other.admin)
+    assert status == 200, page
+    await eventually(lambda: ringsense_subscriptions(control, other.admin))
+    services = stack.bot.app[SERVICES]
+    first = services.ringsense_readers[other.account_id].api
+    call = await control.call("POST", "/calls", {"ownerExtensionId": other.admin})
+    record = str(call["sourceRecordId"])
+
+    def token_requests(requests: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        return [r for r in requests if r["path"] == "/restapi/oauth/token"]
+
+    database = stack.database()
+    lost: list[str] = []
+    try:
+        cipher = TokenCipher.from_setting(TEST_SECRET_KEY)
+        replica_b = dataclasses.replace(
+            services,
+            storage=await database.open(cipher, replica_id="replica-b"),
+            ringsense_readers={},
+        )
+        async with aiohttp.ClientSession() as session:
+            second = RingCentralClient(
+                session,
+                stack.config.ringcentral.server_url,
+                ConnectedUserTokens(
+                    other.account_id,
+                    replica_b,
+                    cipher,
+                    OAuthEndpoint(session, stack.config),
+                    lost.append,
+                ),
+            )
+            await control.call("DELETE", "/requests")
+            # A replica that starts reads with the access token the connect stored.
+            assert (await second.get_record_insights("pbx", record))["sourceRecordId"] == record
+            assert token_requests(await control.requests()) == []
+
+            # The hour passes; the first replica refreshes, which invalidates the old token
+            # the second replica still holds.
+            stack.sandbox.world.advance(3700)
+            assert (await first.get_record_insights("pbx", record))["sourceRecordId"] == record
+            assert (await second.get_record_insights("pbx", record))["sourceRecordId"] == record
+            assert (await first.get_record_insights("pbx", record))["sourceRecordId"] == record
+            assert len(token_requests(await control.requests())) == 1
+    finally:
+        await database.close_all()
+    assert lost == []
+    assert await stack.sql("SELECT account_id FROM ringsense_connections") == [(other.account_id,)]
