@@ -9,10 +9,8 @@ back to the callback with a code, which is exchanged with the verifier (API-FACT
 
 The identity is accepted only if its user is in the account being connected and holds the
 RingSense permission (API-FACTS C.4); otherwise the tokens are revoked and the admin is
-told why. Its refresh token and latest access token are stored encrypted
-(`TokenCipher`), shared by the replicas (a refresh invalidates the previous access token,
-so the others adopt the new one instead of refreshing too), refreshed in turn per account
-(refresh tokens are single-use), and never logged. That identity makes the
+told why. Its refresh token is stored encrypted (`TokenCipher`), refreshed under a lock
+per account (refresh tokens are single-use), and never logged. That identity makes the
 account's RingSense subscription and reads its insights; nothing of that account is ever
 read through another account's identity. `disconnect` revokes it (errors ignored, as
 RingCentral advises), forgets it and deletes the subscription.
@@ -145,15 +143,11 @@ class OAuthEndpoint:
 class ConnectedUserTokens:
     """The tokens of one account's connected RingSense user.
 
-    The refresh token and the latest access token live encrypted in storage, shared by
-    the replicas. Every refresh runs under this account's lock and in the account's turn
-    (`storage.ringsense_refresh_turn`), and stores the new pair before the new access
-    token is used, because the old refresh token is spent and the old access token dies
-    with it (API-FACTS A.1). A replica whose token is expiring or was refused first adopts
-    a newer access token another replica stored; only without one does it refresh, so one
-    expiry costs one refresh whatever the number of replicas (the Auth group allows 5 a
-    minute). When RingCentral refuses the refresh token, the connection is gone:
-    `on_lost` is told and every later request fails until an admin connects again.
+    The refresh token lives encrypted in storage; the access token only in memory. Every
+    refresh runs under this account's lock and stores the new refresh token before the
+    new access token is used, because the old refresh token is spent (API-FACTS A.1).
+    When RingCentral refuses the refresh token, the connection is gone: `on_lost` is told
+    and every later request fails until an admin connects again.
     """
 
     def __init__(
@@ -185,63 +179,34 @@ class ConnectedUserTokens:
     async def access_token_lasting(self, seconds: float) -> str:
         async with self._lock:
             if self._access_token is None or time.monotonic() >= self._expires_at - seconds:
-                await self._renew(refused=None, lasting=seconds)
+                await self._refresh()
             assert self._access_token is not None
             return self._access_token
 
     async def recover_from_401(self) -> bool:
-        """A 401 means the access token died early (another replica refreshed, it was
-        revoked, or RingCentral's clock): one renewal serves every request that failed at
-        the same time, so the single-use refresh token is never spent twice for one
-        expiry."""
-        refused = self._access_token
+        """A 401 means the access token died early (revoked, or RingCentral's clock): one
+        refresh serves every request that failed at the same time, so the single-use
+        refresh token is never spent twice for one expiry."""
         async with self._lock:
             if time.monotonic() - self._refreshed_at > RECENT_REFRESH_S:
                 self._access_token = None
-                await self._renew(refused=refused, lasting=REFRESH_MARGIN_S)
+                await self._refresh()
         return True
 
-    async def _renew(self, *, refused: str | None, lasting: float) -> None:
-        """Adopt a newer access token another replica stored, else spend the stored refresh
-        token for a new pair. Replicas sharing one database take turns per account, and
-        each reads the tokens only once it has its turn: the one that waited finds the
-        pair the other stored, never spends the refresh token already spent (which
+    async def _refresh(self) -> None:
+        """Spend the stored refresh token for a new pair. Replicas sharing one database take
+        turns per account, and each reads the token only once it has its turn: the one
+        that waited spends the token the other stored, never the one already spent (which
         RingCentral refuses, and which would read as a lost connection)."""
         async with self._services.storage.ringsense_refresh_turn(self.account_id):
-            stored = await self._services.storage.ringsense_connection(self.account_id)
-            if stored is None:
-                self._access_token = None
-                raise RingCentralAuthError(
-                    None, None, "RingSense is not connected for this account"
-                )
-            if self._adopt(stored, refused=refused, lasting=lasting):
-                return
-            await self._refresh_in_turn(stored)
+            await self._refresh_in_turn()
 
-    def _adopt(self, stored: RingSenseConnection, *, refused: str | None, lasting: float) -> bool:
-        """Use the stored access token if it is not the one RingCentral refused and lasts
-        at least `lasting` seconds more (a token that cannot be decrypted is not used)."""
-        if stored.access_token_encrypted is None:
-            return False
-        left = stored.access_expires_at - time.time()
-        if left <= lasting:
-            return False
-        try:
-            token = self._cipher.decrypt(stored.access_token_encrypted)
-        except UndecryptableSecret:
-            return False
-        if token == refused:
-            return False
-        self._access_token = token
-        self._expires_at = time.monotonic() + left
-        if refused is not None:
-            # Newer than the refused one: the requests that failed beside it retry with it.
-            # (A token adopted at start is no such proof: its first 401 renews again.)
-            self._refreshed_at = time.monotonic()
-        return True
-
-    async def _refresh_in_turn(self, stored: RingSenseConnection) -> None:
+    async def _refresh_in_turn(self) -> None:
         storage = self._services.storage
+        stored = await storage.ringsense_connection(self.account_id)
+        if stored is None:
+            self._access_token = None
+            raise RingCentralAuthError(None, None, "RingSense is not connected for this account")
         try:
             refresh_token = self._cipher.decrypt(stored.refresh_token_encrypted)
         except UndecryptableSecret:
@@ -267,24 +232,18 @@ class ConnectedUserTokens:
             self._lost()
             raise
         new_refresh = data.get("refresh_token")
-        access_token = str(data["access_token"])
-        lifetime = _seconds(data.get("expires_in"))
-        kept = await storage.replace_ringsense_tokens(
-            self.account_id,
-            self._cipher.encrypt(new_refresh)
-            if isinstance(new_refresh, str) and new_refresh
-            else None,
-            self._cipher.encrypt(access_token),
-            time.time() + lifetime,
-        )
-        if not kept:
-            # Disconnected while we refreshed: do not resurrect it.
-            await self._endpoint.revoke(
-                new_refresh if isinstance(new_refresh, str) and new_refresh else access_token
+        if isinstance(new_refresh, str) and new_refresh:
+            kept = await storage.replace_ringsense_refresh_token(
+                self.account_id, self._cipher.encrypt(new_refresh)
             )
-            self._access_token = None
-            raise RingCentralAuthError(None, None, "RingSense is not connected for this account")
-        self.seed(access_token, lifetime)
+            if not kept:
+                # Disconnected while we refreshed: do not resurrect it.
+                await self._endpoint.revoke(new_refresh)
+                self._access_token = None
+                raise RingCentralAuthError(
+                    None, None, "RingSense is not connected for this account"
+                )
+        self.seed(str(data["access_token"]), data.get("expires_in"))
         self._refreshed_at = time.monotonic()
 
     def _lost(self) -> None:
@@ -467,8 +426,6 @@ class RingSenseConnections:
                 refresh_token_encrypted=self._cipher.encrypt(refresh_token),
                 connected_by=link.admin_extension_id,
                 connected_at=time.time(),
-                access_token_encrypted=self._cipher.encrypt(access_token),
-                access_expires_at=time.time() + _seconds(data.get("expires_in")),
             )
         )
         reader = self._register(link.account_id, owner_id, data)

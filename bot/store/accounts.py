@@ -229,39 +229,26 @@ class SqliteAccounts(StoreBase):
         async with self._transaction() as db:
             await db.execute(
                 "INSERT INTO ringsense_connections (account_id, owner_extension_id, "
-                "refresh_token, connected_by, connected_at, access_token, access_expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "refresh_token, connected_by, connected_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (account_id) DO UPDATE SET "
                 "owner_extension_id = excluded.owner_extension_id, "
                 "refresh_token = excluded.refresh_token, "
-                "connected_by = excluded.connected_by, connected_at = excluded.connected_at, "
-                "access_token = excluded.access_token, "
-                "access_expires_at = excluded.access_expires_at",
+                "connected_by = excluded.connected_by, connected_at = excluded.connected_at",
                 (
                     connection.account_id,
                     connection.owner_extension_id,
                     connection.refresh_token_encrypted,
                     connection.connected_by,
                     connection.connected_at,
-                    connection.access_token_encrypted,
-                    connection.access_expires_at,
                 ),
             )
 
-    async def replace_ringsense_tokens(
-        self,
-        account_id: str,
-        refresh_token_encrypted: str | None,
-        access_token_encrypted: str,
-        access_expires_at: float,
-    ) -> bool:
-        """Keep the newest pair (the old refresh token is spent); False if disconnected."""
+    async def replace_ringsense_refresh_token(self, account_id: str, encrypted: str) -> bool:
+        """Keep the newest refresh token (the old one is spent); False if disconnected."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE ringsense_connections SET "
-                "refresh_token = COALESCE(?, refresh_token), "
-                "access_token = ?, access_expires_at = ? WHERE account_id = ?",
-                (refresh_token_encrypted, access_token_encrypted, access_expires_at, account_id),
+                "UPDATE ringsense_connections SET refresh_token = ? WHERE account_id = ?",
+                (encrypted, account_id),
             )
             return cursor.rowcount == 1
 

@@ -342,16 +342,7 @@ class AccountStore(Protocol):
 
     async def save_ringsense_connection(self, connection: RingSenseConnection) -> None: ...
 
-    async def replace_ringsense_tokens(
-        self,
-        account_id: str,
-        refresh_token_encrypted: str | None,
-        access_token_encrypted: str,
-        access_expires_at: float,
-    ) -> bool:
-        """Store a refresh's new pair in one statement (`None`: the refresh token is
-        unchanged); False if the account was disconnected meanwhile."""
-        ...
+    async def replace_ringsense_refresh_token(self, account_id: str, encrypted: str) -> bool: ...
 
     async def ringsense_connection(self, account_id: str) -> RingSenseConnection | None: ...
 

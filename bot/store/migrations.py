@@ -376,11 +376,4 @@ MIGRATIONS: Sequence[str] = (
     DROP TABLE call_search;
     ALTER TABLE call_search_by_call RENAME TO call_search;
     """,
-    # The connected RingSense reader's access token (encrypted like the refresh token)
-    # and when it expires (epoch seconds): replicas adopt the one a refresh stored
-    # instead of spending the single-use refresh token again (API-FACTS A.1).
-    """
-    ALTER TABLE ringsense_connections ADD COLUMN access_token TEXT;
-    ALTER TABLE ringsense_connections ADD COLUMN access_expires_at REAL NOT NULL DEFAULT 0;
-    """,
 )

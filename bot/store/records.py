@@ -21,7 +21,6 @@ in its segments."""
 SECRET_COLUMNS: Sequence[tuple[str, str, str]] = (
     ("installs", "bot_extension_id", "access_token"),
     ("ringsense_connections", "account_id", "refresh_token"),
-    ("ringsense_connections", "account_id", "access_token"),
     ("ringsense_connect_links", "state_hash", "code_verifier"),
 )
 
@@ -133,18 +132,13 @@ class StoredInstall:
 
 @dataclass(frozen=True)
 class RingSenseConnection:
-    """An account's own RingSense reader: whose consent, its refresh token and its latest
-    access token (both encrypted), and when that access token expires (epoch seconds).
-    The access token is shared so that replicas use the one a refresh gave instead of
-    each refreshing (a refresh invalidates the previous access token)."""
+    """An account's own RingSense reader: whose consent, and its refresh token (encrypted)."""
 
     account_id: str
     owner_extension_id: str
     refresh_token_encrypted: str
     connected_by: str
     connected_at: float
-    access_token_encrypted: str | None = None
-    access_expires_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -69,8 +69,6 @@ def ringsense_connection_of(row: Any) -> RingSenseConnection:
         refresh_token_encrypted=row["refresh_token"],
         connected_by=row["connected_by"],
         connected_at=row["connected_at"],
-        access_token_encrypted=row["access_token"],
-        access_expires_at=row["access_expires_at"],
     )
 
 

@@ -179,20 +179,9 @@ async def test_a_ringsense_connection_keeps_its_newest_refresh_token_until_disco
         StoredSubscription("sub-rs", "ringsense:acct-1", "https://x", ("/rs",), "fp", None)
     )
     await storage.add_connect_link("state-1", a_link("acct-1"))
-    assert await storage.replace_ringsense_tokens(
-        "acct-1", "refresh-1b-encrypted", "access-1b-encrypted", 5000.0
-    )
+    assert await storage.replace_ringsense_refresh_token("acct-1", "refresh-1b-encrypted")
     found = await storage.ringsense_connection("acct-1")
     assert found is not None and found.refresh_token_encrypted == "refresh-1b-encrypted"
-    assert (found.access_token_encrypted, found.access_expires_at) == (
-        "access-1b-encrypted",
-        5000.0,
-    )
-    # A refresh that gave no new refresh token keeps the stored one, with the new access token.
-    assert await storage.replace_ringsense_tokens("acct-1", None, "access-1c-encrypted", 6000.0)
-    found = await storage.ringsense_connection("acct-1")
-    assert found is not None and found.refresh_token_encrypted == "refresh-1b-encrypted"
-    assert found.access_token_encrypted == "access-1c-encrypted"
     assert found.owner_extension_id == "300" and found.connected_by == "admin-1"
     assert sorted(c.account_id for c in await storage.ringsense_connections()) == [
         "acct-1",
@@ -202,9 +191,7 @@ async def test_a_ringsense_connection_keeps_its_newest_refresh_token_until_disco
     await storage.forget_ringsense_connection("acct-1")
     assert await storage.ringsense_connection("acct-1") is None
     # Disconnected while a refresh was on its way: the new token is not kept.
-    assert not await storage.replace_ringsense_tokens(
-        "acct-1", "refresh-1c-encrypted", "access-1d-encrypted", 7000.0
-    )
+    assert not await storage.replace_ringsense_refresh_token("acct-1", "refresh-1c-encrypted")
     assert await storage.ringsense_connection("acct-1") is None
     assert await storage.subscriptions("ringsense:acct-1") == []
     assert await storage.open_connect_link("state-1") is None  # its links went with it

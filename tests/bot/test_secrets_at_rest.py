@@ -176,42 +176,6 @@ async def test_rotate_key_reencrypts_under_the_new_key(
     assert await storage.stored_installs() == [INSTALL]
 
 
-async def test_rotate_key_reencrypts_a_ringsense_readers_tokens(
-    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Both the refresh token and the shared access token of a connected RingSense reader
-    open under the new key alone after `rotate-key` (the old key can then be dropped)."""
-    from bot.storage import RingSenseConnection
-
-    old_key, new_key = generate_key(), generate_key()
-    old = TokenCipher([old_key])
-    storage = await store_factory.open(old)
-    await storage.save_ringsense_connection(
-        RingSenseConnection(
-            "acct-9",
-            "300",
-            old.encrypt("rs-refresh-token"),
-            "admin-1",
-            1000.0,
-            access_token_encrypted=old.encrypt("rs-access-token"),
-            access_expires_at=5000.0,
-        )
-    )
-    await storage.close()
-    for name, value in env_for(store_factory.database, f"{new_key},{old_key}").items():
-        monkeypatch.setenv(name, value)
-    config = PROJECT_ROOT / "bot.config.yaml"
-    assert await _in_thread(main, ["rotate-key", "--config", str(config)]) == 0
-    assert "2 stored secret(s)" in capsys.readouterr().out
-
-    new = TokenCipher([new_key])
-    storage = await store_factory.open(new)
-    stored = await storage.ringsense_connection("acct-9")
-    assert stored is not None and stored.access_token_encrypted is not None
-    assert new.decrypt(stored.refresh_token_encrypted) == "rs-refresh-token"
-    assert new.decrypt(stored.access_token_encrypted) == "rs-access-token"
-
-
 async def _in_thread(function: object, argv: list[str]) -> int:
     """`main` runs its own event loop, so it cannot run inside this test's loop."""
     import asyncio

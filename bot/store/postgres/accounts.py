@@ -175,39 +175,25 @@ class PgAccounts(PgStoreBase):
     async def save_ringsense_connection(self, connection: RingSenseConnection) -> None:
         await self._pool.execute(
             "INSERT INTO ringsense_connections (account_id, owner_extension_id, "
-            "refresh_token, connected_by, connected_at, access_token, access_expires_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "refresh_token, connected_by, connected_at) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (account_id) DO UPDATE SET "
             "owner_extension_id = excluded.owner_extension_id, "
             "refresh_token = excluded.refresh_token, "
-            "connected_by = excluded.connected_by, connected_at = excluded.connected_at, "
-            "access_token = excluded.access_token, "
-            "access_expires_at = excluded.access_expires_at",
+            "connected_by = excluded.connected_by, connected_at = excluded.connected_at",
             connection.account_id,
             connection.owner_extension_id,
             connection.refresh_token_encrypted,
             connection.connected_by,
             connection.connected_at,
-            connection.access_token_encrypted,
-            connection.access_expires_at,
         )
 
-    async def replace_ringsense_tokens(
-        self,
-        account_id: str,
-        refresh_token_encrypted: str | None,
-        access_token_encrypted: str,
-        access_expires_at: float,
-    ) -> bool:
-        """Keep the newest pair (the old refresh token is spent); False if disconnected: the
+    async def replace_ringsense_refresh_token(self, account_id: str, encrypted: str) -> bool:
+        """Keep the newest refresh token (the old one is spent); False if disconnected: the
         update changes a row only while the connection exists, so a disconnect on another
         replica is never undone."""
         status = await self._pool.execute(
-            "UPDATE ringsense_connections SET refresh_token = COALESCE($1, refresh_token), "
-            "access_token = $2, access_expires_at = $3 WHERE account_id = $4",
-            refresh_token_encrypted,
-            access_token_encrypted,
-            access_expires_at,
+            "UPDATE ringsense_connections SET refresh_token = $1 WHERE account_id = $2",
+            encrypted,
             account_id,
         )
         return rows_affected(status) == 1

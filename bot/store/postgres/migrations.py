@@ -440,14 +440,6 @@ SHARED_BACKOFF = """
 ALTER TABLE rate_limits ADD COLUMN unexplained_429s integer NOT NULL DEFAULT 0;
 """
 
-# The connected RingSense reader's access token (encrypted like the refresh token) and
-# when it expires (epoch seconds): replicas adopt the one a refresh stored instead of
-# spending the single-use refresh token again (API-FACTS A.1).
-SHARED_RINGSENSE_PAIR = """
-ALTER TABLE ringsense_connections ADD COLUMN access_token text;
-ALTER TABLE ringsense_connections ADD COLUMN access_expires_at double precision NOT NULL DEFAULT 0;
-"""
-
 # Entry N is migration N (numbered from 1). Append only.
 POSTGRES_MIGRATIONS: list[str] = [
     SCHEMA_1,
@@ -459,5 +451,4 @@ POSTGRES_MIGRATIONS: list[str] = [
     DROP_SUPERSEDED,
     RINGCX_CLAIMS,
     SHARED_BACKOFF,
-    SHARED_RINGSENSE_PAIR,
 ]
